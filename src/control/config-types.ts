@@ -1,0 +1,229 @@
+/**
+ * The validated, normalised configuration: what `loadConfig()` returns once a
+ * YAML file has passed every check (see docs/config.md for the file format).
+ *
+ * Control-plane shape only: strings for names and CIDRs, plain objects, maps
+ * in file order. The data plane never reads this; `compile*()` functions turn
+ * it into typed-array lookup structures.
+ *
+ * Normalisation done by the loader (so consumers never re-derive it):
+ * - every CIDR is canonical (`198.18.1.7/24` is stored `198.18.1.0/24`) and a
+ *   bare address gets `/32` (`/128` for IPv6);
+ * - `protocol` is a number: 6 tcp, 17 udp, 1 icmp, 58 icmpv6, -1 all;
+ * - `ports` is an inclusive range or absent (= all ports); absent also when the
+ *   protocol makes ports meaningless (AWS: -1 and any protocol other than
+ *   tcp/udp/icmp/icmpv6 ignore port ranges);
+ * - icmpType/icmpCode: -1 means all (absent in the file = -1);
+ * - the implicit objects exist: NACL `default` (rule 100 allow all, both ways,
+ *   unless the file redefines it), security group `default` (ingress: all from
+ *   the group itself; egress: all to 0.0.0.0/0, unless redefined), route table
+ *   `main` (no routes beyond the implicit local route, unless defined);
+ * - subnets without routeTable/networkAcl point at `main`/`default`;
+ *   instances without securityGroups get ['default'];
+ * - every instance has a MAC and a data-plane interface name (derived when absent).
+ */
+
+export type Action = 'allow' | 'deny';
+
+/** Inclusive port range, 0..65535. */
+export interface PortRange {
+  readonly from: number;
+  readonly to: number;
+}
+
+/** Protocol numbers that carry ports or ICMP type/code. */
+export const PROTO = { ALL: -1, ICMP: 1, TCP: 6, UDP: 17, ICMPV6: 58 } as const;
+
+/** Where a value came from in the file, for messages that point at it. */
+export interface SourcePos {
+  readonly line: number;
+  readonly column: number;
+}
+
+export interface NaclRule {
+  /** 1..32766, unique per direction; lowest first, first match wins. */
+  readonly rule: number;
+  readonly action: Action;
+  readonly protocol: number;
+  readonly ports?: PortRange;
+  /** ICMP type, -1 = all. Only meaningful with protocol 1. */
+  readonly icmpType: number;
+  /** ICMP code, -1 = all. */
+  readonly icmpCode: number;
+  /** Source CIDR for inbound, destination for outbound; IPv4 or IPv6. */
+  readonly cidr: string;
+  readonly pos?: SourcePos;
+}
+
+export interface NetworkAcl {
+  readonly name: string;
+  /** In file order; evaluate by ascending `rule`. The implicit `*` deny is not listed. */
+  readonly inbound: readonly NaclRule[];
+  readonly outbound: readonly NaclRule[];
+}
+
+export interface SgRule {
+  /** Position of the rule in its list in the file (0-based): the "rule" of explain's `by`. */
+  readonly index: number;
+  readonly protocol: number;
+  readonly ports?: PortRange;
+  readonly icmpType: number;
+  readonly icmpCode: number;
+  /** Exactly one of cidr, group, prefixList is set. */
+  readonly cidr?: string;
+  readonly group?: string;
+  readonly prefixList?: string;
+  readonly description?: string;
+  readonly pos?: SourcePos;
+}
+
+export interface SecurityGroup {
+  readonly name: string;
+  readonly ingress: readonly SgRule[];
+  readonly egress: readonly SgRule[];
+}
+
+export interface PrefixList {
+  readonly name: string;
+  readonly cidrs: readonly string[];
+}
+
+export interface Subnet {
+  readonly name: string;
+  readonly cidr: string;
+  readonly routeTable: string;
+  readonly networkAcl: string;
+}
+
+export interface Instance {
+  readonly name: string;
+  readonly subnet: string;
+  readonly ip: string;
+  readonly publicIp?: string;
+  readonly securityGroups: readonly string[];
+  readonly sourceDestCheck: boolean;
+  readonly natInstance: boolean;
+  /** The ENI's MAC, lower-case `aa:bb:cc:dd:ee:ff`; derived from vpc name + instance name when absent. */
+  readonly mac: string;
+  /** The Linux interface vpcd owns for this ENI (veth end or TAP); derived when absent (see labIfName). */
+  readonly interface: string;
+}
+
+export type RouteTargetKind = 'local' | 'igw' | 'nat-gateway' | 'vgw' | 'instance';
+
+export interface Route {
+  readonly destination: string;
+  /** `local`, `igw`, `vgw`, a NAT gateway's name or an instance's name. */
+  readonly target: string;
+  readonly targetKind: RouteTargetKind;
+}
+
+export interface RouteTable {
+  readonly name: string;
+  /** Without the implicit local route (vpc.cidr -> local), which every table has. */
+  readonly routes: readonly Route[];
+}
+
+export interface NatGateway {
+  readonly name: string;
+  readonly subnet: string;
+  readonly type: 'public' | 'private';
+  readonly ip: string;
+  readonly publicIp?: string;
+  /** AWS: 55,000 simultaneous connections per unique destination (ip, port, proto). */
+  readonly maxConnectionsPerDestination: number;
+  /** AWS: 350 s. */
+  readonly idleTimeout: number;
+}
+
+export interface InternetGateway {
+  readonly name: string;
+  /** Interface vpcd owns for the uplink to the internet (lab: derived). */
+  readonly interface: string;
+  /** Address vpcd uses on the uplink for ARP (lab: an address on inet0's network). */
+  readonly uplinkIp?: string;
+}
+
+export interface VpnTunnel {
+  readonly peer: string;
+  readonly insideCidr: string;
+}
+
+export interface VpnConnection {
+  readonly name: string;
+  readonly role: 'cgw' | 'vgw';
+  readonly remoteNetworks: readonly string[];
+  readonly localNetworks: readonly string[];
+  readonly splitTunnel: boolean;
+  readonly auth:
+    | { readonly kind: 'psk'; readonly psk: { readonly env?: string; readonly file?: string } }
+    | { readonly kind: 'certificate'; readonly cert: string; readonly key: string; readonly ca: string };
+  readonly tunnels: readonly VpnTunnel[];
+  readonly ike: { readonly proposals: readonly string[]; readonly lifetime: number; readonly dpdTimeout: number };
+  readonly esp: { readonly proposals: readonly string[]; readonly lifetime: number };
+}
+
+export interface ConntrackConfig {
+  readonly max: number;
+  /** Seconds. tcp = non-established TCP states; other = non-TCP/UDP/ICMP protocols (AWS: 600). */
+  readonly timeouts: {
+    readonly tcpEstablished: number;
+    readonly tcp: number;
+    readonly udp: number;
+    readonly udpStream: number;
+    readonly icmp: number;
+    readonly other: number;
+  };
+}
+
+export interface LabConfig {
+  readonly prefix: string;
+  readonly internet: string;
+  readonly internetHosts: Readonly<Record<string, string>>;
+}
+
+export interface DataplaneConfig {
+  /** Network namespace holding the interfaces vpcd owns; undefined = vpcd's own namespace. Lab: `<prefix>-vpcd`. */
+  readonly netns?: string;
+  /** Frames per batch (rx and tx). */
+  readonly batch: number;
+}
+
+export interface VpcConfig {
+  /** Path the configuration was read from (for messages). */
+  readonly file: string;
+  readonly vpc: { readonly name: string; readonly cidr: string; readonly accountId: string };
+  readonly subnets: ReadonlyMap<string, Subnet>;
+  readonly networkAcls: ReadonlyMap<string, NetworkAcl>;
+  readonly securityGroups: ReadonlyMap<string, SecurityGroup>;
+  readonly prefixLists: ReadonlyMap<string, PrefixList>;
+  readonly instances: ReadonlyMap<string, Instance>;
+  readonly routeTables: ReadonlyMap<string, RouteTable>;
+  readonly internetGateway?: InternetGateway;
+  readonly natGateways: ReadonlyMap<string, NatGateway>;
+  readonly vpnGateway?: { readonly name: string; readonly asn: number };
+  readonly customerGateway?: { readonly name: string; readonly asn: number; readonly wan: { readonly ip: string } };
+  readonly vpnConnections: ReadonlyMap<string, VpnConnection>;
+  readonly conntrack: ConntrackConfig;
+  readonly flowLogs?: { readonly path: string; readonly aggregationInterval: number };
+  readonly metrics: { readonly listen: string };
+  readonly lab: LabConfig;
+  readonly dataplane: DataplaneConfig;
+}
+
+/** One problem found in a file: printed as `file:line:column: message`. */
+export interface ConfigIssue {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly message: string;
+}
+
+export class ConfigError extends Error {
+  readonly issues: readonly ConfigIssue[];
+  constructor(issues: readonly ConfigIssue[]) {
+    super(issues.map((i) => `${i.file}:${i.line}:${i.column}: ${i.message}`).join('\n'));
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
