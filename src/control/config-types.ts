@@ -79,6 +79,8 @@ export interface SgRule {
 
 export interface SecurityGroup {
   readonly name: string;
+  /** Free text (AWS: up to 255 characters); absent when the file gives none. */
+  readonly description?: string;
   readonly ingress: readonly SgRule[];
   readonly egress: readonly SgRule[];
 }
@@ -147,6 +149,12 @@ export interface InternetGateway {
 export interface VpnTunnel {
   readonly peer: string;
   readonly insideCidr: string;
+  /**
+   * This site's outside (WAN) address for the tunnel. Role cgw: defaults to
+   * customerGateway.wan.ip. Role vgw: the AWS tunnel endpoint address vpcd
+   * owns; absent unless the file gives it.
+   */
+  readonly local?: string;
 }
 
 export interface VpnConnection {
@@ -161,6 +169,11 @@ export interface VpnConnection {
   readonly tunnels: readonly VpnTunnel[];
   readonly ike: { readonly proposals: readonly string[]; readonly lifetime: number; readonly dpdTimeout: number };
   readonly esp: { readonly proposals: readonly string[]; readonly lifetime: number };
+  /**
+   * Project extension for rekey tests: lifetimes down to 10 s and dpdTimeout
+   * down to 3 s are accepted. The loader always sets it (false by default).
+   */
+  readonly allowShortLifetimes?: boolean;
 }
 
 export interface ConntrackConfig {
@@ -202,13 +215,23 @@ export interface VpcConfig {
   readonly internetGateway?: InternetGateway;
   readonly natGateways: ReadonlyMap<string, NatGateway>;
   readonly vpnGateway?: { readonly name: string; readonly asn: number };
-  readonly customerGateway?: { readonly name: string; readonly asn: number; readonly wan: { readonly ip: string } };
+  readonly customerGateway?: {
+    readonly name: string;
+    readonly asn: number;
+    /** `interface`: the WAN interface vpcd owns; the loader always sets it (default: the lab uplink, labUplinkIfName). */
+    readonly wan: { readonly ip: string; readonly interface?: string };
+  };
   readonly vpnConnections: ReadonlyMap<string, VpnConnection>;
   readonly conntrack: ConntrackConfig;
   readonly flowLogs?: { readonly path: string; readonly aggregationInterval: number };
   readonly metrics: { readonly listen: string };
   readonly lab: LabConfig;
   readonly dataplane: DataplaneConfig;
+  /**
+   * Things that are valid but probably not what was meant (e.g. ports given
+   * with protocol `all`, which AWS ignores). `vpcd check` prints them.
+   */
+  readonly warnings?: readonly ConfigIssue[];
 }
 
 /** One problem found in a file: printed as `file:line:column: message`. */

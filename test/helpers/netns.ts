@@ -1,0 +1,151 @@
+/**
+ * Helpers for tests that build network namespaces (root only; CI is root).
+ * Every test bed uses a unique prefix `vt<4 hex>` so runs never collide, and
+ * cleans up in afterAll whatever happened.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+export const VPCD = join(ROOT, 'bin', 'vpcd');
+
+export const isRoot = process.getuid?.() === 0;
+
+export function uniquePrefix(): string {
+  return `vt${randomBytes(2).toString('hex')}`;
+}
+
+export function sh(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', input: opts.input, timeout: opts.timeoutMs ?? 30_000, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/** Runs a command and returns { code, stdout, stderr } without throwing. */
+export function shTry(cmd: string, args: string[], opts: { timeoutMs?: number; input?: string } = {}): { code: number; stdout: string; stderr: string } {
+  try {
+    const stdout = execFileSync(cmd, args, { encoding: 'utf8', input: opts.input, timeout: opts.timeoutMs ?? 30_000, stdio: ['pipe', 'pipe', 'pipe'] });
+    return { code: 0, stdout, stderr: '' };
+  } catch (e) {
+    const err = e as { status?: number; stdout?: string; stderr?: string };
+    return { code: err.status ?? -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+  }
+}
+
+export function nsx(ns: string, args: string[], opts: { timeoutMs?: number; input?: string } = {}): { code: number; stdout: string; stderr: string } {
+  return shTry('ip', ['netns', 'exec', ns, ...args], opts);
+}
+
+export function vpcd(args: string[], opts: { timeoutMs?: number } = {}): { code: number; stdout: string; stderr: string } {
+  return shTry(VPCD, args, opts);
+}
+
+export function writeTemp(name: string, text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'vpcd-test-'));
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+export function randomPort(): number {
+  return 20_000 + Math.floor(Math.random() * 20_000);
+}
+
+/** A running `vpcd run`, with its JSON log lines collected. */
+export class DaemonProc {
+  readonly proc: ChildProcess;
+  readonly lines: Record<string, unknown>[] = [];
+  stderr = '';
+  private exitCode: number | null = null;
+  private readonly exited: Promise<number>;
+
+  constructor(config: string, extraEnv: Record<string, string> = {}) {
+    this.proc = spawn(VPCD, ['run', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...extraEnv } });
+    let buf = '';
+    this.proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        try {
+          this.lines.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          this.lines.push({ raw: line });
+        }
+      }
+    });
+    this.proc.stderr!.on('data', (d: Buffer) => {
+      this.stderr += d.toString();
+    });
+    this.exited = new Promise((res) => {
+      this.proc.on('exit', (code, signal) => {
+        this.exitCode = code ?? (signal ? 128 : -1);
+        res(this.exitCode);
+      });
+    });
+  }
+
+  /** Resolves when a log line satisfies pred; rejects on exit or timeout. */
+  async waitFor(pred: (l: Record<string, unknown>) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>> {
+    const t0 = Date.now();
+    for (;;) {
+      const hit = this.lines.find(pred);
+      if (hit) return hit;
+      if (this.exitCode !== null) throw new Error(`vpcd exited ${this.exitCode}: ${this.stderr}`);
+      if (Date.now() - t0 > timeoutMs) throw new Error(`timeout waiting for log line; stderr: ${this.stderr}; lines: ${JSON.stringify(this.lines.slice(-5))}`);
+      await sleep(50);
+    }
+  }
+
+  async started(): Promise<void> {
+    await this.waitFor((l) => l.event === 'started');
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    this.proc.kill(sig);
+  }
+
+  async exit(timeoutMs = 10_000): Promise<number> {
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs);
+    const code = await this.exited;
+    clearTimeout(t);
+    return code;
+  }
+
+  async stop(): Promise<number> {
+    if (this.exitCode !== null) return this.exitCode;
+    this.proc.kill('SIGTERM');
+    return this.exit();
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Fetches a URL's text (metrics) with a bounded wait. */
+export async function fetchText(url: string, timeoutMs = 5000): Promise<string> {
+  const ac = new AbortController();
+  const t = setTimeout(() => ac.abort(), timeoutMs);
+  try {
+    const r = await fetch(url, { signal: ac.signal });
+    return await r.text();
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+/** Value of one sample in Prometheus text format, or undefined. */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  let sum: number | undefined;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const ls = m[2] ?? '';
+    if (Object.entries(labels).every(([k, v]) => ls.includes(`${k}="${v}"`))) sum = (sum ?? 0) + Number(m[3]);
+  }
+  return sum;
+}
