@@ -1484,9 +1484,9 @@ function readNetworks(
     }
     const text = cidrToString(c);
     if (vpcCidr !== undefined && cidrContains(vpcCidr, c)) {
-      ctx.error(item.at, `${item.path}: ${text} is inside vpc.cidr ${cidrToString(vpcCidr)}; remote networks must be outside this site (the local route would win)`);
-      ok = false;
-    } else if (out.includes(text)) {
+      ctx.warn(item.at, `${item.path}: ${text} is inside vpc.cidr ${cidrToString(vpcCidr)}; traffic to it takes the local route, not the tunnel`);
+    }
+    if (out.includes(text)) {
       ctx.error(item.at, `${item.path}: ${text} is listed twice`);
       ok = false;
     } else out.push(text);
