@@ -1570,14 +1570,17 @@ function readTunnels(ctx: Ctx, v: V, role: 'cgw' | 'vgw' | undefined, env: VpnEn
       ok = false;
       continue;
     }
-    const id = `${local ?? ''}>${peer}`;
-    const first = ids.get(id);
-    if (first !== undefined && pv !== undefined) {
-      ctx.error(pv.at, `${pv.path}: ${formatIpv4(peer)} is already the peer of ${first}${lv === undefined ? '; two tunnels to one peer need distinct local addresses' : ''}`);
-      ok = false;
-      continue;
+    // Two tunnels between the same pair of outside addresses could not be told apart.
+    if (local !== undefined) {
+      const id = `${local}>${peer}`;
+      const first = ids.get(id);
+      if (first !== undefined && pv !== undefined) {
+        ctx.error(pv.at, `${pv.path}: ${first} already connects ${formatIpv4(local)} to ${formatIpv4(peer)}; each tunnel needs its own pair of outside addresses`);
+        ok = false;
+        continue;
+      }
+      ids.set(id, item.path);
     }
-    ids.set(id, item.path);
     out.push({ peer: formatIpv4(peer), insideCidr: inside, ...(local !== undefined ? { local: formatIpv4(local) } : {}) });
   }
   return ok ? out : undefined;
