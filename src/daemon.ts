@@ -15,10 +15,15 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { loadConfig } from './control/config.js';
 import { ConfigError, type VpcConfig } from './control/config-types.js';
-import { Topology } from './control/topology.js';
+import type { Topology } from './control/topology.js';
+import { compileSnapshot, type CompiledPolicy } from './control/compile.js';
 import { PacketBatch, DROP_REASON_LABELS } from './pipeline/batch.js';
 import { Counters } from './pipeline/counters.js';
 import { Dataplane } from './pipeline/dataplane.js';
+import { SecurityStage, SgCounter, type NaclHits } from './pipeline/security.js';
+import { FlowLogTable } from './pipeline/flowlog-table.js';
+import { Conntrack, CtCounter } from './conntrack/conntrack.js';
+import { FlowLogWriter } from './telemetry/flowlogs.js';
 import { loadAddon, netnsPath, type NativeIoEngine, type IoError } from './io/native.js';
 import { MetricsServer, newRegistry, pulledCounter, pulledGauge } from './telemetry/metrics.js';
 
@@ -35,8 +40,18 @@ interface AttachedPort {
 
 export class Daemon {
   private cfg: VpcConfig;
+  private policy: CompiledPolicy;
   private topo: Topology;
   private epoch = 1;
+  readonly ct: Conntrack;
+  readonly security: SecurityStage;
+  private flowLogTable: FlowLogTable | undefined;
+  private flowLogWriter: FlowLogWriter | undefined;
+  private flowLogStartMs = Date.now();
+  private readonly timers: NodeJS.Timeout[] = [];
+  /** Counters of snapshots that were replaced, folded by label (Prometheus counters never go back). */
+  private readonly naclHitBase = new Map<string, number>();
+  private readonly sgVerdictBase = new Map<string, number>();
   readonly counters = new Counters();
   readonly batch: PacketBatch;
   readonly dp: Dataplane;
@@ -51,9 +66,42 @@ export class Daemon {
 
   constructor(private readonly configPath: string, private readonly log: Logger) {
     this.cfg = loadConfig(configPath);
-    this.topo = new Topology(this.cfg, this.epoch);
+    this.policy = compileSnapshot(this.cfg, this.epoch);
+    this.topo = this.policy.topology;
     this.batch = new PacketBatch(this.cfg.dataplane.batch);
     this.dp = new Dataplane(this.topo, this.counters);
+    this.ct = new Conntrack(this.cfg.conntrack);
+    this.security = new SecurityStage(this.policy, this.ct);
+    this.dp.security = this.security;
+    this.configureFlowLogs(this.cfg);
+  }
+
+  private configureFlowLogs(cfg: VpcConfig): void {
+    const fl = cfg.flowLogs;
+    if (!fl) {
+      if (this.flowLogTable) this.flushFlowLogs();
+      this.flowLogTable = undefined;
+      this.flowLogWriter = undefined;
+      this.security.flowLog = null;
+      return;
+    }
+    this.flowLogTable ??= new FlowLogTable();
+    if (this.flowLogWriter) this.flowLogWriter.setInstances(this.policy.instanceNames, cfg.vpc.accountId);
+    else this.flowLogWriter = new FlowLogWriter(fl.path, cfg.vpc.accountId, this.policy.instanceNames);
+    this.security.flowLog = this.flowLogTable;
+  }
+
+  /** Writes the interval's flow-log records. */
+  flushFlowLogs(): void {
+    const t = this.flowLogTable, w = this.flowLogWriter;
+    if (!t || !w) return;
+    const now = Date.now();
+    try {
+      w.flush(t, Math.floor(this.flowLogStartMs / 1000), Math.floor(now / 1000));
+    } catch (e) {
+      this.log.error({ event: 'flow-log-error', error: (e as Error).message }, 'cannot write flow logs');
+    }
+    this.flowLogStartMs = now;
   }
 
   /** Opens every interface and starts the loop and the metrics endpoint. Throws RuntimeError on failure. */
@@ -80,8 +128,19 @@ export class Daemon {
       throw new RuntimeError(`metrics.listen ${this.cfg.metrics.listen}: ${(e as Error).message}`);
     }
     this.engine.start(() => this.onReadable());
+    // Idle flows expire on a tick, a bounded number per tick (O(1) each).
+    this.timers.push(setInterval(() => {
+      this.ct.sweep(performance.now(), 50_000, null);
+    }, 250));
+    if (this.cfg.flowLogs) this.armFlowLogTimer(this.cfg.flowLogs.aggregationInterval);
     this.log.info({ event: 'started', config: this.configPath, vpc: this.cfg.vpc.name, ports: [...this.ports.keys()],
       netns: this.cfg.dataplane.netns ?? null, metrics: this.cfg.metrics.listen, batch: b.slots }, 'vpcd running');
+  }
+
+  private flowLogTimer: NodeJS.Timeout | undefined;
+  private armFlowLogTimer(seconds: number): void {
+    if (this.flowLogTimer) clearInterval(this.flowLogTimer);
+    this.flowLogTimer = setInterval(() => this.flushFlowLogs(), seconds * 1000);
   }
 
   /** Drains readable ports: rx a batch, route it, tx it; bounded per wake-up. */
@@ -94,6 +153,7 @@ export class Daemon {
       const n = engine.rx(b.slots);
       if (n === 0) break;
       b.count = n;
+      this.security.wallMs = Date.now();
       dp.processBatch(b, performance.now());
       if (b.txCount > 0) {
         const sent = engine.tx(b.txCount);
@@ -153,7 +213,15 @@ export class Daemon {
         'reload rejected: keeping the running configuration');
       return false;
     }
-    const topo = new Topology(cfg, this.epoch + 1);
+    let policy: CompiledPolicy;
+    try {
+      policy = compileSnapshot(cfg, this.epoch + 1);
+    } catch (e) {
+      this.reloadFailures++;
+      this.log.error({ event: 'reload-rejected', issues: [(e as Error).message] }, 'reload rejected: keeping the running configuration');
+      return false;
+    }
+    const topo = policy.topology;
     try {
       this.attachAll(cfg, topo);
     } catch (e) {
@@ -163,8 +231,13 @@ export class Daemon {
       return false;
     }
     this.epoch++;
+    this.foldCounters(this.security.setPolicy(policy));
+    this.policy = policy;
     this.cfg = cfg;
     this.topo = topo;
+    this.configureFlowLogs(cfg);
+    if (cfg.flowLogs) this.armFlowLogTimer(cfg.flowLogs.aggregationInterval);
+    else if (this.flowLogTimer) clearInterval(this.flowLogTimer);
     this.reloads++;
     this.log.info({ event: 'reloaded', epoch: this.epoch, instances: topo.instanceNames.length }, 'configuration reloaded');
     return true;
@@ -175,8 +248,43 @@ export class Daemon {
     this.stopping = true;
     this.engine?.stop();
     this.engine?.close();
+    for (const t of this.timers) clearInterval(t);
+    if (this.flowLogTimer) clearInterval(this.flowLogTimer);
+    this.flushFlowLogs();
     await this.metrics?.close();
     this.log.info({ event: 'stopped', frames: this.counters.frames, batches: this.counters.batches }, 'vpcd stopped');
+  }
+
+  private naclHitSamples(h: NaclHits, p: CompiledPolicy): Map<string, number> {
+    const m = new Map<string, number>();
+    p.nacls.forEach((n, i) => {
+      for (const [direction, compiled, hits] of [['inbound', n.inbound, h.inbound[i]!], ['outbound', n.outbound, h.outbound[i]!]] as const) {
+        for (let s = 0; s < compiled.count; s++) {
+          const key = k(n.name, direction, String(compiled.ruleNumber[s]), compiled.allow[s] === 1 ? 'allow' : 'deny');
+          m.set(key, (m.get(key) ?? 0) + hits[s]!);
+        }
+        const star = k(n.name, direction, '*', 'deny');
+        m.set(star, (m.get(star) ?? 0) + hits[compiled.count]!);
+      }
+    });
+    return m;
+  }
+
+  private sgVerdictSamples(v: Float64Array, p: CompiledPolicy): Map<string, number> {
+    const m = new Map<string, number>();
+    p.instanceNames.forEach((name, i) => {
+      m.set(k(name, 'egress', 'allow'), v[i * 4 + SgCounter.EgressAllow]!);
+      m.set(k(name, 'egress', 'deny'), v[i * 4 + SgCounter.EgressDeny]!);
+      m.set(k(name, 'ingress', 'allow'), v[i * 4 + SgCounter.IngressAllow]!);
+      m.set(k(name, 'ingress', 'deny'), v[i * 4 + SgCounter.IngressDeny]!);
+    });
+    return m;
+  }
+
+  /** Keeps the counts of a replaced snapshot under their labels. */
+  private foldCounters(old: { naclHits: NaclHits; sgVerdicts: Float64Array }): void {
+    for (const [key, v] of this.naclHitSamples(old.naclHits, this.policy)) this.naclHitBase.set(key, (this.naclHitBase.get(key) ?? 0) + v);
+    for (const [key, v] of this.sgVerdictSamples(old.sgVerdicts, this.policy)) this.sgVerdictBase.set(key, (this.sgVerdictBase.get(key) ?? 0) + v);
   }
 
   private registerMetrics(registry: ReturnType<typeof newRegistry>): void {
@@ -200,12 +308,45 @@ export class Daemon {
     pulledCounter(registry, 'vpcd_kernel_drops_total', 'Frames the kernel dropped before vpcd read them (socket buffer full).', ['interface'], (emit) => {
       for (const s of this.engine?.stats() ?? []) emit({ interface: s.name }, s.kernelDrops);
     });
+    pulledCounter(registry, 'vpcd_nacl_rule_hits_total', 'Packets decided by each network ACL rule (rule="*": the implicit deny).',
+      ['nacl', 'direction', 'rule', 'action'], (emit) => {
+        const cur = this.naclHitSamples(this.security.naclHits, this.policy);
+        const keys = new Set([...cur.keys(), ...this.naclHitBase.keys()]);
+        for (const k of keys) {
+          const [nacl, direction, rule, action] = k.split('\u0000') as [string, string, string, string];
+          emit({ nacl, direction, rule, action }, (cur.get(k) ?? 0) + (this.naclHitBase.get(k) ?? 0));
+        }
+      });
+    pulledCounter(registry, 'vpcd_sg_verdicts_total', 'New-flow decisions by security groups, per instance and direction.',
+      ['instance', 'direction', 'verdict'], (emit) => {
+        const cur = this.sgVerdictSamples(this.security.sgVerdicts, this.policy);
+        const keys = new Set([...cur.keys(), ...this.sgVerdictBase.keys()]);
+        for (const k of keys) {
+          const [instance, direction, verdict] = k.split('\u0000') as [string, string, string];
+          emit({ instance, direction, verdict }, (cur.get(k) ?? 0) + (this.sgVerdictBase.get(k) ?? 0));
+        }
+      });
+    pulledCounter(registry, 'vpcd_flows_total', 'New flows, by verdict.', ['verdict'], (emit) => {
+      emit({ verdict: 'accept' }, this.security.flowsAccepted);
+      emit({ verdict: 'reject' }, this.security.flowsRejected);
+    });
+    pulledGauge(registry, 'vpcd_conntrack_entries', 'Tracked flows now.', [], (emit) => emit({}, this.ct.entries));
+    pulledGauge(registry, 'vpcd_conntrack_max', 'Tracked-flow limit (conntrack.max).', [], (emit) => emit({}, this.ct.max));
+    pulledGauge(registry, 'vpcd_conntrack_allowance_available', 'Flows that can still be tracked (AWS conntrack_allowance_available).', [], (emit) => emit({}, this.ct.allowanceAvailable));
+    pulledCounter(registry, 'vpcd_conntrack_allowance_exceeded_total', 'New flows dropped because the tracked-flow table was full (AWS conntrack_allowance_exceeded).', [],
+      (emit) => emit({}, this.ct.allowanceExceeded));
+    pulledCounter(registry, 'vpcd_conntrack_expired_total', 'Tracked flows removed after their idle timeout.', [], (emit) => emit({}, this.ct.counters[CtCounter.Expired]));
+    pulledCounter(registry, 'vpcd_flow_log_records_total', 'Flow-log records written.', [], (emit) => emit({}, this.flowLogWriter?.records ?? 0));
     pulledGauge(registry, 'vpcd_config_epoch', 'Epoch of the running configuration snapshot (1 at start, +1 per successful reload).', [], (emit) => emit({}, this.epoch));
     pulledCounter(registry, 'vpcd_config_reloads_total', 'Configuration reloads, by result.', ['result'], (emit) => {
       emit({ result: 'ok' }, this.reloads);
       emit({ result: 'rejected' }, this.reloadFailures);
     });
   }
+}
+
+function k(...parts: string[]): string {
+  return parts.join('\u0000');
 }
 
 function ioMessage(e: unknown): string {

@@ -30,11 +30,18 @@ export const ANY_PROTO = -1;
 const PROTO_ICMP = 1;
 const PROTO_TCP = 6;
 const PROTO_UDP = 17;
+const PROTO_ICMPV6 = 58;
 
-// The three helpers below are the same as in acl/nacl-compile.ts: conntrack/
-// may not import acl/ (style §3 layering). They belong in a lib/ rule-match
-// module once one exists; the property tests check both copies against the
-// same straightforward evaluation.
+/** What a rule named as its remote side. */
+export const SgOriginKind = { Cidr: 0, Group: 1, PrefixList: 2 } as const;
+export type SgOriginKind = (typeof SgOriginKind)[keyof typeof SgOriginKind];
+
+// The three helpers below mirror acl/nacl-compile.ts (conntrack/ may not
+// import acl/, style §3 layering), with one difference: SG rules for ICMPv6
+// (58) match type/code like ICMP ([API-IPPERM]), while a NACL rule for 58 on
+// IPv4 matches everything ([API-NACLE]). They belong in a lib/ rule-match
+// module once one exists; property tests check each copy against a literal
+// evaluation.
 
 /** Netmask of a prefix length 0..32 as u32. */
 function prefixMask(len: number): number {
@@ -43,10 +50,10 @@ function prefixMask(len: number): number {
 
 /**
  * The 16-bit L4 value the matcher compares: destination port for TCP/UDP,
- * type << 8 | code for ICMP, 0 otherwise. Never allocates.
+ * type << 8 | code for ICMP (and ICMPv6), 0 otherwise. Never allocates.
  */
 export function sgL4Value(proto: number, dstPort: number, icmpType: number, icmpCode: number): number {
-  if (proto === PROTO_ICMP) return ((icmpType & 0xff) << 8) | (icmpCode & 0xff);
+  if (proto === PROTO_ICMP || proto === PROTO_ICMPV6) return ((icmpType & 0xff) << 8) | (icmpCode & 0xff);
   if (proto === PROTO_TCP || proto === PROTO_UDP) return dstPort & 0xffff;
   return 0;
 }
@@ -65,7 +72,7 @@ function l4RangeOf(
       lo = ports.from;
       hi = ports.to;
     }
-  } else if (protocol === PROTO_ICMP) {
+  } else if (protocol === PROTO_ICMP || protocol === PROTO_ICMPV6) {
     if (icmpType >= 0) {
       lo = icmpType << 8;
       hi = lo | 0xff;
@@ -91,6 +98,8 @@ export interface SgEntry {
   readonly originGroup: number;
   /** SgRule.index: position of the rule in its list in the file. */
   readonly originRule: number;
+  /** Whether the row came from a CIDR, a group reference or a prefix list. Default Cidr. */
+  readonly originKind?: SgOriginKind | undefined;
 }
 
 /** The allow-set of one ENI in one direction; immutable once built. */
@@ -105,7 +114,12 @@ export class CompiledSgSet {
   readonly originGroup: Uint16Array;
   /** The rule's index in its group's list in the file. */
   readonly originRule: Uint16Array;
-  /** 1 when the slot's remote range is 0.0.0.0/0. */
+  /** SgOriginKind per slot. */
+  readonly originKind: Uint8Array;
+  /**
+   * 1 when the slot is a CIDR rule for 0.0.0.0/0 (the reference evaluator's
+   * reading of [EC2-CT]: a prefix list that holds 0.0.0.0/0 does not count).
+   */
   readonly allowsAllAddresses: Uint8Array;
   /** Names for originGroup (control plane: explain, metrics labels). */
   readonly groupNames: readonly string[];
@@ -121,6 +135,7 @@ export class CompiledSgSet {
     this.l4Hi = new Uint16Array(n);
     this.originGroup = new Uint16Array(n);
     this.originRule = new Uint16Array(n);
+    this.originKind = new Uint8Array(n);
     this.allowsAllAddresses = new Uint8Array(n);
     this.groupNames = groupNames;
     this.allOpen = allOpen;
@@ -140,6 +155,25 @@ export class CompiledSgSet {
     const { count, net, mask, l4Lo, l4Hi } = this;
     const protos = this.proto;
     for (let i = 0; i < count; i++) {
+      if (((addr & mask[i]) >>> 0) !== net[i]) continue;
+      const p = protos[i];
+      if (p !== ANY_PROTO && p !== proto) continue;
+      if (l4 < l4Lo[i] || l4 > l4Hi[i]) continue;
+      return i;
+    }
+    return NO_MATCH;
+  }
+
+  /**
+   * match() for a packet that crossed a middlebox: rules referencing a group
+   * do not match it then ([VPC-SGR] middlebox note, RA code
+   * SG_REFERENCES_NOT_PRESERVED). Never allocates.
+   */
+  matchL4NoGroupRefs(addr: number, proto: number, l4: number): number {
+    const { count, net, mask, l4Lo, l4Hi, originKind } = this;
+    const protos = this.proto;
+    for (let i = 0; i < count; i++) {
+      if (originKind[i] === SgOriginKind.Group) continue;
       if (((addr & mask[i]) >>> 0) !== net[i]) continue;
       const p = protos[i];
       if (p !== ANY_PROTO && p !== proto) continue;
@@ -202,7 +236,7 @@ export function compileSgSet(entries: readonly SgEntry[], groupNames: readonly s
   const v4 = entries.filter((e) => e.family === 4);
   let allOpen = 0;
   for (const e of v4) {
-    if (e.prefixLen !== 0) continue;
+    if (!isAllAddresses(e)) continue;
     const r = l4RangeOf(e.protocol, e.ports, e.icmpType, e.icmpCode);
     const allPorts = r === 0x0000ffff;
     if ((e.protocol === ANY_PROTO || e.protocol === PROTO_TCP) && allPorts) allOpen |= 1;
@@ -219,7 +253,12 @@ export function compileSgSet(entries: readonly SgEntry[], groupNames: readonly s
     c.l4Hi[i] = r & 0xffff;
     c.originGroup[i] = e.originGroup;
     c.originRule[i] = e.originRule;
-    c.allowsAllAddresses[i] = e.prefixLen === 0 ? 1 : 0;
+    c.originKind[i] = e.originKind ?? SgOriginKind.Cidr;
+    c.allowsAllAddresses[i] = isAllAddresses(e) ? 1 : 0;
   });
   return c;
+}
+
+function isAllAddresses(e: SgEntry): boolean {
+  return e.prefixLen === 0 && (e.originKind ?? SgOriginKind.Cidr) === SgOriginKind.Cidr;
 }

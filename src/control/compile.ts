@@ -16,7 +16,7 @@
  *   prefix lists expanded (conntrack/sg-compile.ts).
  */
 import { CompiledNacl, NO_MATCH as NACL_NO_MATCH, type NaclEntry, compileNacl, findShadowedNaclEntries } from '../acl/nacl-compile.js';
-import { CompiledSgSet, type SgEntry, compileSgSet } from '../conntrack/sg-compile.js';
+import { CompiledSgSet, type SgEntry, SgOriginKind, compileSgSet } from '../conntrack/sg-compile.js';
 import { parseCidr } from './cidr.js';
 import type { ConntrackConfig, NaclRule, SgRule, VpcConfig } from './config-types.js';
 import { AddrKind, Topology } from './topology.js';
@@ -90,13 +90,13 @@ export class CompiledPolicy {
         originRule: rule.index,
       };
       if (rule.cidr !== undefined) {
-        out.push({ ...base, ...parsed(rule.cidr) });
+        out.push({ ...base, originKind: SgOriginKind.Cidr, ...parsed(rule.cidr) });
       } else if (rule.group !== undefined) {
-        for (const addr of members.get(rule.group) ?? []) out.push({ ...base, family: 4, net: addr, prefixLen: 32 });
+        for (const addr of members.get(rule.group) ?? []) out.push({ ...base, originKind: SgOriginKind.Group, family: 4, net: addr, prefixLen: 32 });
       } else if (rule.prefixList !== undefined) {
         const pl = cfg.prefixLists.get(rule.prefixList);
         if (pl === undefined) throw new Error(`unknown prefix list ${rule.prefixList}`);
-        for (const c of pl.cidrs) out.push({ ...base, ...parsed(c) });
+        for (const c of pl.cidrs) out.push({ ...base, originKind: SgOriginKind.PrefixList, ...parsed(c) });
       }
     };
 

@@ -420,7 +420,7 @@ function readCidr(ctx: Ctx, v: V, family: Family): Cidr | undefined {
     ctx.error(v.at, `${v.path}: expected ${famText}, got ${describe(v)}`);
     return undefined;
   }
-  const r = parseCidr(n.value.trim());
+  const r = parseCidr(n.value);
   if (!r.ok) {
     ctx.error(v.at, `${v.path}: ${r.error}; expected ${famText}`);
     return undefined;
@@ -440,7 +440,7 @@ function readIpv4Cidr(ctx: Ctx, v: V): Ipv4Cidr | undefined {
 function readIpv4(ctx: Ctx, v: V): number | undefined {
   const n = v.node;
   if (isScalar(n) && typeof n.value === 'string') {
-    const a = parseIpv4(n.value.trim());
+    const a = parseIpv4(n.value);
     if (a !== undefined) return a;
     if (n.value.includes('/')) {
       ctx.error(v.at, `${v.path}: expected an IPv4 address without a prefix length, got ${describe(v)}`);
@@ -567,9 +567,8 @@ function readProtocol(ctx: Ctx, v: V): number | undefined {
   const n = v.node;
   let val: unknown = isScalar(n) ? n.value : undefined;
   if (typeof val === 'string') {
-    const t = val.trim().toLowerCase();
-    if (t in PROTO_NAMES) return PROTO_NAMES[t];
-    if (/^-?[0-9]+$/.test(t)) val = Number(t);
+    if (Object.hasOwn(PROTO_NAMES, val)) return PROTO_NAMES[val];
+    if (/^(-1|0|[1-9][0-9]{0,2})$/.test(val)) val = Number(val);
   }
   if (typeof val === 'number' && Number.isInteger(val) && val >= -1 && val <= 255) return val;
   const h = isScalar(n) && typeof n.value === 'string' ? hint(n.value, Object.keys(PROTO_NAMES)) : '';

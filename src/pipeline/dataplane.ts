@@ -20,26 +20,21 @@ import { MAX_PORTS } from './counters.js';
 import { type Topology, Target, AddrKind } from '../control/topology.js';
 import { readU16, readU32, writeU16, writeU32 } from '../wire/bytes.js';
 import { checksumUpdate16, onesSum } from '../wire/checksum.js';
+import type { SecurityStage } from './security.js';
+import { FragCache } from '../lib/frag-cache.js';
 
 /** What a port is attached to. */
 export const PortRole = { None: 0, Instance: 1, Uplink: 2, Wan: 3 } as const;
 
 const ETH_ARP = 0x0806, ETH_IPV4 = 0x0800, ETH_IPV6 = 0x86dd, ETH_VLAN = 0x8100;
 
-/**
- * Extension point for the security stages (NACL, security groups, conntrack,
- * NAT). `forward` sees one parsed IPv4 packet that the router wants to deliver
- * from instance `srcInst` (or -1: from a gateway) to instance `dstInst`, and
- * returns DropReason.None to let it pass.
- */
-export interface ForwardPolicy {
-  forward(dp: Dataplane, buf: Uint8Array, srcInst: number, dstInst: number, nowMs: number): number;
-}
 
 export class Dataplane {
   topo: Topology;
   readonly counters: Counters;
-  policy: ForwardPolicy | null = null;
+  /** NACLs, security groups, conntrack; null = forward everything the routes allow. */
+  security: SecurityStage | null = null;
+  readonly frags = new FragCache();
 
   /** Per port id: role, index (instance...), vnet header present. */
   readonly portRole = new Uint8Array(MAX_PORTS);
@@ -66,6 +61,7 @@ export class Dataplane {
   /** 0 for a first fragment or an unfragmented packet. */
   fragOff = 0;
   moreFrags = false;
+  ipId = 0;
   vnetOff = -1;
 
   constructor(topo: Topology, counters: Counters) {
@@ -169,6 +165,7 @@ export class Dataplane {
     this.dst = readU32(buf, l3 + 16);
     const ff = readU16(buf, l3 + 6);
     this.fragOff = ff & 0x1fff;
+    this.ipId = readU16(buf, l3 + 4);
     this.moreFrags = (ff & 0x2000) !== 0;
     this.l4Off = l3 + ihl;
     this.sport = 0;
@@ -237,12 +234,27 @@ export class Dataplane {
     }
     const outPort = this.instPort[dstInst];
     if (outPort < 0) return DropReason.NoDestination;
-    if (this.policy !== null) {
-      const pr = this.policy.forward(this, buf, srcInst, dstInst, nowMs);
+    const sec = this.security;
+    if (sec !== null) {
+      const pr = this.secure(sec, buf, srcInst, srcSubnet, dstInst, topo.instSubnet[dstInst], nowMs);
       if (pr !== DropReason.None) return pr;
     }
     this.deliverToInstance(b, buf, dstInst, outPort, start, end);
     return DropReason.None;
+  }
+
+  /**
+   * Runs the security stage on the parsed packet. Later fragments carry no
+   * ports: they follow the verdict of their first fragment.
+   */
+  secure(sec: SecurityStage, buf: Uint8Array, srcInst: number, srcSubnet: number, dstInst: number, dstSubnet: number, nowMs: number): number {
+    if (this.fragOff !== 0) {
+      return this.frags.allowed(this.src, this.dst, this.ipId, this.proto, nowMs) ? DropReason.None : DropReason.Fragment;
+    }
+    const tcpFlags = this.proto === 6 ? buf[this.l4Off + 13] : 0;
+    const r = sec.judge(this, srcInst, srcSubnet, dstInst, dstSubnet, this.l3End - this.l3Off, tcpFlags, nowMs);
+    if (r === DropReason.None && this.moreFrags) this.frags.allow(this.src, this.dst, this.ipId, this.proto, nowMs);
+    return r;
   }
 
   /** Rewrites L2 for delivery to an instance and queues the frame. */

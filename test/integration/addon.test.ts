@@ -24,13 +24,16 @@ describe.runIf(isRoot)('native I/O addon', () => {
   it('reports a missing interface or namespace as an error with errno and the interface name', () => {
     const b = new PacketBatch(4, 4096, 4, 2048);
     const e = engine(b);
-    let err: (Error & { errno?: number; code?: string; interface?: string }) | undefined;
-    try { e.addPacketPort('vtnosuch0', null, true); } catch (x) { err = x as typeof err; }
+    type IoErr = Error & { errno?: number; code?: string; interface?: string };
+    const caught = (fn: () => unknown): IoErr | undefined => {
+      try { fn(); } catch (x) { return x as IoErr; }
+      return undefined;
+    };
+    let err = caught(() => e.addPacketPort('vtnosuch0', null, true));
     expect(err?.code).toBe('ENODEV');
     expect(err?.interface).toBe('vtnosuch0');
     expect(typeof err?.errno).toBe('number');
-    err = undefined;
-    try { e.addPacketPort('lo', '/run/netns/vt-no-such-ns', true); } catch (x) { err = x as typeof err; }
+    err = caught(() => e.addPacketPort('lo', '/run/netns/vt-no-such-ns', true));
     expect(err?.code).toBe('ENOENT');
     expect(err?.message).toMatch(/vt-no-such-ns/);
     e.close();
