@@ -6,6 +6,10 @@
 import { parseConfig } from '../../src/control/config.js';
 import type { VpcConfig } from '../../src/control/config-types.js';
 import { Topology } from '../../src/control/topology.js';
+import { compileSnapshot, type CompiledPolicy } from '../../src/control/compile.js';
+import { Conntrack } from '../../src/conntrack/conntrack.js';
+import { SecurityStage } from '../../src/pipeline/security.js';
+import { FlowLogTable } from '../../src/pipeline/flowlog-table.js';
 import { PacketBatch, VNET_HDR_LEN } from '../../src/pipeline/batch.js';
 import { Counters } from '../../src/pipeline/counters.js';
 import { Dataplane } from '../../src/pipeline/dataplane.js';
@@ -22,14 +26,44 @@ export class Harness {
   readonly batch: PacketBatch;
   readonly counters = new Counters();
   readonly dp: Dataplane;
+  policy: CompiledPolicy | undefined;
+  security: SecurityStage | undefined;
+  ct: Conntrack | undefined;
+  flowLog: FlowLogTable | undefined;
   now = 1_000;
 
-  constructor(yaml: string, slots = 32) {
+  /** opts.security: run NACLs, security groups and conntrack (compiled from the same config). */
+  constructor(yaml: string, opts: { slots?: number; security?: boolean; flowLogs?: boolean } = {}) {
+    const slots = opts.slots ?? 32;
     this.cfg = parseConfig(yaml, 'test.yaml');
-    this.topo = new Topology(this.cfg, 1);
+    if (opts.security) {
+      this.policy = compileSnapshot(this.cfg, 1);
+      this.topo = this.policy.topology;
+    } else {
+      this.topo = new Topology(this.cfg, 1);
+    }
     this.batch = new PacketBatch(slots, 4096, slots, 2048);
     this.dp = new Dataplane(this.topo, this.counters);
     this.topo.instanceNames.forEach((_, i) => this.dp.attachInstance(i, i, true));
+    if (this.policy) {
+      this.ct = new Conntrack(this.cfg.conntrack, 1234);
+      this.security = new SecurityStage(this.policy, this.ct);
+      this.dp.security = this.security;
+      if (opts.flowLogs) {
+        this.flowLog = new FlowLogTable(1024);
+        this.security.flowLog = this.flowLog;
+      }
+    }
+  }
+
+  /** Applies a new configuration as SIGHUP does (same instances, same ports). */
+  reload(yaml: string): void {
+    const cfg = parseConfig(yaml, 'test.yaml');
+    const p = compileSnapshot(cfg, (this.policy?.epoch ?? 1) + 1);
+    this.policy = p;
+    this.dp.setTopology(p.topology);
+    p.topology.instanceNames.forEach((_, i) => this.dp.attachInstance(i, i, true));
+    this.security!.setPolicy(p);
   }
 
   port(instance: string): number {

@@ -32,6 +32,20 @@ function expectOne(text: string, line: number, column: number, message: string):
   expect(lines(text)).toEqual([`${line}:${column}: ${message}`]);
 }
 
+/** `line:column` of the first `needle` on 1-based `line` (nth occurrence when given). */
+function at(text: string, line: number, needle: string, nth = 1): string {
+  const l = text.split('\n')[line - 1] ?? '';
+  let col = -1;
+  for (let i = 0; i < nth; i++) col = l.indexOf(needle, col + 1);
+  if (col < 0) throw new Error(`"${needle}" not on line ${line}: ${l}`);
+  return `${line}:${col + 1}`;
+}
+
+/** Exactly one issue, pointing at `needle` on `line`, with this message. */
+function expectAt(text: string, line: number, needle: string, message: string, nth = 1): void {
+  expect(lines(text)).toEqual([`${at(text, line, needle, nth)}: ${message}`]);
+}
+
 describe('YAML syntax', () => {
   it('reports a syntax error with its position', () => {
     const r = issues(doc(...HEAD, 'subnets:', '  a: { cidr: 198.18.1.0/24', 'x: 1'));
@@ -62,8 +76,8 @@ describe('keys', () => {
   });
 
   it('unknown nested key, with a hint or the list of expected keys', () => {
-    expectOne(doc(...HEAD, 'subnets:', '  a:', '    cdir: 198.18.1.0/24'), 6, 5, 'subnets.a.cdir: unknown key (did you mean "cidr"?)');
-    expectOne(doc('vpc:', '  name: t', '  cidr: 198.18.0.0/16', '  region: x'), 4, 3, 'vpc.region: unknown key; expected one of name, cidr, accountId');
+    expectAt(doc(...HEAD, 'subnets:', '  a:', '    cdir: 198.18.1.0/24'), 6, 'cdir', 'subnets.a.cdir: unknown key (did you mean "cidr"?)');
+    expectAt(doc('vpc:', '  name: t', '  cidr: 198.18.0.0/16', '  region: x'), 4, 'region', 'vpc.region: unknown key; expected one of name, cidr, accountId');
   });
 
   it('ignores top-level x- keys (anchors) and follows aliases', () => {
@@ -84,41 +98,40 @@ describe('keys', () => {
 
 describe('types', () => {
   it('reports the expected type and what was found', () => {
-    expectOne(doc(...HEAD, 'subnets: [a]'), 4, 10, 'subnets: expected a mapping, got a list');
-    expectOne(doc(...HEAD, 'conntrack: { max: lots }'), 4, 19, 'conntrack.max: expected an integer between 1 and 16777216 (tracked flows), got "lots"');
-    expectOne(doc('vpc:', '  name: 12', '  cidr: 198.18.0.0/16'), 2, 9, 'vpc.name: expected a name, got 12');
-    expectOne(
-      doc(...HEAD, 'subnets: { a: { cidr: 198.18.1.0/24 } }', 'instances:', '  i: { subnet: a, ip: 198.18.1.10, sourceDestCheck: yes }'),
-      6, 52, 'instances.i.sourceDestCheck: expected true or false, got "yes"',
+    expectAt(doc(...HEAD, 'subnets: [a]'), 4, '[a]', 'subnets: expected a mapping, got a list');
+    expectAt(doc(...HEAD, 'conntrack: { max: lots }'), 4, 'lots', 'conntrack.max: expected an integer between 1 and 16777216 (tracked flows), got "lots"');
+    expectAt(doc('vpc:', '  name: 12', '  cidr: 198.18.0.0/16'), 2, '12', 'vpc.name: expected a name, got 12');
+    expectAt(
+      doc(...HEAD, 'subnets: { a: { cidr: 198.18.1.0/24 } }', 'instances:', '  i: { subnet: a, ip: 198.18.1.10, sourceDestCheck: yes }'), 6, 'yes', 'instances.i.sourceDestCheck: expected true or false, got "yes"',
     );
-    expectOne(doc('vpc:', '  name:', '  cidr: 198.18.0.0/16'), 2, 3, 'vpc.name: expected a name, got nothing');
+    expectAt(doc('vpc:', '  name:', '  cidr: 198.18.0.0/16'), 2, 'name', 'vpc.name: expected a name, got nothing');
   });
 });
 
 describe('CIDRs and subnets', () => {
   it('CIDR syntax', () => {
-    expectOne(doc('vpc:', '  name: t', '  cidr: 198.18.0.0/33'), 3, 9, 'vpc.cidr: prefix length "33" is not an integer between 0 and 32; expected an IPv4 CIDR such as 198.18.1.0/24');
-    expectOne(doc('vpc:', '  name: t', '  cidr: 198.18.0.256/16'), 3, 9, 'vpc.cidr: "198.18.0.256" is not an IPv4 or IPv6 address; expected an IPv4 CIDR such as 198.18.1.0/24');
-    expectOne(doc('vpc:', '  name: t', '  cidr: 2001:db8::/56'), 3, 9, 'vpc.cidr: expected an IPv4 CIDR such as 198.18.1.0/24, got the IPv6 CIDR 2001:db8::/56');
+    expectAt(doc('vpc:', '  name: t', '  cidr: 198.18.0.0/33'), 3, '198', 'vpc.cidr: prefix length "33" is not an integer between 0 and 32; expected an IPv4 CIDR such as 198.18.1.0/24');
+    expectAt(doc('vpc:', '  name: t', '  cidr: 198.18.0.256/16'), 3, '198', 'vpc.cidr: "198.18.0.256" is not an IPv4 or IPv6 address; expected an IPv4 CIDR such as 198.18.1.0/24');
+    expectAt(doc('vpc:', '  name: t', '  cidr: 2001:db8::/56'), 3, '2001', 'vpc.cidr: expected an IPv4 CIDR such as 198.18.1.0/24, got the IPv6 CIDR 2001:db8::/56');
   });
 
   it('vpc.cidr between /16 and /28 and not in special ranges', () => {
-    expectOne(doc('vpc:', '  name: t', '  cidr: 198.18.0.0/15'), 3, 9, 'vpc.cidr: 198.18.0.0/15 has prefix length /15; AWS VPC blocks are /16 to /28');
-    expectOne(doc('vpc:', '  name: t', '  cidr: 169.254.0.0/16'), 3, 9, 'vpc.cidr: 169.254.0.0/16 overlaps 169.254.0.0/16 (link-local), which cannot hold a VPC');
+    expectAt(doc('vpc:', '  name: t', '  cidr: 198.18.0.0/15'), 3, '198', 'vpc.cidr: 198.18.0.0/15 has prefix length /15; AWS VPC blocks are /16 to /28');
+    expectAt(doc('vpc:', '  name: t', '  cidr: 169.254.0.0/16'), 3, '169', 'vpc.cidr: 169.254.0.0/16 overlaps 169.254.0.0/16 (link-local), which cannot hold a VPC');
   });
 
   it('subnet CIDR inside vpc.cidr', () => {
-    expectOne(doc(...HEAD, 'subnets:', '  private-a:', '    cidr: 198.17.2.0/24'), 6, 11,
+    expectAt(doc(...HEAD, 'subnets:', '  private-a:', '    cidr: 198.17.2.0/24'), 6, '198.17.2.0/24',
       'subnets.private-a.cidr: 198.17.2.0/24 is not inside vpc.cidr 198.18.0.0/16');
   });
 
   it('subnets must not overlap (both named)', () => {
-    expectOne(doc(...HEAD, 'subnets:', '  a: { cidr: 198.18.1.0/24 }', '  b: { cidr: 198.18.1.128/25 }'), 6, 15,
+    expectAt(doc(...HEAD, 'subnets:', '  a: { cidr: 198.18.1.0/24 }', '  b: { cidr: 198.18.1.128/25 }'), 6, '198.18.1.128/25',
       'subnets.b.cidr: 198.18.1.128/25 overlaps subnets.a.cidr 198.18.1.0/24');
   });
 
   it('subnet prefix length /16 to /28', () => {
-    expectOne(doc(...HEAD, 'subnets:', '  a: { cidr: 198.18.1.0/29 }'), 5, 15, 'subnets.a.cidr: 198.18.1.0/29 has prefix length /29; AWS subnets are /16 to /28');
+    expectAt(doc(...HEAD, 'subnets:', '  a: { cidr: 198.18.1.0/29 }'), 5, '198.18.1.0/29', 'subnets.a.cidr: 198.18.1.0/29 has prefix length /29; AWS subnets are /16 to /28');
   });
 });
 
@@ -127,7 +140,7 @@ const NET = [...HEAD, 'subnets:', '  a: { cidr: 198.18.1.0/24 }', '  b: { cidr: 
 
 describe('instances', () => {
   it('ip must be inside its subnet', () => {
-    expectOne(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.2.10 }'), 9, 25, 'instances.i.ip: 198.18.2.10 is not inside subnet a (198.18.1.0/24)');
+    expectAt(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.2.10 }'), 9, '198.18.2.10', 'instances.i.ip: 198.18.2.10 is not inside subnet a (198.18.1.0/24)');
   });
 
   it('ip must not be one of the five reserved addresses', () => {
@@ -139,73 +152,73 @@ describe('instances', () => {
       ['198.18.1.255', 'the broadcast address'],
     ];
     for (const [ip, why] of cases) {
-      expectOne(doc(...NET, 'instances:', `  i: { subnet: a, ip: ${ip} }`), 9, 25,
+      expectAt(doc(...NET, 'instances:', `  i: { subnet: a, ip: ${ip} }`), 9, ip,
         `instances.i.ip: ${ip} is reserved in subnet a (198.18.1.0/24): ${why}; the first four addresses and the last one cannot be assigned`);
     }
     expect(lines(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.1.4 }', '  j: { subnet: a, ip: 198.18.1.254 }'))).toEqual([]);
   });
 
   it('private IPs are unique across instances and NAT gateways', () => {
-    expectOne(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.1.10 }', '  j: { subnet: a, ip: 198.18.1.10 }'), 10, 25,
+    expectAt(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.1.10 }', '  j: { subnet: a, ip: 198.18.1.10 }'), 10, '198.18.1.10',
       'instances.j.ip: 198.18.1.10 is already used by instances.i');
-    expectOne(doc(...NET, 'natGateways:', '  n: { subnet: a, type: private, ip: 198.18.1.10 }', 'instances:', '  i: { subnet: a, ip: 198.18.1.10 }'), 11, 25,
+    expectAt(doc(...NET, 'natGateways:', '  n: { subnet: a, type: private, ip: 198.18.1.10 }', 'instances:', '  i: { subnet: a, ip: 198.18.1.10 }'), 11, '198.18.1.10',
       'instances.i.ip: 198.18.1.10 is already used by natGateways.n');
   });
 
   it('publicIp: unique, outside vpc.cidr, needs an internet gateway', () => {
-    expectOne(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, publicIp: 203.0.113.10 }', '  j: { subnet: a, ip: 198.18.1.11, publicIp: 203.0.113.10 }'), 10, 48,
+    expectAt(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, publicIp: 203.0.113.10 }', '  j: { subnet: a, ip: 198.18.1.11, publicIp: 203.0.113.10 }'), 10, '203.0.113.10',
       'instances.j.publicIp: 203.0.113.10 is already used by instances.i');
-    expectOne(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, publicIp: 198.18.9.9 }'), 9, 48,
+    expectAt(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, publicIp: 198.18.9.9 }'), 9, '198.18.9.9',
       'instances.i.publicIp: 198.18.9.9 is inside vpc.cidr 198.18.0.0/16; a public address must be outside the VPC');
-    expectOne(doc(...HEAD, 'subnets: { a: { cidr: 198.18.1.0/24 } }', 'instances:', '  i: { subnet: a, ip: 198.18.1.10, publicIp: 203.0.113.10 }'), 6, 38,
+    expectAt(doc(...HEAD, 'subnets: { a: { cidr: 198.18.1.0/24 } }', 'instances:', '  i: { subnet: a, ip: 198.18.1.10, publicIp: 203.0.113.10 }'), 6, 'publicIp',
       'instances.i.publicIp: a public address needs an internetGateway (AWS: the VPC must have an internet gateway attached)');
   });
 
   it('1 to 5 security groups, no duplicates', () => {
     const sg = ['securityGroups: { s1: {}, s2: {}, s3: {}, s4: {}, s5: {}, s6: {} }'];
-    expectOne(doc(...NET, ...sg, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, securityGroups: [] }'), 10, 54,
+    expectAt(doc(...NET, ...sg, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, securityGroups: [] }'), 10, '[]',
       'instances.i.securityGroups: an instance has 1 to 5 security groups (AWS default quota), got 0');
-    expectOne(doc(...NET, ...sg, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, securityGroups: [s1, s2, s3, s4, s5, s6] }'), 10, 54,
+    expectAt(doc(...NET, ...sg, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, securityGroups: [s1, s2, s3, s4, s5, s6] }'), 10, '[s1',
       'instances.i.securityGroups: an instance has 1 to 5 security groups (AWS default quota), got 6');
-    expectOne(doc(...NET, ...sg, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, securityGroups: [s1, s1] }'), 10, 59,
+    expectAt(doc(...NET, ...sg, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, securityGroups: [s1, s1] }'), 10, 's1 ]',
       'instances.i.securityGroups[1]: security group "s1" is listed twice');
   });
 
   it('mac: syntax, unicast, unique', () => {
-    expectOne(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, mac: "01:00:5e:00:00:01" }'), 9, 43,
+    expectAt(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, mac: "01:00:5e:00:00:01" }'), 9, '"01',
       'instances.i.mac: 01:00:5e:00:00:01 is a multicast MAC address; an interface needs a unicast one (first octet even)');
-    expectOne(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, mac: 02-00-00-00-00-01 }'), 9, 43,
+    expectAt(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, mac: 02-00-00-00-00-01 }'), 9, '02-',
       'instances.i.mac: expected a MAC address such as 02:00:00:00:00:01, got "02-00-00-00-00-01"');
-    expectOne(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, mac: "02:00:00:00:00:01" }', '  j: { subnet: a, ip: 198.18.1.11, mac: "02:00:00:00:00:01" }'), 10, 43,
+    expectAt(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, mac: "02:00:00:00:00:01" }', '  j: { subnet: a, ip: 198.18.1.11, mac: "02:00:00:00:00:01" }'), 10, '"02',
       'instances.j: MAC 02:00:00:00:00:01 is already used by instances.i'.replace('instances.j:', 'instances.j.mac:'));
   });
 
   it('interface: a valid Linux name, unique', () => {
-    expectOne(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, interface: a-very-long-ifname }'), 9, 49,
+    expectAt(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, interface: a-very-long-ifname }'), 9, 'a-very',
       'instances.i.interface: "a-very-long-ifname" is not a valid Linux interface name (1 to 15 bytes, no "/", ":" or spaces, not "." or "..")');
-    expectOne(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, interface: veth0 }', '  j: { subnet: a, ip: 198.18.1.11, interface: veth0 }'), 10, 49,
+    expectAt(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, interface: veth0 }', '  j: { subnet: a, ip: 198.18.1.11, interface: veth0 }'), 10, 'veth0',
       'instances.j.interface: interface "veth0" is already used by instances.i');
   });
 
   it('instance and NAT gateway names must not collide with route target names', () => {
-    expectOne(doc(...NET, 'instances:', '  igw: { subnet: a, ip: 198.18.1.10 }'), 9, 3,
+    expectAt(doc(...NET, 'instances:', '  igw: { subnet: a, ip: 198.18.1.10 }'), 9, 'igw',
       'instances.igw: the name "igw" is taken by the internet gateway route target; route targets would be ambiguous');
-    expectOne(doc(...NET, 'instances:', '  x: { subnet: a, ip: 198.18.1.10 }', 'natGateways:', '  x: { subnet: a, type: private, ip: 198.18.1.11 }'), 11, 3,
+    expectAt(doc(...NET, 'instances:', '  x: { subnet: a, ip: 198.18.1.10 }', 'natGateways:', '  x: { subnet: a, type: private, ip: 198.18.1.11 }'), 11, 'x:',
       'natGateways.x: an instance has the same name; route targets would be ambiguous');
   });
 });
 
 describe('references', () => {
   it('subnet, routeTable, networkAcl, securityGroups, group and prefixList must resolve', () => {
-    expectOne(doc(...NET, 'instances:', '  i: { subnet: c, ip: 198.18.1.10 }'), 9, 17, 'instances.i.subnet: there is no subnet named "c" (did you mean "a"?)');
-    expectOne(doc(...HEAD, 'routeTables: { public: {} }', 'subnets:', '  a: { cidr: 198.18.1.0/24, routeTable: pubic }'), 6, 45,
+    expectAt(doc(...NET, 'instances:', '  i: { subnet: c, ip: 198.18.1.10 }'), 9, 'c,', 'instances.i.subnet: there is no subnet named "c" (did you mean "a"?)');
+    expectAt(doc(...HEAD, 'routeTables: { public: {} }', 'subnets:', '  a: { cidr: 198.18.1.0/24, routeTable: pubic }'), 6, 'pubic',
       'subnets.a.routeTable: there is no route table named "pubic" (did you mean "public"?)');
-    expectOne(doc(...HEAD, 'subnets:', '  a: { cidr: 198.18.1.0/24, networkAcl: strict }'), 5, 45, 'subnets.a.networkAcl: there is no network ACL named "strict"');
-    expectOne(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, securityGroups: [webb] }'), 9, 55,
+    expectAt(doc(...HEAD, 'subnets:', '  a: { cidr: 198.18.1.0/24, networkAcl: strict }'), 5, 'strict', 'subnets.a.networkAcl: there is no network ACL named "strict"');
+    expectAt(doc(...NET, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, securityGroups: [webb] }'), 9, 'webb',
       'instances.i.securityGroups[0]: there is no security group named "webb"');
-    expectOne(doc(...HEAD, 'securityGroups:', '  web: { ingress: [ { protocol: tcp, ports: 22, group: bastoin } ] }', '  bastion: {}'), 5, 56,
+    expectAt(doc(...HEAD, 'securityGroups:', '  web: { ingress: [ { protocol: tcp, ports: 22, group: bastoin } ] }', '  bastion: {}'), 5, 'bastoin',
       'securityGroups.web.ingress[0].group: there is no security group named "bastoin" (did you mean "bastion"?)');
-    expectOne(doc(...HEAD, 'securityGroups:', '  web: { ingress: [ { protocol: tcp, ports: 22, prefixList: office } ] }'), 5, 61,
+    expectAt(doc(...HEAD, 'securityGroups:', '  web: { ingress: [ { protocol: tcp, ports: 22, prefixList: office } ] }'), 5, 'office',
       'securityGroups.web.ingress[0].prefixList: there is no prefix list named "office"');
   });
 
@@ -221,26 +234,26 @@ describe('route tables', () => {
   // T is 10 lines: routes start at line 11.
 
   it('target local is not allowed', () => {
-    expectOne(doc(...T, '      - { destination: 0.0.0.0/0, target: local }'), 11, 45,
+    expectAt(doc(...T, '      - { destination: 0.0.0.0/0, target: local }'), 11, 'local',
       'routeTables.r.routes[0].target: the local route (vpc.cidr to local) is implicit in every table; routes cannot target local');
   });
 
   it('igw needs an internetGateway, vgw a vpnGateway or a VPN connection', () => {
-    expectOne(doc(...HEAD, 'routeTables:', '  r: { routes: [ { destination: 0.0.0.0/0, target: igw } ] }'), 5, 53,
+    expectAt(doc(...HEAD, 'routeTables:', '  r: { routes: [ { destination: 0.0.0.0/0, target: igw } ] }'), 5, 'igw',
       'routeTables.r.routes[0].target: target igw needs an internetGateway section');
-    expectOne(doc(...T, '      - { destination: 198.19.0.0/16, target: vgw }'), 11, 49,
+    expectAt(doc(...T, '      - { destination: 198.19.0.0/16, target: vgw }'), 11, 'vgw',
       'routeTables.r.routes[0].target: target vgw needs a vpnGateway or a vpnConnections entry');
   });
 
   it('unknown target, with a hint', () => {
-    expectOne(doc(...T, '      - { destination: 0.0.0.0/0, target: nat-b }', 'natGateways:', '  nat-a: { subnet: a, type: private, ip: 198.18.1.5 }'), 11, 45,
+    expectAt(doc(...T, '      - { destination: 0.0.0.0/0, target: nat-b }', 'natGateways:', '  nat-a: { subnet: a, type: private, ip: 198.18.1.5 }'), 11, 'nat-b',
       'routeTables.r.routes[0].target: unknown route target "nat-b" (did you mean "nat-a"?); expected igw, vgw, a NAT gateway or an instance name');
   });
 
   it('no duplicate destination in one table; vpc.cidr is the implicit local route', () => {
-    expectOne(doc(...T, '      - { destination: 0.0.0.0/0, target: igw }', '      - { destination: 0.0.0.0/0, target: igw }'), 12, 30,
+    expectAt(doc(...T, '      - { destination: 0.0.0.0/0, target: igw }', '      - { destination: 0.0.0.0/0, target: igw }'), 12, '0.0.0.0/0',
       'routeTables.r.routes[1].destination: destination 0.0.0.0/0 is already routed by routeTables.r.routes[0]');
-    expectOne(doc(...T, '      - { destination: 198.18.0.0/16, target: igw }'), 11, 30,
+    expectAt(doc(...T, '      - { destination: 198.18.0.0/16, target: igw }'), 11, '198.18.0.0/16',
       'routeTables.r.routes[0].destination: 198.18.0.0/16 is vpc.cidr, whose local route is implicit in every table and cannot be replaced');
   });
 });
@@ -251,47 +264,47 @@ describe('network ACL rules', () => {
   const rule = (s: string): string => `      - { ${s} }`;
 
   it('rule numbers 1..32766, unique per direction', () => {
-    expectOne(doc(...N, rule('rule: 32767, action: allow, protocol: all, cidr: 0.0.0.0/0')), 7, 17,
+    expectAt(doc(...N, rule('rule: 32767, action: allow, protocol: all, cidr: 0.0.0.0/0')), 7, '32767',
       'networkAcls.n.inbound[0].rule: expected an integer between 1 and 32766 (NACL rule numbers; 32767 and above are reserved by AWS), got 32767');
-    expectOne(doc(...N, rule('rule: 100, action: allow, protocol: all, cidr: 0.0.0.0/0'), rule('rule: 100, action: deny, protocol: all, cidr: 0.0.0.0/0')), 8, 17,
+    expectAt(doc(...N, rule('rule: 100, action: allow, protocol: all, cidr: 0.0.0.0/0'), rule('rule: 100, action: deny, protocol: all, cidr: 0.0.0.0/0')), 8, '100',
       'networkAcls.n.inbound[1].rule: rule number 100 is already used by networkAcls.n.inbound[0]');
     expect(lines(doc(...N, rule('rule: 100, action: allow, protocol: all, cidr: 0.0.0.0/0'), '    outbound:', rule('rule: 100, action: allow, protocol: all, cidr: 0.0.0.0/0')))).toEqual([]);
   });
 
   it('action allow or deny', () => {
-    expectOne(doc(...N, rule('rule: 100, action: permit, protocol: all, cidr: 0.0.0.0/0')), 7, 30,
+    expectAt(doc(...N, rule('rule: 100, action: permit, protocol: all, cidr: 0.0.0.0/0')), 7, 'permit',
       'networkAcls.n.inbound[0].action: expected one of allow, deny, got "permit"');
   });
 
   it('protocol names and numbers', () => {
-    expectOne(doc(...N, rule('rule: 100, action: allow, protocol: tpc, cidr: 0.0.0.0/0')), 7, 48,
+    expectAt(doc(...N, rule('rule: 100, action: allow, protocol: tpc, cidr: 0.0.0.0/0')), 7, 'tpc',
       'networkAcls.n.inbound[0].protocol: expected tcp, udp, icmp, icmpv6, all (-1) or a protocol number 0..255, got "tpc" (did you mean "tcp"?)');
-    expectOne(doc(...N, rule('rule: 100, action: allow, protocol: 256, cidr: 0.0.0.0/0')), 7, 48,
+    expectAt(doc(...N, rule('rule: 100, action: allow, protocol: 256, cidr: 0.0.0.0/0')), 7, '256',
       'networkAcls.n.inbound[0].protocol: expected tcp, udp, icmp, icmpv6, all (-1) or a protocol number 0..255, got 256');
   });
 
   it('ports N or N-M, 0 <= N <= M <= 65535', () => {
-    expectOne(doc(...N, rule('rule: 100, action: allow, protocol: tcp, ports: 80-, cidr: 0.0.0.0/0')), 7, 60,
+    expectAt(doc(...N, rule('rule: 100, action: allow, protocol: tcp, ports: 80-, cidr: 0.0.0.0/0')), 7, '80-',
       'networkAcls.n.inbound[0].ports: expected a port (0-65535) or a range such as 1024-65535, got "80-"');
-    expectOne(doc(...N, rule('rule: 100, action: allow, protocol: tcp, ports: 1024-65536, cidr: 0.0.0.0/0')), 7, 60,
+    expectAt(doc(...N, rule('rule: 100, action: allow, protocol: tcp, ports: 1024-65536, cidr: 0.0.0.0/0')), 7, '1024-65536',
       'networkAcls.n.inbound[0].ports: ports must be between 0 and 65535, got 1024-65536');
-    expectOne(doc(...N, rule('rule: 100, action: allow, protocol: tcp, ports: 2000-1000, cidr: 0.0.0.0/0')), 7, 60,
+    expectAt(doc(...N, rule('rule: 100, action: allow, protocol: tcp, ports: 2000-1000, cidr: 0.0.0.0/0')), 7, '2000-1000',
       'networkAcls.n.inbound[0].ports: the range 2000-1000 is reversed; write 1000-2000');
   });
 
   it('icmpType/icmpCode: -1..255, only with icmp/icmpv6, all types means all codes', () => {
-    expectOne(doc(...N, rule('rule: 100, action: allow, protocol: icmp, icmpType: 256, cidr: 0.0.0.0/0')), 7, 64,
+    expectAt(doc(...N, rule('rule: 100, action: allow, protocol: icmp, icmpType: 256, cidr: 0.0.0.0/0')), 7, '256',
       'networkAcls.n.inbound[0].icmpType: expected an integer between -1 and 255 (-1 = all types), got 256');
-    expectOne(doc(...N, rule('rule: 100, action: allow, protocol: tcp, icmpType: 3, cidr: 0.0.0.0/0')), 7, 53,
+    expectAt(doc(...N, rule('rule: 100, action: allow, protocol: tcp, icmpType: 3, cidr: 0.0.0.0/0')), 7, 'icmpType',
       'networkAcls.n.inbound[0].icmpType: icmpType only applies to protocol icmp or icmpv6, not tcp');
-    expectOne(doc(...N, rule('rule: 100, action: allow, protocol: icmp, icmpType: -1, icmpCode: 4, cidr: 0.0.0.0/0')), 7, 78,
+    expectAt(doc(...N, rule('rule: 100, action: allow, protocol: icmp, icmpType: -1, icmpCode: 4, cidr: 0.0.0.0/0')), 7, '4 }',
       'networkAcls.n.inbound[0].icmpCode: icmpCode 4 needs a specific icmpType (AWS: all types (-1) means all codes)');
-    expectOne(doc(...N, rule('rule: 100, action: allow, protocol: icmp, ports: 8, cidr: 0.0.0.0/0')), 7, 54,
+    expectAt(doc(...N, rule('rule: 100, action: allow, protocol: icmp, ports: 8, cidr: 0.0.0.0/0')), 7, 'ports',
       'networkAcls.n.inbound[0].ports: ports do not apply to protocol icmp; use icmpType and icmpCode');
   });
 
   it('needs a cidr; group and prefixList are for security groups', () => {
-    expectOne(doc(...N, rule('rule: 100, action: allow, protocol: all')), 7, 9,
+    expectAt(doc(...N, rule('rule: 100, action: allow, protocol: all')), 7, '{',
       'networkAcls.n.inbound[0].cidr: required key is missing (the source (inbound) or destination (outbound) CIDR)');
     const r = lines(doc(...N, rule('rule: 100, action: allow, protocol: all, group: web')));
     expect(r).toEqual([
@@ -306,51 +319,51 @@ describe('security groups', () => {
   // S is 6 lines: rules start at line 7.
 
   it('a rule has exactly one of cidr, group, prefixList', () => {
-    expectOne(doc(...S, '      - { protocol: tcp, ports: 443 }'), 7, 9,
+    expectAt(doc(...S, '      - { protocol: tcp, ports: 443 }'), 7, '{',
       'securityGroups.web.ingress[0]: a rule needs one of cidr, group or prefixList (the source)');
-    expectOne(doc(...S, '      - { protocol: tcp, ports: 443, cidr: 0.0.0.0/0, group: web }'), 7, 54,
+    expectAt(doc(...S, '      - { protocol: tcp, ports: 443, cidr: 0.0.0.0/0, group: web }'), 7, 'group',
       'securityGroups.web.ingress[0]: a rule takes exactly one of cidr, group or prefixList, got cidr and group');
   });
 
   it('names must not start with sg-', () => {
-    expectOne(doc(...HEAD, 'securityGroups:', '  sg-web: {}'), 5, 3,
+    expectAt(doc(...HEAD, 'securityGroups:', '  sg-web: {}'), 5, 'sg-web',
       'securityGroups.sg-web: security group names cannot start with "sg-" (AWS reserves it for group ids)');
   });
 
   it('description at most 255 characters', () => {
-    expectOne(doc(...HEAD, 'securityGroups:', `  web: { description: ${'x'.repeat(256)} }`), 5, 24,
+    expectAt(doc(...HEAD, 'securityGroups:', `  web: { description: ${'x'.repeat(256)} }`), 5, 'xxx',
       'securityGroups.web.description: descriptions are at most 255 characters (AWS), got 256');
   });
 });
 
 describe('NAT gateways', () => {
   it('subnet exists, ip inside and not reserved', () => {
-    expectOne(doc(...NET, 'natGateways:', '  n: { subnet: a, ip: 198.18.1.1, publicIp: 203.0.113.5 }'), 9, 25,
+    expectAt(doc(...NET, 'natGateways:', '  n: { subnet: a, ip: 198.18.1.1, publicIp: 203.0.113.5 }'), 9, '198.18.1.1',
       'natGateways.n.ip: 198.18.1.1 is reserved in subnet a (198.18.1.0/24): the VPC router (+1); the first four addresses and the last one cannot be assigned');
   });
 
   it('public requires publicIp, private forbids it', () => {
-    expectOne(doc(...NET, 'natGateways:', '  n: { subnet: a, ip: 198.18.1.5 }'), 9, 3,
+    expectAt(doc(...NET, 'natGateways:', '  n: { subnet: a, ip: 198.18.1.5 }'), 9, 'n:',
       'natGateways.n.publicIp: required key is missing (a public NAT gateway needs a public address; use type: private for none)');
-    expectOne(doc(...NET, 'natGateways:', '  n: { subnet: a, type: private, ip: 198.18.1.5, publicIp: 203.0.113.5 }'), 9, 52,
+    expectAt(doc(...NET, 'natGateways:', '  n: { subnet: a, type: private, ip: 198.18.1.5, publicIp: 203.0.113.5 }'), 9, 'publicIp',
       'natGateways.n.publicIp: a private NAT gateway has no public address');
   });
 
   it('NAT and instance public IPs are unique together', () => {
-    expectOne(doc(...NET, 'natGateways:', '  n: { subnet: a, ip: 198.18.1.5, publicIp: 203.0.113.5 }', 'instances:', '  i: { subnet: a, ip: 198.18.1.10, publicIp: 203.0.113.5 }'), 11, 48,
+    expectAt(doc(...NET, 'natGateways:', '  n: { subnet: a, ip: 198.18.1.5, publicIp: 203.0.113.5 }', 'instances:', '  i: { subnet: a, ip: 198.18.1.10, publicIp: 203.0.113.5 }'), 11, '203.0.113.5',
       'instances.i.publicIp: 203.0.113.5 is already used by natGateways.n');
   });
 
   it('limits', () => {
-    expectOne(doc(...NET, 'natGateways:', '  n: { subnet: a, type: private, ip: 198.18.1.5, idleTimeout: 0 }'), 9, 63,
+    expectAt(doc(...NET, 'natGateways:', '  n: { subnet: a, type: private, ip: 198.18.1.5, idleTimeout: 0 }'), 9, '0 }',
       'natGateways.n.idleTimeout: expected an integer between 1 and 432000 (seconds), got 0');
   });
 });
 
 describe('conntrack, flow logs, metrics, dataplane, lab', () => {
   it('conntrack.max positive and at most 16777216', () => {
-    expectOne(doc(...HEAD, 'conntrack: { max: 16777217 }'), 4, 19, 'conntrack.max: expected an integer between 1 and 16777216 (tracked flows), got 16777217');
-    expectOne(doc(...HEAD, 'conntrack: { max: 0 }'), 4, 19, 'conntrack.max: expected an integer between 1 and 16777216 (tracked flows), got 0');
+    expectAt(doc(...HEAD, 'conntrack: { max: 16777217 }'), 4, '16777217', 'conntrack.max: expected an integer between 1 and 16777216 (tracked flows), got 16777217');
+    expectAt(doc(...HEAD, 'conntrack: { max: 0 }'), 4, '0 }', 'conntrack.max: expected an integer between 1 and 16777216 (tracked flows), got 0');
   });
 
   it('timeouts within the AWS ranges', () => {
@@ -366,27 +379,27 @@ describe('conntrack, flow logs, metrics, dataplane, lab', () => {
   });
 
   it('flowLogs: path required, aggregationInterval 1..600', () => {
-    expectOne(doc(...HEAD, 'flowLogs: { path: f.log, aggregationInterval: 601 }'), 4, 46,
+    expectAt(doc(...HEAD, 'flowLogs: { path: f.log, aggregationInterval: 601 }'), 4, '601',
       'flowLogs.aggregationInterval: expected an integer between 1 and 600 (seconds), got 601');
-    expectOne(doc(...HEAD, 'flowLogs: { aggregationInterval: 60 }'), 4, 1,
+    expectAt(doc(...HEAD, 'flowLogs: { aggregationInterval: 60 }'), 4, 'flowLogs',
       'flowLogs.path: required key is missing (the file flow-log records are appended to)');
   });
 
   it('metrics.listen host:port', () => {
-    expectOne(doc(...HEAD, 'metrics: { listen: "localhost" }'), 4, 20, 'metrics.listen: "localhost" is not host:port (e.g. 127.0.0.1:9469 or [::1]:9469)');
-    expectOne(doc(...HEAD, 'metrics: { listen: "127.0.0.1:70000" }'), 4, 20, 'metrics.listen: "127.0.0.1:70000" has port 70000; ports are 0..65535');
-    expectOne(doc(...HEAD, 'metrics: { listen: "300.0.0.1:9469" }'), 4, 20, 'metrics.listen: "300.0.0.1:9469" has 300.0.0.1, which is not an IPv4 address');
+    expectAt(doc(...HEAD, 'metrics: { listen: "localhost" }'), 4, '"localhost', 'metrics.listen: "localhost" is not host:port (e.g. 127.0.0.1:9469 or [::1]:9469)');
+    expectAt(doc(...HEAD, 'metrics: { listen: "127.0.0.1:70000" }'), 4, '"127', 'metrics.listen: "127.0.0.1:70000" has port 70000; ports are 0..65535');
+    expectAt(doc(...HEAD, 'metrics: { listen: "300.0.0.1:9469" }'), 4, '"300', 'metrics.listen: "300.0.0.1:9469" has 300.0.0.1, which is not an IPv4 address');
   });
 
   it('dataplane.batch 1..256 and a valid netns', () => {
-    expectOne(doc(...HEAD, 'dataplane: { batch: 257 }'), 4, 21, 'dataplane.batch: expected an integer between 1 and 256 (frames per batch), got 257');
-    expectOne(doc(...HEAD, 'dataplane: { netns: a/b }'), 4, 21, 'dataplane.netns: "a/b" is not a valid network namespace name (1 to 255 characters, no "/", not "." or "..")');
+    expectAt(doc(...HEAD, 'dataplane: { batch: 257 }'), 4, '257', 'dataplane.batch: expected an integer between 1 and 256 (frames per batch), got 257');
+    expectAt(doc(...HEAD, 'dataplane: { netns: a/b }'), 4, 'a/b', 'dataplane.netns: "a/b" is not a valid network namespace name (1 to 255 characters, no "/", not "." or "..")');
   });
 
   it('lab internet hosts are outside the VPC and do not reuse public addresses', () => {
-    expectOne(doc(...HEAD, 'lab:', '  internetHosts: { h: 198.18.5.5 }'), 5, 22,
+    expectAt(doc(...HEAD, 'lab:', '  internetHosts: { h: 198.18.5.5 }'), 5, '198.18.5.5',
       'lab.internetHosts.h: 198.18.5.5 is inside vpc.cidr 198.18.0.0/16; internet hosts need addresses outside the VPC');
-    expectOne(doc(...HEAD, 'internetGateway: { uplinkIp: 203.0.113.2 }', 'lab:', '  internetHosts: { h: 203.0.113.2 }'), 6, 22,
+    expectAt(doc(...HEAD, 'internetGateway: { uplinkIp: 203.0.113.2 }', 'lab:', '  internetHosts: { h: 203.0.113.2 }'), 6, '203.0.113.2',
       'lab.internetHosts.h: 203.0.113.2 is already used by internetGateway.uplinkIp');
   });
 });
@@ -405,54 +418,54 @@ describe('VPN connections', () => {
   });
 
   it('role cgw or vgw, with its gateway section', () => {
-    expectOne(conn('    role: aws'), 11, 11, 'vpnConnections.c.role: expected one of cgw, vgw, got "aws"');
-    expectOne(doc(...HEAD, 'vpnConnections:', '  c:', '    role: cgw', ...OK.slice(1)), 6, 11,
+    expectAt(conn('    role: aws'), 11, 'aws', 'vpnConnections.c.role: expected one of cgw, vgw, got "aws"');
+    expectAt(doc(...HEAD, 'vpnConnections:', '  c:', '    role: cgw', ...OK.slice(1)), 6, 'cgw',
       "vpnConnections.c.role: role cgw needs a customerGateway section (this site's WAN address)");
   });
 
   it('auth: exactly one of psk and certificate; psk from exactly one of env and file', () => {
-    expectOne(conn('    auth: {}'), 11, 11, 'vpnConnections.c.auth: expected exactly one of psk or certificate');
-    expectOne(conn('    auth: { psk: { env: PSK }, certificate: { cert: a, key: b, ca: c } }'), 11, 32,
+    expectAt(conn('    auth: {}'), 11, '{}', 'vpnConnections.c.auth: expected exactly one of psk or certificate');
+    expectAt(conn('    auth: { psk: { env: PSK }, certificate: { cert: a, key: b, ca: c } }'), 11, 'certificate',
       'vpnConnections.c.auth: expected exactly one of psk or certificate, got both');
-    expectOne(conn('    auth: { psk: { env: PSK, file: psk.txt } }'), 11, 31,
+    expectAt(conn('    auth: { psk: { env: PSK, file: psk.txt } }'), 11, 'file',
       'vpnConnections.c.auth.psk: expected exactly one of env (an environment variable) or file (a file holding the key), got both');
-    expectOne(conn('    auth: { certificate: { cert: a, key: b } }'), 11, 30, 'vpnConnections.c.auth.certificate.ca: required key is missing (PEM CA certificate file)');
+    expectAt(conn('    auth: { certificate: { cert: a, key: b } }'), 11, 'certificate', 'vpnConnections.c.auth.certificate.ca: required key is missing (PEM CA certificate file)');
   });
 
   it('tunnels: 1 or 2, peer IPv4, insideCidr a non-reserved /30 in 169.254.0.0/16, unique', () => {
-    expectOne(conn('    tunnels: []'), 11, 14, 'vpnConnections.c.tunnels: expected 1 or 2 tunnels (AWS gives two per connection), got 0');
+    expectAt(conn('    tunnels: []'), 11, '[]', 'vpnConnections.c.tunnels: expected 1 or 2 tunnels (AWS gives two per connection), got 0');
     const t3 = '    tunnels: [ { peer: 198.51.100.1, insideCidr: 169.254.10.0/30 }, { peer: 198.51.100.3, insideCidr: 169.254.11.0/30 }, { peer: 198.51.100.4, insideCidr: 169.254.12.0/30 } ]';
-    expectOne(conn(t3), 11, 14, 'vpnConnections.c.tunnels: expected 1 or 2 tunnels (AWS gives two per connection), got 3');
-    expectOne(conn('    tunnels: [ { peer: 198.51.100, insideCidr: 169.254.10.0/30 } ]'), 11, 24,
+    expectAt(conn(t3), 11, '[', 'vpnConnections.c.tunnels: expected 1 or 2 tunnels (AWS gives two per connection), got 3');
+    expectAt(conn('    tunnels: [ { peer: 198.51.100, insideCidr: 169.254.10.0/30 } ]'), 11, '198.51.100,',
       'vpnConnections.c.tunnels[0].peer: expected an IPv4 address such as 198.18.1.10, got "198.51.100"');
-    expectOne(conn('    tunnels: [ { peer: 198.51.100.1, insideCidr: 169.254.10.0/29 } ]'), 11, 50,
+    expectAt(conn('    tunnels: [ { peer: 198.51.100.1, insideCidr: 169.254.10.0/29 } ]'), 11, '169.254.10.0/29',
       'vpnConnections.c.tunnels[0].insideCidr: 169.254.10.0/29 must be a /30 inside 169.254.0.0/16');
-    expectOne(conn('    tunnels: [ { peer: 198.51.100.1, insideCidr: 10.0.0.0/30 } ]'), 11, 50,
+    expectAt(conn('    tunnels: [ { peer: 198.51.100.1, insideCidr: 10.0.0.0/30 } ]'), 11, '10.0.0.0/30',
       'vpnConnections.c.tunnels[0].insideCidr: 10.0.0.0/30 must be a /30 inside 169.254.0.0/16');
     for (const reserved of ['169.254.0.0/30', '169.254.5.0/30', '169.254.169.252/30']) {
-      expectOne(conn(`    tunnels: [ { peer: 198.51.100.1, insideCidr: ${reserved} } ]`), 11, 50,
+      expectAt(conn(`    tunnels: [ { peer: 198.51.100.1, insideCidr: ${reserved} } ]`), 11, reserved,
         `vpnConnections.c.tunnels[0].insideCidr: ${reserved} is reserved by AWS (169.254.0.0/30 to 169.254.5.0/30 and 169.254.169.252/30 cannot be used)`);
     }
-    expectOne(conn('    tunnels: [ { peer: 198.51.100.1, insideCidr: 169.254.10.0/30 }, { peer: 198.51.100.9, insideCidr: 169.254.10.0/30 } ]'), 11, 99,
-      'vpnConnections.c.tunnels[1].insideCidr: inside CIDR 169.254.10.0/30 is already used by vpnConnections.c.tunnels[0] (AWS: unique per VPN gateway)');
+    expectAt(conn('    tunnels: [ { peer: 198.51.100.1, insideCidr: 169.254.10.0/30 }, { peer: 198.51.100.9, insideCidr: 169.254.10.0/30 } ]'), 11, '169.254.10.0/30',
+      'vpnConnections.c.tunnels[1].insideCidr: inside CIDR 169.254.10.0/30 is already used by vpnConnections.c.tunnels[0] (AWS: unique per VPN gateway)', 2);
   });
 
   it('ike lifetime 900..28800, esp lifetime 900..3600 and below ike, dpdTimeout >= 30', () => {
-    expectOne(conn('    ike: { lifetime: 600 }'), 11, 26,
+    expectAt(conn('    ike: { lifetime: 600 }'), 11, '600',
       'vpnConnections.c.ike.lifetime: expected an integer between 900 and 28800 (AWS phase 1 lifetime in seconds; allowShortLifetimes: true lowers the minimum for tests), got 600');
-    expectOne(conn('    esp: { lifetime: 7200 }'), 11, 26,
+    expectAt(conn('    esp: { lifetime: 7200 }'), 11, '7200',
       'vpnConnections.c.esp.lifetime: expected an integer between 900 and 3600 (AWS phase 2 lifetime in seconds; allowShortLifetimes: true lowers the minimum for tests), got 7200');
-    expectOne(conn('    ike: { lifetime: 1800 }', '    esp: { lifetime: 1800 }'), 12, 26,
+    expectAt(conn('    ike: { lifetime: 1800 }', '    esp: { lifetime: 1800 }'), 12, '1800',
       'vpnConnections.c.esp.lifetime: 1800 must be less than ike.lifetime 1800 (AWS: phase 2 lifetime below phase 1)');
-    expectOne(conn('    ike: { lifetime: 1800 }'), 11, 26,
+    expectAt(conn('    ike: { lifetime: 1800 }'), 11, '1800',
       'vpnConnections.c.ike.lifetime: 1800 must be greater than esp.lifetime 3600 (the default); set esp.lifetime lower');
-    expectOne(conn('    ike: { dpdTimeout: 10 }'), 11, 28,
+    expectAt(conn('    ike: { dpdTimeout: 10 }'), 11, '10',
       'vpnConnections.c.ike.dpdTimeout: expected an integer >= 30 (seconds; AWS minimum 30; allowShortLifetimes: true lowers the minimum for tests), got 10');
   });
 
   it('allowShortLifetimes accepts lifetimes down to 10 s and dpdTimeout down to 3 s', () => {
     expect(lines(conn('    allowShortLifetimes: true', '    ike: { lifetime: 20, dpdTimeout: 3 }', '    esp: { lifetime: 10 }'))).toEqual([]);
-    expectOne(conn('    allowShortLifetimes: true', '    ike: { lifetime: 9 }', '    esp: { lifetime: 5 }'), 12, 26,
+    expectAt(conn('    allowShortLifetimes: true', '    ike: { lifetime: 9 }', '    esp: { lifetime: 5 }'), 12, '9',
       'vpnConnections.c.ike.lifetime: expected an integer between 10 and 28800 (AWS phase 1 lifetime in seconds, with allowShortLifetimes), got 9');
   });
 
@@ -476,7 +489,7 @@ describe('VPN connections', () => {
   });
 
   it('splitTunnel true needs remoteNetworks', () => {
-    expectOne(doc(...V, ...OK.filter((l) => !l.includes('remoteNetworks'))), 7, 3,
+    expectAt(doc(...V, ...OK.filter((l) => !l.includes('remoteNetworks'))), 7, 'c:',
       'vpnConnections.c.remoteNetworks: required key is missing (the networks reached through the tunnel; required with splitTunnel: true)');
     expect(lines(doc(...V, ...OK.filter((l) => !l.includes('remoteNetworks')), '    splitTunnel: false'))).toEqual([]);
   });
