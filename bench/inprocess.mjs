@@ -18,11 +18,14 @@
  * collections that happened during the measured loop (PerformanceObserver,
  * entryTypes ['gc']), which must be 0: the hot path must not allocate.
  *
- * Adding a stage (security groups, conntrack, NAT): add a scenario below with
- * its config and a `setup(ctx)` that installs the stage, e.g.
- *     async setup({ dp, topo, importDist }) {
- *       const { SomePolicy } = await importDist('conntrack/some-policy.js');
- *       dp.policy = new SomePolicy(topo, ...);
+ * Adding a stage (NAT, VPN, ...): add a scenario below with its config, the
+ * dist modules it `requires` (skipped with a note while they are not built)
+ * and a `setup(ctx)` that installs the stage the way src/daemon.ts does, e.g.
+ *     async setup({ dp, cfg, importDist, attach }) {
+ *       const { compileSnapshot } = await importDist('control/compile.js');
+ *       const policy = compileSnapshot(cfg, 1);
+ *       dp.setTopology(policy.topology); attach();      // ports 0/1 again
+ *       dp.security = new SecurityStage(policy, new Conntrack(cfg.conntrack));
  *     }
  * and, if its traffic is not the plain client->server flood, its own `frames`.
  * Exit status: 0 when every scenario forwarded everything it should with 0 GC
@@ -38,7 +41,7 @@ const DIST = join(ROOT, 'dist');
 const importDist = (p) => import(join(DIST, p));
 
 // ------------------------------------------------------------------ options
-const opts = { seconds: 5, warmup: 1, scenario: 'router,router-bidir', batch: 64, flows: 64, payload: 64, json: '', list: false };
+const opts = { seconds: 3, warmup: 1, scenario: 'router,router-bidir,security,security-bidir', batch: 64, flows: 64, payload: 64, json: '', list: false };
 {
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
@@ -103,7 +106,34 @@ const SCENARIOS = {
     config: ROUTER_CONFIG,
     frames: 'bidir',
   },
+  security: {
+    describe: 'router + security stage as the daemon builds it (NACLs, security groups, conntrack; flows tracked)',
+    config: ROUTER_CONFIG,
+    frames: 'c2s',
+    requires: ['control/compile.js', 'pipeline/security.js', 'conntrack/conntrack.js'],
+    setup: setupSecurity,
+  },
+  'security-bidir': {
+    describe: 'as security, half the frames are server -> client answers (conntrack reply direction)',
+    config: ROUTER_CONFIG,
+    frames: 'bidir',
+    requires: ['control/compile.js', 'pipeline/security.js', 'conntrack/conntrack.js'],
+    setup: setupSecurity,
+  },
 };
+
+/** The security stage wired as src/daemon.ts wires it: compiled snapshot, its topology, conntrack. */
+async function setupSecurity({ dp, cfg, importDist, attach }) {
+  const [{ compileSnapshot }, { SecurityStage }, { Conntrack }] = await Promise.all([
+    importDist('control/compile.js'), importDist('pipeline/security.js'), importDist('conntrack/conntrack.js'),
+  ]);
+  const policy = compileSnapshot(cfg, 1);
+  if (policy.topology) {
+    dp.setTopology(policy.topology);
+    attach();
+  }
+  dp.security = new SecurityStage(policy, new Conntrack(cfg.conntrack));
+}
 
 if (opts.list) {
   for (const [n, s] of Object.entries(SCENARIOS)) console.log(`${n.padEnd(16)} ${s.describe}`);
@@ -198,6 +228,16 @@ function runLoop(dp, batch, n, templates, offsets, ms, restore, doProcess) {
   return { batches, ms: now - start };
 }
 
+/** Which optional stages are installed on the Dataplane (fields that hold a stage object). */
+function stageNames(dp) {
+  const out = [];
+  for (const k of ['security', 'policy', 'nat', 'vpn']) {
+    const v = dp[k];
+    if (v !== null && v !== undefined && typeof v === 'object') out.push(`${k}:${v.constructor?.name ?? 'object'}`);
+  }
+  return out;
+}
+
 async function runScenario(name, sc, mods) {
   const { parseConfig, Topology, Dataplane, PacketBatch, Counters, DROP_REASON_LABELS, VNET_HDR_LEN, routerMacOf } = mods;
   const cfg = parseConfig(sc.config, `inprocess-${name}.yaml`);
@@ -205,12 +245,16 @@ async function runScenario(name, sc, mods) {
   const counters = new Counters();
   const dp = new Dataplane(topo, counters);
   const batch = new PacketBatch(opts.batch);
-  const ci = topo.instanceNames.indexOf(CLIENT.name);
-  const si = topo.instanceNames.indexOf(SERVER.name);
-  if (ci < 0 || si < 0) throw new Error(`scenario ${name}: the config needs instances "client" and "server"`);
-  dp.attachInstance(0, ci, true);
-  dp.attachInstance(1, si, true);
-  if (sc.setup) await sc.setup({ dp, topo, cfg, batch, counters, importDist });
+  /** Client on port 0, server on port 1, vnet headers on (as the daemon opens its ports). */
+  const attach = () => {
+    const ci = dp.topo.instanceNames.indexOf(CLIENT.name);
+    const si = dp.topo.instanceNames.indexOf(SERVER.name);
+    if (ci < 0 || si < 0) throw new Error(`scenario ${name}: the config needs instances "client" and "server"`);
+    dp.attachInstance(0, ci, true);
+    dp.attachInstance(1, si, true);
+  };
+  attach();
+  if (sc.setup) await sc.setup({ dp, topo, cfg, batch, counters, importDist, attach });
 
   const frames = buildFrames(sc.frames, opts.batch, opts.flows, opts.payload, (subnet) => routerMacOf(cfg.vpc.name, subnet));
   if (VNET_HDR_LEN !== 10) throw new Error(`VNET_HDR_LEN is ${VNET_HDR_LEN}; the frames here are built with 10`);
@@ -266,7 +310,7 @@ async function runScenario(name, sc, mods) {
     scenario: name,
     describe: sc.describe,
     frames_kind: sc.frames,
-    policy: dp.policy === null ? null : (dp.policy.constructor?.name ?? 'custom'),
+    stages: stageNames(dp),
     batch: opts.batch,
     flows: opts.flows,
     payload: opts.payload,
@@ -276,7 +320,7 @@ async function runScenario(name, sc, mods) {
     pps: Math.round(pps),
     ns_per_frame: Math.round((1e9 / pps) * 10) / 10,
     restore_ns_per_frame: Math.round(restoreNs * 10) / 10,
-    router_ns_per_frame: Math.round((1e9 / pps - restoreNs) * 10) / 10,
+    pipeline_ns_per_frame: Math.round((1e9 / pps - restoreNs) * 10) / 10,
     processed,
     transmitted: sent,
     forwarded_ratio: Math.round(forwardedRatio * 1e6) / 1e6,
@@ -308,17 +352,24 @@ async function main() {
   if (typeof globalThis.gc !== 'function') process.stderr.write('inprocess.mjs: run node with --expose-gc for a clean heap before each measured loop\n');
 
   const results = [];
+  const skipped = [];
   for (const n of names) {
+    const missing = (SCENARIOS[n].requires ?? []).filter((f) => !existsSync(join(DIST, f)));
+    if (missing.length) {
+      console.log(`in-process ${n}: skipped (not built: ${missing.join(', ')})`);
+      skipped.push({ scenario: n, missing });
+      continue;
+    }
     const res = await runScenario(n, SCENARIOS[n], mods);
     results.push(res);
     const mpps = (res.pps / 1e6).toFixed(2);
     const dropTxt = Object.keys(res.drops).length ? ` DROPS ${JSON.stringify(res.drops)}` : ' (no drops)';
-    console.log(`in-process ${n}: ${res.frame_bytes}-byte UDP frames (${res.frames_kind}, ${res.flows} flows), batch ${res.batch}, policy ${res.policy ?? 'none'}`);
-    console.log(`  ${mpps} Mpps = ${res.ns_per_frame} ns/frame (frame restore alone ${res.restore_ns_per_frame} ns/frame, router ${res.router_ns_per_frame} ns/frame), ${res.frames} frames in ${res.seconds} s`);
+    console.log(`in-process ${n}: ${res.frame_bytes}-byte UDP frames (${res.frames_kind}, ${res.flows} flows), batch ${res.batch}, stages: ${res.stages.join(' ') || 'router only'}`);
+    console.log(`  ${mpps} Mpps = ${res.ns_per_frame} ns/frame (frame restore alone ${res.restore_ns_per_frame} ns/frame, pipeline alone ${res.pipeline_ns_per_frame} ns/frame), ${res.frames} frames in ${res.seconds} s`);
     console.log(`  forwarded ${(res.forwarded_ratio * 100).toFixed(2)}% of ${res.processed}${dropTxt}`);
     console.log(`  GC events during the measured loop: ${res.gc_events}${res.gc_events ? ` ${JSON.stringify(res.gc_kinds)} ${res.gc_ms} ms  <-- the hot path allocates` : '  (OK: no allocation on the hot path)'}; heap delta ${res.heap_delta_bytes} bytes`);
   }
-  const out = { ts: new Date().toISOString(), node: process.version, seconds: opts.seconds, ok: results.every((r) => r.ok), results };
+  const out = { ts: new Date().toISOString(), node: process.version, seconds: opts.seconds, ok: results.every((r) => r.ok), results, skipped };
   if (opts.json) writeFileSync(opts.json, `${JSON.stringify(out, null, 1)}\n`);
   gcObserver.disconnect();
   process.exitCode = out.ok ? 0 : 1;

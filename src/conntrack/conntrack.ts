@@ -195,11 +195,12 @@ export class Conntrack {
   /**
    * flowRef (flow * 2 + dir) of the flow this packet key belongs to, or
    * NO_FLOW. Ports are ignored for protocols other than TCP/UDP/ICMP.
-   * Never allocates.
+   * Addresses as host-order u32 or its int32 bit pattern (`| 0`, which V8
+   * passes without boxing). Never allocates.
    */
   lookup(src: number, dst: number, sport: number, dport: number, proto: number, zone: number): number {
-    if (!hasPorts(proto)) return this.table.lookup(src, dst, 0, 0, proto, zone);
-    return this.table.lookup(src, dst, sport, dport, proto, zone);
+    if (!hasPorts(proto)) return this.table.lookup(src | 0, dst | 0, 0, 0, proto, zone);
+    return this.table.lookup(src | 0, dst | 0, sport, dport, proto, zone);
   }
 
   lookupTuple(t: FlowTuple): number {
@@ -231,36 +232,39 @@ export class Conntrack {
       this.counters[CtCounter.AllowanceExceeded]++;
       return FULL;
     }
+    // int32 locals (see flow-table.ts: u32 arguments would be boxed)
     const ports = hasPorts(orig.proto);
+    const os = orig.src | 0;
+    const od = orig.dst | 0;
+    const rs = reply.src | 0;
+    const rd = reply.dst | 0;
     const osp = ports ? orig.sport : 0;
     const odp = ports ? orig.dport : 0;
     const rsp = ports ? reply.sport : 0;
     const rdp = ports ? reply.dport : 0;
     const f = pool.alloc();
-    const r1 = table.insert(orig.src, orig.dst, osp, odp, orig.proto, orig.zone, f * 2);
+    const r1 = table.insert(os, od, osp, odp, orig.proto, orig.zone, f * 2);
     if (r1 !== InsertResult.Inserted) {
       pool.free(f);
       return this.refuse(r1);
     }
-    const oneKey =
-      orig.src === reply.src && orig.dst === reply.dst && osp === rsp && odp === rdp &&
-      orig.proto === reply.proto && orig.zone === reply.zone;
+    const oneKey = os === rs && od === rd && osp === rsp && odp === rdp && orig.proto === reply.proto && orig.zone === reply.zone;
     if (!oneKey) {
-      const r2 = table.insert(reply.src, reply.dst, rsp, rdp, reply.proto, reply.zone, f * 2 + 1);
+      const r2 = table.insert(rs, rd, rsp, rdp, reply.proto, reply.zone, f * 2 + 1);
       if (r2 !== InsertResult.Inserted) {
-        table.remove(orig.src, orig.dst, osp, odp, orig.proto, orig.zone);
+        table.remove(os, od, osp, odp, orig.proto, orig.zone);
         pool.free(f);
         return this.refuse(r2);
       }
     }
     const k = f * FLOW_KEY_WORDS;
     const key = pool.key;
-    key[k] = orig.src;
-    key[k + 1] = orig.dst;
+    key[k] = os;
+    key[k + 1] = od;
     key[k + 2] = packPorts(osp, odp);
     key[k + 3] = packZoneProto(orig.zone, orig.proto);
-    key[k + 4] = reply.src;
-    key[k + 5] = reply.dst;
+    key[k + 4] = rs;
+    key[k + 5] = rd;
     key[k + 6] = packPorts(rsp, rdp);
     key[k + 7] = packZoneProto(reply.zone, reply.proto);
     pool.proto[f] = orig.proto;

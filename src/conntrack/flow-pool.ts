@@ -42,11 +42,11 @@ export class FlowPool {
   count = 0;
 
   /**
-   * Both keys of each flow, FlowKeyTable word layout: [flow*8 + 0..3] orig
+   * Both keys of each flow, FlowKeyTable word layout (int32 bit patterns): [flow*8 + 0..3] orig
    * (src, dst, sport<<16|dport, zone<<8|proto), [flow*8 + 4..7] reply.
    * Kept so the table entries can be removed when the flow dies.
    */
-  readonly key: Uint32Array;
+  readonly key: Int32Array;
   readonly proto: Uint8Array;
   /** TcpState for TCP flows, 0 otherwise. */
   readonly tcpState: Uint8Array;
@@ -81,7 +81,7 @@ export class FlowPool {
   constructor(max: number) {
     if (!Number.isInteger(max) || max < 1 || max > 0x3fffffff) throw new RangeError('max must be 1..2^30-1');
     this.max = max;
-    this.key = new Uint32Array(max * FLOW_KEY_WORDS);
+    this.key = new Int32Array(max * FLOW_KEY_WORDS);
     this.proto = new Uint8Array(max);
     this.tcpState = new Uint8Array(max);
     this.udpTransactions = new Uint8Array(max);

@@ -12,9 +12,15 @@
  * ends, i.e. at most capacity - 1 keys. A full table refuses inserts and the
  * caller counts the refusal.
  *
- * Key layout, 4 u32 words per slot:
+ * Key layout, 4 words per slot:
  *   [0] src   [1] dst   [2] sport << 16 | dport   [3] zone << 8 | proto
  * For ICMP the "ports" are identifier and type/code (see FlowTuple).
+ *
+ * Words are kept as int32 bit patterns (`| 0`), not u32: a u32 >= 2^31 (any
+ * address in 128.0.0.0/1, any sport >= 32768) is boxed in a heap number when
+ * it crosses a call that V8 did not inline, i.e. one allocation per packet
+ * (see lib/hash.ts for the measurement). Callers may pass addresses either
+ * as u32 (`>>> 0`) or int32 (`| 0`); int32 avoids the boxing at their call.
  */
 import { hash4, randomSeed } from '../lib/hash.js';
 
@@ -25,14 +31,14 @@ const KEY_WORDS = 4;
 export const InsertResult = { Inserted: 0, Exists: 1, Full: 2 } as const;
 export type InsertResult = (typeof InsertResult)[keyof typeof InsertResult];
 
-/** Word 2 of a key. */
+/** Word 2 of a key (int32). */
 export function packPorts(sport: number, dport: number): number {
-  return ((sport << 16) | (dport & 0xffff)) >>> 0;
+  return (sport << 16) | (dport & 0xffff);
 }
 
-/** Word 3 of a key: zone is 0..2^24-1 (e.g. a VRF or an ENI), proto 0..255. */
+/** Word 3 of a key (int32): zone is 0..2^24-1 (e.g. a VRF or an ENI), proto 0..255. */
 export function packZoneProto(zone: number, proto: number): number {
-  return ((zone << 8) | (proto & 0xff)) >>> 0;
+  return (zone << 8) | (proto & 0xff);
 }
 
 export class FlowKeyTable {
@@ -40,7 +46,7 @@ export class FlowKeyTable {
   /** Keys stored now. */
   size = 0;
   private readonly mask: number;
-  private readonly keys: Uint32Array;
+  private readonly keys: Int32Array;
   private readonly refs: Int32Array;
   private readonly seed: number;
 
@@ -55,9 +61,9 @@ export class FlowKeyTable {
     }
     this.capacity = capacity;
     this.mask = capacity - 1;
-    this.keys = new Uint32Array(capacity * KEY_WORDS);
+    this.keys = new Int32Array(capacity * KEY_WORDS);
     this.refs = new Int32Array(capacity).fill(NO_FLOW);
-    this.seed = seed >>> 0;
+    this.seed = seed | 0;
   }
 
   /** Keys the table can hold (one slot stays empty). */
@@ -70,7 +76,7 @@ export class FlowKeyTable {
    * u32, ports 0..65535, proto 0..255. Never allocates.
    */
   lookup(src: number, dst: number, sport: number, dport: number, proto: number, zone: number): number {
-    const slot = this.find(src >>> 0, dst >>> 0, packPorts(sport, dport), packZoneProto(zone, proto));
+    const slot = this.find(src | 0, dst | 0, packPorts(sport, dport), packZoneProto(zone, proto));
     return slot < 0 ? NO_FLOW : this.refs[slot];
   }
 
@@ -79,8 +85,8 @@ export class FlowKeyTable {
    * present: nothing changes) or Full. Never allocates.
    */
   insert(src: number, dst: number, sport: number, dport: number, proto: number, zone: number, ref: number): InsertResult {
-    src >>>= 0;
-    dst >>>= 0;
+    src |= 0;
+    dst |= 0;
     const ports = packPorts(sport, dport);
     const zp = packZoneProto(zone, proto);
     const { keys, refs, mask } = this;
@@ -106,7 +112,7 @@ export class FlowKeyTable {
    * the cyclic interval (hole, entry] move into the hole. Never allocates.
    */
   remove(src: number, dst: number, sport: number, dport: number, proto: number, zone: number): number {
-    let hole = this.find(src >>> 0, dst >>> 0, packPorts(sport, dport), packZoneProto(zone, proto));
+    let hole = this.find(src | 0, dst | 0, packPorts(sport, dport), packZoneProto(zone, proto));
     if (hole < 0) return NO_FLOW;
     const { keys, refs, mask, seed } = this;
     const removed = refs[hole];

@@ -754,8 +754,8 @@ function readRoot(ctx: Ctx, contents: unknown): VpcConfig | undefined {
     ['igw', 'the internet gateway route target'],
     ['vgw', 'the VPN gateway route target'],
   ]);
-  if (igw !== undefined) reservedTargets.set(igw.name, 'internetGateway.name');
-  if (vgw !== undefined) reservedTargets.set(vgw.name, 'vpnGateway.name');
+  if (igw !== undefined && !reservedTargets.has(igw.name)) reservedTargets.set(igw.name, 'internetGateway.name');
+  if (vgw !== undefined && !reservedTargets.has(vgw.name)) reservedTargets.set(vgw.name, 'vpnGateway.name');
 
   const instances = readInstances(ctx, entries.instances, {
     names, subnetInfo, vpcCidr, labPrefix: lab.prefix, vpcName: vpc.name, hasIgw: igw !== undefined,

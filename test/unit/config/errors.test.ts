@@ -76,7 +76,11 @@ describe('keys', () => {
   });
 
   it('unknown nested key, with a hint or the list of expected keys', () => {
-    expectAt(doc(...HEAD, 'subnets:', '  a:', '    cdir: 198.18.1.0/24'), 6, 'cdir', 'subnets.a.cdir: unknown key (did you mean "cidr"?)');
+    const t = doc(...HEAD, 'subnets:', '  a:', '    cdir: 198.18.1.0/24');
+    expect(lines(t)).toEqual([
+      `${at(t, 5, 'a:')}: subnets.a.cidr: required key is missing (an IPv4 CIDR inside vpc.cidr)`,
+      `${at(t, 6, 'cdir')}: subnets.a.cdir: unknown key (did you mean "cidr"?)`,
+    ]);
     expectAt(doc('vpc:', '  name: t', '  cidr: 198.18.0.0/16', '  region: x'), 4, 'region', 'vpc.region: unknown key; expected one of name, cidr, accountId');
   });
 
@@ -87,7 +91,7 @@ describe('keys', () => {
   it('required keys: vpc, vpc.name, vpc.cidr', () => {
     expectOne(doc('subnets: {}'), 1, 1, "vpc: required key is missing (the VPC's name and cidr)");
     expectOne(doc('vpc:', '  name: t'), 1, 1, 'vpc.cidr: required key is missing (an IPv4 CIDR between /16 and /28)');
-    expectOne(doc('x: 1', 'vpc:', '  cidr: 198.18.0.0/16'), 2, 1, 'vpc.name: required key is missing');
+    expectOne(doc('x-note: 1', 'vpc:', '  cidr: 198.18.0.0/16'), 2, 1, 'vpc.name: required key is missing');
   });
 
   it('names must be letters, digits, ".", "_" and "-"', () => {
@@ -180,7 +184,7 @@ describe('instances', () => {
       'instances.i.securityGroups: an instance has 1 to 5 security groups (AWS default quota), got 0');
     expectAt(doc(...NET, ...sg, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, securityGroups: [s1, s2, s3, s4, s5, s6] }'), 10, '[s1',
       'instances.i.securityGroups: an instance has 1 to 5 security groups (AWS default quota), got 6');
-    expectAt(doc(...NET, ...sg, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, securityGroups: [s1, s1] }'), 10, 's1 ]',
+    expectAt(doc(...NET, ...sg, 'instances:', '  i: { subnet: a, ip: 198.18.1.10, securityGroups: [s1, s1] }'), 10, 's1]',
       'instances.i.securityGroups[1]: security group "s1" is listed twice');
   });
 
@@ -297,7 +301,7 @@ describe('network ACL rules', () => {
       'networkAcls.n.inbound[0].icmpType: expected an integer between -1 and 255 (-1 = all types), got 256');
     expectAt(doc(...N, rule('rule: 100, action: allow, protocol: tcp, icmpType: 3, cidr: 0.0.0.0/0')), 7, 'icmpType',
       'networkAcls.n.inbound[0].icmpType: icmpType only applies to protocol icmp or icmpv6, not tcp');
-    expectAt(doc(...N, rule('rule: 100, action: allow, protocol: icmp, icmpType: -1, icmpCode: 4, cidr: 0.0.0.0/0')), 7, '4 }',
+    expectAt(doc(...N, rule('rule: 100, action: allow, protocol: icmp, icmpType: -1, icmpCode: 4, cidr: 0.0.0.0/0')), 7, '4, cidr',
       'networkAcls.n.inbound[0].icmpCode: icmpCode 4 needs a specific icmpType (AWS: all types (-1) means all codes)');
     expectAt(doc(...N, rule('rule: 100, action: allow, protocol: icmp, ports: 8, cidr: 0.0.0.0/0')), 7, 'ports',
       'networkAcls.n.inbound[0].ports: ports do not apply to protocol icmp; use icmpType and icmpCode');
@@ -306,10 +310,10 @@ describe('network ACL rules', () => {
   it('needs a cidr; group and prefixList are for security groups', () => {
     expectAt(doc(...N, rule('rule: 100, action: allow, protocol: all')), 7, '{',
       'networkAcls.n.inbound[0].cidr: required key is missing (the source (inbound) or destination (outbound) CIDR)');
-    const r = lines(doc(...N, rule('rule: 100, action: allow, protocol: all, group: web')));
-    expect(r).toEqual([
-      '7:9: networkAcls.n.inbound[0].cidr: required key is missing (the source (inbound) or destination (outbound) CIDR)',
-      '7:50: networkAcls.n.inbound[0].group: network ACL rules match on cidr only (security groups can be referenced only by security-group rules)',
+    const t = doc(...N, rule('rule: 100, action: allow, protocol: all, group: web'));
+    expect(lines(t)).toEqual([
+      `${at(t, 7, '{')}: networkAcls.n.inbound[0].cidr: required key is missing (the source (inbound) or destination (outbound) CIDR)`,
+      `${at(t, 7, 'group')}: networkAcls.n.inbound[0].group: network ACL rules match on cidr only (security groups can be referenced only by security-group rules)`,
     ]);
   });
 });
@@ -367,14 +371,14 @@ describe('conntrack, flow logs, metrics, dataplane, lab', () => {
   });
 
   it('timeouts within the AWS ranges', () => {
-    const r = lines(doc(...HEAD, 'conntrack:', '  timeouts: { tcpEstablished: 59, udpStream: 181, udp: 29, tcp: 0, icmp: 0, other: 0 }'));
-    expect(r).toEqual([
-      '5:33: conntrack.timeouts.tcpEstablished: expected an integer between 60 and 432000 (seconds, AWS TcpEstablishedTimeout range), got 59',
-      '5:48: conntrack.timeouts.udpStream: expected an integer between 60 and 180 (seconds, AWS UdpStreamTimeout range), got 181',
-      '5:58: conntrack.timeouts.udp: expected an integer between 30 and 60 (seconds, AWS UdpTimeout range), got 29',
-      '5:67: conntrack.timeouts.tcp: expected an integer between 1 and 432000 (seconds), got 0',
-      '5:76: conntrack.timeouts.icmp: expected an integer between 1 and 432000 (seconds), got 0',
-      '5:86: conntrack.timeouts.other: expected an integer between 1 and 432000 (seconds), got 0',
+    const t = doc(...HEAD, 'conntrack:', '  timeouts: { tcpEstablished: 59, udpStream: 181, udp: 29, tcp: 0, icmp: 0, other: 0 }');
+    expect(lines(t)).toEqual([
+      `${at(t, 5, '59')}: conntrack.timeouts.tcpEstablished: expected an integer between 60 and 432000 (seconds, AWS TcpEstablishedTimeout range), got 59`,
+      `${at(t, 5, '181')}: conntrack.timeouts.udpStream: expected an integer between 60 and 180 (seconds, AWS UdpStreamTimeout range), got 181`,
+      `${at(t, 5, '29')}: conntrack.timeouts.udp: expected an integer between 30 and 60 (seconds, AWS UdpTimeout range), got 29`,
+      `${at(t, 5, '0,')}: conntrack.timeouts.tcp: expected an integer between 1 and 432000 (seconds), got 0`,
+      `${at(t, 5, '0,', 2)}: conntrack.timeouts.icmp: expected an integer between 1 and 432000 (seconds), got 0`,
+      `${at(t, 5, '0 }')}: conntrack.timeouts.other: expected an integer between 1 and 432000 (seconds), got 0`,
     ]);
   });
 
@@ -451,27 +455,27 @@ describe('VPN connections', () => {
   });
 
   it('ike lifetime 900..28800, esp lifetime 900..3600 and below ike, dpdTimeout >= 30', () => {
-    expectAt(conn('    ike: { lifetime: 600 }'), 11, '600',
+    expectAt(conn('    ike: { lifetime: 600 }'), 12, '600',
       'vpnConnections.c.ike.lifetime: expected an integer between 900 and 28800 (AWS phase 1 lifetime in seconds; allowShortLifetimes: true lowers the minimum for tests), got 600');
-    expectAt(conn('    esp: { lifetime: 7200 }'), 11, '7200',
+    expectAt(conn('    esp: { lifetime: 7200 }'), 12, '7200',
       'vpnConnections.c.esp.lifetime: expected an integer between 900 and 3600 (AWS phase 2 lifetime in seconds; allowShortLifetimes: true lowers the minimum for tests), got 7200');
-    expectAt(conn('    ike: { lifetime: 1800 }', '    esp: { lifetime: 1800 }'), 12, '1800',
+    expectAt(conn('    ike: { lifetime: 1800 }', '    esp: { lifetime: 1800 }'), 13, '1800',
       'vpnConnections.c.esp.lifetime: 1800 must be less than ike.lifetime 1800 (AWS: phase 2 lifetime below phase 1)');
-    expectAt(conn('    ike: { lifetime: 1800 }'), 11, '1800',
+    expectAt(conn('    ike: { lifetime: 1800 }'), 12, '1800',
       'vpnConnections.c.ike.lifetime: 1800 must be greater than esp.lifetime 3600 (the default); set esp.lifetime lower');
-    expectAt(conn('    ike: { dpdTimeout: 10 }'), 11, '10',
+    expectAt(conn('    ike: { dpdTimeout: 10 }'), 12, '10',
       'vpnConnections.c.ike.dpdTimeout: expected an integer >= 30 (seconds; AWS minimum 30; allowShortLifetimes: true lowers the minimum for tests), got 10');
   });
 
   it('allowShortLifetimes accepts lifetimes down to 10 s and dpdTimeout down to 3 s', () => {
     expect(lines(conn('    allowShortLifetimes: true', '    ike: { lifetime: 20, dpdTimeout: 3 }', '    esp: { lifetime: 10 }'))).toEqual([]);
-    expectAt(conn('    allowShortLifetimes: true', '    ike: { lifetime: 9 }', '    esp: { lifetime: 5 }'), 12, '9',
+    expectAt(conn('    allowShortLifetimes: true', '    ike: { lifetime: 9 }'), 13, '9',
       'vpnConnections.c.ike.lifetime: expected an integer between 10 and 28800 (AWS phase 1 lifetime in seconds, with allowShortLifetimes), got 9');
   });
 
   it('proposals in strongSwan syntax with known algorithms', () => {
     const cases: [string, string, string][] = [
-      ['ike', 'aes512-sha256-modp2048', 'unknown algorithm "aes512" (did you mean "aes256"?); encryption:'],
+      ['ike', 'aes265-sha256-modp2048', 'unknown algorithm "aes265" (did you mean "aes256"?); encryption: aes128, aes256, aes128gcm16, aes256gcm16; integrity: sha1, sha256, sha384, sha512; prf: prfsha1, prfsha256, prfsha384, prfsha512; DH: modp1024,'],
       ['ike', 'aes256gcm16-ecp256', 'an AEAD IKE proposal needs a PRF (e.g. prfsha256)'],
       ['ike', 'aes256-sha256', 'an IKE proposal needs a DH group (e.g. ecp256 or modp2048)'],
       ['ike', 'aes256-modp2048', 'aes256 needs an integrity algorithm (sha1, sha256, sha384 or sha512)'],
@@ -480,9 +484,10 @@ describe('VPN connections', () => {
       ['esp', 'aes256--sha256', 'empty algorithm name (two "-" in a row, or one at an end)'],
     ];
     for (const [kind, p, why] of cases) {
-      const r = lines(conn(`    ${kind}: { proposals: [${p}] }`));
+      const text = conn(`    ${kind}: { proposals: [${p}] }`);
+      const r = lines(text);
       expect(r).toHaveLength(1);
-      expect(r[0]).toContain(`11:${kind === 'ike' ? 22 : 22}: vpnConnections.c.${kind}.proposals[0]: "${p}" is not a valid ${kind.toUpperCase()} proposal: ${why}`);
+      expect(r[0]).toContain(`${at(text, 12, p)}: vpnConnections.c.${kind}.proposals[0]: "${p}" is not a valid ${kind.toUpperCase()} proposal: ${why}`);
     }
     expect(lines(conn('    ike: { proposals: [aes128-sha1-modp2048, aes256gcm16-prfsha384-ecp384, aes256-sha512-curve25519] }',
       '    esp: { proposals: [aes128-sha1, aes256gcm16, aes256-sha256-modp2048-esn] }'))).toEqual([]);
@@ -510,9 +515,9 @@ describe('many problems at once', () => {
       'metrics: { listn: x }',
     );
     expect(lines(text)).toEqual([
-      '5:15: subnets.a.cidr: 198.17.1.0/24 is not inside vpc.cidr 198.18.0.0/16',
-      '6:42: subnets.b.routeTable: there is no route table named "nope"',
-      '8:25: instances.i.ip: 198.18.2.1 is reserved in subnet b (198.18.2.0/24): the VPC router (+1); the first four addresses and the last one cannot be assigned',
+      '5:14: subnets.a.cidr: 198.17.1.0/24 is not inside vpc.cidr 198.18.0.0/16',
+      '6:41: subnets.b.routeTable: there is no route table named "nope"',
+      '8:23: instances.i.ip: 198.18.2.1 is reserved in subnet b (198.18.2.0/24): the VPC router (+1); the first four addresses and the last one cannot be assigned',
       '9:19: conntrack.max: expected an integer between 1 and 16777216 (tracked flows), got -1',
       '10:12: metrics.listn: unknown key (did you mean "listen"?)',
     ]);
@@ -520,7 +525,7 @@ describe('many problems at once', () => {
       parseConfig(text, 'dir/c.yaml');
     } catch (e) {
       expect(e).toBeInstanceOf(ConfigError);
-      expect((e as Error).message.split('\n')[0]).toBe('dir/c.yaml:5:15: subnets.a.cidr: 198.17.1.0/24 is not inside vpc.cidr 198.18.0.0/16');
+      expect((e as Error).message.split('\n')[0]).toBe('dir/c.yaml:5:14: subnets.a.cidr: 198.17.1.0/24 is not inside vpc.cidr 198.18.0.0/16');
     }
   });
 });
