@@ -24,6 +24,7 @@ import { SecurityStage, SgCounter, type NaclHits } from './pipeline/security.js'
 import { FlowLogTable } from './pipeline/flowlog-table.js';
 import { Conntrack, CtCounter } from './conntrack/conntrack.js';
 import { FlowLogWriter } from './telemetry/flowlogs.js';
+import { formatIpv4 } from './lib/ipv4.js';
 import { loadAddon, netnsPath, type NativeIoEngine, type IoError } from './io/native.js';
 import { MetricsServer, newRegistry, pulledCounter, pulledGauge } from './telemetry/metrics.js';
 
@@ -330,6 +331,10 @@ export class Daemon {
       emit({ verdict: 'accept' }, this.security.flowsAccepted);
       emit({ verdict: 'reject' }, this.security.flowsRejected);
     });
+    pulledGauge(registry, 'vpcd_top_denied_sources', 'Packets refused by security groups or NACLs, for the 20 most refused source addresses (Space-Saving estimate since start).',
+      ['source'], (emit) => {
+        for (const t of this.security.deniedSources.top(20)) emit({ source: formatIpv4(t.key) }, t.count);
+      });
     pulledGauge(registry, 'vpcd_conntrack_entries', 'Tracked flows now.', [], (emit) => emit({}, this.ct.entries));
     pulledGauge(registry, 'vpcd_conntrack_max', 'Tracked-flow limit (conntrack.max).', [], (emit) => emit({}, this.ct.max));
     pulledGauge(registry, 'vpcd_conntrack_allowance_available', 'Flows that can still be tracked (AWS conntrack_allowance_available).', [], (emit) => emit({}, this.ct.allowanceAvailable));

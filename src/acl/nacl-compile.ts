@@ -96,8 +96,9 @@ export function l4RangeOf(
 /** A NACL direction compiled for IPv4; immutable once built. */
 export class CompiledNacl {
   readonly count: number;
-  readonly net: Uint32Array;
-  readonly mask: Uint32Array;
+  /** Network and netmask as int32 bit patterns (`| 0`): compared as `(addr & mask) === net` without u32 conversions. */
+  readonly net: Int32Array;
+  readonly mask: Int32Array;
   /** IANA protocol or ANY_PROTO. */
   readonly proto: Int16Array;
   readonly l4Lo: Uint16Array;
@@ -108,8 +109,8 @@ export class CompiledNacl {
 
   constructor(n: number) {
     this.count = n;
-    this.net = new Uint32Array(n);
-    this.mask = new Uint32Array(n);
+    this.net = new Int32Array(n);
+    this.mask = new Int32Array(n);
     this.proto = new Int16Array(n);
     this.l4Lo = new Uint16Array(n);
     this.l4Hi = new Uint16Array(n);
@@ -119,7 +120,8 @@ export class CompiledNacl {
 
   /**
    * Index of the first matching entry, or NO_MATCH (the implicit `*` deny).
-   * addr: source (inbound) or destination (outbound), host-order u32.
+   * addr: source (inbound) or destination (outbound), host-order u32 or its
+   * int32 bit pattern (`| 0`: V8 passes that without boxing).
    * dstPort is read for TCP/UDP, icmpType/icmpCode for ICMP. Never allocates.
    */
   match(addr: number, proto: number, dstPort: number, icmpType: number, icmpCode: number): number {
@@ -131,7 +133,7 @@ export class CompiledNacl {
     const { count, net, mask, l4Lo, l4Hi } = this;
     const protos = this.proto;
     for (let i = 0; i < count; i++) {
-      if (((addr & mask[i]) >>> 0) !== net[i]) continue;
+      if ((addr & mask[i]) !== net[i]) continue;
       const p = protos[i];
       if (p !== ANY_PROTO && p !== proto) continue;
       if (l4 < l4Lo[i] || l4 > l4Hi[i]) continue;
@@ -152,7 +154,7 @@ export function compileNacl(entries: readonly NaclEntry[]): CompiledNacl {
   const c = new CompiledNacl(v4.length);
   v4.forEach((e, i) => {
     const m = prefixMask(e.prefixLen);
-    c.net[i] = (e.net & m) >>> 0;
+    c.net[i] = e.net & m;
     c.mask[i] = m;
     c.proto[i] = e.protocol < 0 ? ANY_PROTO : e.protocol;
     const r = l4RangeOf(e.protocol, e.ports, e.icmpType, e.icmpCode);
@@ -181,7 +183,7 @@ export function findShadowedNaclEntries(c: CompiledNacl): ShadowedEntry[] {
   const out: ShadowedEntry[] = [];
   for (let j = 0; j < c.count; j++) {
     for (let i = 0; i < j; i++) {
-      const coversAddr = ((c.mask[i] & c.mask[j]) >>> 0) === c.mask[i] && ((c.net[j] & c.mask[i]) >>> 0) === c.net[i];
+      const coversAddr = (c.mask[i] & c.mask[j]) === c.mask[i] && (c.net[j] & c.mask[i]) === c.net[i];
       const coversProto = c.proto[i] === ANY_PROTO || c.proto[i] === c.proto[j];
       const coversL4 = c.proto[i] === ANY_PROTO || (c.l4Lo[i] <= c.l4Lo[j] && c.l4Hi[i] >= c.l4Hi[j]);
       if (coversAddr && coversProto && coversL4) {

@@ -204,7 +204,7 @@ export class Conntrack {
   }
 
   lookupTuple(t: FlowTuple): number {
-    return this.lookup(t.src, t.dst, t.sport, t.dport, t.proto, t.zone);
+    return this.lookup(t.src | 0, t.dst | 0, t.sport, t.dport, t.proto, t.zone);
   }
 
   /**

@@ -105,8 +105,9 @@ export interface SgEntry {
 /** The allow-set of one ENI in one direction; immutable once built. */
 export class CompiledSgSet {
   readonly count: number;
-  readonly net: Uint32Array;
-  readonly mask: Uint32Array;
+  /** Network and netmask as int32 bit patterns (`| 0`): compared as `(addr & mask) === net` without u32 conversions. */
+  readonly net: Int32Array;
+  readonly mask: Int32Array;
   readonly proto: Int16Array;
   readonly l4Lo: Uint16Array;
   readonly l4Hi: Uint16Array;
@@ -128,8 +129,8 @@ export class CompiledSgSet {
 
   constructor(n: number, groupNames: readonly string[], allOpen: number) {
     this.count = n;
-    this.net = new Uint32Array(n);
-    this.mask = new Uint32Array(n);
+    this.net = new Int32Array(n);
+    this.mask = new Int32Array(n);
     this.proto = new Int16Array(n);
     this.l4Lo = new Uint16Array(n);
     this.l4Hi = new Uint16Array(n);
@@ -143,7 +144,8 @@ export class CompiledSgSet {
 
   /**
    * First slot allowing the packet, or NO_MATCH (implicit deny). addr: the
-   * remote address (source for ingress, destination for egress), host order.
+   * remote address (source for ingress, destination for egress), host-order
+   * u32 or its int32 bit pattern (`| 0`: V8 passes that without boxing).
    * Never allocates.
    */
   match(addr: number, proto: number, dstPort: number, icmpType: number, icmpCode: number): number {
@@ -155,7 +157,7 @@ export class CompiledSgSet {
     const { count, net, mask, l4Lo, l4Hi } = this;
     const protos = this.proto;
     for (let i = 0; i < count; i++) {
-      if (((addr & mask[i]) >>> 0) !== net[i]) continue;
+      if ((addr & mask[i]) !== net[i]) continue;
       const p = protos[i];
       if (p !== ANY_PROTO && p !== proto) continue;
       if (l4 < l4Lo[i] || l4 > l4Hi[i]) continue;
@@ -174,7 +176,7 @@ export class CompiledSgSet {
     const protos = this.proto;
     for (let i = 0; i < count; i++) {
       if (originKind[i] === SgOriginKind.Group) continue;
-      if (((addr & mask[i]) >>> 0) !== net[i]) continue;
+      if ((addr & mask[i]) !== net[i]) continue;
       const p = protos[i];
       if (p !== ANY_PROTO && p !== proto) continue;
       if (l4 < l4Lo[i] || l4 > l4Hi[i]) continue;
@@ -245,7 +247,7 @@ export function compileSgSet(entries: readonly SgEntry[], groupNames: readonly s
   const c = new CompiledSgSet(v4.length, groupNames, allOpen);
   v4.forEach((e, i) => {
     const m = prefixMask(e.prefixLen);
-    c.net[i] = (e.net & m) >>> 0;
+    c.net[i] = e.net & m;
     c.mask[i] = m;
     c.proto[i] = e.protocol < 0 ? ANY_PROTO : e.protocol;
     const r = l4RangeOf(e.protocol, e.ports, e.icmpType, e.icmpCode);

@@ -742,11 +742,11 @@ function readRoot(ctx: Ctx, contents: unknown): VpcConfig | undefined {
   const vgw = readVpnGateway(ctx, top.get('vpnGateway'));
   const cgw = readCustomerGateway(ctx, top.get('customerGateway'), lab.prefix, vpcCidr, publicIps);
 
-  const prefixLists = readPrefixLists(ctx, entries.prefixLists);
+  const { lists: prefixLists, families: prefixFamilies } = readPrefixLists(ctx, entries.prefixLists);
   const subnetInfo = new Map<string, SubnetInfo>();
   const subnets = readSubnets(ctx, entries.subnets, vpcCidr, names, subnetInfo);
   const networkAcls = readNetworkAcls(ctx, entries.networkAcls);
-  const securityGroups = readSecurityGroups(ctx, entries.securityGroups, names, prefixLists);
+  const securityGroups = readSecurityGroups(ctx, entries.securityGroups, names, prefixFamilies);
 
   // Route targets share one namespace: gateways' fixed names, NAT gateways, instances.
   const reservedTargets = new Map<string, string>([
@@ -963,12 +963,10 @@ function readCustomerGateway(
 
 // --- prefix lists ------------------------------------------------------------
 
-interface PrefixListInfo extends PrefixList {
-  readonly family: 4 | 6 | undefined;
-}
-
-function readPrefixLists(ctx: Ctx, entries: Entry[]): Map<string, PrefixListInfo> {
-  const out = new Map<string, PrefixListInfo>();
+/** Prefix lists, and each list's address family (undefined when empty) for rule checks. */
+function readPrefixLists(ctx: Ctx, entries: Entry[]): { lists: Map<string, PrefixList>; families: Map<string, 4 | 6 | undefined> } {
+  const lists = new Map<string, PrefixList>();
+  const families = new Map<string, 4 | 6 | undefined>();
   for (const { name, v } of entries) {
     const f = readMap(ctx, v, ['cidrs', 'description']);
     const cidrs: string[] = [];
@@ -996,9 +994,10 @@ function readPrefixLists(ctx: Ctx, entries: Entry[]): Map<string, PrefixListInfo
         }
       }
     }
-    out.set(name, { name, cidrs, family });
+    lists.set(name, { name, cidrs });
+    families.set(name, family);
   }
-  return out;
+  return { lists, families };
 }
 
 // --- subnets -----------------------------------------------------------------
@@ -1097,7 +1096,7 @@ function readNaclRules(ctx: Ctx, v: V): NaclRule[] {
 const SG_RULE_KEYS = ['protocol', 'ports', 'icmpType', 'icmpCode', 'cidr', 'group', 'prefixList', 'description'] as const;
 
 function readSecurityGroups(
-  ctx: Ctx, entries: Entry[], names: Names, prefixLists: ReadonlyMap<string, PrefixListInfo>,
+  ctx: Ctx, entries: Entry[], names: Names, prefixFamilies: ReadonlyMap<string, 4 | 6 | undefined>,
 ): Map<string, SecurityGroup> {
   const out = new Map<string, SecurityGroup>();
   if (!entries.some((e) => e.name === 'default')) {
@@ -1119,9 +1118,9 @@ function readSecurityGroups(
     out.set(name, {
       name,
       ...(description !== undefined ? { description } : {}),
-      ingress: iv === undefined ? [] : readSgRules(ctx, iv, names, prefixLists),
+      ingress: iv === undefined ? [] : readSgRules(ctx, iv, names, prefixFamilies),
       // AWS: a new group starts with one outbound rule allowing all traffic.
-      egress: ev === undefined ? [allOutbound()] : readSgRules(ctx, ev, names, prefixLists),
+      egress: ev === undefined ? [allOutbound()] : readSgRules(ctx, ev, names, prefixFamilies),
     });
   }
   return out;
@@ -1140,7 +1139,7 @@ function readDescription(ctx: Ctx, v: V): string | undefined {
   return s;
 }
 
-function readSgRules(ctx: Ctx, v: V, names: Names, prefixLists: ReadonlyMap<string, PrefixListInfo>): SgRule[] {
+function readSgRules(ctx: Ctx, v: V, names: Names, prefixFamilies: ReadonlyMap<string, 4 | 6 | undefined>): SgRule[] {
   const out: SgRule[] = [];
   const items = readList(ctx, v, 'a list of rules') ?? [];
   items.forEach((item, index) => {
@@ -1175,7 +1174,7 @@ function readSgRules(ctx: Ctx, v: V, names: Names, prefixLists: ReadonlyMap<stri
       const p = readRef(ctx, tv, 'prefix list', names.prefixLists);
       if (p !== undefined) {
         target = { prefixList: p };
-        const fam = prefixLists.get(p)?.family;
+        const fam = prefixFamilies.get(p);
         if (m !== undefined && fam !== undefined) icmpFamilyWarning(ctx, m, fam, `prefix list ${p}`, tv);
       }
     }

@@ -578,13 +578,16 @@ export function findErrorNotify(ps: readonly Payload[]): NotifyPayload | undefin
   return undefined;
 }
 
-export function findPayload<T extends Payload['type']>(ps: readonly Payload[], type: T): Extract<Payload, { type: T }> | undefined {
-  for (const p of ps) if (p.type === type) return p as Extract<Payload, { type: T }>;
+/** The member(s) of Payload whose `type` admits T (IDi/IDr share one member, etc.). */
+export type PayloadOf<T extends number> = Payload extends infer P ? (P extends { type: infer X } ? (T extends X ? P : never) : never) : never;
+
+export function findPayload<T extends Payload['type']>(ps: readonly Payload[], type: T): PayloadOf<T> | undefined {
+  for (const p of ps) if (p.type === type) return p as PayloadOf<T>;
   return undefined;
 }
-export function findAllPayloads<T extends Payload['type']>(ps: readonly Payload[], type: T): Extract<Payload, { type: T }>[] {
-  const out: Extract<Payload, { type: T }>[] = [];
-  for (const p of ps) if (p.type === type) out.push(p as Extract<Payload, { type: T }>);
+export function findAllPayloads<T extends Payload['type']>(ps: readonly Payload[], type: T): PayloadOf<T>[] {
+  const out: PayloadOf<T>[] = [];
+  for (const p of ps) if (p.type === type) out.push(p as PayloadOf<T>);
   return out;
 }
 

@@ -30,6 +30,7 @@ import { Conntrack, FlowTuple, FULL, FlowFlag, NO_FLOW, initialTimeoutClass } fr
 import { DropReason } from './batch.js';
 import type { Dataplane } from './dataplane.js';
 import type { FlowLogTable } from './flowlog-table.js';
+import { HeavyHitters } from '../lib/heavy-hitters.js';
 
 const PROTO_ICMP = 1, PROTO_TCP = 6, PROTO_UDP = 17;
 /** Cached NACL slot meaning "no NACL on this leg" (same subnet, or a gateway side). */
@@ -60,6 +61,8 @@ export class SecurityStage {
   sgVerdicts: Float64Array;
   flowsAccepted = 0;
   flowsRejected = 0;
+  /** Sources of refused packets (new flows and packets of known flows), top-k. */
+  readonly deniedSources = new HeavyHitters(64);
   /** Set when flow logs are configured. */
   flowLog: FlowLogTable | null = null;
   /** Unix ms of the current batch (flow-log timestamps). */
@@ -309,6 +312,7 @@ export class SecurityStage {
   /** A new flow refused; the REJECT record goes on the ENI that refused it. */
   private reject(dp: Dataplane, atSrc: number, atDst: number, len: number): void {
     this.flowsRejected++;
+    this.deniedSources.add(dp.src);
     if (this.flowLog === null) return;
     if (atSrc >= 0) this.log(atSrc, dp, REJECT, len);
     if (atDst >= 0) this.log(atDst, dp, REJECT, len);
@@ -316,6 +320,7 @@ export class SecurityStage {
 
   /** A packet of a known flow refused (a NACL, or an untracked flow's SG rule). */
   private rejectAt(dp: Dataplane, ref: number, srcInst: number, dstInst: number, len: number): void {
+    this.deniedSources.add(dp.src);
     if (this.flowLog === null) return;
     if (this.cacheAtReceiver[ref] === 1) {
       // It left the sender's ENI and was refused on arrival.

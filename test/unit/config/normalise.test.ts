@@ -9,7 +9,7 @@ function doc(...lines: string[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-const MIN = doc('vpc:', '  name: demo', '  cidr: 198.18.0.0/16');
+const MIN = ['vpc:', '  name: demo', '  cidr: 198.18.0.0/16'].join('\n');
 
 describe('defaults', () => {
   it('a minimal file gets every default', () => {

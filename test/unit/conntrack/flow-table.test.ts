@@ -82,6 +82,29 @@ function runAgainstModel(capacity: number, seed: number, ops: readonly Op[]): vo
   }
 }
 
+describe('hash4', () => {
+  it('is an int32 that depends on every word and on the seed', () => {
+    const base = hash4(0xc6120a0a, 0xc6120214, 0xc0005432, 6, 1);
+    expect(base).toBe(base | 0);
+    expect(hash4(0xc6120a0a, 0xc6120214, 0xc0005432, 6, 1)).toBe(base); // deterministic
+    expect(hash4(0xc6120a0b, 0xc6120214, 0xc0005432, 6, 1)).not.toBe(base);
+    expect(hash4(0xc6120a0a, 0xc6120215, 0xc0005432, 6, 1)).not.toBe(base);
+    expect(hash4(0xc6120a0a, 0xc6120214, 0xc0005433, 6, 1)).not.toBe(base);
+    expect(hash4(0xc6120a0a, 0xc6120214, 0xc0005432, 17, 1)).not.toBe(base);
+    expect(hash4(0xc6120a0a, 0xc6120214, 0xc0005432, 6, 2)).not.toBe(base);
+    // u32 and int32 spellings of the same bits hash alike
+    expect(hash4(0xc6120a0a | 0, 0xc6120214 | 0, 0xc0005432 | 0, 6, 1)).toBe(base);
+  });
+
+  it('spreads sequential keys evenly over buckets', () => {
+    const buckets = new Uint32Array(256);
+    for (let i = 0; i < 256 * 100; i++) buckets[hash4(0xc6120000 + i, 0xcb007101, (49152 << 16) | 443, 6, 7) & 255]++;
+    // 100 expected per bucket; a mix this poor would fail: some bucket empty or > 3x
+    expect(Math.min(...buckets)).toBeGreaterThan(40);
+    expect(Math.max(...buckets)).toBeLessThan(170);
+  });
+});
+
 describe('FlowKeyTable', () => {
   it('rejects a capacity that is not a power of two', () => {
     expect(() => new FlowKeyTable(12, 1)).toThrow(RangeError);

@@ -1,0 +1,96 @@
+/**
+ * A real Prometheus (Debian's package) scrapes vpcd while allowed and denied
+ * traffic flows, and every PromQL query of the shipped Grafana dashboard
+ * returns data from Prometheus's query API.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DaemonProc, ROOT, fetchText, isRoot, nsx, randomPort, sleep, uniquePrefix, vpcd, writeTemp } from '../helpers/netns.js';
+
+const PROMETHEUS = '/usr/bin/prometheus';
+const PROBE = join(ROOT, 'test', 'helpers', 'probe.mjs');
+
+interface Panel { title: string; targets: { expr: string }[] }
+
+describe.runIf(isRoot && existsSync(PROMETHEUS))('Prometheus scrapes vpcd; every dashboard query returns data', () => {
+  const prefix = uniquePrefix();
+  const mport = randomPort();
+  const pport = randomPort();
+  let cfgPath = '';
+  let d: DaemonProc | undefined;
+  let prom: ChildProcess | undefined;
+  let promDir = '';
+  const kids: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    cfgPath = writeTemp('prom.yaml', `
+vpc: { name: ${prefix}, cidr: 198.18.0.0/16 }
+subnets:
+  a: { cidr: 198.18.1.0/24, networkAcl: na }
+  b: { cidr: 198.18.2.0/24 }
+networkAcls:
+  na:
+    inbound: [ { rule: 100, action: allow, protocol: all, cidr: 198.18.0.0/16 } ]
+    outbound: [ { rule: 100, action: allow, protocol: tcp, ports: 80, cidr: 0.0.0.0/0 }, { rule: 200, action: allow, protocol: icmp, cidr: 0.0.0.0/0 } ]
+securityGroups:
+  srv: { ingress: [ { protocol: tcp, ports: 80, cidr: 198.18.0.0/16 } ] }
+instances:
+  c: { subnet: a, ip: 198.18.1.10 }
+  s: { subnet: b, ip: 198.18.2.10, securityGroups: [srv] }
+metrics: { listen: "127.0.0.1:${mport}" }
+lab: { prefix: ${prefix} }
+`);
+    expect(vpcd(['lab', 'up', cfgPath]).code).toBe(0);
+    d = new DaemonProc(cfgPath);
+    await d.started();
+    promDir = mkdtempSync(join(tmpdir(), 'vpcd-prom-'));
+    const scrape = readFileSync(join(ROOT, 'config', 'prometheus', 'prometheus.yml'), 'utf8')
+      .replaceAll('_interval: 15s', '_interval: 1s').replaceAll("'127.0.0.1:9469'", `'127.0.0.1:${mport}'`);
+    writeFileSync(join(promDir, 'prometheus.yml'), scrape);
+    prom = spawn(PROMETHEUS, [`--config.file=${join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(promDir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${pport}`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    for (let i = 0; i < 100; i++) {
+      try {
+        if ((await fetchText(`http://127.0.0.1:${pport}/-/ready`, 1000)).includes('Ready')) break;
+      } catch { /* starting */ }
+      await sleep(200);
+    }
+    const srv = spawn('ip', ['netns', 'exec', `${prefix}-s`, process.execPath, PROBE, 'tcp-serve', '198.18.2.10', '80', '60'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    kids.push(srv);
+    await new Promise<void>((res) => srv.stderr!.once('data', () => res()));
+  });
+
+  afterAll(async () => {
+    for (const k of kids) k.kill('SIGKILL');
+    prom?.kill('SIGTERM');
+    await d?.stop();
+    vpcd(['lab', 'down', cfgPath]);
+    if (promDir) rmSync(promDir, { recursive: true, force: true });
+  });
+
+  it('has data for every query in config/grafana/vpcd-dashboard.json', async () => {
+    // Traffic for ~6 s: allowed TCP, refused TCP (SG), refused by the NACL (outbound tcp 443 not allowed).
+    const t0 = Date.now();
+    while (Date.now() - t0 < 6000) {
+      nsx(`${prefix}-c`, [process.execPath, PROBE, 'tcp-connect', '198.18.2.10', '80', '500']);
+      nsx(`${prefix}-c`, [process.execPath, PROBE, 'tcp-connect', '198.18.2.10', '22', '300']);
+      nsx(`${prefix}-c`, [process.execPath, PROBE, 'tcp-connect', '198.18.2.10', '443', '300']);
+    }
+    await sleep(2500);
+    const dash = JSON.parse(readFileSync(join(ROOT, 'config', 'grafana', 'vpcd-dashboard.json'), 'utf8')) as { panels: Panel[] };
+    const exprs = dash.panels.flatMap((p) => p.targets.map((t) => ({ title: p.title, expr: t.expr })));
+    expect(exprs.length).toBeGreaterThanOrEqual(8);
+    for (const { title, expr } of exprs) {
+      const body = await fetchText(`http://127.0.0.1:${pport}/api/v1/query?query=${encodeURIComponent(expr)}`);
+      const r = JSON.parse(body) as { status: string; data: { result: unknown[] } };
+      expect(r.status, `${title}: ${expr}: ${body}`).toBe('success');
+      expect(r.data.result.length, `${title}: ${expr} returned no series`).toBeGreaterThan(0);
+    }
+    // and the target is up
+    const up = JSON.parse(await fetchText(`http://127.0.0.1:${pport}/api/v1/query?query=up`)) as { data: { result: { value: [number, string] }[] } };
+    expect(up.data.result[0]!.value[1]).toBe('1');
+  });
+});
