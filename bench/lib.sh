@@ -222,10 +222,12 @@ measure_all() {
   la=$(cut -d' ' -f1 /proc/loadavg)
   bg=$(bg_sample 1)
   log "   others' load before: $bg cores busy (loadavg $la)"
+  # RTT first, on an idle path: after a UDP overload a userspace forwarder may still be draining its
+  # socket buffers (tens of ms), which would measure the previous test, not the path.
+  l=$(run_lat); log "   rtt  $l"
   t1=$(run_tcp 1); log "   tcp1 $t1"
   t4=$(run_tcp 4); log "   tcp4 $t4"
   u=$(run_udp); log "   udp  $(jq -c 'del(.sender, .sink)' <<<"$u")"
-  l=$(run_lat); log "   rtt  $l"
   if [ "${DO_INTEGRITY:-0}" = 1 ]; then ic=$(run_integrity); log "   integrity $ic"; fi
   bg2=$(bg_sample 1)
   jq -cn --argjson L "$labels" --argjson t1 "$t1" --argjson t4 "$t4" --argjson u "$u" --argjson l "$l" --argjson ic "$ic" \

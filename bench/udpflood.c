@@ -6,10 +6,12 @@
  *   udpflood sink <port> <seconds>
  *
  * send: one connected UDP socket per flow (each gets its own ephemeral source
- *       port). Every flow first sends one probe and waits (up to 1 s in total)
- *       for the sink's answer, so a stateful firewall on the path has seen
- *       the flow in both directions before the flood starts; then sendmmsg()
- *       in batches, round-robin over the flows, for <seconds>.
+ *       port). Every flow first sends a probe (again every 200 ms, for at
+ *       most 1 s) until the sink answers, so a stateful firewall on the path
+ *       has seen the flow in both directions before the flood starts; then
+ *       sendmmsg() in batches, round-robin over the flows, for <seconds>.
+ *       Probe and flood errors (ICMP errors reported on the socket) are
+ *       counted and the last one named in the output.
  * sink: recvmmsg() on <port>; answers the first datagram of every new source
  *       (address, port) with one 1-byte datagram, counts everything, exits
  *       after <seconds>.
@@ -78,19 +80,34 @@ static int cmd_send(int argc, char **argv) {
   static unsigned char data[1472];
   for (int i = 0; i < payload; i++) data[i] = (unsigned char)(0x5a ^ i);
 
-  /* Probe every flow once and wait for the sink's answers (bounded: 1 s). */
-  int answered = 0;
-  for (int f = 0; f < flows; f++) (void)send(fd[f], data, (size_t)payload, 0);
+  /* Probe every unanswered flow every 200 ms and wait for the sink's answers (bounded: 1 s). An ICMP
+   * error (e.g. port unreachable) shows up as POLLERR; it is read (clearing it) and reported. */
+  int answered = 0, probes = 0, probe_errors = 0, last_errno = 0;
   static char seen_reply[MAX_FLOWS];
-  double probe_end = mono() + 1.0;
+  static struct pollfd pfd[MAX_FLOWS];
+  double probe_end = mono() + 1.0, next_probe = 0;
   while (answered < flows && !g_stop) {
-    double left = probe_end - mono();
-    if (left <= 0) break;
-    static struct pollfd pfd[MAX_FLOWS];
+    double t = mono();
+    if (t >= probe_end) break;
+    if (t >= next_probe) {
+      for (int f = 0; f < flows; f++)
+        if (!seen_reply[f]) {
+          if (send(fd[f], data, (size_t)payload, 0) < 0) { probe_errors++; last_errno = errno; }
+          probes++;
+        }
+      next_probe = t + 0.2;
+    }
     for (int f = 0; f < flows; f++) { pfd[f].fd = fd[f]; pfd[f].events = POLLIN; pfd[f].revents = 0; }
-    int r = poll(pfd, (nfds_t)flows, (int)(left * 1000) + 1);
+    double wait = (next_probe < probe_end ? next_probe : probe_end) - mono();
+    int r = poll(pfd, (nfds_t)flows, wait > 0 ? (int)(wait * 1000) + 1 : 0);
     if (r <= 0) continue;
     for (int f = 0; f < flows; f++) {
+      if (pfd[f].revents & POLLERR) {
+        int e = 0;
+        socklen_t el = sizeof e;
+        getsockopt(fd[f], SOL_SOCKET, SO_ERROR, &e, &el);
+        if (e) { probe_errors++; last_errno = e; }
+      }
       if (!(pfd[f].revents & POLLIN)) continue;
       char b[16];
       while (recv(fd[f], b, sizeof b, MSG_DONTWAIT) > 0) {
@@ -108,12 +125,13 @@ static int cmd_send(int argc, char **argv) {
     msgs[i].msg_hdr.msg_iovlen = 1;
   }
   uint64_t sent = 0, failed_calls = 0, calls = 0;
+  int flood_errno = 0;
   double t0 = mono(), t_end = t0 + seconds, t1 = t0;
   int f = 0;
   while (!g_stop) {
     int r = sendmmsg(fd[f], msgs, (unsigned)batch, 0);
     if (r > 0) sent += (uint64_t)r;
-    else failed_calls++;
+    else { failed_calls++; flood_errno = errno; }
     if (++f == flows) f = 0;
     if ((++calls & 31) == 0) {
       t1 = mono();
@@ -121,10 +139,11 @@ static int cmd_send(int argc, char **argv) {
     }
   }
   t1 = mono();
-  printf("{\"mode\":\"send\",\"payload\":%d,\"batch\":%d,\"flows\":%d,\"answered\":%d,\"sent\":%llu,"
-         "\"failed_calls\":%llu,\"secs\":%.3f,\"pps\":%.0f}\n",
-         payload, batch, flows, answered, (unsigned long long)sent, (unsigned long long)failed_calls, t1 - t0,
-         (double)sent / (t1 - t0));
+  printf("{\"mode\":\"send\",\"payload\":%d,\"batch\":%d,\"flows\":%d,\"answered\":%d,\"probes\":%d,"
+         "\"probe_errors\":%d,\"probe_error\":\"%s\",\"sent\":%llu,\"failed_calls\":%llu,\"flood_error\":\"%s\","
+         "\"secs\":%.3f,\"pps\":%.0f}\n",
+         payload, batch, flows, answered, probes, probe_errors, last_errno ? strerror(last_errno) : "", (unsigned long long)sent,
+         (unsigned long long)failed_calls, flood_errno ? strerror(flood_errno) : "", t1 - t0, (double)sent / (t1 - t0));
   return 0;
 }
 

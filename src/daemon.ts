@@ -24,7 +24,10 @@ import { SecurityStage, SgCounter, type NaclHits } from './pipeline/security.js'
 import { FlowLogTable } from './pipeline/flowlog-table.js';
 import { Conntrack, CtCounter } from './conntrack/conntrack.js';
 import { FlowLogWriter } from './telemetry/flowlogs.js';
-import { formatIpv4 } from './lib/ipv4.js';
+import { formatIpv4, parseIpv4, parseMac } from './lib/ipv4.js';
+import { NatGatewayState, NAT_COUNTER_NAMES, NatCounter } from './nat/nat-gateway.js';
+import { PortRole } from './pipeline/dataplane.js';
+import { derivedMac } from './lab/names.js';
 import { loadAddon, netnsPath, type NativeIoEngine, type IoError } from './io/native.js';
 import { MetricsServer, newRegistry, pulledCounter, pulledGauge } from './telemetry/metrics.js';
 
@@ -131,7 +134,9 @@ export class Daemon {
     this.engine.start(() => this.onReadable());
     // Idle flows expire on a tick, a bounded number per tick (O(1) each).
     this.timers.push(setInterval(() => {
-      this.ct.sweep(performance.now(), 50_000, null);
+      const now = performance.now();
+      this.ct.sweep(now, 50_000, null);
+      for (const g of this.dp.nats) g.sweep(now);
     }, 250));
     if (this.cfg.flowLogs) this.armFlowLogTimer(this.cfg.flowLogs.aggregationInterval);
     this.log.info({ event: 'started', config: this.configPath, vpc: this.cfg.vpc.name, ports: [...this.ports.keys()],
@@ -170,6 +175,8 @@ export class Daemon {
     const engine = this.engine!;
     const ns = netnsPath(cfg.dataplane.netns);
     const wanted = new Set(topo.instanceIfNames);
+    const uplink = cfg.internetGateway?.interface;
+    if (uplink) wanted.add(uplink);
     // Open what is new first: if anything fails, nothing running is disturbed.
     const opened: AttachedPort[] = [];
     try {
@@ -195,6 +202,35 @@ export class Daemon {
       const p = this.ports.get(ifname)!;
       this.dp.attachInstance(p.id, inst, p.vnet);
     });
+    this.dp.uplinkPort = -1;
+    if (uplink) {
+      const p = this.ports.get(uplink)!;
+      this.dp.attachPort(p.id, PortRole.Uplink, 0, p.vnet);
+      this.dp.uplinkPort = p.id;
+      this.dp.uplinkMac.set(parseMac(derivedMac(`uplink/${cfg.vpc.name}`)));
+      this.dp.uplinkIp = cfg.internetGateway?.uplinkIp ? parseIpv4(cfg.internetGateway.uplinkIp) : 0;
+    }
+    this.syncNatGateways(cfg, topo);
+  }
+
+  /** NAT gateway state by name survives reloads (its sessions are its connections). */
+  private readonly natByName = new Map<string, NatGatewayState>();
+  private syncNatGateways(cfg: VpcConfig, topo: Topology): void {
+    const next: NatGatewayState[] = [];
+    topo.natNames.forEach((name, i) => {
+      const g = cfg.natGateways.get(name)!;
+      const opts = { ip: topo.natIp[i]!, publicIp: topo.natPublicIp[i]!, subnet: topo.natSubnet[i]!, isPublic: topo.natPublic[i] === 1,
+        maxPerDestination: g.maxConnectionsPerDestination, idleTimeout: g.idleTimeout };
+      let st = this.natByName.get(name);
+      if (st) st.update(opts);
+      else {
+        st = new NatGatewayState(name, { ...opts, maxSessions: Math.max(1024, Math.min(cfg.conntrack.max, 1 << 20)) });
+        this.natByName.set(name, st);
+      }
+      next.push(st);
+    });
+    for (const name of [...this.natByName.keys()]) if (!cfg.natGateways.has(name)) this.natByName.delete(name);
+    this.dp.nats = next;
   }
 
   /** SIGHUP: validate, compile, swap. A bad file or interface keeps the running snapshot. */
@@ -342,6 +378,46 @@ export class Daemon {
       (emit) => emit({}, this.ct.allowanceExceeded));
     pulledCounter(registry, 'vpcd_conntrack_expired_total', 'Tracked flows removed after their idle timeout.', [], (emit) => emit({}, this.ct.counters[CtCounter.Expired]));
     pulledCounter(registry, 'vpcd_flow_log_records_total', 'Flow-log records written.', [], (emit) => emit({}, this.flowLogWriter?.records ?? 0));
+    const nat = (counter: number) => (emit: (l: Record<string, string>, v: number) => void) => {
+      for (const g of this.dp.nats) emit({ gateway: g.name }, g.counters[counter]!);
+    };
+    pulledGauge(registry, 'vpcd_nat_gateway_active_connections', 'Concurrent TCP connections through the NAT gateway (CloudWatch ActiveConnectionCount).', ['gateway'],
+      (emit) => { for (const g of this.dp.nats) emit({ gateway: g.name }, g.activeTcp()); });
+    pulledGauge(registry, 'vpcd_nat_gateway_sessions', 'Translations held by the NAT gateway (TCP, UDP, ICMP).', ['gateway'],
+      (emit) => { for (const g of this.dp.nats) emit({ gateway: g.name }, g.sessions.entries); });
+    pulledCounter(registry, 'vpcd_nat_gateway_connection_attempts_total', 'Connection attempts through the NAT gateway (ConnectionAttemptCount).', ['gateway'], nat(NatCounter.ConnectionAttempts));
+    pulledCounter(registry, 'vpcd_nat_gateway_connections_established_total', 'Connections established through the NAT gateway (ConnectionEstablishedCount).', ['gateway'], nat(NatCounter.ConnectionsEstablished));
+    pulledCounter(registry, 'vpcd_nat_gateway_error_port_allocation_total', 'Times no source port could be allocated (ErrorPortAllocation).', ['gateway'], nat(NatCounter.ErrorPortAllocation));
+    pulledCounter(registry, 'vpcd_nat_gateway_idle_timeouts_total', 'Established connections that idled out (IdleTimeoutCount).', ['gateway'], nat(NatCounter.IdleTimeouts));
+    pulledCounter(registry, 'vpcd_nat_gateway_packets_dropped_total', 'Packets dropped by the NAT gateway (PacketsDropCount).', ['gateway'], nat(NatCounter.PacketsDropped));
+    pulledCounter(registry, 'vpcd_nat_gateway_bytes_total', 'Bytes through the NAT gateway (BytesInFromSource, BytesOutToDestination, BytesInFromDestination, BytesOutToSource).',
+      ['gateway', 'direction'], (emit) => {
+        for (const g of this.dp.nats) {
+          emit({ gateway: g.name, direction: 'in_from_source' }, g.counters[NatCounter.BytesInFromSource]!);
+          emit({ gateway: g.name, direction: 'out_to_destination' }, g.counters[NatCounter.BytesOutToDestination]!);
+          emit({ gateway: g.name, direction: 'in_from_destination' }, g.counters[NatCounter.BytesInFromDestination]!);
+          emit({ gateway: g.name, direction: 'out_to_source' }, g.counters[NatCounter.BytesOutToSource]!);
+        }
+      });
+    pulledCounter(registry, 'vpcd_nat_gateway_packets_total', 'Packets through the NAT gateway (PacketsInFromSource, PacketsOutToDestination, PacketsInFromDestination, PacketsOutToSource).',
+      ['gateway', 'direction'], (emit) => {
+        for (const g of this.dp.nats) {
+          emit({ gateway: g.name, direction: 'in_from_source' }, g.counters[NatCounter.PacketsInFromSource]!);
+          emit({ gateway: g.name, direction: 'out_to_destination' }, g.counters[NatCounter.PacketsOutToDestination]!);
+          emit({ gateway: g.name, direction: 'in_from_destination' }, g.counters[NatCounter.PacketsInFromDestination]!);
+          emit({ gateway: g.name, direction: 'out_to_source' }, g.counters[NatCounter.PacketsOutToSource]!);
+        }
+      });
+    pulledCounter(registry, 'vpcd_igw_packets_total', 'Packets through the internet gateway, by direction.', ['direction'], (emit) => {
+      emit({ direction: 'out' }, this.dp.igwCounters[0]!);
+      emit({ direction: 'in' }, this.dp.igwCounters[2]!);
+    });
+    pulledCounter(registry, 'vpcd_igw_bytes_total', 'IP bytes through the internet gateway, by direction.', ['direction'], (emit) => {
+      emit({ direction: 'out' }, this.dp.igwCounters[1]!);
+      emit({ direction: 'in' }, this.dp.igwCounters[3]!);
+    });
+    pulledCounter(registry, 'vpcd_neighbor_unresolved_drops_total', 'Frames dropped waiting for an ARP resolution on the uplink.', [], (emit) => emit({}, this.dp.neighbors.dropped));
+    void NAT_COUNTER_NAMES;
     pulledGauge(registry, 'vpcd_config_epoch', 'Epoch of the running configuration snapshot (1 at start, +1 per successful reload).', [], (emit) => emit({}, this.epoch));
     pulledCounter(registry, 'vpcd_config_reloads_total', 'Configuration reloads, by result.', ['result'], (emit) => {
       emit({ result: 'ok' }, this.reloads);

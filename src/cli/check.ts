@@ -10,7 +10,8 @@
  * (also for bad arguments or a missing file), 2 when a file exists but cannot
  * be read (permissions, I/O error).
  */
-import { loadConfig, formatIssue } from '../control/config.js';
+import { readFileSync } from 'node:fs';
+import { formatIssue, loadConfig, parseConfig } from '../control/config.js';
 import { ConfigError, type VpcConfig } from '../control/config-types.js';
 
 export interface CheckOut {
@@ -45,7 +46,7 @@ export function runCheck(argv: string[], out: CheckOut): number {
 function checkOne(file: string, out: CheckOut): number {
   let config: VpcConfig;
   try {
-    config = loadConfig(file === '-' ? '/dev/stdin' : file);
+    config = file === '-' ? parseConfig(readFileSync(0, 'utf8'), '<stdin>') : loadConfig(file);
   } catch (e) {
     if (e instanceof ConfigError) {
       for (const issue of e.issues) out.stdout(formatIssue(issue));

@@ -738,7 +738,7 @@ function readRoot(ctx: Ctx, contents: unknown): VpcConfig | undefined {
   const lab = readLab(ctx, top.get('lab'), vpc.name, vpcCidr, publicIps);
   const dataplane = readDataplane(ctx, top.get('dataplane'), top.has('lab') ? lab.prefix : undefined);
 
-  const igw = readInternetGateway(ctx, top.get('internetGateway'), lab.prefix, vpcCidr, publicIps, ifnames);
+  const igw = readInternetGateway(ctx, top.get('internetGateway'), lab.prefix, vpcCidr, publicIps);
   const vgw = readVpnGateway(ctx, top.get('vpnGateway'));
   const cgw = readCustomerGateway(ctx, top.get('customerGateway'), lab.prefix, vpcCidr, publicIps);
 
@@ -757,9 +757,13 @@ function readRoot(ctx: Ctx, contents: unknown): VpcConfig | undefined {
   if (igw !== undefined && !reservedTargets.has(igw.name)) reservedTargets.set(igw.name, 'internetGateway.name');
   if (vgw !== undefined && !reservedTargets.has(vgw.name)) reservedTargets.set(vgw.name, 'vpnGateway.name');
 
+  // The IGW uplink and the CGW WAN may share one interface; instances may not use either.
+  const uplinks = new Map<string, string>();
+  if (cgw?.wan.interface !== undefined) uplinks.set(cgw.wan.interface, 'customerGateway.wan.interface');
+  if (igw !== undefined) uplinks.set(igw.interface, 'internetGateway.interface');
   const instances = readInstances(ctx, entries.instances, {
     names, subnetInfo, vpcCidr, labPrefix: lab.prefix, vpcName: vpc.name, hasIgw: igw !== undefined,
-    publicIps, privateIps, macs, ifnames, reservedTargets,
+    publicIps, privateIps, macs, ifnames, uplinks, reservedTargets,
   });
   const natGateways = readNatGateways(ctx, entries.natGateways, {
     names, subnetInfo, vpcCidr, hasIgw: igw !== undefined, publicIps, privateIps, reservedTargets,
@@ -898,7 +902,7 @@ function checkOutsideVpc(ctx: Ctx, v: V, addr: number, vpcCidr: Ipv4Cidr | undef
 }
 
 function readInternetGateway(
-  ctx: Ctx, v: V | undefined, labPrefix: string, vpcCidr: Ipv4Cidr | undefined, publicIps: Claims, ifnames: Claims,
+  ctx: Ctx, v: V | undefined, labPrefix: string, vpcCidr: Ipv4Cidr | undefined, publicIps: Claims,
 ): InternetGateway | undefined {
   if (v === undefined) return undefined;
   const f = readMap(ctx, v, ['name', 'interface', 'uplinkIp']) ?? new Map<string, V>();
@@ -906,7 +910,6 @@ function readInternetGateway(
   const name = (nv && readName(ctx, nv, 'a name')) ?? DEFAULTS.igwName;
   const iv = f.get('interface');
   const iface = (iv && readIfName(ctx, iv)) ?? labUplinkIfName(labPrefix);
-  if (iv !== undefined) ifnames.add(iface, 'internetGateway.interface', iv);
   const uv = f.get('uplinkIp');
   let uplinkIp: string | undefined;
   if (uv !== undefined) {
@@ -1006,7 +1009,7 @@ function readSubnets(
   ctx: Ctx, entries: Entry[], vpcCidr: Ipv4Cidr | undefined, names: Names, info: Map<string, SubnetInfo>,
 ): Map<string, Subnet> {
   const out = new Map<string, Subnet>();
-  const placed: { name: string; cidr: Ipv4Cidr; at: number }[] = [];
+  const placed: { name: string; cidr: Ipv4Cidr }[] = [];
   for (const { name, v } of entries) {
     const f = readMap(ctx, v, ['cidr', 'routeTable', 'networkAcl']) ?? new Map<string, V>();
     const cv = isMap(v.node) || isNothing(v) ? required(ctx, f, 'cidr', v, 'an IPv4 CIDR inside vpc.cidr') : undefined;
@@ -1023,7 +1026,7 @@ function readSubnets(
         const clash = placed.find((p) => cidrOverlaps(p.cidr, cidr as Ipv4Cidr));
         if (clash !== undefined) {
           ctx.error(cv.at, `${cv.path}: ${text} overlaps subnets.${clash.name}.cidr ${cidrToString(clash.cidr)}`);
-        } else placed.push({ name, cidr, at: cv.at });
+        } else placed.push({ name, cidr });
       }
     }
     info.set(name, { cidr });
@@ -1201,6 +1204,8 @@ interface InstanceEnv extends AddrEnv {
   readonly vpcName: string;
   readonly macs: Claims;
   readonly ifnames: Claims;
+  /** Uplink interface names and the key that set them. */
+  readonly uplinks: ReadonlyMap<string, string>;
 }
 
 /** The private address of an ENI or NAT gateway: in its subnet, not reserved. */
@@ -1288,6 +1293,8 @@ function readInstances(ctx: Ctx, entries: Entry[], env: InstanceEnv): Map<string
     let iface = labInstanceIfName(env.labPrefix, name);
     if (fv !== undefined) iface = readIfName(ctx, fv) ?? iface;
     env.ifnames.add(iface, path, fv ?? v);
+    const uplink = env.uplinks.get(iface);
+    if (uplink !== undefined) ctx.error((fv ?? v).at, `${fv?.path ?? path}: interface ${JSON.stringify(iface)} is the uplink (${uplink})`);
     if (subnet === undefined || ip === undefined) continue;
     out.set(name, {
       name, subnet, ip, ...(publicIp !== undefined ? { publicIp } : {}),

@@ -261,6 +261,8 @@ export class IkeSession {
   };
 
   private readonly sas = new Map<string, IkeSa>();
+  /** SPIs (ours) of recently dropped IKE SAs: late answers to them are ignored quietly. */
+  private readonly deleted = new Set<string>();
   private current: IkeSa | undefined = undefined;
   private state: TunnelState = 'down';
   private started = false;
@@ -561,7 +563,13 @@ export class IkeSession {
     const fromInit = isFromOriginalInitiator(h);
     const ourSpi = fromInit ? h.spiR : h.spiI;
     const sa = this.sas.get(toHex(ourSpi));
-    if (!sa) throw new IkeError(IkeErrorCode.UnknownSpi, `no IKE SA ${toHex(h.spiI)}_i ${toHex(h.spiR)}_r`);
+    if (!sa) {
+      if (this.deleted.has(toHex(ourSpi))) {
+        this.log('debug', 'late-message', `late ${exchangeName(h.exchange)} for deleted IKE SA ${toHex(h.spiI)}_i ${toHex(h.spiR)}_r ignored`);
+        return;
+      }
+      throw new IkeError(IkeErrorCode.UnknownSpi, `no IKE SA ${toHex(h.spiI)}_i ${toHex(h.spiR)}_r`);
+    }
     if (sa.initiator === fromInit || !equalBytes(sa.spiI, h.spiI) || !equalBytes(sa.spiR, h.spiR)) {
       throw new IkeError(IkeErrorCode.UnknownSpi, `SPI/flag mismatch for ${sa.label}`);
     }
@@ -607,15 +615,12 @@ export class IkeSession {
         return;
       }
     }
-    // Authentic message: follow the peer's port (NAT rebinding / floating to 4500).
-    if (!resp || sa.peer.port !== from.port) {
-      if (from.port !== sa.peer.port || localPort !== sa.localPort) {
-        if (!sa.initiator || localPort === cfg.localNattPort) {
-          sa.peer = { addr: from.addr, port: from.port };
-          sa.localPort = localPort;
-          if (localPort === cfg.localNattPort) sa.natt = true;
-        }
-      }
+    // Authentic message: follow the peer's port (RFC 7296 §2.23: the responder answers where
+    // requests come from; after NAT-T either side follows a NAT rebinding on port 4500).
+    if ((from.port !== sa.peer.port || localPort !== sa.localPort) && (!sa.initiator || localPort === cfg.localNattPort)) {
+      sa.peer = { addr: from.addr, port: from.port };
+      sa.localPort = localPort;
+      if (localPort === cfg.localNattPort) sa.natt = true;
     }
     this.log('debug', 'message-received', `${exchangeName(h.exchange)} ${resp ? 'response' : 'request'} ${h.messageId} [${payloadNames(payloads)}]`);
     if (resp) {
@@ -767,6 +772,8 @@ export class IkeSession {
   private dropSa(sa: IkeSa, reason: string, _nowMs: number): void {
     for (const c of [...sa.children]) this.removeChild(sa, c, reason);
     this.sas.delete(toHex(sa.ourSpi));
+    this.deleted.add(toHex(sa.ourSpi));
+    if (this.deleted.size > 32) this.deleted.delete(this.deleted.values().next().value as string);
     sa.pending = undefined;
     sa.queue = [];
     if (this.current === sa) this.current = undefined;
@@ -1798,10 +1805,8 @@ export class IkeSession {
         removed.push(c);
       }
     }
-    for (const n of findAllNotifies(payloads, NotifyType.AUTHENTICATION_FAILED)) {
-      void n;
-      this.log('warn', 'peer-notify', 'peer reports AUTHENTICATION_FAILED');
-    }
+    const err = findErrorNotify(payloads);
+    if (err) this.log('warn', 'peer-notify', `peer reports ${notifyName(err.notifyType)}`);
     this.respond(sa, h, ourSpis.length ? [{ type: PayloadType.DELETE, protocolId: ProtocolId.ESP, spiSize: 4, spis: ourSpis }] : []);
     for (const c of removed) {
       // a delete of ours for the same SA may be outstanding: it answers itself

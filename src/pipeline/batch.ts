@@ -43,6 +43,7 @@ export const DropReason = {
   AfterClose: 27,
   NoDestination: 28,
   UnsupportedTarget: 29,
+  IgwRejected: 30,
 } as const;
 export type DropReason = (typeof DropReason)[keyof typeof DropReason];
 
@@ -52,7 +53,7 @@ export const DROP_REASON_LABELS: readonly string[] = [
   'ttl_exceeded', 'no_neighbor', 'tx_error', 'unknown_port', 'unsolicited', 'fragment',
   'igw_no_public_ip', 'nat_unsupported_protocol', 'esp_replay', 'esp_auth', 'esp_no_sa',
   'vpn_down', 'too_big', 'arp_ignored', 'multicast', 'after_close', 'no_destination',
-  'unsupported_target',
+  'unsupported_target', 'igw_rejected',
 ];
 export const DROP_REASON_COUNT = DROP_REASON_LABELS.length;
 

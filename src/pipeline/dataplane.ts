@@ -22,6 +22,10 @@ import { readU16, readU32, writeU16, writeU32 } from '../wire/bytes.js';
 import { checksumUpdate16, onesSum } from '../wire/checksum.js';
 import type { SecurityStage } from './security.js';
 import { FragCache } from '../lib/frag-cache.js';
+import { NeighborTable } from './neighbors.js';
+import { NatGatewayState, NatCounter } from '../nat/nat-gateway.js';
+import { rewriteAddrPort, rewriteIcmpQuote, isIcmpError, readIcmpQuote } from '../nat/translate.js';
+import { NO_FLOW } from '../conntrack/conntrack.js';
 
 /** What a port is attached to. */
 export const PortRole = { None: 0, Instance: 1, Uplink: 2, Wan: 3 } as const;
@@ -45,6 +49,18 @@ export class Dataplane {
   /** Per instance: MAC learned from its frames (6 bytes each) and whether one was learned. */
   learnedMac: Uint8Array;
   learned: Uint8Array;
+
+  // ---- internet gateway uplink
+  uplinkPort = -1;
+  readonly uplinkMac = new Uint8Array(6);
+  /** Our address on the uplink for ARP when no public address is involved (0: none). */
+  uplinkIp = 0;
+  readonly neighbors = new NeighborTable();
+  /** By NAT gateway index (topology order). */
+  nats: NatGatewayState[] = [];
+  /** Packets through the internet gateway: [out, in] packets and bytes. */
+  readonly igwCounters = new Float64Array(4);
+  private readonly quote = new Uint32Array(5);
 
   // ---- the frame being processed (scalars, reused; never allocated)
   /** Absolute offsets in the arena of the Ethernet, IPv4 and L4 headers. */
@@ -136,9 +152,13 @@ export class Dataplane {
     if (role === PortRole.None) return DropReason.UnknownPort;
     if (ethType === ETH_IPV4) {
       if (role === PortRole.Instance) return this.fromInstance(b, buf, port, start, end, nowMs);
+      if (role === PortRole.Uplink) return this.fromUplink(b, buf, port, start, end, nowMs);
       return DropReason.UnsupportedTarget;
     }
-    if (ethType === ETH_ARP) return this.arp(b, buf, port, start, end);
+    if (ethType === ETH_ARP) {
+      if (role === PortRole.Uplink) return this.uplinkArp(b, buf, port, start, end, nowMs);
+      return this.arp(b, buf, port, start, end);
+    }
     if (ethType === ETH_IPV6) return DropReason.Ipv6;
     if (ethType === ETH_VLAN) return DropReason.UnknownEthertype;
     return DropReason.UnknownEthertype;
@@ -229,6 +249,12 @@ export class Dataplane {
       if (dstInst < 0) return DropReason.NoRoute;
       // The target receives packets not addressed to it only with the check off.
       if (dst !== topo.instIp[dstInst] && topo.instSrcDstCheck[dstInst] === 1) return DropReason.SourceDestCheck;
+    } else if (kind === Target.Igw) {
+      return this.toInternet(b, buf, srcInst, srcSubnet, start, end, nowMs);
+    } else if (kind === Target.NatGateway) {
+      const g = topo.rtTarget[e];
+      if (g < 0 || g >= this.nats.length) return DropReason.NoRoute;
+      return this.toNatGateway(b, buf, this.nats[g], srcInst, srcSubnet, start, end, nowMs);
     } else {
       return DropReason.UnsupportedTarget;
     }
@@ -247,12 +273,12 @@ export class Dataplane {
    * Runs the security stage on the parsed packet. Later fragments carry no
    * ports: they follow the verdict of their first fragment.
    */
-  secure(sec: SecurityStage, buf: Uint8Array, srcInst: number, srcSubnet: number, dstInst: number, dstSubnet: number, nowMs: number): number {
+  secure(sec: SecurityStage, buf: Uint8Array, srcInst: number, srcSubnet: number, dstInst: number, dstSubnet: number, nowMs: number, forceTrack = false): number {
     if (this.fragOff !== 0) {
       return this.frags.allowed(this.src, this.dst, this.ipId, this.proto, nowMs) ? DropReason.None : DropReason.Fragment;
     }
     const tcpFlags = this.proto === 6 ? buf[this.l4Off + 13] : 0;
-    const r = sec.judge(this, srcInst, srcSubnet, dstInst, dstSubnet, this.l3End - this.l3Off, tcpFlags, nowMs);
+    const r = sec.judge(this, srcInst, srcSubnet, dstInst, dstSubnet, this.l3End - this.l3Off, tcpFlags, nowMs, forceTrack);
     if (r === DropReason.None && this.moreFrags) this.frags.allow(this.src, this.dst, this.ipId, this.proto, nowMs);
     return r;
   }
@@ -356,4 +382,412 @@ export class Dataplane {
     this.queue(b, port, start, end - start);
     return DropReason.None;
   }
+
+  // ======================================================================
+  // Internet gateway (aws-semantics §7) and NAT gateway (§5)
+  // ======================================================================
+
+  /** True when the frame came with a virtio-net header whose L4 checksum is a partial (pseudo-header) sum. */
+  private partialCsum(buf: Uint8Array): boolean {
+    return this.vnetOff >= 0 && (buf[this.vnetOff] & 1) !== 0;
+  }
+
+  /** L4 header offset for rewrites, -1 for a later fragment (no L4 header). */
+  private l4ForRewrite(): number {
+    return this.fragOff === 0 ? this.l4Off : -1;
+  }
+
+  /**
+   * Instance -> internet through the IGW: 1:1 NAT of the source to the
+   * instance's public address. Without one the IGW has nothing to translate
+   * to (IGW_PUBLIC_IP_ASSOCIATION_FOR_EGRESS); private destinations are not
+   * carried (IGW_DESTINATION_ADDRESS_NOT_IN_RFC1918_EGRESS).
+   */
+  private toInternet(b: PacketBatch, buf: Uint8Array, srcInst: number, srcSubnet: number, start: number, end: number, nowMs: number): number {
+    const topo = this.topo;
+    if (this.uplinkPort < 0) return DropReason.NoRoute;
+    const pub = topo.instPublicIp[srcInst];
+    if (pub === 0 || this.src !== topo.instIp[srcInst]) return DropReason.IgwNoPublicIp;
+    if (isPrivateOrShared(this.dst)) return DropReason.IgwRejected;
+    const sec = this.security;
+    if (sec !== null) {
+      const r = this.secure(sec, buf, srcInst, srcSubnet, -1, -1, nowMs, false);
+      if (r !== DropReason.None) return r;
+    }
+    this.igwOut(buf, pub);
+    return this.sendUplink(b, buf, start, end, this.dst, pub, nowMs);
+  }
+
+  /** The IGW's egress translation of the parsed packet's source to `pub` (and of an ICMP error's quote). */
+  private igwOut(buf: Uint8Array, pub: number): void {
+    const priv = this.src;
+    if (this.proto === 1 && this.fragOff === 0 && isIcmpError(buf[this.l4Off])) {
+      // An error the instance sends about a packet it received: the quote carries its private address as destination.
+      rewriteIcmpQuote(buf, this.l4Off, this.l3End, 16, pub, -1);
+    }
+    rewriteAddrPort(buf, this.l3Off, this.l4ForRewrite(), this.proto, 12, pub, -1, this.partialCsum(buf));
+    this.src = pub;
+    void priv;
+    this.igwCounters[0]++;
+    this.igwCounters[1] += this.l3End - this.l3Off;
+  }
+
+  /** Queues the frame on the uplink towards `nextHop`, resolving its MAC with ARP (from `arpSrc`). */
+  private sendUplink(b: PacketBatch, buf: Uint8Array, start: number, end: number, nextHop: number, arpSrc: number, nowMs: number): number {
+    const ethOff = this.ethOff;
+    for (let k = 0; k < 6; k++) buf[ethOff + 6 + k] = this.uplinkMac[k];
+    const n = this.neighbors;
+    const slot = n.lookup(nextHop);
+    if (slot >= 0) {
+      for (let k = 0; k < 6; k++) buf[ethOff + k] = n.macs[slot * 6 + k];
+      this.queue(b, this.uplinkPort, start, end - start);
+      return DropReason.None;
+    }
+    if (n.shouldRequest(nextHop, nowMs)) this.arpRequest(b, nextHop, arpSrc);
+    return n.hold(nextHop, this.uplinkPort, buf, start, end - start, nowMs) ? DropReason.None : DropReason.NoNeighbor;
+  }
+
+  /** Builds an ARP request for `target` on the uplink in a scratch slot. */
+  private arpRequest(b: PacketBatch, target: number, sender: number): void {
+    const off = b.takeScratch();
+    if (off < 0) return;
+    const buf = b.arena;
+    const vnet = this.portVnet[this.uplinkPort] === 1;
+    if (vnet) for (let k = 0; k < VNET_HDR_LEN; k++) buf[off + k] = 0;
+    const e = off + (vnet ? VNET_HDR_LEN : 0);
+    for (let k = 0; k < 6; k++) {
+      buf[e + k] = 0xff;
+      buf[e + 6 + k] = this.uplinkMac[k];
+    }
+    writeU16(buf, e + 12, ETH_ARP);
+    const a = e + 14;
+    writeU16(buf, a, 1);
+    writeU16(buf, a + 2, 0x0800);
+    buf[a + 4] = 6;
+    buf[a + 5] = 4;
+    writeU16(buf, a + 6, 1);
+    for (let k = 0; k < 6; k++) {
+      buf[a + 8 + k] = this.uplinkMac[k];
+      buf[a + 18 + k] = 0;
+    }
+    writeU32(buf, a + 14, sender);
+    writeU32(buf, a + 24, target);
+    let len = (vnet ? VNET_HDR_LEN : 0) + 42;
+    // pad to the Ethernet minimum
+    for (let k = 42; k < 60; k++) buf[e + k] = 0;
+    len += 18;
+    this.queue(b, this.uplinkPort, off, len);
+  }
+
+  /**
+   * ARP on the uplink: answer for the public addresses behind the IGW (and
+   * the uplink's own address), learn every sender, release frames waiting
+   * for that sender's MAC.
+   */
+  private uplinkArp(b: PacketBatch, buf: Uint8Array, port: number, start: number, end: number, nowMs: number): number {
+    const a = this.ethOff + 14;
+    if (end - a < 28) return DropReason.Malformed;
+    if (readU16(buf, a) !== 1 || readU16(buf, a + 2) !== 0x0800 || buf[a + 4] !== 6 || buf[a + 5] !== 4) return DropReason.Malformed;
+    const op = readU16(buf, a + 6);
+    const spa = readU32(buf, a + 14);
+    const tpa = readU32(buf, a + 24);
+    const ours = this.topo.publicIndex.get(tpa) >= 0 || (this.uplinkIp !== 0 && tpa === this.uplinkIp);
+    if (spa !== 0 && (op === 2 || ours) && this.topo.publicIndex.get(spa) < 0) {
+      this.neighbors.learn(spa, buf, a + 8);
+      this.releasePending(b, spa);
+    }
+    if (op !== 1 || !ours) return DropReason.ArpIgnored;
+    const ethOff = this.ethOff;
+    for (let k = 0; k < 6; k++) {
+      buf[a + 18 + k] = buf[a + 8 + k];
+      buf[ethOff + k] = buf[a + 8 + k];
+      buf[a + 8 + k] = this.uplinkMac[k];
+      buf[ethOff + 6 + k] = this.uplinkMac[k];
+    }
+    writeU32(buf, a + 24, spa);
+    writeU32(buf, a + 14, tpa);
+    writeU16(buf, a + 6, 2);
+    this.queue(b, port, start, end - start);
+    return DropReason.None;
+  }
+
+  /** Sends the frames that waited for `ip`'s MAC (into scratch slots of this batch). */
+  private releasePending(b: PacketBatch, ip: number): void {
+    const n = this.neighbors;
+    if (n.pendingCount === 0) return;
+    const slot = n.lookup(ip);
+    if (slot < 0) return;
+    const buf = b.arena;
+    for (let s = 0; s < n.pendingLen.length; s++) {
+      const len = n.pendingLen[s];
+      if (len < 0 || n.pendingIp[s] !== (ip | 0)) continue;
+      n.pendingLen[s] = -1;
+      n.pendingCount--;
+      const off = b.takeScratch();
+      if (off < 0 || len > b.scratchSize) {
+        n.dropped++;
+        continue;
+      }
+      const src = s * n.pendingSlotSize;
+      for (let k = 0; k < len; k++) buf[off + k] = n.pendingData[src + k];
+      const e = off + (this.portVnet[n.pendingPort[s]] === 1 ? VNET_HDR_LEN : 0);
+      for (let k = 0; k < 6; k++) buf[e + k] = n.macs[slot * 6 + k];
+      this.queue(b, n.pendingPort[s], off, len);
+    }
+  }
+
+  /** IPv4 from the internet: to an instance's public address, or to a NAT gateway's. */
+  private fromUplink(b: PacketBatch, buf: Uint8Array, port: number, start: number, end: number, nowMs: number): number {
+    const ethOff = this.ethOff;
+    // The uplink sees the lab internet's floods: only frames for us count.
+    for (let k = 0; k < 6; k++) if (buf[ethOff + k] !== this.uplinkMac[k]) return DropReason.NotForRouter;
+    const r = this.parseIpv4(buf, end);
+    if (r !== DropReason.None) return r;
+    if (isPrivateOrShared(this.src)) return DropReason.IgwRejected;
+    const topo = this.topo;
+    const a = topo.publicIndex.get(this.dst);
+    if (a < 0) return DropReason.IgwNoPublicIp;
+    const kind = a >>> 24, idx = a & 0xffffff;
+    if (kind === AddrKind.NatGateway) return this.fromInternetToNat(b, buf, this.nats[idx], start, end, nowMs);
+    // 1:1 NAT of the destination to the instance's private address
+    const priv = topo.instIp[idx];
+    if (this.proto === 1 && this.fragOff === 0 && isIcmpError(buf[this.l4Off])) {
+      rewriteIcmpQuote(buf, this.l4Off, this.l3End, 12, priv, -1);
+    }
+    rewriteAddrPort(buf, this.l3Off, this.l4ForRewrite(), this.proto, 16, priv, -1, this.partialCsum(buf));
+    this.dst = priv;
+    this.igwCounters[2]++;
+    this.igwCounters[3] += this.l3End - this.l3Off;
+    const outPort = this.instPort[idx];
+    if (outPort < 0) return DropReason.NoDestination;
+    const sec = this.security;
+    if (sec !== null) {
+      const pr = this.secure(sec, buf, -1, -1, idx, topo.instSubnet[idx], nowMs, false);
+      if (pr !== DropReason.None) return pr;
+    }
+    this.deliverToInstance(b, buf, idx, outPort, start, end);
+    return DropReason.None;
+  }
+
+  /**
+   * Instance -> NAT gateway -> (IGW) -> internet. Legs: the instance's SG
+   * egress and its subnet's outbound NACL, the NAT gateway subnet's inbound
+   * NACL; translation of the source to the gateway's private address and a
+   * port allocated for the destination; the gateway subnet's route table
+   * and outbound NACL; the IGW's 1:1 translation to the Elastic IP.
+   */
+  private toNatGateway(b: PacketBatch, buf: Uint8Array, nat: NatGatewayState, srcInst: number, srcSubnet: number, start: number, end: number, nowMs: number): number {
+    const topo = this.topo;
+    const proto = this.proto;
+    const len = this.l3End - this.l3Off;
+    const c = nat.counters;
+    c[NatCounter.PacketsInFromSource]++;
+    c[NatCounter.BytesInFromSource] += len;
+    // TCP, UDP and ICMP only; fragmented TCP and ICMP are dropped, fragmented UDP forwarded.
+    if (proto !== 6 && proto !== 17 && proto !== 1) {
+      c[NatCounter.PacketsDropped]++;
+      return DropReason.NatUnsupportedProto;
+    }
+    const fragmented = this.fragOff !== 0 || this.moreFrags;
+    if (fragmented && proto !== 17) {
+      c[NatCounter.PacketsDropped]++;
+      return DropReason.Fragment;
+    }
+    if (proto === 1 && (buf[this.l4Off] !== 8 || this.fragOff !== 0)) {
+      // Only echo requests open ICMP sessions from inside.
+      c[NatCounter.PacketsDropped]++;
+      return DropReason.NatUnsupportedProto;
+    }
+    const sec = this.security;
+    if (sec !== null) {
+      const r = this.secure(sec, buf, srcInst, srcSubnet, -1, nat.subnet, nowMs, true);
+      if (r !== DropReason.None) {
+        c[NatCounter.PacketsDropped]++;
+        return r;
+      }
+    }
+    const dst = this.dst;
+    let natPort = -1;
+    if (this.fragOff === 0) {
+      let ref = nat.lookupInside(this.src, dst, this.sport, this.dport, proto);
+      if (ref === NO_FLOW) {
+        const tcpFlags = proto === 6 ? buf[this.l4Off + 13] : 0;
+        if (proto === 6 && (tcpFlags & 0x02) === 0) {
+          // No session for a mid-stream segment (it idled out): the NAT gateway answers with a RST.
+          if ((tcpFlags & 0x04) === 0) this.sendRstToInside(b, buf, srcInst, nowMs);
+          c[NatCounter.PacketsDropped]++;
+          return DropReason.AfterClose;
+        }
+        const f = nat.create(this.src, dst, this.sport, this.dport, proto, nowMs);
+        if (f === -1) {
+          c[NatCounter.PacketsDropped]++;
+          return DropReason.NatPortExhausted;
+        }
+        if (f < 0) {
+          return DropReason.ConntrackFull;
+        }
+        ref = f * 2;
+      }
+      nat.touch(ref, nowMs, len, proto === 6 ? buf[this.l4Off + 13] : 0);
+      natPort = nat.sessions.pool.natPort[ref >>> 1];
+    }
+    rewriteAddrPort(buf, this.l3Off, this.l4ForRewrite(), proto, 12, nat.ip, natPort, this.partialCsum(buf));
+    this.src = nat.ip;
+    if (natPort >= 0) this.sport = natPort;
+    // From the gateway: its subnet's route table decides where the translated packet goes.
+    const e = topo.route(topo.subnetRouteTable[nat.subnet], dst);
+    if (e < 0 || topo.rtKind[e] !== Target.Igw) {
+      c[NatCounter.PacketsDropped]++;
+      return e < 0 ? DropReason.NoRoute : DropReason.UnsupportedTarget;
+    }
+    // A private NAT gateway has no Elastic IP: the IGW drops what it sends.
+    if (!nat.isPublic || nat.publicIp === 0 || this.uplinkPort < 0) {
+      c[NatCounter.PacketsDropped]++;
+      return DropReason.IgwNoPublicIp;
+    }
+    if (sec !== null) {
+      const r = sec.naclLeg(nat.subnet, -1, nat.ip, dst, proto, proto === 1 ? this.dport : this.dport);
+      if (r !== DropReason.None) {
+        c[NatCounter.PacketsDropped]++;
+        return r;
+      }
+    }
+    c[NatCounter.PacketsOutToDestination]++;
+    c[NatCounter.BytesOutToDestination] += len;
+    this.igwOut(buf, nat.publicIp);
+    return this.sendUplink(b, buf, start, end, dst, nat.publicIp, nowMs);
+  }
+
+  /** Internet -> NAT gateway Elastic IP: the reverse translation, or an unsolicited drop. */
+  private fromInternetToNat(b: PacketBatch, buf: Uint8Array, nat: NatGatewayState, start: number, end: number, nowMs: number): number {
+    const topo = this.topo;
+    const proto = this.proto;
+    const len = this.l3End - this.l3Off;
+    const c = nat.counters;
+    // IGW: Elastic IP -> the gateway's private address
+    rewriteAddrPort(buf, this.l3Off, this.l4ForRewrite(), proto, 16, nat.ip, -1, this.partialCsum(buf));
+    this.dst = nat.ip;
+    this.igwCounters[2]++;
+    this.igwCounters[3] += len;
+    const sec = this.security;
+    if (sec !== null) {
+      const r = sec.naclLeg(-1, nat.subnet, this.src, nat.ip, proto, this.dport);
+      if (r !== DropReason.None) return r;
+    }
+    let ref = NO_FLOW;
+    let icmpErr = false;
+    if (proto === 1 && this.fragOff === 0 && isIcmpError(buf[this.l4Off])) {
+      // An error about a packet the gateway sent: find the session from the quote (gateway -> destination).
+      const q = this.quote;
+      if (!readIcmpQuote(buf, this.l4Off, this.l3End, q) || q[0] !== (nat.ip >>> 0)) {
+        c[NatCounter.PacketsDropped]++;
+        return DropReason.Unsolicited;
+      }
+      ref = q[2] === 1 ? nat.lookupOutside(q[1], q[3], 0, 1) : nat.lookupOutside(q[1], q[4], q[3], q[2]);
+      icmpErr = true;
+    } else if (this.fragOff === 0 && (proto === 6 || proto === 17 || proto === 1)) {
+      ref = nat.lookupOutside(this.src, this.sport, this.dport, proto);
+    }
+    if (ref === NO_FLOW) {
+      c[NatCounter.PacketsDropped]++;
+      return DropReason.Unsolicited;
+    }
+    const f = ref >>> 1;
+    const pool = nat.sessions.pool;
+    const insideIp = pool.key[f * 8];
+    const insidePort = pool.key[f * 8 + 2] >>> 16;
+    c[NatCounter.PacketsInFromDestination]++;
+    c[NatCounter.BytesInFromDestination] += len;
+    if (icmpErr) {
+      rewriteIcmpQuote(buf, this.l4Off, this.l3End, 12, insideIp, insidePort);
+      rewriteAddrPort(buf, this.l3Off, this.l4Off, proto, 16, insideIp, -1, false);
+    } else {
+      nat.touch(ref, nowMs, len, proto === 6 ? buf[this.l4Off + 13] : 0);
+      rewriteAddrPort(buf, this.l3Off, this.l4ForRewrite(), proto, 16, insideIp, insidePort, this.partialCsum(buf));
+      if (proto !== 1) this.dport = insidePort;
+      else this.sport = insidePort;
+    }
+    this.dst = insideIp;
+    const ai = topo.classify(insideIp);
+    if (ai < 0 || ai >>> 24 !== AddrKind.Instance) return DropReason.NoDestination;
+    const inst = ai & 0xffffff;
+    const outPort = this.instPort[inst];
+    if (outPort < 0) return DropReason.NoDestination;
+    if (sec !== null) {
+      const pr = this.secure(sec, buf, -1, nat.subnet, inst, topo.instSubnet[inst], nowMs, false);
+      if (pr !== DropReason.None) {
+        c[NatCounter.PacketsDropped]++;
+        return pr;
+      }
+    }
+    c[NatCounter.PacketsOutToSource]++;
+    c[NatCounter.BytesOutToSource] += len;
+    this.deliverToInstance(b, buf, inst, outPort, start, end);
+    return DropReason.None;
+  }
+
+  /**
+   * A TCP RST to the inside host for the segment being processed (the NAT
+   * gateway's answer to a connection it no longer knows, AWS: after the idle
+   * timeout), built in a scratch slot: from the segment's destination to its source.
+   */
+  private sendRstToInside(b: PacketBatch, buf: Uint8Array, inst: number, nowMs: number): void {
+    void nowMs;
+    const outPort = this.instPort[inst];
+    if (outPort < 0) return;
+    const off = b.takeScratch();
+    if (off < 0) return;
+    const out = b.arena;
+    const vnet = this.portVnet[outPort] === 1;
+    if (vnet) for (let k = 0; k < VNET_HDR_LEN; k++) out[off + k] = 0;
+    const e = off + (vnet ? VNET_HDR_LEN : 0);
+    const topo = this.topo;
+    const macSrc = this.learned[inst] === 1 ? this.learnedMac : topo.instMac;
+    for (let k = 0; k < 6; k++) {
+      out[e + k] = macSrc[inst * 6 + k];
+      out[e + 6 + k] = topo.subnetRouterMac[topo.instSubnet[inst] * 6 + k];
+    }
+    writeU16(out, e + 12, ETH_IPV4);
+    const ip = e + 14;
+    const l4 = this.l4Off;
+    const seg = this.l3End - this.l4Off;
+    const dataLen = seg - ((buf[l4 + 12] >>> 4) << 2);
+    const flags = buf[l4 + 13];
+    const inSeq = readU32(buf, l4 + 4);
+    const inAck = readU32(buf, l4 + 8);
+    out[ip] = 0x45;
+    out[ip + 1] = 0;
+    writeU16(out, ip + 2, 40);
+    writeU16(out, ip + 4, 0);
+    writeU16(out, ip + 6, 0x4000);
+    out[ip + 8] = 64;
+    out[ip + 9] = 6;
+    writeU16(out, ip + 10, 0);
+    writeU32(out, ip + 12, this.dst);
+    writeU32(out, ip + 16, this.src);
+    writeU16(out, ip + 10, ~onesSum(out, ip, 20) & 0xffff);
+    const t = ip + 20;
+    writeU16(out, t, this.dport);
+    writeU16(out, t + 2, this.sport);
+    // RFC 793: if the segment had ACK, RST with seq = its ack; else RST+ACK acking it.
+    const hasAck = (flags & 0x10) !== 0;
+    writeU32(out, t + 4, hasAck ? inAck : 0);
+    writeU32(out, t + 8, hasAck ? 0 : (inSeq + dataLen + ((flags & 0x03) !== 0 ? 1 : 0)) >>> 0);
+    out[t + 12] = 0x50;
+    out[t + 13] = hasAck ? 0x04 : 0x14;
+    writeU16(out, t + 14, 0);
+    writeU16(out, t + 16, 0);
+    writeU16(out, t + 18, 0);
+    // checksum over pseudo-header + segment
+    let sum = (this.dst >>> 16) + (this.dst & 0xffff) + (this.src >>> 16) + (this.src & 0xffff) + 6 + 20;
+    sum = onesSum(out, t, 20, sum);
+    writeU16(out, t + 16, ~sum & 0xffff);
+    this.queue(b, outPort, off, (vnet ? VNET_HDR_LEN : 0) + 54);
+  }
+}
+
+/** RFC 1918 and RFC 6598 space, which the internet gateway neither sends to nor accepts from. */
+function isPrivateOrShared(ip: number): boolean {
+  const a = ip >>> 24, b2 = (ip >>> 16) & 0xff;
+  return a === 10 || (a === 172 && b2 >= 16 && b2 <= 31) || (a === 192 && b2 === 168) || (a === 100 && b2 >= 64 && b2 <= 127);
 }

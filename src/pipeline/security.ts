@@ -81,6 +81,8 @@ export class SecurityStage {
 
   // the packet being judged (set by judge())
   private l4 = 0;
+  /** [EC2-CT] flows through a NAT gateway are always tracked on the instance's ENI. */
+  private forceTrack = false;
 
   constructor(policy: CompiledPolicy, ct: Conntrack) {
     this.policy = policy;
@@ -111,7 +113,8 @@ export class SecurityStage {
    * dstSubnet (-1: a gateway or the outside). Returns DropReason.None to pass.
    * `len` is the IP packet length, for counters and flow logs.
    */
-  judge(dp: Dataplane, srcInst: number, srcSubnet: number, dstInst: number, dstSubnet: number, len: number, tcpFlags: number, nowMs: number): number {
+  judge(dp: Dataplane, srcInst: number, srcSubnet: number, dstInst: number, dstSubnet: number, len: number, tcpFlags: number, nowMs: number, forceTrack = false): number {
+    this.forceTrack = forceTrack;
     const proto = dp.proto;
     // The L4 value rules match on: the destination port (TCP/UDP), type << 8 | code (ICMP).
     this.l4 = proto === PROTO_TCP || proto === PROTO_UDP ? dp.dport : proto === PROTO_ICMP ? dp.dport : 0;
@@ -173,7 +176,7 @@ export class SecurityStage {
     // Tracking per ENI: [EC2-CT] untracked when admitted by an all-addresses rule
     // and the opposite direction of the same ENI allows all addresses, all ports.
     let tracked = 0;
-    if (srcInst >= 0 && !isUntrackedFlow(p.sgEgress[srcInst], p.sgIngress[srcInst], proto, l4)) tracked |= FlowFlag.TrackedEgress;
+    if (srcInst >= 0 && (this.forceTrack || !isUntrackedFlow(p.sgEgress[srcInst], p.sgIngress[srcInst], proto, l4))) tracked |= FlowFlag.TrackedEgress;
     if (dstInst >= 0 && !isUntrackedFlow(p.sgIngress[dstInst], p.sgEgress[dstInst], proto, l4)) tracked |= FlowFlag.TrackedIngress;
     const needsState = tracked !== 0;
     const ct = this.ct;
@@ -268,6 +271,32 @@ export class SecurityStage {
     this.cacheNaclOut[ref] = outSlot;
     this.cacheNaclIn[ref] = inSlot;
     return reason;
+  }
+
+  /**
+   * NACLs only, for a leg between two gateways' subnets or a gateway and an
+   * instance's subnet where no ENI of an instance is involved (a NAT gateway's
+   * own leg). Returns DropReason.None or Nacl; counts rule hits.
+   */
+  naclLeg(srcSubnet: number, dstSubnet: number, src: number, dst: number, proto: number, dport: number): number {
+    if (srcSubnet === dstSubnet) return DropReason.None;
+    const p = this.policy;
+    const l4 = proto === PROTO_TCP || proto === PROTO_UDP || proto === PROTO_ICMP ? dport : 0;
+    if (srcSubnet >= 0) {
+      const s = this.naclOut(srcSubnet, dst, proto, l4);
+      if (s < 0 || p.naclOutbound(srcSubnet).allow[s] === 0) {
+        this.deniedSources.add(src);
+        return DropReason.Nacl;
+      }
+    }
+    if (dstSubnet >= 0) {
+      const s = this.naclIn(dstSubnet, src, proto, l4);
+      if (s < 0 || p.naclInbound(dstSubnet).allow[s] === 0) {
+        this.deniedSources.add(src);
+        return DropReason.Nacl;
+      }
+    }
+    return DropReason.None;
   }
 
   private sgAllows(set: CompiledSgSet, addr: number, proto: number, l4: number): boolean {

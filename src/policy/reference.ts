@@ -21,7 +21,12 @@
  *
  * From the internet: igw (public -> private destination) -> nacl-inbound ->
  * sg-ingress -> deliver. From a VPN's remote network: vpn -> nacl-inbound ->
- * sg-ingress -> deliver. Stages that do not apply are left out.
+ * sg-ingress -> deliver. A public IP of this VPC as destination turns around
+ * at the igw (source becomes the sender's public IP, destination the private
+ * one). AWS-answered addresses (Amazon DNS, metadata, time sync) and
+ * non-unicast ones end at once in a `deliver` deny: AWS serves them outside
+ * SGs and NACLs [VPC-SEC] and vpcd does not emulate them. Stages that do not
+ * apply are left out.
  *
  * The reply is the delivered packet turned around, walked the same way from
  * where the request ended. Security groups pass it as `{tracked: true}` on an
@@ -323,7 +328,9 @@ class Walk {
       if (p.proto === 1 && p.icmpType === 3) {
         note += '; AWS does not admit ICMP errors as related to a tracked flow: allow them explicitly (path MTU discovery needs type 3 code 4) [EC2-MTU]';
       }
-      if (sgOpts.sgReferencesPreserved === false) note += '; rules that reference a security group do not match traffic forwarded by a middlebox [VPC-SGR]';
+      if (sgOpts.sgReferencesPreserved === false && sgDecision(this.cfg, inst, dir, p).allow) {
+        note += '; a rule that references a security group would match, but not for traffic forwarded by a middlebox [VPC-SGR]';
+      }
       this.push(stage, inst.name, 'deny', { by: d.by, code: 'ENI_SG_RULES_MISMATCH', note });
       return false;
     }

@@ -529,3 +529,12 @@ describe('many problems at once', () => {
     }
   });
 });
+
+describe('interfaces', () => {
+  it('an instance cannot use the uplink interface', () => {
+    expectAt(doc(...HEAD, 'subnets: { a: { cidr: 198.18.1.0/24 } }', 'internetGateway: { interface: up0 }', 'instances:', '  i: { subnet: a, ip: 198.18.1.10, interface: up0 }'), 7, 'up0',
+      'instances.i.interface: interface "up0" is the uplink (internetGateway.interface)');
+    expectAt(doc(...HEAD, 'subnets: { a: { cidr: 198.18.1.0/24 } }', 'customerGateway: { wan: { ip: 198.51.100.2, interface: wan0 } }', 'instances:', '  i: { subnet: a, ip: 198.18.1.10, interface: wan0 }'), 7, 'wan0',
+      'instances.i.interface: interface "wan0" is the uplink (customerGateway.wan.interface)');
+  });
+});

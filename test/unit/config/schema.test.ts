@@ -252,7 +252,28 @@ describe('docs/config.md', () => {
       }
     };
     walk(schema);
-    const missing = [...keys].filter((k) => !md.includes(`\`${k}\``));
+    // As `key`, or as the last part of a dotted path such as `ike.lifetime` or `tunnels[].peer`.
+    const missing = [...keys].filter((k) => !new RegExp(`\`([^\`\\s]*[.\\]])?${k.replace(/[$]/g, '\\$')}\``).test(md));
     expect(missing).toEqual([]);
+  });
+});
+
+describe('docs/config.md examples', () => {
+  const md = readFileSync(resolve(root, 'docs/config.md'), 'utf8');
+  // Code blocks, with the indentation of a block inside a list item removed.
+  const blocks = [...md.matchAll(/^( *)```yaml\n([\s\S]*?)^\1```/gm)].map((m) =>
+    (m[2] as string).split('\n').map((l) => l.slice((m[1] as string).length)).join('\n'));
+
+  it('complete examples are valid; fragments are valid inside a minimal file', () => {
+    expect(blocks.length).toBeGreaterThan(5);
+    for (const b of blocks) {
+      if (b.startsWith('vpc:')) {
+        expect(loaderErrors(b), b).toEqual([]);
+        expect(schemaErrors(b), b).toEqual([]);
+      } else {
+        // A fragment may name objects defined elsewhere: only shape is checked.
+        expect(schemaErrors(`${HEAD.join('\n')}\n${b}`), b).toEqual([]);
+      }
+    }
   });
 });

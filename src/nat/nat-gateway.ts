@@ -1,0 +1,222 @@
+/**
+ * One NAT gateway's translation state (aws-semantics §5).
+ *
+ * Sessions live in their own Conntrack: the orig key is the inside tuple
+ * (instance:port -> destination:port), the reply key is what the destination
+ * answers to (destination:port -> gateway:allocatedPort). Source ports are
+ * allocated from 1024-65535 per unique destination (address, port,
+ * protocol), at most `maxPerDestination` at once (AWS: 55,000 per gateway
+ * address); past it the connection fails and ErrorPortAllocation counts it.
+ * Sessions idle out after `idleTimeout` seconds (AWS: 350 s); a TCP segment
+ * for a session that is gone is answered with a RST to the inside host, as
+ * the NAT gateway does (a NAT instance would send a FIN).
+ */
+import { Conntrack, FlowTuple, FULL, NO_FLOW, TimeoutClass, initialTimeoutClass } from '../conntrack/conntrack.js';
+import { TcpState } from '../conntrack/tcp-state.js';
+
+/** Counters per gateway, mirroring the CloudWatch AWS/NATGateway metrics. */
+export const NatCounter = {
+  ConnectionAttempts: 0,
+  ConnectionsEstablished: 1,
+  ErrorPortAllocation: 2,
+  IdleTimeouts: 3,
+  PacketsDropped: 4,
+  BytesInFromSource: 5,
+  BytesOutToDestination: 6,
+  BytesInFromDestination: 7,
+  BytesOutToSource: 8,
+  PacketsInFromSource: 9,
+  PacketsOutToDestination: 10,
+  PacketsInFromDestination: 11,
+  PacketsOutToSource: 12,
+} as const;
+export const NAT_COUNTER_COUNT = 13;
+export const NAT_COUNTER_NAMES: readonly string[] = [
+  'connection_attempt_count', 'connection_established_count', 'error_port_allocation', 'idle_timeout_count',
+  'packets_drop_count', 'bytes_in_from_source', 'bytes_out_to_destination', 'bytes_in_from_destination',
+  'bytes_out_to_source', 'packets_in_from_source', 'packets_out_to_destination', 'packets_in_from_destination',
+  'packets_out_to_source',
+];
+
+const PORT_LO = 1024, PORT_HI = 65535;
+const PROTO_TCP = 6;
+const TCP_ESTABLISHED_STATE: number = TcpState.Established;
+
+/** Open-addressing count table: (dst, dport, proto) -> active sessions. Allocation-free. */
+class DestinationCounts {
+  private readonly dst: Int32Array;
+  private readonly portProto: Int32Array;
+  private readonly count: Int32Array;
+  private readonly mask: number;
+  constructor(slots: number) {
+    let n = 16;
+    while (n < slots * 2) n <<= 1;
+    this.mask = n - 1;
+    this.dst = new Int32Array(n);
+    this.portProto = new Int32Array(n).fill(-1);
+    this.count = new Int32Array(n);
+  }
+  private slot(dst: number, pp: number): number {
+    let h = Math.imul(dst ^ pp, 0x9e3779b1);
+    h ^= h >>> 15;
+    const m = this.mask;
+    for (let i = h & m; ; i = (i + 1) & m) {
+      if (this.portProto[i] === -1 || (this.dst[i] === dst && this.portProto[i] === pp)) return i;
+    }
+  }
+  get(dst: number, pp: number): number {
+    const i = this.slot(dst | 0, pp);
+    return this.portProto[i] === -1 ? 0 : this.count[i];
+  }
+  add(dst: number, pp: number, d: number): void {
+    const i = this.slot(dst | 0, pp);
+    if (this.portProto[i] === -1) {
+      this.dst[i] = dst | 0;
+      this.portProto[i] = pp;
+      this.count[i] = 0;
+    }
+    this.count[i] += d;
+    // Entries at zero stay (tombstone-free table); a destination reused later finds its slot.
+  }
+}
+
+export class NatGatewayState {
+  readonly name: string;
+  /** The gateway's private address (translated source inside the VPC path). */
+  ip: number;
+  /** Elastic IP (public type) or 0. */
+  publicIp: number;
+  subnet: number;
+  isPublic: boolean;
+  maxPerDestination: number;
+  readonly sessions: Conntrack;
+  readonly counters = new Float64Array(NAT_COUNTER_COUNT);
+  private readonly dests: DestinationCounts;
+  private readonly orig = new FlowTuple();
+  private readonly reply = new FlowTuple();
+  /** Per session: the destination bucket key, to decrement on expiry. */
+  private readonly sessDst: Int32Array;
+  private readonly sessPortProto: Int32Array;
+  private portCursor: number;
+  private readonly onExpire: (flow: number) => void;
+
+  constructor(name: string, opts: { ip: number; publicIp: number; subnet: number; isPublic: boolean; maxPerDestination: number; idleTimeout: number; maxSessions: number }) {
+    this.name = name;
+    this.ip = opts.ip;
+    this.publicIp = opts.publicIp;
+    this.subnet = opts.subnet;
+    this.isPublic = opts.isPublic;
+    this.maxPerDestination = opts.maxPerDestination;
+    const t = opts.idleTimeout;
+    this.sessions = new Conntrack({ max: opts.maxSessions, timeouts: { tcpEstablished: t, tcp: Math.min(t, 240), udp: t, udpStream: t, icmp: t, other: t } });
+    this.dests = new DestinationCounts(opts.maxSessions);
+    this.sessDst = new Int32Array(opts.maxSessions);
+    this.sessPortProto = new Int32Array(opts.maxSessions);
+    this.portCursor = PORT_LO + Math.floor(Math.random() * (PORT_HI - PORT_LO));
+    this.onExpire = (flow: number) => {
+      const pool = this.sessions.pool;
+      if (pool.proto[flow] === PROTO_TCP && pool.tcpState[flow] === TCP_ESTABLISHED_STATE) this.counters[NatCounter.IdleTimeouts]++;
+      this.dests.add(this.sessDst[flow], this.sessPortProto[flow], -1);
+    };
+  }
+
+  update(opts: { ip: number; publicIp: number; subnet: number; isPublic: boolean; maxPerDestination: number; idleTimeout: number }): void {
+    this.ip = opts.ip;
+    this.publicIp = opts.publicIp;
+    this.subnet = opts.subnet;
+    this.isPublic = opts.isPublic;
+    this.maxPerDestination = opts.maxPerDestination;
+    const t = opts.idleTimeout;
+    this.sessions.setTimeouts({ tcpEstablished: t, tcp: Math.min(t, 240), udp: t, udpStream: t, icmp: t, other: t });
+  }
+
+  /** Active TCP connections (ActiveConnectionCount). Control plane: O(sessions). */
+  activeTcp(): number {
+    const pool = this.sessions.pool;
+    let n = 0;
+    for (let f = 0; f < pool.max; f++) if (pool.live[f] === 1 && pool.proto[f] === PROTO_TCP) n++;
+    return n;
+  }
+
+  sweep(nowMs: number): void {
+    this.sessions.sweep(nowMs, 20_000, this.onExpire);
+  }
+
+  /** flowRef of the session for an inside packet (orig direction), or NO_FLOW. */
+  lookupInside(src: number, dst: number, sport: number, dport: number, proto: number): number {
+    return this.sessions.lookup(src, dst, sport, dport, proto, 0);
+  }
+
+  /**
+   * flowRef of the session an outside packet answers (sent from src:sport to the
+   * gateway's address :dport; ICMP: sport = identifier, dport = type << 8 | code), or NO_FLOW.
+   */
+  lookupOutside(src: number, sport: number, dport: number, proto: number): number {
+    return this.sessions.lookup(src, this.ip, sport, dport, proto, 0);
+  }
+
+  /**
+   * A new session for an inside packet. ICMP: sport = echo identifier, dport = type << 8 | code.
+   * Returns the flow index, or -1 when no port could be allocated (counted), -2 when the table is full.
+   */
+  create(src: number, dst: number, sport: number, dport: number, proto: number, nowMs: number): number {
+    const pp = proto === 1 ? (1 << 16) : ((dport << 8) | proto);
+    const used = this.dests.get(dst, pp);
+    if (used >= this.maxPerDestination) {
+      this.counters[NatCounter.ErrorPortAllocation]++;
+      return -1;
+    }
+    const o = this.orig;
+    if (proto === 1) o.setIcmp(src, dst, dport >>> 8, dport & 0xff, sport, 0);
+    else o.set(src, dst, sport, dport, proto, 0);
+    // Find a free gateway port for this destination: the reply key must be unused.
+    const span = PORT_HI - PORT_LO + 1;
+    let port = -1;
+    for (let k = 0; k < span; k++) {
+      const cand = PORT_LO + ((this.portCursor - PORT_LO + k) % span);
+      const ref = proto === 1
+        ? this.sessions.lookup(dst, this.ip, cand, 0, proto, 0)
+        : this.sessions.lookup(dst, this.ip, dport, cand, proto, 0);
+      if (ref === NO_FLOW) {
+        port = cand;
+        this.portCursor = cand + 1 > PORT_HI ? PORT_LO : cand + 1;
+        break;
+      }
+    }
+    if (port < 0) {
+      this.counters[NatCounter.ErrorPortAllocation]++;
+      return -1;
+    }
+    const r = this.reply;
+    if (proto === 1) r.set(dst, this.ip, port, 0, proto, 0); // echo reply (type 0 code 0) with the new identifier
+    else r.set(dst, this.ip, dport, port, proto, 0);
+    const f = this.sessions.create(o, r, initialTimeoutClass(proto), nowMs);
+    if (f < 0) {
+      this.counters[NatCounter.PacketsDropped]++;
+      return f === FULL ? -2 : -2;
+    }
+    this.sessions.pool.natAddr[f] = this.ip;
+    this.sessions.pool.natPort[f] = port;
+    this.sessDst[f] = dst | 0;
+    this.sessPortProto[f] = pp;
+    this.dests.add(dst, pp, 1);
+    this.counters[NatCounter.ConnectionAttempts]++;
+    return f;
+  }
+
+  /** Records a packet on a session; counts ConnectionEstablished when TCP reaches it (or a UDP/ICMP reply first arrives). */
+  touch(ref: number, nowMs: number, len: number, tcpFlags: number): void {
+    const s = this.sessions;
+    const f = ref >>> 1;
+    const before = s.pool.tcpState[f];
+    const seenBefore = (s.pool.flags[f] & 0x02) !== 0;
+    s.touch(ref, nowMs, len, tcpFlags);
+    if (s.pool.proto[f] === PROTO_TCP) {
+      if (before !== TCP_ESTABLISHED_STATE && s.pool.tcpState[f] === TCP_ESTABLISHED_STATE) this.counters[NatCounter.ConnectionsEstablished]++;
+    } else if (!seenBefore && (ref & 1) === 1) {
+      this.counters[NatCounter.ConnectionsEstablished]++;
+    }
+  }
+}
+
+export { TimeoutClass };
