@@ -120,19 +120,24 @@ const pad = (s, n) => String(s).padStart(n);
 const padr = (s, n) => String(s).padEnd(n);
 
 const lines = [];
-const head = `${padr('mode', 15)} ${pad('n', 3)} ${pad('UDP kpps', 18)} ${pad('app kpps', 9)} ${pad('TCP1 Gb/s', 18)} ${pad('TCP4 Gb/s', 18)} ${pad('RTT p50/p99 us', 15)} ${pad("others' cores", 13)}`;
+const head = `${padr('mode', 15)} ${pad('n', 3)} ${pad('UDP kpps', 19)} ${pad('offered', 8)} ${pad('app kpps', 9)} ${pad('TCP1 Gb/s', 18)} ${pad('TCP4 Gb/s', 18)} ${pad('RTT p50/p99 us', 15)} ${pad("others' cores", 13)}`;
 lines.push(head, '-'.repeat(head.length));
 for (const g of groups) {
   const m = g.metrics;
   const n = g.measured === g.runs ? `${g.runs}` : `${g.measured}/${g.runs}`;
   const rtt = m.rtt_p50_us ? `${f0(m.rtt_p50_us.median)}/${f0(m.rtt_p99_us?.median)}` : '-';
-  lines.push(`${padr(g.mode, 15)} ${pad(n, 3)} ${pad(cell(m.udp_kpps, f0), 18)} ${pad(f0(m.udp_app_kpps?.median), 9)} ` +
+  // '*': the forwarder kept up with everything offered (>= 97 %): the sender, not the forwarder, set the rate.
+  const senderBound = m.udp_kpps && m.udp_offered_kpps && m.udp_kpps.median >= 0.97 * m.udp_offered_kpps.median;
+  if (senderBound) g.udp_sender_bound = true;
+  lines.push(`${padr(g.mode, 15)} ${pad(n, 3)} ${pad(cell(m.udp_kpps, f0) + (senderBound ? '*' : ' '), 19)} ${pad(f0(m.udp_offered_kpps?.median), 8)} ${pad(f0(m.udp_app_kpps?.median), 9)} ` +
     `${pad(cell(m.tcp1_gbps, f2), 18)} ${pad(cell(m.tcp4_gbps, f2), 18)} ${pad(rtt, 15)} ${pad(f2(m.bg_cores_before?.median), 13)}` +
     (g.errors ? `  FAILED: ${g.errors[0].slice(0, 60)}` : ''));
 }
 lines.push('');
-lines.push('medians [min-max] over the repetitions; UDP kpps = packets/s received on the server interface, app = delivered to the sink socket;');
+lines.push('medians [min-max] over the repetitions; UDP kpps = packets/s received on the server interface, offered = sent by the client,');
+lines.push('app = delivered to the sink socket; * = the forwarder passed >= 97% of the offered rate: the sender was the limit, not the forwarder;');
 lines.push("others' cores = CPU busy on the machine while the benchmark idled just before the mode's measurements (noise indicator).");
+if (groups.some((g) => g.udp_sender_bound)) lines.push('a UDP ratio against a * mode is an upper bound for vpcd (that mode could have forwarded more than was offered).');
 if (ratios.length) {
   lines.push('');
   for (const r of ratios) {

@@ -65,11 +65,14 @@ export class IkeError extends Error {
   readonly code: IkeErrorCode;
   /** Notify type to report to the peer, when the error maps to one (RFC 7296 §3.10.1). */
   readonly notify: number;
-  constructor(code: IkeErrorCode, message: string, notify = 0) {
+  /** Notification data for that notify (e.g. the unsupported critical payload's type). */
+  readonly notifyData: Uint8Array;
+  constructor(code: IkeErrorCode, message: string, notify = 0, notifyData: Uint8Array = new Uint8Array(0)) {
     super(message);
     this.name = 'IkeError';
     this.code = code;
     this.notify = notify;
+    this.notifyData = notifyData;
   }
   get codeName(): string {
     return IKE_ERROR_NAMES[this.code] ?? 'unknown';

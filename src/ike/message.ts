@@ -123,12 +123,28 @@ export function parseMessage(bytes: Uint8Array): ParsedMessage {
     : { header, payloads: chain.payloads, bytes };
 }
 
-/** Verifies and decrypts an SK payload; returns the inner payloads. */
-export function decryptSk(msg: ParsedMessage, suite: IkeSuite, keys: DirectionKeys): Payload[] {
+/** Decrypted, authenticated inner payload bytes and the type of the first inner payload. */
+export interface Opened {
+  readonly first: number;
+  readonly plain: Uint8Array;
+}
+
+/** Verifies and decrypts an SK payload (ICV first); the inner chain is not parsed yet. */
+export function openSk(msg: ParsedMessage, suite: IkeSuite, keys: DirectionKeys): Opened {
   const e = msg.encrypted;
   if (!e || e.type !== PayloadType.SK) throw new IkeError(IkeErrorCode.BadExchange, 'expected an SK payload');
-  const plain = openSkBody(suite, keys, msg.bytes, e.bodyOff, e.end);
-  return decodeChain(plain, 0, plain.length, e.innerFirst).payloads;
+  return { first: e.innerFirst, plain: openSkBody(suite, keys, msg.bytes, e.bodyOff, e.end) };
+}
+
+/** Verifies and decrypts an SK payload; returns the inner payloads. */
+export function decryptSk(msg: ParsedMessage, suite: IkeSuite, keys: DirectionKeys): Payload[] {
+  const o = openSk(msg, suite, keys);
+  return decodeInner(o);
+}
+
+/** Parses authenticated inner payloads (errors here deserve an INVALID_SYNTAX answer). */
+export function decodeInner(o: Opened): Payload[] {
+  return decodeChain(o.plain, 0, o.plain.length, o.first).payloads;
 }
 
 export interface Fragment {
@@ -175,8 +191,8 @@ export class Reassembly {
     this.startedMs = startedMs;
   }
 
-  /** Adds a verified fragment. Returns the inner payloads once complete, else undefined. */
-  add(f: Fragment): Payload[] | undefined {
+  /** Adds a verified fragment. Returns the reassembled inner bytes once complete, else undefined. */
+  add(f: Fragment): Opened | undefined {
     if (f.total !== this.total) {
       if (f.total < this.total) return undefined;
       this.total = f.total;
@@ -196,8 +212,7 @@ export class Reassembly {
     if (f.num === 1) this.innerFirst = f.innerFirst;
     this.received++;
     if (this.received < this.total) return undefined;
-    const plain = concat(...(this.parts as Uint8Array[]));
-    return decodeChain(plain, 0, plain.length, this.innerFirst).payloads;
+    return { first: this.innerFirst, plain: concat(...(this.parts as Uint8Array[])) };
   }
 
   get complete(): boolean {

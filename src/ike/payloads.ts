@@ -547,7 +547,7 @@ export function decodeChain(buf: Uint8Array, off: number, end: number, first: nu
     }
     const p = decodeBody(type, critical, buf, off + GENERIC_PAYLOAD_HEADER_LEN, off + len);
     if (p.type === -1 && p.critical) {
-      throw new IkeError(IkeErrorCode.UnsupportedCritical, `unsupported critical payload ${p.rawType}`, 1);
+      throw new IkeError(IkeErrorCode.UnsupportedCritical, `unsupported critical payload ${p.rawType}`, 1, new Uint8Array([p.rawType]));
     }
     payloads.push(p);
     off += len;

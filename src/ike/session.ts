@@ -37,7 +37,7 @@ import { constantTimeEqual, deriveChildKeys, deriveIkeKeys, encrAlg, INTEGS, ske
 import { dhGenerate, type DhPrivate } from './dh.js';
 import { IKE_ERROR_COUNT, IKE_ERROR_NAMES, IkeError, IkeErrorCode } from './errors.js';
 import { isFromOriginalInitiator, isResponse, type IkeHeader } from './header.js';
-import { decryptSk, decryptSkf, encodeEncryptedMessage, encodeFragmentedMessage, encodePlainMessage, parseMessage, Reassembly, type ParsedMessage } from './message.js';
+import { decodeInner, decryptSkf, encodeEncryptedMessage, encodeFragmentedMessage, encodePlainMessage, openSk, parseMessage, Reassembly, type Opened, type ParsedMessage } from './message.js';
 import {
   EMPTY_BYTES, findAllNotifies, findAllPayloads, findErrorNotify, findNotify, findPayload, notify, type Payload, type Proposal,
   type TrafficSelector,
@@ -589,7 +589,7 @@ export class IkeSession {
     }
     if (!parsed.encrypted) throw new IkeError(IkeErrorCode.BadExchange, `unencrypted ${exchangeName(h.exchange)}`);
     if (parsed.payloads.length) throw new IkeError(IkeErrorCode.BadPayload, 'payloads outside the SK payload');
-    let payloads: Payload[];
+    let opened: Opened;
     if (parsed.encrypted.type === PayloadType.SKF) {
       if (!sa.fragOk) throw new IkeError(IkeErrorCode.Fragment, 'fragment without negotiated fragmentation');
       const frag = decryptSkf(parsed, sa.suite, sa.inKeys);
@@ -606,14 +606,25 @@ export class IkeSession {
       sa.lastRxMs = nowMs;
       if (!done) return;
       sa.reassembly = undefined;
-      payloads = done;
+      opened = done;
     } else {
-      payloads = decryptSk(parsed, sa.suite, sa.inKeys);
+      opened = openSk(parsed, sa.suite, sa.inKeys);
       sa.lastRxMs = nowMs;
       if (retransmit) {
         this.retransmitResponse(sa, h);
         return;
       }
+    }
+    let payloads: Payload[];
+    try {
+      payloads = decodeInner(opened);
+    } catch (e) {
+      // authentic but malformed: a request gets an error answer (RFC 7296 §2.5, §3.10.1)
+      if (!resp && e instanceof IkeError) {
+        if (e.code === IkeErrorCode.UnsupportedCritical) this.respondError(sa, h, NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, e.notifyData);
+        else this.respondError(sa, h, NotifyType.INVALID_SYNTAX);
+      }
+      throw e;
     }
     // Authentic message: follow the peer's port (RFC 7296 §2.23: the responder answers where
     // requests come from; after NAT-T either side follows a NAT rebinding on port 4500).

@@ -664,7 +664,8 @@ export class Dataplane {
     const proto = this.proto;
     const len = this.l3End - this.l3Off;
     const c = nat.counters;
-    // IGW: Elastic IP -> the gateway's private address
+    // IGW: Elastic IP -> the gateway's private address (in an ICMP error's quote too, where it is the source)
+    if (proto === 1 && this.fragOff === 0 && isIcmpError(buf[this.l4Off])) rewriteIcmpQuote(buf, this.l4Off, this.l3End, 12, nat.ip, -1);
     rewriteAddrPort(buf, this.l3Off, this.l4ForRewrite(), proto, 16, nat.ip, -1, this.partialCsum(buf));
     this.dst = nat.ip;
     this.igwCounters[2]++;

@@ -1,0 +1,237 @@
+/**
+ * NAT gateway, internet gateway and NAT instance on real packets: instances
+ * in namespaces, the lab internet (bridge inet0 with internet hosts), Linux
+ * servers that report the address they see.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DaemonProc, ROOT, fetchText, isRoot, metricValue, nsx, randomPort, sh, sleep, uniquePrefix, vpcd, writeTemp } from '../helpers/netns.js';
+
+const PROBE = join(ROOT, 'test', 'helpers', 'probe.mjs');
+const TCP_CHECK = join(ROOT, 'test', 'helpers', 'tcp-check.mjs');
+
+const prefix = uniquePrefix();
+const mport = randomPort();
+const HOST = '203.0.113.100', HOST2 = '203.0.113.101', FAR = '198.51.100.200';
+const NAT_PUB = '203.0.113.5', WEB_PUB = '203.0.113.10', NATI_PUB = '203.0.113.30';
+
+function config(opts: { natiCheck: boolean }): string {
+  return `
+vpc: { name: ${prefix}, cidr: 198.18.0.0/16 }
+subnets:
+  pub: { cidr: 198.18.1.0/24, routeTable: public, networkAcl: pub-nacl }
+  priv: { cidr: 198.18.2.0/24, routeTable: private }
+  priv2: { cidr: 198.18.3.0/24, routeTable: via-nat-instance }
+networkAcls:
+  pub-nacl:
+    inbound:
+      - { rule: 50, action: deny, protocol: tcp, ports: 8081, cidr: 0.0.0.0/0 }
+      - { rule: 100, action: allow, protocol: all, cidr: 0.0.0.0/0 }
+    outbound:
+      - { rule: 100, action: allow, protocol: all, cidr: 0.0.0.0/0 }
+securityGroups:
+  inside:
+    ingress:
+      - { protocol: icmp, icmpType: 3, cidr: 0.0.0.0/0 }
+      - { protocol: icmp, icmpType: 11, cidr: 0.0.0.0/0 }
+  web:
+    ingress:
+      - { protocol: tcp, ports: 8080-8081, cidr: 0.0.0.0/0 }
+  natsg:
+    ingress:
+      - { protocol: all, cidr: 198.18.0.0/16 }
+instances:
+  app: { subnet: priv, ip: 198.18.2.10, securityGroups: [inside] }
+  web: { subnet: pub, ip: 198.18.1.10, publicIp: ${WEB_PUB}, securityGroups: [web] }
+  noip: { subnet: pub, ip: 198.18.1.11, securityGroups: [web] }
+  nati: { subnet: pub, ip: 198.18.1.30, publicIp: ${NATI_PUB}, securityGroups: [natsg], sourceDestCheck: ${opts.natiCheck}, natInstance: true }
+  behind: { subnet: priv2, ip: 198.18.3.10 }
+internetGateway: { name: igw }
+natGateways:
+  nat-a: { subnet: pub, type: public, ip: 198.18.1.5, publicIp: ${NAT_PUB}, maxConnectionsPerDestination: 16, idleTimeout: 4 }
+routeTables:
+  public: { routes: [ { destination: 0.0.0.0/0, target: igw } ] }
+  private: { routes: [ { destination: 0.0.0.0/0, target: nat-a } ] }
+  via-nat-instance: { routes: [ { destination: 0.0.0.0/0, target: nati } ] }
+metrics: { listen: "127.0.0.1:${mport}" }
+lab:
+  prefix: ${prefix}
+  internet: ${prefix}-inet
+  internetHosts: { h1: ${HOST}, h2: ${HOST2} }
+`;
+}
+
+const kids: ChildProcess[] = [];
+function inInternet(args: string[]): ChildProcess {
+  const p = spawn('ip', ['netns', 'exec', `${prefix}-inet`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  kids.push(p);
+  return p;
+}
+async function serveInternet(mode: string, ip: string, port: number): Promise<void> {
+  const p = inInternet([process.execPath, PROBE, mode, ip, String(port), '120']);
+  await new Promise<void>((res) => p.stderr!.once('data', () => res()));
+}
+const metrics = () => fetchText(`http://127.0.0.1:${mport}/metrics`);
+const natMetric = async (name: string, labels: Record<string, string> = {}) => metricValue(await metrics(), name, { gateway: 'nat-a', ...labels }) ?? 0;
+
+describe.runIf(isRoot)('NAT gateway, internet gateway and NAT instance on real packets', () => {
+  let cfgPath = '';
+  let d: DaemonProc | undefined;
+
+  beforeAll(async () => {
+    cfgPath = writeTemp('nat.yaml', config({ natiCheck: false }));
+    const up = vpcd(['lab', 'up', cfgPath]);
+    expect(up.code, up.stderr).toBe(0);
+    // A far host one router hop behind the lab internet (for TTL exceeded): the internet
+    // namespace routes 198.51.100.200 to it and answers ARP for it on inet0 (proxy ARP).
+    const inet = `${prefix}-inet`, far = `${prefix}-far`;
+    sh('ip', ['netns', 'add', far]);
+    sh('ip', ['link', 'add', 'fa0', 'netns', far, 'type', 'veth', 'peer', 'name', 'fb0', 'netns', inet]);
+    nsx(far, ['ip', 'addr', 'add', `${FAR}/32`, 'dev', 'fa0']);
+    nsx(far, ['ip', 'link', 'set', 'fa0', 'up']);
+    nsx(far, ['ip', 'link', 'set', 'lo', 'up']);
+    nsx(far, ['ip', 'route', 'add', 'default', 'dev', 'fa0']);
+    nsx(inet, ['ip', 'link', 'set', 'fb0', 'up']);
+    nsx(inet, ['ip', 'route', 'add', `${FAR}/32`, 'dev', 'fb0']);
+    nsx(inet, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    nsx(inet, ['sysctl', '-qw', 'net.ipv4.conf.inet0.proxy_arp=1']);
+    nsx(inet, ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0']);
+    // the internet reaches the VPC's public addresses on-link (vpcd answers ARP for them)
+    nsx(inet, ['ip', 'route', 'add', `${FAR}/32`, 'dev', 'fb0']);
+    d = new DaemonProc(cfgPath);
+    await d.started();
+    await serveInternet('tcp-serve', HOST, 8000);
+    await serveInternet('tcp-serve', HOST2, 8000);
+    await serveInternet('udp-serve', HOST, 5353);
+  });
+
+  afterAll(async () => {
+    for (const k of kids) k.kill('SIGKILL');
+    await d?.stop();
+    vpcd(['lab', 'down', cfgPath]);
+    try { sh('ip', ['netns', 'del', `${prefix}-far`]); } catch { /* gone */ }
+  });
+
+  it('private instance -> internet through the NAT gateway: TCP byte for byte, seen from the gateway public address', async () => {
+    const srv = inInternet([process.execPath, TCP_CHECK, 'server', HOST, '7001', '30']);
+    let out = '';
+    srv.stdout!.on('data', (x: Buffer) => { out += x.toString(); });
+    await new Promise<void>((res) => srv.stderr!.once('data', () => res()));
+    const cli = nsx(`${prefix}-app`, [process.execPath, TCP_CHECK, 'client', HOST, '7001', String(4 << 20), '30'], { timeoutMs: 40_000 });
+    await new Promise<void>((res) => srv.on('exit', () => res()));
+    const s = JSON.parse(out) as { bytes: number; sha256: string; peer: string };
+    expect(s.bytes).toBe(4 << 20);
+    expect(s.sha256).toBe((JSON.parse(cli.stdout) as { sha256: string }).sha256);
+    expect(s.peer).toBe(NAT_PUB);
+    expect(await natMetric('vpcd_nat_gateway_connections_established_total')).toBeGreaterThan(0);
+    expect(await natMetric('vpcd_nat_gateway_bytes_total', { direction: 'out_to_destination' })).toBeGreaterThan(4 << 20);
+  });
+
+  it('UDP request/response and ping through the NAT gateway', () => {
+    const r = nsx(`${prefix}-app`, [process.execPath, PROBE, 'udp-request', HOST, '5353', '2000']);
+    expect(r.code, r.stdout).toBe(0);
+    expect((JSON.parse(r.stdout) as { reply: string }).reply).toMatch(new RegExp(`^${NAT_PUB.replaceAll('.', '\\.')}:\\d+ ping$`));
+    const p = nsx(`${prefix}-app`, ['ping', '-c', '2', '-i', '0.3', '-W', '1', HOST]);
+    expect(p.code, p.stdout).toBe(0);
+  });
+
+  it('the internet cannot open a connection to the private instance or the NAT gateway address; drops counted', async () => {
+    const before = await natMetric('vpcd_nat_gateway_packets_dropped_total');
+    const a = nsx(`${prefix}-inet`, [process.execPath, PROBE, 'tcp-connect', NAT_PUB, '22', '800']);
+    expect(a.code).not.toBe(0);
+    const b = nsx(`${prefix}-inet`, [process.execPath, PROBE, 'tcp-connect', '198.18.2.10', '22', '800']);
+    expect(b.code).not.toBe(0);
+    expect(nsx(`${prefix}-inet`, ['ping', '-c', '1', '-W', '1', NAT_PUB]).code).not.toBe(0);
+    expect(await natMetric('vpcd_nat_gateway_packets_dropped_total')).toBeGreaterThan(before);
+    const m = await metrics();
+    expect(metricValue(m, 'vpcd_drops_total', { reason: 'unsolicited' })).toBeGreaterThan(0);
+  });
+
+  it('port allocation: the 17th concurrent connection to one destination fails (limit 16) and is counted; another destination works', async () => {
+    // 16 connections held open at the same time (started together, each bounded in time)
+    const holds: ChildProcess[] = [];
+    const connected: Promise<void>[] = [];
+    for (let i = 0; i < 16; i++) {
+      const h = spawn('ip', ['netns', 'exec', `${prefix}-app`, process.execPath, PROBE, 'tcp-hold', HOST, '8000', '8', '500'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      holds.push(h);
+      kids.push(h);
+      connected.push(new Promise<void>((res, rej) => {
+        const t = setTimeout(() => rej(new Error(`hold ${i} did not connect`)), 15_000);
+        h.stderr!.once('data', () => { clearTimeout(t); res(); });
+      }));
+    }
+    await Promise.all(connected);
+    const before = await natMetric('vpcd_nat_gateway_error_port_allocation_total');
+    const extra = nsx(`${prefix}-app`, [process.execPath, PROBE, 'tcp-connect', HOST, '8000', '1000']);
+    expect(extra.code).not.toBe(0);
+    expect(await natMetric('vpcd_nat_gateway_error_port_allocation_total')).toBeGreaterThan(before);
+    expect(metricValue(await metrics(), 'vpcd_drops_total', { reason: 'nat_port_exhausted' })).toBeGreaterThan(0);
+    const other = nsx(`${prefix}-app`, [process.execPath, PROBE, 'tcp-connect', HOST2, '8000', '2000']);
+    expect(other.code, other.stdout).toBe(0);
+    await Promise.all(holds.map((h) => new Promise<void>((res) => h.on('exit', () => res()))));
+  });
+
+  it('idle timeout (4 s here): an idle TCP connection is timed out; the next segment gets a RST; counted', async () => {
+    const before = await natMetric('vpcd_nat_gateway_idle_timeouts_total');
+    // one line, then 6 s of silence, then another line: the NAT gateway has forgotten the connection
+    const script = `
+const net = require('node:net');
+const s = net.connect(8000, '${HOST2}', () => { s.write('a\\n'); setTimeout(() => s.write('b\\n'), 6500); });
+s.on('error', (e) => { console.log(JSON.stringify({ error: e.code })); process.exit(0); });
+setTimeout(() => { console.log(JSON.stringify({ error: null })); process.exit(0); }, 9000);`;
+    const r = nsx(`${prefix}-app`, [process.execPath, '-e', script], { timeoutMs: 15_000 });
+    expect(JSON.parse(r.stdout).error).toBe('ECONNRESET');
+    expect(await natMetric('vpcd_nat_gateway_idle_timeouts_total')).toBeGreaterThan(before);
+  });
+
+  it('ICMP errors for translated flows reach the inside host translated: port unreachable and TTL exceeded', async () => {
+    // UDP to a closed port of an internet host: the host's kernel answers port unreachable to the NAT address.
+    const td = spawn('ip', ['netns', 'exec', `${prefix}-app`, 'timeout', '5', 'tcpdump', '-n', '-l', '-i', 'eth0', '-c', '1', 'icmp[0] == 3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    td.stdout.on('data', (x: Buffer) => { out += x.toString(); });
+    await new Promise<void>((res) => td.stderr.once('data', () => res()));
+    await sleep(300);
+    nsx(`${prefix}-app`, [process.execPath, PROBE, 'udp-request', HOST, '9', '800']);
+    await new Promise<void>((res) => td.on('exit', () => res()));
+    // tcpdump shows the quoted packet: from the inside address, to the host's closed port
+    expect(out).toMatch(new RegExp(`${HOST.replaceAll('.', '\\.')} > 198\\.18\\.2\\.10: ICMP ${HOST.replaceAll('.', '\\.')} udp port 9 unreachable`));
+    // TTL exceeded from the internet router in front of the far host
+    const p = nsx(`${prefix}-app`, ['ping', '-c', '1', '-t', '1', '-W', '2', FAR]);
+    expect(p.stdout).toMatch(/Time to live exceeded/);
+    expect(p.stdout).toMatch(/From 203\.0\.113\.\d+/);
+  });
+
+  it('a public instance is reachable at its public address only where its SG and NACL allow', async () => {
+    const webNs = `${prefix}-web`;
+    const s1 = spawn('ip', ['netns', 'exec', webNs, process.execPath, PROBE, 'tcp-serve', '198.18.1.10', '8080', '60'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const s2 = spawn('ip', ['netns', 'exec', webNs, process.execPath, PROBE, 'tcp-serve', '198.18.1.10', '8081', '60'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const s3 = spawn('ip', ['netns', 'exec', webNs, process.execPath, PROBE, 'tcp-serve', '198.18.1.10', '22', '60'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    kids.push(s1, s2, s3);
+    await Promise.all([s1, s2, s3].map((s) => new Promise<void>((res) => s.stderr!.once('data', () => res()))));
+    const c = (port: number) => nsx(`${prefix}-inet`, [process.execPath, PROBE, 'tcp-connect', WEB_PUB, String(port), '1000']).code;
+    expect(c(8080)).toBe(0);           // SG and NACL allow
+    expect(c(8081)).not.toBe(0);       // NACL rule 50 denies
+    expect(c(22)).not.toBe(0);         // no SG rule
+    // the instance sees the internet host's own address; the host sees the public one
+    const hold = nsx(`${prefix}-web`, [process.execPath, PROBE, 'udp-request', HOST, '5353', '2000']);
+    expect(hold.code).toBe(0);
+    expect((JSON.parse(hold.stdout) as { reply: string }).reply.startsWith(`${WEB_PUB}:`)).toBe(true);
+    // an instance without a public address cannot use the IGW
+    expect(nsx(`${prefix}-noip`, [process.execPath, PROBE, 'udp-request', HOST, '5353', '800']).code).not.toBe(0);
+    expect(metricValue(await metrics(), 'vpcd_drops_total', { reason: 'igw_no_public_ip' })).toBeGreaterThan(0);
+  });
+
+  it('NAT instance: works with source/dest check off (Linux masquerade inside it), dropped with it on', async () => {
+    const r = nsx(`${prefix}-behind`, [process.execPath, PROBE, 'udp-request', HOST, '5353', '2000']);
+    expect(r.code, r.stdout).toBe(0);
+    expect((JSON.parse(r.stdout) as { reply: string }).reply.startsWith(`${NATI_PUB}:`)).toBe(true);
+    writeFileSync(cfgPath, config({ natiCheck: true }));
+    d!.signal('SIGHUP');
+    await d!.waitFor((l) => l.event === 'reloaded');
+    const before = metricValue(await metrics(), 'vpcd_drops_total', { reason: 'source_dest_check' }) ?? 0;
+    expect(nsx(`${prefix}-behind`, [process.execPath, PROBE, 'udp-request', HOST, '5353', '800']).code).not.toBe(0);
+    expect(metricValue(await metrics(), 'vpcd_drops_total', { reason: 'source_dest_check' }) ?? 0).toBeGreaterThan(before);
+  });
+});
