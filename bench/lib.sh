@@ -213,6 +213,11 @@ diagnose() { # $1 = output file
     wait "$a" "$b" 2>/dev/null || true
     echo "-- $IF_F0"; cat "$RUN_DIR/td0.txt"
     echo "-- $IF_F1"; cat "$RUN_DIR/td1.txt"
+    if [ -n "${VPCD_LOG:-}" ]; then
+      echo "== daemon log $VPCD_LOG (last lines)"; tail -n 20 "$VPCD_LOG" 2>/dev/null
+      echo "== daemon stderr"; tail -n 20 "${VPCD_LOG%.out}.err" 2>/dev/null
+      echo "== daemon metrics"; timeout 8 node "$BENCH_DIR/metrics.mjs" "${VPCD_METRICS:-}" 3000 2>&1
+    fi
   } >"$1" 2>&1
 }
 

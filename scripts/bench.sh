@@ -172,6 +172,14 @@ if [ "$NET" = 1 ]; then
         rec=$(measure_all "$labels")
         stats=$("$(mode_fn "$mode" stats)" 2>/dev/null || echo '{}')
         rec=$(jq -c --argjson s "${stats:-{\}}" '. + $s' <<<"$rec")
+        if jq -e '.vpcd.alive == false' <<<"$rec" >/dev/null; then
+          # the daemon died during the measurements: its numbers are not a measurement of vpcd
+          diag="$LOG_DIR/diag-$mode-rep$REP.txt"
+          diagnose "$diag"
+          MODE_ERR="$mode: the daemon died during the measurements (stderr: $(tail -c 300 "${VPCD_LOG%.out}.err" 2>/dev/null | tr '\n' ' '))"
+          log "   FAILED: $MODE_ERR (diagnostics: $diag)"
+          rec=$(jq -c --arg e "$MODE_ERR" --arg d "$diag" '. + {error: $e, diagnostics: $d}' <<<"$rec")
+        fi
       fi
       "$(mode_fn "$mode" down)" || log "   $mode: teardown reported an error"
       if [ -n "$VPCD_EXIT" ]; then rec=$(jq -c --argjson x "$VPCD_EXIT" '. + {daemon_exit: $x}' <<<"$rec"); fi
