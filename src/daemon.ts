@@ -182,8 +182,9 @@ export class Daemon {
     try {
       for (const ifname of wanted) {
         if (this.ports.has(ifname)) continue;
-        const id = engine.addPacketPort(ifname, ns, true);
-        opened.push({ id, ifname, vnet: true });
+        const vnet = cfg.dataplane.vnetHeader;
+        const id = engine.addPacketPort(ifname, ns, vnet);
+        opened.push({ id, ifname, vnet });
       }
     } catch (e) {
       for (const p of opened) engine.closePort(p.id);
@@ -244,9 +245,10 @@ export class Daemon {
       this.log.error({ event: 'reload-rejected', issues }, 'reload rejected: keeping the running configuration');
       return false;
     }
-    if ((cfg.dataplane.netns ?? '') !== (this.cfg.dataplane.netns ?? '') || cfg.dataplane.batch !== this.cfg.dataplane.batch) {
+    if ((cfg.dataplane.netns ?? '') !== (this.cfg.dataplane.netns ?? '') || cfg.dataplane.batch !== this.cfg.dataplane.batch ||
+        cfg.dataplane.vnetHeader !== this.cfg.dataplane.vnetHeader) {
       this.reloadFailures++;
-      this.log.error({ event: 'reload-rejected', issues: ['dataplane.netns and dataplane.batch only change on restart'] },
+      this.log.error({ event: 'reload-rejected', issues: ['dataplane.netns, dataplane.batch and dataplane.vnetHeader only change on restart'] },
         'reload rejected: keeping the running configuration');
       return false;
     }

@@ -200,6 +200,13 @@ export interface DataplaneConfig {
   readonly netns?: string;
   /** Frames per batch (rx and tx). */
   readonly batch: number;
+  /**
+   * true (default): frames carry the virtio-net header, so checksum and
+   * segmentation offloads stay on and 64 KB super-frames pass whole.
+   * false: plain frames; the offloads must be off on every link vpcd owns
+   * (`vpcd lab` turns them off). docs/benchmark.md compares both.
+   */
+  readonly vnetHeader: boolean;
 }
 
 export interface VpcConfig {

@@ -883,14 +883,17 @@ function readLab(ctx: Ctx, v: V | undefined, vpcName: string, vpcCidr: Ipv4Cidr 
 function readDataplane(ctx: Ctx, v: V | undefined, labPrefix: string | undefined): VpcConfig['dataplane'] {
   let netns = labPrefix === undefined ? undefined : `${labPrefix}-vpcd`;
   let batch: number = DEFAULTS.batch;
+  let vnetHeader = true;
   if (v !== undefined) {
-    const f = readMap(ctx, v, ['netns', 'batch']);
+    const f = readMap(ctx, v, ['netns', 'batch', 'vnetHeader']);
+    const hv = f?.get('vnetHeader');
+    if (hv !== undefined) vnetHeader = readBool(ctx, hv) ?? vnetHeader;
     const nv = f?.get('netns');
     if (nv !== undefined) netns = readNetns(ctx, nv) ?? netns;
     const bv = f?.get('batch');
     if (bv !== undefined) batch = readInt(ctx, bv, 1, LIMITS.batchMax, 'frames per batch') ?? batch;
   }
-  return { ...(netns !== undefined ? { netns } : {}), batch };
+  return { ...(netns !== undefined ? { netns } : {}), batch, vnetHeader };
 }
 
 // --- gateways ----------------------------------------------------------------

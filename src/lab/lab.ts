@@ -134,6 +134,11 @@ export function labUp(cfg: VpcConfig, out: Out): void {
     nsExec(ns, ['ip', 'link', 'set', 'eth0', 'up']);
     nsExec(ns, ['ip', 'route', 'add', 'default', 'via', router, 'dev', 'eth0']);
     nsExec(names.dataplane, ['ip', 'link', 'set', inst.interface, 'up']);
+    if (!cfg.dataplane.vnetHeader) {
+      // Plain frames: the instance must send full checksums and no super-frames.
+      nsExec(ns, ['ethtool', '-K', 'eth0', 'tx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off'], { ignoreError: true });
+      nsExec(names.dataplane, ['ethtool', '-K', inst.interface, 'tx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off'], { ignoreError: true });
+    }
     if (inst.natInstance) {
       // A NAT instance is a Linux router: forwarding on, and the kernel's own masquerade.
       sysctl(ns, 'net.ipv4.ip_forward=1');
@@ -171,6 +176,10 @@ export function labUp(cfg: VpcConfig, out: Out): void {
     nsExec(inet, ['ip', 'link', 'set', peer, 'master', 'inet0']);
     nsExec(inet, ['ip', 'link', 'set', peer, 'up']);
     nsExec(names.dataplane, ['ip', 'link', 'set', up, 'up']);
+    if (!cfg.dataplane.vnetHeader) {
+      nsExec(inet, ['ethtool', '-K', peer, 'tx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off'], { ignoreError: true });
+      nsExec(names.dataplane, ['ethtool', '-K', up, 'tx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off'], { ignoreError: true });
+    }
   }
   save();
   out.stdout(`lab ${prefix}: ${cfg.instances.size} instance namespace(s), data plane in ${names.dataplane}, internet ${inet}`);

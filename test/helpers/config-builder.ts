@@ -333,7 +333,7 @@ export class ConfigBuilder {
       },
       metrics: { listen: '127.0.0.1:9469' },
       lab: { prefix: this.name, internet: `${this.name}-internet`, internetHosts: { ...this.internetHosts } },
-      dataplane: { batch: 64 },
+      dataplane: { batch: 64, vnetHeader: true },
     };
   }
 }

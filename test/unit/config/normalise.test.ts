@@ -31,7 +31,7 @@ describe('defaults', () => {
     });
     expect(c.metrics).toEqual({ listen: '127.0.0.1:9469' });
     expect(c.lab).toEqual({ prefix: 'demo', internet: 'demo-internet', internetHosts: {} });
-    expect(c.dataplane).toEqual({ batch: 64 });
+    expect(c.dataplane).toEqual({ batch: 64, vnetHeader: true });
     expect('netns' in c.dataplane).toBe(false);
     expect(c.warnings).toBeUndefined();
   });
@@ -93,7 +93,7 @@ describe('defaults', () => {
       'internetGateway: {}',
       'lab: { prefix: vt01 }'), 'f.yaml');
     expect(c.lab).toEqual({ prefix: 'vt01', internet: 'vt01-internet', internetHosts: {} });
-    expect(c.dataplane).toEqual({ netns: 'vt01-vpcd', batch: 64 });
+    expect(c.dataplane).toEqual({ netns: 'vt01-vpcd', batch: 64, vnetHeader: true });
     expect(c.instances.get('i')?.interface).toBe(labInstanceIfName('vt01', 'i'));
     expect(c.instances.get('i')?.mac).toBe(instanceMac('demo', 'i')); // the MAC follows the VPC, not the lab
     expect(c.internetGateway?.interface).toBe(labUplinkIfName('vt01'));
@@ -261,7 +261,7 @@ describe('the complete example', () => {
       ca: resolve(import.meta.dirname, '../../../config/examples/certs/ca.pem'),
     });
     expect(c.flowLogs).toEqual({ path: '/var/log/vpcd/flows.log', aggregationInterval: 60 });
-    expect(c.dataplane).toEqual({ netns: 'demo-vpcd', batch: 64 });
+    expect(c.dataplane).toEqual({ netns: 'demo-vpcd', batch: 64, vnetHeader: true });
     expect(c.lab.internetHosts).toEqual({ 'web-client': '203.0.113.100', partner: '198.51.100.50' });
   });
 

@@ -69,10 +69,13 @@ export class Pair {
 
   /** Advances the clock to `t`, firing timers in order and delivering traffic. */
   advanceTo(t: number): void {
-    for (let guard = 0; guard < 100_000; guard++) {
+    let sameTime = 0;
+    for (let guard = 0; guard < 1_000_000; guard++) {
       this.flush();
       const next = Math.min(this.a.nextTimerMs(), this.b.nextTimerMs());
       if (next > t) break;
+      sameTime = next <= this.now ? sameTime + 1 : 0;
+      if (sameTime > 1000) throw new Error(`timer loop at ${this.now}: nextTimerMs does not advance`);
       this.now = Math.max(this.now, next);
       if (this.a.nextTimerMs() <= this.now) this.take('a', this.a.onTimer(this.now));
       if (this.b.nextTimerMs() <= this.now) this.take('b', this.b.onTimer(this.now));
@@ -115,4 +118,37 @@ export function mirrored(x: ChildSa, y: ChildSa): boolean {
   return x.spiIn === y.spiOut && x.spiOut === y.spiIn && x.algorithm === y.algorithm &&
     eq(x.encKeyIn, y.encKeyOut) && eq(x.encKeyOut, y.encKeyIn) && eq(x.saltIn, y.saltOut) && eq(x.saltOut, y.saltIn) &&
     eq(x.integKeyIn, y.integKeyOut) && eq(x.integKeyOut, y.integKeyIn);
+}
+
+import type { IkeSessionConfig } from '../../../src/ike/config.js';
+
+export const TEST_PSK = new Uint8Array(Buffer.from('pv-interop-psk-0123456789'));
+
+/** a = CGW initiator (198.51.100.2), b = VGW responder (198.51.100.1), AWS-like proposals. */
+export function pskConfigs(over: Partial<IkeSessionConfig> = {}, overB: Partial<IkeSessionConfig> = {}): [IkeSessionConfig, IkeSessionConfig] {
+  const a: IkeSessionConfig = {
+    name: 'to-aws', localAddr: '198.51.100.2', peerAddr: '198.51.100.1', auth: { kind: 'psk', psk: TEST_PSK },
+    ikeProposals: ['aes256gcm16-prfsha256-ecp256'], espProposals: ['aes256gcm16-ecp256'],
+    localTs: ['198.19.0.0/16'], remoteTs: ['198.18.0.0/16'], random: seededRandom(1), ...over,
+  };
+  const b: IkeSessionConfig = {
+    name: 'vgw', localAddr: '198.51.100.1', peerAddr: '198.51.100.2', auth: { kind: 'psk', psk: TEST_PSK },
+    ikeProposals: ['aes256gcm16-prfsha256-ecp256-modp2048', 'aes256-sha256-ecp256-modp2048'],
+    espProposals: ['aes256gcm16-ecp256-modp2048', 'aes256-sha256-ecp256-modp2048'],
+    localTs: ['198.18.0.0/16'], remoteTs: ['198.19.0.0/16'], random: seededRandom(2), ...overB,
+  };
+  return [a, b];
+}
+
+/** The single installed CHILD_SA of each side, asserting there is exactly one and they mirror. */
+export function onlyChild(p: Pair): [ChildSa, ChildSa] {
+  const a = [...p.installed.a.values()];
+  const b = [...p.installed.b.values()];
+  if (a.length !== 1 || b.length !== 1) throw new Error(`expected one CHILD_SA per side, have ${a.length} / ${b.length}`);
+  if (!mirrored(a[0], b[0])) throw new Error('CHILD_SAs do not mirror');
+  return [a[0], b[0]];
+}
+
+export function errorTotal(s: IkeSession): number {
+  return s.errors.reduce((x, y) => x + y, 0);
 }
