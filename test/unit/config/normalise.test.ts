@@ -100,7 +100,7 @@ describe('defaults', () => {
 
     const d = parseConfig(doc(MIN, 'lab:', 'dataplane: { netns: mine, batch: 128 }'), 'f.yaml');
     expect(d.lab.prefix).toBe('demo');
-    expect(d.dataplane).toEqual({ netns: 'mine', batch: 128 });
+    expect(d.dataplane).toEqual({ netns: 'mine', batch: 128, vnetHeader: true });
   });
 
   it('VPN connection defaults', () => {
