@@ -742,6 +742,11 @@ export class IkeSession {
   private onRequestTimeout(sa: IkeSa, p: Pending, nowMs: number): void {
     const what = p.ctx.kind === 'dpd' ? `no answer to DPD for ${Math.round((nowMs - p.firstSentMs) / 1000)} s` : `${exchangeName(p.exchange)} request ${p.msgId} (${p.ctx.kind}) unanswered after ${p.tries} retransmissions`;
     this.log('warn', 'peer-dead', `IKE SA ${sa.label}: ${what}`);
+    if (p.ctx.kind === 'dpd' && this.config.dpdAction === 'none') {
+      // AWS DPD timeout action "none": take no action, keep probing
+      sa.lastRxMs = nowMs;
+      return;
+    }
     if (p.ctx.kind === 'delete-ike' || sa.state === 'rekeyed' || sa.state === 'deleting') {
       this.dropSa(sa, 'delete unanswered', nowMs);
       return;
