@@ -27,7 +27,16 @@ import { FlowLogWriter } from './telemetry/flowlogs.js';
 import { formatIpv4, parseIpv4, parseMac } from './lib/ipv4.js';
 import { NatGatewayState, NAT_COUNTER_NAMES, NatCounter } from './nat/nat-gateway.js';
 import { PortRole } from './pipeline/dataplane.js';
-import { derivedMac } from './lab/names.js';
+import { derivedMac, labUplinkIfName } from './lab/names.js';
+import { VpnPath, VpnCounter, type TunnelCrypto } from './vpn/vpn-path.js';
+import { VpnManager, ConfigSecretError } from './vpn/manager.js';
+import { createTunnelCrypto, type BoundTunnelCrypto } from './vpn/crypto.js';
+
+/** The interface vpcd owns towards the outside: IGW uplink and/or VPN WAN. */
+export function uplinkInterface(cfg: VpcConfig): string | undefined {
+  return cfg.internetGateway?.interface ?? cfg.customerGateway?.wan.interface ??
+    (cfg.vpnConnections.size > 0 ? labUplinkIfName(cfg.lab.prefix) : undefined);
+}
 import { loadAddon, netnsPath, type NativeIoEngine, type IoError } from './io/native.js';
 import { MetricsServer, newRegistry, pulledCounter, pulledGauge } from './telemetry/metrics.js';
 
@@ -131,6 +140,14 @@ export class Daemon {
       this.engine.close();
       throw new RuntimeError(`metrics.listen ${this.cfg.metrics.listen}: ${(e as Error).message}`);
     }
+    try {
+      this.startVpn(this.cfg);
+    } catch (e) {
+      this.engine.close();
+      await this.metrics.close();
+      if (e instanceof ConfigSecretError) throw new RuntimeError(e.message);
+      throw e;
+    }
     this.engine.start(() => this.onReadable());
     // Idle flows expire on a tick, a bounded number per tick (O(1) each).
     this.timers.push(setInterval(() => {
@@ -166,8 +183,78 @@ export class Daemon {
         if (sent < b.txCount) this.counters.drops[14] += b.txCount - sent; // DropReason.TxError
       }
       b.reset();
+      if (this.dp.punts.length > 0) this.drainPunts();
       if (n < b.slots) break;
     }
+  }
+
+  // ---- VPN
+  vpnManager: VpnManager | undefined;
+  private vpnCrypto: BoundTunnelCrypto | undefined;
+  private readonly outbox: { src: number; sport: number; dst: number; dport: number; bytes: Uint8Array }[] = [];
+  private outboxArmed = false;
+
+  private startVpn(cfg: VpcConfig): void {
+    if (cfg.vpnConnections.size === 0) return;
+    const path = new VpnPath(cfg);
+    const crypto = createTunnelCrypto(path);
+    path.crypto = crypto;
+    this.vpnCrypto = crypto;
+    this.dp.vpn = path;
+    const mgr = new VpnManager(cfg, this.log, {
+      send: (src, dst, bytes) => {
+        this.outbox.push({ src: parseIpv4(src.addr), sport: src.port, dst: parseIpv4(dst.addr), dport: dst.port, bytes });
+        if (!this.outboxArmed) {
+          this.outboxArmed = true;
+          setImmediate(() => this.flushOutbox());
+        }
+      },
+      installSa: (sa) => {
+        const slot = path.slotOf(sa.connection, sa.tunnel);
+        if (slot >= 0) crypto.install(slot, sa);
+      },
+      removeSa: (_id, spiIn) => crypto.remove(spiIn),
+      tunnelState: (connection, tunnel, up) => {
+        const slot = path.slotOf(connection, tunnel);
+        if (slot >= 0) path.tunUp[slot] = up ? 1 : 0;
+      },
+    });
+    mgr.build();
+    this.vpnManager = mgr;
+    mgr.start();
+  }
+
+  /** IKE datagrams received by the data plane go to their sessions. */
+  private drainPunts(): void {
+    const punts = this.dp.punts;
+    const mgr = this.vpnManager;
+    for (const p of punts) {
+      mgr?.onDatagram(formatIpv4(p.local), p.localPort, { addr: formatIpv4(p.from), port: p.fromPort }, new Uint8Array(p.bytes.buffer, p.bytes.byteOffset, p.bytes.length));
+    }
+    punts.length = 0;
+  }
+
+  /** Sends queued control datagrams (IKE) through the uplink, between batches. */
+  private flushOutbox(): void {
+    this.outboxArmed = false;
+    const engine = this.engine;
+    if (!engine || this.stopping) {
+      this.outbox.length = 0;
+      return;
+    }
+    const b = this.batch;
+    while (this.outbox.length > 0) {
+      b.reset();
+      const now = performance.now();
+      let k = 0;
+      while (k < this.outbox.length && b.scratchUsed < b.scratchSlots - 2) {
+        const d = this.outbox[k++]!;
+        if (!this.dp.emitUdp(b, d.src, d.sport, d.dst, d.dport, d.bytes, now)) this.counters.drops[14]++;
+      }
+      this.outbox.splice(0, k);
+      if (b.txCount > 0) engine.tx(b.txCount);
+    }
+    b.reset();
   }
 
   /** Opens the ports a snapshot needs and attaches them in the router. */
@@ -175,7 +262,7 @@ export class Daemon {
     const engine = this.engine!;
     const ns = netnsPath(cfg.dataplane.netns);
     const wanted = new Set(topo.instanceIfNames);
-    const uplink = cfg.internetGateway?.interface;
+    const uplink = uplinkInterface(cfg);
     if (uplink) wanted.add(uplink);
     // Open what is new first: if anything fails, nothing running is disturbed.
     const opened: AttachedPort[] = [];
@@ -284,6 +371,12 @@ export class Daemon {
 
   async stop(): Promise<void> {
     if (this.stopping) return;
+    if (this.vpnManager) {
+      // DELETE notifications go out before the sockets close.
+      await this.vpnManager.stop();
+      this.stopping = false;
+      this.flushOutbox();
+    }
     this.stopping = true;
     this.engine?.stop();
     this.engine?.close();
@@ -420,6 +513,34 @@ export class Daemon {
     });
     pulledCounter(registry, 'vpcd_neighbor_unresolved_drops_total', 'Frames dropped waiting for an ARP resolution on the uplink.', [], (emit) => emit({}, this.dp.neighbors.dropped));
     void NAT_COUNTER_NAMES;
+    pulledGauge(registry, 'vpcd_vpn_tunnel_state', 'VPN tunnel state: 1 up, 0 down (AWS TunnelState).', ['connection', 'tunnel'], (emit) => {
+      for (const t of this.vpnManager?.tunnels ?? []) emit({ connection: t.connection, tunnel: String(t.tunnel) }, t.state === 'up' ? 1 : 0);
+    });
+    pulledCounter(registry, 'vpcd_vpn_tunnel_bytes_total', 'Inner (payload) bytes through a VPN tunnel: in after decryption, out before encryption (AWS TunnelDataIn/Out).',
+      ['connection', 'tunnel', 'direction'], (emit) => {
+        const p = this.dp.vpn;
+        if (!p) return;
+        for (let t = 0; t < p.tunConn.length; t++) {
+          const labels = { connection: p.connNames[p.tunConn[t]!]!, tunnel: String(p.tunIndex[t]) };
+          emit({ ...labels, direction: 'in' }, p.counters[t * 4 + VpnCounter.BytesIn]!);
+          emit({ ...labels, direction: 'out' }, p.counters[t * 4 + VpnCounter.BytesOut]!);
+        }
+      });
+    pulledCounter(registry, 'vpcd_vpn_tunnel_packets_total', 'Inner packets through a VPN tunnel.', ['connection', 'tunnel', 'direction'], (emit) => {
+      const p = this.dp.vpn;
+      if (!p) return;
+      for (let t = 0; t < p.tunConn.length; t++) {
+        const labels = { connection: p.connNames[p.tunConn[t]!]!, tunnel: String(p.tunIndex[t]) };
+        emit({ ...labels, direction: 'in' }, p.counters[t * 4 + VpnCounter.PacketsIn]!);
+        emit({ ...labels, direction: 'out' }, p.counters[t * 4 + VpnCounter.PacketsOut]!);
+      }
+    });
+    pulledCounter(registry, 'vpcd_vpn_ike_events_total', 'IKE events (SAs established, rekeyed, deleted, failures, by cause).', ['event'], (emit) => {
+      for (const [event, n] of Object.entries(this.vpnManager?.events ?? {})) emit({ event }, n);
+    });
+    pulledGauge(registry, 'vpcd_vpn_tunnel_setup_seconds', 'Time the last tunnel establishment took (first IKE request to CHILD_SA installed).', ['connection', 'tunnel'], (emit) => {
+      for (const t of this.vpnManager?.tunnels ?? []) if (t.lastSetupMs > 0) emit({ connection: t.connection, tunnel: String(t.tunnel) }, t.lastSetupMs / 1000);
+    });
     pulledGauge(registry, 'vpcd_config_epoch', 'Epoch of the running configuration snapshot (1 at start, +1 per successful reload).', [], (emit) => emit({}, this.epoch));
     pulledCounter(registry, 'vpcd_config_reloads_total', 'Configuration reloads, by result.', ['result'], (emit) => {
       emit({ result: 'ok' }, this.reloads);

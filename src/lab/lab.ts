@@ -22,7 +22,7 @@ import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../control/config.js';
 import { ConfigError, type VpcConfig } from '../control/config-types.js';
 import { parseCidr4, formatIpv4 } from '../lib/ipv4.js';
-import { fnv1a32 } from './names.js';
+import { fnv1a32, labUplinkIfName } from './names.js';
 
 const STATE_DIR = '/run/vpcd';
 
@@ -168,9 +168,10 @@ export function labUp(cfg: VpcConfig, out: Out): void {
     nsExec(inet, ['ip', 'addr', 'replace', `${addr}/24`, 'dev', 'inet0']);
     void host;
   }
-  // The internet gateway's uplink: a veth from the daemon side to inet0.
-  if (cfg.internetGateway) {
-    const up = cfg.internetGateway.interface;
+  // The internet gateway's uplink / the VPN WAN: a veth from the daemon side to inet0.
+  const up = cfg.internetGateway?.interface ?? cfg.customerGateway?.wan.interface ??
+    (cfg.vpnConnections.size > 0 ? labUplinkIfName(prefix) : undefined);
+  if (up) {
     const peer = internetSideIfName(prefix, 'igw');
     ip(['link', 'add', up, 'netns', names.dataplane, 'type', 'veth', 'peer', 'name', peer, 'netns', inet]);
     nsExec(inet, ['ip', 'link', 'set', peer, 'master', 'inet0']);

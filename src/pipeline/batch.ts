@@ -85,7 +85,11 @@ export class PacketBatch {
   /** Next free scratch slot in this batch. */
   scratchUsed = 0;
 
-  constructor(slots: number, slotSize = 65_664, scratchSlots = slots, scratchSize = 2048) {
+  /**
+   * scratchSlots: frames the router may generate per batch. Tunnel traffic
+   * needs many: a 64 KB super-frame becomes ~46 encrypted packets.
+   */
+  constructor(slots: number, slotSize = 65_664, scratchSlots = Math.max(512, slots * 48), scratchSize = 2048) {
     this.slots = slots;
     this.slotSize = slotSize;
     this.scratchSlots = scratchSlots;

@@ -26,6 +26,18 @@ import { NeighborTable } from './neighbors.js';
 import { NatGatewayState, NatCounter } from '../nat/nat-gateway.js';
 import { rewriteAddrPort, rewriteIcmpQuote, isIcmpError, readIcmpQuote } from '../nat/translate.js';
 import { NO_FLOW } from '../conntrack/conntrack.js';
+import type { VpnPath } from '../vpn/vpn-path.js';
+import { VpnCounter } from '../vpn/vpn-path.js';
+import { completeChecksum, gsoType, gsoSize, segmentTcp4, GSO_TCPV4 } from './gso.js';
+
+/** An IKE datagram punted from the WAN to the control plane (copied: control-plane rate). */
+export interface PuntedDatagram {
+  readonly local: number;
+  readonly localPort: number;
+  readonly from: number;
+  readonly fromPort: number;
+  readonly bytes: Buffer;
+}
 
 /** What a port is attached to. */
 export const PortRole = { None: 0, Instance: 1, Uplink: 2, Wan: 3 } as const;
@@ -61,6 +73,27 @@ export class Dataplane {
   /** Packets through the internet gateway: [out, in] packets and bytes. */
   readonly igwCounters = new Float64Array(4);
   private readonly quote = new Uint32Array(5);
+
+  // ---- site-to-site VPN
+  vpn: VpnPath | null = null;
+  /** IKE datagrams received in this batch, for the control plane (drained after the batch). */
+  readonly punts: PuntedDatagram[] = [];
+  /** ESP packets refused, by cause (EspNoSa, EspReplay, EspAuth, Malformed...): DropReason counters cover them. */
+  /** Work area for segmenting GSO super-frames before encryption. */
+  private readonly work = new Uint8Array(160 * 1024);
+  private ipIdent = 1;
+  // context of the GSO segment callback (made once)
+  private segBatch: PacketBatch | null = null;
+  private segTunnel = 0;
+  private segNow = 0;
+  private segSrcInst = -1;
+  private segFailed = 0;
+  private readonly segEmit = (off: number, len: number): void => {
+    const b = this.segBatch;
+    if (b === null) return;
+    this.clampMssAt(this.work, off, len, this.vpn!.crypto!.innerMtu(this.segTunnel) - 40);
+    if (this.encryptOne(b, this.segTunnel, this.work, off, len, this.segNow) !== DropReason.None) this.segFailed++;
+  };
 
   // ---- the frame being processed (scalars, reused; never allocated)
   /** Absolute offsets in the arena of the Ethernet, IPv4 and L4 headers. */
@@ -251,6 +284,8 @@ export class Dataplane {
       if (dst !== topo.instIp[dstInst] && topo.instSrcDstCheck[dstInst] === 1) return DropReason.SourceDestCheck;
     } else if (kind === Target.Igw) {
       return this.toInternet(b, buf, srcInst, srcSubnet, start, end, nowMs);
+    } else if (kind === Target.Vgw) {
+      return this.toVpn(b, buf, srcInst, srcSubnet, start, end, nowMs);
     } else if (kind === Target.NatGateway) {
       const g = topo.rtTarget[e];
       if (g < 0 || g >= this.nats.length) return DropReason.NoRoute;
@@ -491,8 +526,8 @@ export class Dataplane {
     const op = readU16(buf, a + 6);
     const spa = readU32(buf, a + 14);
     const tpa = readU32(buf, a + 24);
-    const ours = this.topo.publicIndex.get(tpa) >= 0 || (this.uplinkIp !== 0 && tpa === this.uplinkIp);
-    if (spa !== 0 && (op === 2 || ours) && this.topo.publicIndex.get(spa) < 0) {
+    const ours = this.topo.publicIndex.get(tpa) >= 0 || (this.uplinkIp !== 0 && tpa === this.uplinkIp) || this.isWanAddr(tpa);
+    if (spa !== 0 && (op === 2 || ours) && this.topo.publicIndex.get(spa) < 0 && !this.isWanAddr(spa)) {
       this.neighbors.learn(spa, buf, a + 8);
       this.releasePending(b, spa);
     }
@@ -543,6 +578,8 @@ export class Dataplane {
     for (let k = 0; k < 6; k++) if (buf[ethOff + k] !== this.uplinkMac[k]) return DropReason.NotForRouter;
     const r = this.parseIpv4(buf, end);
     if (r !== DropReason.None) return r;
+    const vpn = this.vpn;
+    if (vpn !== null && this.proto === 17 && this.fragOff === 0 && this.isWanAddr(this.dst)) return this.fromWan(b, buf, start, nowMs);
     if (isPrivateOrShared(this.src)) return DropReason.IgwRejected;
     const topo = this.topo;
     const a = topo.publicIndex.get(this.dst);
@@ -785,6 +822,301 @@ export class Dataplane {
     writeU16(out, t + 16, ~sum & 0xffff);
     this.queue(b, outPort, off, (vnet ? VNET_HDR_LEN : 0) + 54);
   }
+
+  // ======================================================================
+  // Site-to-site VPN (aws-semantics §8): ESP in UDP 4500 on the WAN
+  // ======================================================================
+
+  /** One of our VPN tunnel endpoint addresses. */
+  isWanAddr(ip: number): boolean {
+    const vpn = this.vpn;
+    if (vpn === null) return false;
+    const l = vpn.tunLocal;
+    for (let i = 0; i < l.length; i++) if (l[i] === ip) return true;
+    return false;
+  }
+
+  /** UDP to a WAN address: IKE (500, or 4500 with the zero non-ESP marker) is punted; ESP is decrypted. */
+  private fromWan(b: PacketBatch, buf: Uint8Array, start: number, nowMs: number): number {
+    const udp = this.l4Off;
+    const pay = udp + 8;
+    const plen = this.l3End - pay;
+    if (this.dport === 500 || (this.dport === 4500 && plen >= 4 && readU32(buf, pay) === 0)) {
+      if (plen > 0 && plen <= 65_000) {
+        this.punts.push({ local: this.dst, localPort: this.dport, from: this.src, fromPort: this.sport, bytes: Buffer.from(buf.subarray(pay, pay + plen)) });
+      }
+      return DropReason.None;
+    }
+    if (this.dport !== 4500) return DropReason.NotForRouter;
+    if (plen === 1 && buf[pay] === 0xff) return DropReason.None; // NAT keepalive (RFC 3948 §2.3)
+    const vpn = this.vpn!;
+    const crypto = vpn.crypto;
+    if (crypto === null) return DropReason.EspNoSa;
+    const ethOff = this.ethOff;
+    const n = crypto.decrypt(buf, pay, plen, buf, ethOff + 14);
+    if (n < 0) return n === -1 ? DropReason.EspNoSa : n === -2 ? DropReason.EspReplay : n === -3 ? DropReason.EspAuth : DropReason.Malformed;
+    const t = crypto.lastTunnel;
+    const c = vpn.tunConn[t];
+    vpn.counters[t * 4 + VpnCounter.BytesIn] += n;
+    vpn.counters[t * 4 + VpnCounter.PacketsIn]++;
+    // The inner packet now sits where the outer IP header was: a plain frame, no offload metadata.
+    if (this.vnetOff >= 0) for (let k = 0; k < VNET_HDR_LEN; k++) buf[this.vnetOff + k] = 0;
+    writeU16(buf, ethOff + 12, ETH_IPV4);
+    const end = ethOff + 14 + n;
+    const r = this.parseIpv4(buf, end);
+    if (r !== DropReason.None) return r;
+    // Only the peer's networks may come through its tunnel (its traffic selectors).
+    if (!vpn.fromRemote(c, this.src)) return DropReason.SourceDestCheck;
+    return this.fromTunnel(b, buf, c, start, end, nowMs);
+  }
+
+  /** A decrypted packet: to an instance here, or (VPN CloudHub) on through another connection. */
+  private fromTunnel(b: PacketBatch, buf: Uint8Array, c: number, start: number, end: number, nowMs: number): number {
+    const topo = this.topo;
+    const dst = this.dst;
+    if (((dst & topo.vpcMask) >>> 0) === topo.vpcNet) {
+      const a = topo.classify(dst);
+      if (a < 0 || a >>> 24 !== AddrKind.Instance) return DropReason.NoDestination;
+      const inst = a & 0xffffff;
+      const outPort = this.instPort[inst];
+      if (outPort < 0) return DropReason.NoDestination;
+      const sec = this.security;
+      if (sec !== null) {
+        // AWS: traffic entering the VPC from a VPN is subject to the subnet's NACL and the ENI's SG.
+        const pr = this.secure(sec, buf, -1, -1, inst, topo.instSubnet[inst], nowMs, false);
+        if (pr !== DropReason.None) return pr;
+      }
+      if (this.proto === 6 && this.fragOff === 0) this.clampMssAt(buf, this.l3Off, this.l3End - this.l3Off, this.vpnMss(c));
+      this.deliverToInstance(b, buf, inst, outPort, start, end);
+      return DropReason.None;
+    }
+    // VPN CloudHub: the VGW re-advertises every site's networks to the others.
+    const vpn = this.vpn!;
+    if (vpn.connRole[c] === 1) {
+      const c2 = vpn.connectionFor(dst, c);
+      if (c2 >= 0) return this.encryptOut(b, buf, c2, -1, nowMs);
+    }
+    return DropReason.NoRoute;
+  }
+
+  /** An instance's packet routed to the VPN gateway (route target vgw). */
+  private toVpn(b: PacketBatch, buf: Uint8Array, srcInst: number, srcSubnet: number, start: number, end: number, nowMs: number): number {
+    const vpn = this.vpn;
+    if (vpn === null) return DropReason.NoRoute;
+    // The WAN peer itself is never reached through its own tunnel.
+    if (vpn.isPeer(this.dst)) return this.toInternet(b, buf, srcInst, srcSubnet, start, end, nowMs);
+    const c = vpn.connectionFor(this.dst, -1);
+    if (c < 0) return DropReason.NoRoute;
+    const sec = this.security;
+    if (sec !== null) {
+      const r = this.secure(sec, buf, srcInst, srcSubnet, -1, -1, nowMs, false);
+      if (r !== DropReason.None) return r;
+    }
+    void start; void end;
+    return this.encryptOut(b, buf, c, srcInst, nowMs);
+  }
+
+  /** TCP MSS that fits connection c's active tunnel (or a conservative default). */
+  private vpnMss(c: number): number {
+    const vpn = this.vpn!;
+    const t = vpn.activeTunnel(c);
+    return (t >= 0 && vpn.crypto !== null ? vpn.crypto.innerMtu(t) : 1400) - 40;
+  }
+
+  /**
+   * Encrypts the parsed packet into connection c's active tunnel. Super-frames
+   * are segmented and partial checksums completed first (the peer will do
+   * neither); TCP SYNs get their MSS clamped to the tunnel; a packet over the
+   * tunnel MTU with DF set gets an ICMP fragmentation-needed back.
+   */
+  private encryptOut(b: PacketBatch, buf: Uint8Array, c: number, srcInst: number, nowMs: number): number {
+    const vpn = this.vpn!;
+    const t = vpn.activeTunnel(c);
+    if (t < 0) return DropReason.VpnDown;
+    const crypto = vpn.crypto!;
+    const mtu = crypto.innerMtu(t);
+    const l3 = this.l3Off;
+    let len = this.l3End - l3;
+    if (this.vnetOff >= 0) {
+      if (gsoType(buf, this.vnetOff) === GSO_TCPV4 && this.proto === 6) {
+        const mss = Math.min(gsoSize(buf, this.vnetOff), mtu - 40);
+        this.segBatch = b;
+        this.segTunnel = t;
+        this.segNow = nowMs;
+        this.segSrcInst = srcInst;
+        this.segFailed = 0;
+        const n = segmentTcp4(buf, l3, this.l3End, mss, this.work, 0, this.segEmit);
+        this.segBatch = null;
+        if (n < 0) return DropReason.TooBig;
+        return this.segFailed > 0 ? DropReason.TxError : DropReason.None;
+      }
+      completeChecksum(buf, this.vnetOff, this.ethOff, this.l3End);
+    }
+    if (this.proto === 6 && this.fragOff === 0) this.clampMssAt(buf, l3, len, mtu - 40);
+    if (len > mtu) {
+      const df = (buf[l3 + 6] & 0x40) !== 0;
+      if (df && srcInst >= 0) this.sendFragNeeded(b, buf, srcInst, mtu);
+      return DropReason.TooBig;
+    }
+    len = this.l3End - l3;
+    return this.encryptOne(b, t, buf, l3, len, nowMs);
+  }
+
+  /** ESP-in-UDP encapsulation of one inner IPv4 packet into a scratch frame on the uplink. */
+  private encryptOne(b: PacketBatch, t: number, src: Uint8Array, off: number, len: number, nowMs: number): number {
+    const vpn = this.vpn!;
+    const s = b.takeScratch();
+    if (s < 0 || len + 160 > b.scratchSize) return DropReason.TxError;
+    const out = b.arena;
+    const vnet = this.portVnet[this.uplinkPort] === 1;
+    if (vnet) for (let k = 0; k < VNET_HDR_LEN; k++) out[s + k] = 0;
+    const e = s + (vnet ? VNET_HDR_LEN : 0);
+    const espOff = e + 42;
+    const espLen = vpn.crypto!.encrypt(t, src, off, len, out, espOff);
+    if (espLen < 0) return DropReason.EspNoSa;
+    writeU16(out, e + 12, ETH_IPV4);
+    const ip = e + 14;
+    out[ip] = 0x45;
+    out[ip + 1] = 0;
+    writeU16(out, ip + 2, 28 + espLen);
+    this.ipIdent = (this.ipIdent + 1) & 0xffff;
+    writeU16(out, ip + 4, this.ipIdent);
+    writeU16(out, ip + 6, 0);
+    out[ip + 8] = 64;
+    out[ip + 9] = 17;
+    writeU16(out, ip + 10, 0);
+    writeU32(out, ip + 12, vpn.tunLocal[t]);
+    writeU32(out, ip + 16, vpn.tunPeer[t]);
+    writeU16(out, ip + 10, ~onesSum(out, ip, 20) & 0xffff);
+    const u = ip + 20;
+    writeU16(out, u, 4500);
+    writeU16(out, u + 2, 4500);
+    writeU16(out, u + 4, 8 + espLen);
+    writeU16(out, u + 6, 0); // RFC 3948 §2.1: the UDP checksum of ESP-in-UDP may be zero
+    vpn.counters[t * 4 + VpnCounter.BytesOut] += len;
+    vpn.counters[t * 4 + VpnCounter.PacketsOut]++;
+    return this.sendUplinkFrame(b, s, e, espOff + espLen, vpn.tunPeer[t], vpn.tunLocal[t], nowMs);
+  }
+
+  /** sendUplink for a frame that is not the one being parsed (scratch frames). */
+  private sendUplinkFrame(b: PacketBatch, start: number, ethOff: number, end: number, nextHop: number, arpSrc: number, nowMs: number): number {
+    const saved = this.ethOff;
+    this.ethOff = ethOff;
+    const r = this.sendUplink(b, b.arena, start, end, nextHop, arpSrc, nowMs);
+    this.ethOff = saved;
+    return r;
+  }
+
+  /**
+   * Sends a UDP datagram from one of our WAN addresses (IKE), outside batch
+   * processing: the caller resets the batch, calls this, then transmits.
+   */
+  emitUdp(b: PacketBatch, src: number, sport: number, dst: number, dport: number, payload: Uint8Array, nowMs: number): boolean {
+    if (this.uplinkPort < 0 || payload.length > 1472) return false;
+    const s = b.takeScratch();
+    if (s < 0 || payload.length + 64 > b.scratchSize) return false;
+    const out = b.arena;
+    const vnet = this.portVnet[this.uplinkPort] === 1;
+    if (vnet) for (let k = 0; k < VNET_HDR_LEN; k++) out[s + k] = 0;
+    const e = s + (vnet ? VNET_HDR_LEN : 0);
+    writeU16(out, e + 12, ETH_IPV4);
+    const ip = e + 14;
+    const total = 28 + payload.length;
+    out[ip] = 0x45;
+    out[ip + 1] = 0;
+    writeU16(out, ip + 2, total);
+    this.ipIdent = (this.ipIdent + 1) & 0xffff;
+    writeU16(out, ip + 4, this.ipIdent);
+    writeU16(out, ip + 6, 0);
+    out[ip + 8] = 64;
+    out[ip + 9] = 17;
+    writeU16(out, ip + 10, 0);
+    writeU32(out, ip + 12, src);
+    writeU32(out, ip + 16, dst);
+    writeU16(out, ip + 10, ~onesSum(out, ip, 20) & 0xffff);
+    const u = ip + 20;
+    writeU16(out, u, sport);
+    writeU16(out, u + 2, dport);
+    writeU16(out, u + 4, 8 + payload.length);
+    writeU16(out, u + 6, 0);
+    out.set(payload, u + 8);
+    const ulen = 8 + payload.length;
+    let c = ~onesSum(out, u, ulen, (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + 17 + ulen) & 0xffff;
+    if (c === 0) c = 0xffff;
+    writeU16(out, u + 6, c);
+    return this.sendUplinkFrame(b, s, e, u + ulen, dst, src, nowMs) === DropReason.None;
+  }
+
+  /** Lowers the MSS option of a TCP SYN in the IPv4 packet at buf[l3..l3+len) to `max`, fixing the checksum. */
+  private clampMssAt(buf: Uint8Array, l3: number, len: number, max: number): void {
+    if (buf[l3 + 9] !== 6) return;
+    const ihl = (buf[l3] & 15) << 2;
+    const t = l3 + ihl;
+    if (t + 20 > l3 + len || (buf[t + 13] & 0x02) === 0) return;
+    const thl = (buf[t + 12] >>> 4) << 2;
+    const end = Math.min(t + thl, l3 + len);
+    for (let o = t + 20; o < end;) {
+      const kind = buf[o];
+      if (kind === 0) break;
+      if (kind === 1) { o++; continue; }
+      const olen = buf[o + 1];
+      if (olen < 2 || o + olen > end) break;
+      if (kind === 2 && olen === 4) {
+        const mss = readU16(buf, o + 2);
+        if (mss > max) {
+          writeU16(buf, o + 2, max);
+          writeU16(buf, t + 16, checksumUpdate16(readU16(buf, t + 16), mss, max));
+        }
+        return;
+      }
+      o += olen;
+    }
+  }
+
+  /** ICMP destination unreachable / fragmentation needed (RFC 1191) from the subnet router to an instance. */
+  private sendFragNeeded(b: PacketBatch, buf: Uint8Array, inst: number, mtu: number): void {
+    const outPort = this.instPort[inst];
+    if (outPort < 0) return;
+    const s = b.takeScratch();
+    if (s < 0) return;
+    const out = b.arena;
+    const topo = this.topo;
+    const vnet = this.portVnet[outPort] === 1;
+    if (vnet) for (let k = 0; k < VNET_HDR_LEN; k++) out[s + k] = 0;
+    const e = s + (vnet ? VNET_HDR_LEN : 0);
+    const macSrc = this.learned[inst] === 1 ? this.learnedMac : topo.instMac;
+    const sub = topo.instSubnet[inst];
+    for (let k = 0; k < 6; k++) {
+      out[e + k] = macSrc[inst * 6 + k];
+      out[e + 6 + k] = topo.subnetRouterMac[sub * 6 + k];
+    }
+    writeU16(out, e + 12, ETH_IPV4);
+    const ip = e + 14;
+    const ihl = (buf[this.l3Off] & 15) << 2;
+    const quote = Math.min(ihl + 8, this.l3End - this.l3Off);
+    const total = 20 + 8 + quote;
+    out[ip] = 0x45;
+    out[ip + 1] = 0;
+    writeU16(out, ip + 2, total);
+    writeU16(out, ip + 4, 0);
+    writeU16(out, ip + 6, 0);
+    out[ip + 8] = 64;
+    out[ip + 9] = 1;
+    writeU16(out, ip + 10, 0);
+    writeU32(out, ip + 12, topo.subnetRouterIp[sub]);
+    writeU32(out, ip + 16, this.src);
+    writeU16(out, ip + 10, ~onesSum(out, ip, 20) & 0xffff);
+    const ic = ip + 20;
+    out[ic] = 3;
+    out[ic + 1] = 4;
+    writeU16(out, ic + 2, 0);
+    writeU16(out, ic + 4, 0);
+    writeU16(out, ic + 6, mtu);
+    for (let k = 0; k < quote; k++) out[ic + 8 + k] = buf[this.l3Off + k];
+    writeU16(out, ic + 2, ~onesSum(out, ic, 8 + quote) & 0xffff);
+    this.queue(b, outPort, s, (e - s) + 14 + total);
+  }
+
 }
 
 /** RFC 1918 and RFC 6598 space, which the internet gateway neither sends to nor accepts from. */
