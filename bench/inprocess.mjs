@@ -5,7 +5,7 @@
  * compiled sources in dist/ (`npx tsc -p tsconfig.build.json`; `npm run bench`
  * builds it first).
  *
- *   node --expose-gc bench/inprocess.mjs [--seconds 5] [--warmup 1] [--scenario router,router-bidir]
+ *   node --expose-gc bench/inprocess.mjs [--seconds 3] [--warmup 1] [--scenario router,security,...]
  *        [--batch 64] [--flows 64] [--payload 64] [--json FILE] [--list]
  *
  * For each scenario: a Topology from a parsed config, client and server

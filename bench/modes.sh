@@ -103,12 +103,19 @@ vpcd_stats() {
   jq -cn --argjson m "${m:-null}" --argjson alive "$alive" --arg log "$VPCD_LOG" '{vpcd: ($m + {alive: $alive, log: $log})}'
 }
 
-# SIGTERM (timeout passes it on), then wait: the daemon should log "stopped" and exit 0.
+# One SIGTERM to the daemon itself, then wait (bounded): it should log "stopped" and exit 0; `timeout`
+# exits with its status. (Signalling `timeout` instead would deliver SIGTERM twice: timeout sends it to
+# the child and to its process group.) If the daemon is still there after 10 s, `timeout` is told to stop
+# it (SIGTERM, SIGKILL 3 s later).
 VPCD_EXIT=
 vpcd_stop() {
   [ -n "$VPCD_TPID" ] || return 0
-  local rc=0
-  kill -TERM "$VPCD_TPID" 2>/dev/null || true
+  local rc=0 i
+  if [ -n "${VPCD_PID:-}" ] && kill -0 "$VPCD_PID" 2>/dev/null; then
+    kill -TERM "$VPCD_PID" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do kill -0 "$VPCD_TPID" 2>/dev/null || break; sleep 0.1; done
+  fi
+  kill -0 "$VPCD_TPID" 2>/dev/null && { log "   vpcd did not stop within 10 s of SIGTERM"; kill -TERM "$VPCD_TPID" 2>/dev/null || true; }
   wait "$VPCD_TPID" 2>/dev/null || rc=$?
   VPCD_EXIT=$rc
   if [ "$rc" != 0 ] || ! grep -q '"event":"stopped"' "$VPCD_LOG" 2>/dev/null; then

@@ -154,6 +154,7 @@ export class Daemon {
       const now = performance.now();
       this.ct.sweep(now, 50_000, null);
       for (const g of this.dp.nats) g.sweep(now);
+      this.vpnLiveness();
     }, 250));
     if (this.cfg.flowLogs) this.armFlowLogTimer(this.cfg.flowLogs.aggregationInterval);
     this.log.info({ event: 'started', config: this.configPath, vpc: this.cfg.vpc.name, ports: [...this.ports.keys()],
@@ -222,6 +223,21 @@ export class Daemon {
     mgr.build();
     this.vpnManager = mgr;
     mgr.start();
+  }
+
+  private lastEspIn: Float64Array | undefined;
+  /** Tunnels that received ESP since the last tick are alive: tell their IKE sessions (DPD). */
+  private vpnLiveness(): void {
+    const p = this.dp.vpn, mgr = this.vpnManager;
+    if (!p || !mgr) return;
+    const last = (this.lastEspIn ??= new Float64Array(p.tunConn.length));
+    for (let t = 0; t < p.tunConn.length; t++) {
+      const n = p.counters[t * 4 + VpnCounter.PacketsIn]!;
+      if (n !== last[t]) {
+        last[t] = n;
+        mgr.notifyActivity(p.connNames[p.tunConn[t]!]!, p.tunIndex[t]!);
+      }
+    }
   }
 
   /** IKE datagrams received by the data plane go to their sessions. */

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { VpnConnection } from '../control/config-types.js';
 import { ipv4ToU32 } from './bytes.js';
 import { IKE_PORT, NATT_PORT } from './constants.js';
-import { identityFromCert, identityFromString, type CertCredentials, type IkeIdentity } from './auth.js';
+import { identityFromCert, identityFromString, loadCertCredentials, type CertCredentials, type IkeIdentity } from './auth.js';
 import { IkeError, IkeErrorCode } from './errors.js';
 import { parseProposals, type ProposalSpec } from './proposals.js';
 import type { TrafficSelector } from './payloads.js';
@@ -251,4 +251,42 @@ export function sessionConfigFromVpn(
     keepUp: conn.role === 'cgw',
     ...overrides,
   };
+}
+
+/** The I/O `vpnAuthFromContract` needs, injected so this module stays free of it. */
+export interface SecretSources {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly readFile: (path: string) => string;
+}
+
+/**
+ * Resolves a contract `auth` block: `psk: { env }` or `psk: { file }` (file
+ * content, trailing newline trimmed), or `certificate: { cert, key, ca }` (PEM
+ * paths). Throws IkeError(Config) naming what is missing, never the secret.
+ */
+export function vpnAuthFromContract(auth: VpnConnection['auth'], io: SecretSources): IkeAuthConfig {
+  if (auth.kind === 'psk') {
+    let text: string | undefined;
+    if (auth.psk.env !== undefined) {
+      text = io.env[auth.psk.env];
+      if (text === undefined || text === '') cfgError(`PSK environment variable ${auth.psk.env} is not set`);
+    } else if (auth.psk.file !== undefined) {
+      try {
+        text = io.readFile(auth.psk.file).replace(/\r?\n$/, '');
+      } catch (e) {
+        cfgError(`PSK file ${auth.psk.file}: ${(e as Error).message}`);
+      }
+    } else {
+      cfgError('psk needs env or file');
+    }
+    if (text.length < 8) cfgError('PSK must be at least 8 characters');
+    return { kind: 'psk', psk: new Uint8Array(Buffer.from(text, 'utf8')) };
+  }
+  let pems: [string, string, string];
+  try {
+    pems = [io.readFile(auth.cert), io.readFile(auth.key), io.readFile(auth.ca)];
+  } catch (e) {
+    cfgError(`certificate files: ${(e as Error).message}`);
+  }
+  return { kind: 'cert', credentials: loadCertCredentials(...pems) };
 }

@@ -43,8 +43,7 @@ import {
   type TrafficSelector,
 } from './payloads.js';
 import {
-  acceptAnswer, describeSelected, espAlgorithmName, ikeSuite, selectedToWire, selectProposal, toWireProposal, type ProposalSpec,
-  type Selected,
+  acceptAnswer, describeSelected, espAlgorithmName, ikeSuite, selectedToWire, selectProposal, toWireProposal, type Selected,
 } from './proposals.js';
 import { isNarrowingOf, narrow, selectorToString } from './traffic-selectors.js';
 import { resolveConfig, type IkeSessionConfig, type ResolvedIkeConfig } from './config.js';
@@ -1874,4 +1873,3 @@ export class IkeResponder extends IkeSession {
   }
 }
 
-export type { ProposalSpec };

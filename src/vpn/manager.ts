@@ -165,6 +165,12 @@ export class VpnManager {
     this.apply(e, actions);
   }
 
+  /** ESP arrived on a tunnel: the peer is alive (DPD need not ask). */
+  notifyActivity(connection: string, tunnel: number): void {
+    const e = this.entries.find((x) => x.info.connection === connection && x.info.tunnel === tunnel);
+    if (e) e.session.notifyActivity(performance.now());
+  }
+
   /** For tests and operators: start a CHILD_SA / IKE_SA rekey now. */
   rekeyChild(connection: string, tunnel: number): void {
     const e = this.entries.find((x) => x.info.connection === connection && x.info.tunnel === tunnel);

@@ -75,7 +75,8 @@ describe('hostile input', () => {
 
   it('tampered ICV, ESP on the NAT-T port, NAT keepalives, strangers, unknown SPIs, IKEv1, old message IDs', () => {
     const p = established();
-    const lastFromA = [...p.sent].reverse().find((w) => w.from === 'a' && w.dst.port === 4500)!;
+    // a's most recent request (after the non-ESP marker, flags at header byte 19: R bit clear)
+    const lastFromA = [...p.sent].reverse().find((w) => w.from === 'a' && w.dst.port === 4500 && (w.bytes[4 + 19] & 0x20) === 0)!;
     const before = [...p.b.errors];
     const delta = (code: number): number => p.b.errors[code] - before[code];
     const tampered = lastFromA.bytes.slice();
@@ -109,8 +110,9 @@ describe('hostile input', () => {
     const p = new Pair(new IkeInitiator(a), new IkeResponder(b));
     p.start();
     p.take('a', p.a.rekeyChild(p.now));
-    const req = p.inflight[0];
     p.flush();
+    // the last request a sent (the DELETE of the old CHILD_SA): window size 1, so only it is replayable
+    const req = [...p.sent].reverse().find((w) => w.from === 'a' && (w.bytes[4 + 19] & 0x20) === 0)!;
     const installs = p.b.stats.childSasInstalled;
     const out = p.b.onDatagram(req.bytes, req.src, p.now, req.dst.port);
     expect(out.filter((x) => x.kind === 'send')).toHaveLength(1);

@@ -1,0 +1,249 @@
+/**
+ * Site-to-site VPN between vpcd daemons on real packets: vpcd as the VPN
+ * gateway of a VPC site and as the customer gateway of on-premises sites,
+ * over a shared lab internet. Tunnel failover and failback, rekeying under
+ * traffic, VPN CloudHub, split vs full tunnel, and hostile input.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { ROOT, fetchText, isRoot, metricValue, nsx, sh, shTry, sleep, uniquePrefix } from '../helpers/netns.js';
+import { VpnLab, hubConfig, spokeConfig, randomPort, type HubSpec, type SpokeSpec } from '../helpers/vpn-lab.js';
+
+const PROBE = join(ROOT, 'test', 'helpers', 'probe.mjs');
+const TCP_CHECK = join(ROOT, 'test', 'helpers', 'tcp-check.mjs');
+const PSK = 'vpcd-vpn-test-psk-0123456789';
+const SRV = '198.18.1.10';
+
+async function m(port: number): Promise<string> {
+  return fetchText(`http://127.0.0.1:${port}/metrics`);
+}
+
+async function waitTunnels(port: number, want: number, timeoutMs = 15_000): Promise<void> {
+  const t0 = Date.now();
+  for (;;) {
+    const up = metricValue(await m(port), 'vpcd_vpn_tunnel_state') ?? 0;
+    if (up >= want) return;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`tunnels up: ${up}, wanted ${want}`);
+    await sleep(100);
+  }
+}
+
+function tcpTransfer(fromNs: string, toNs: string, toIp: string, bytes: number, port: number): { sent: string; got: string; peer: string } {
+  const srv = shTry('bash', ['-c', `ip netns exec ${toNs} ${process.execPath} ${TCP_CHECK} server ${toIp} ${port} 60 > /tmp/${toNs}-${port}.out 2>/dev/null & sleep 0.5; ip netns exec ${fromNs} ${process.execPath} ${TCP_CHECK} client ${toIp} ${port} ${bytes} 60; wait; cat /tmp/${toNs}-${port}.out`], { timeoutMs: 90_000 });
+  const lines = srv.stdout.trim().split('\n');
+  const c = JSON.parse(lines[0]!) as { sha256: string };
+  const s = JSON.parse(lines[lines.length - 1]!) as { sha256: string; peer: string };
+  return { sent: c.sha256, got: s.sha256, peer: s.peer };
+}
+
+describe.runIf(isRoot)('vpcd customer gateway <-> vpcd VPN gateway: failover, rekey, traffic', () => {
+  const prefix = uniquePrefix();
+  const internet = `${prefix}-net`;
+  const lab = new VpnLab(prefix);
+  const hp = randomPort(), sp = randomPort();
+  const hub: HubSpec = { tunnels: [{ local: '198.51.100.1' }, { local: '198.51.100.9' }], lifetimes: { ike: 40, esp: 12, dpd: 4 } };
+  const spoke: SpokeSpec = { cidr: '198.19.0.0/20', subnet: '198.19.1.0/24', host: '198.19.1.10', wan: '198.51.100.2', lifetimes: { ike: 40, esp: 12, dpd: 4 } };
+  const hubSite = lab.add('hub', hubConfig(prefix, internet, hp, hub, [spoke]), hp);
+  const spokeSite = lab.add('spoke', spokeConfig(prefix, 0, internet, sp, hub, spoke), sp);
+  const onprem = `${prefix}s0-host`, vpcHost = `${prefix}h-srv`;
+  const kids: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    lab.up();
+    await lab.start(hubSite, { VPN_PSK_0: PSK });
+    await lab.start(spokeSite, { VPN_PSK: PSK });
+    await waitTunnels(sp, 2);
+    await waitTunnels(hp, 2);
+  });
+
+  afterAll(async () => {
+    for (const k of kids) k.kill('SIGKILL');
+    shTry('ip', ['netns', 'exec', internet, 'nft', 'delete', 'table', 'bridge', 'vtblock']);
+    await lab.down();
+  });
+
+  it('carries ping both ways and a 10 MB TCP transfer byte for byte', () => {
+    expect(nsx(onprem, ['ping', '-c', '2', '-i', '0.2', '-W', '2', SRV]).code).toBe(0);
+    expect(nsx(vpcHost, ['ping', '-c', '2', '-i', '0.2', '-W', '2', spoke.host]).code).toBe(0);
+    const t = tcpTransfer(onprem, vpcHost, SRV, 10 << 20, 7101);
+    expect(t.got).toBe(t.sent);
+    expect(t.peer).toBe(spoke.host);
+    const back = tcpTransfer(vpcHost, onprem, spoke.host, 10 << 20, 7102);
+    expect(back.got).toBe(back.sent);
+  });
+
+  it('logs and counts the SAs; tunnel bytes move; setup time is reported', async () => {
+    const text = await m(sp);
+    expect(metricValue(text, 'vpcd_vpn_tunnel_bytes_total', { connection: 'to-aws', tunnel: '0', direction: 'out' })).toBeGreaterThan(10 << 20);
+    expect(metricValue(text, 'vpcd_vpn_tunnel_setup_seconds', { tunnel: '0' })).toBeGreaterThan(0);
+    expect(spokeSite.daemon!.lines.some((l) => l.event === 'child-sa-installed')).toBe(true);
+    // never a key or a PSK in a log line
+    const all = JSON.stringify(spokeSite.daemon!.lines) + JSON.stringify(hubSite.daemon!.lines);
+    expect(all).not.toContain(PSK);
+  });
+
+  it('rekeys CHILD_SAs (lifetime 12 s) while a TCP connection carries traffic, without losing it', async () => {
+    const srv = spawn('ip', ['netns', 'exec', vpcHost, process.execPath, PROBE, 'tcp-serve', SRV, '7200', '60'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    kids.push(srv);
+    await new Promise<void>((res) => srv.stderr!.once('data', () => res()));
+    const before = metricValue(await m(sp), 'vpcd_vpn_ike_events_total', { event: 'child_sa_installed' }) ?? 0;
+    const r = nsx(onprem, [process.execPath, PROBE, 'tcp-hold', SRV, '7200', '18', '50'], { timeoutMs: 40_000 });
+    const o = JSON.parse(r.stdout) as { sent: number; echoed: number; error: string | null };
+    expect(o.error).toBeNull();
+    expect(o.sent).toBeGreaterThan(200);
+    expect(o.echoed).toBeGreaterThanOrEqual(o.sent - 1);
+    const after = metricValue(await m(sp), 'vpcd_vpn_ike_events_total', { event: 'child_sa_installed' }) ?? 0;
+    expect(after - before).toBeGreaterThanOrEqual(2); // at least one rekey of each tunnel's CHILD_SA
+  });
+
+  it('fails over to the standby tunnel when the active one dies (DPD), and fails back when it returns', async () => {
+    const srv = spawn('ip', ['netns', 'exec', vpcHost, process.execPath, PROBE, 'tcp-serve', SRV, '7300', '90'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    kids.push(srv);
+    await new Promise<void>((res) => srv.stderr!.once('data', () => res()));
+    const hold = spawn('ip', ['netns', 'exec', onprem, process.execPath, PROBE, 'tcp-hold', SRV, '7300', '30', '100'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    kids.push(hold);
+    let out = '';
+    hold.stdout!.on('data', (x: Buffer) => { out += x.toString(); });
+    await new Promise<void>((res) => hold.stderr!.once('data', () => res()));
+    await sleep(1000);
+    const t1Before = metricValue(await m(sp), 'vpcd_vpn_tunnel_bytes_total', { tunnel: '1', direction: 'out' }) ?? 0;
+    // The active tunnel's far end goes away: the internet drops everything to and from 198.51.100.1.
+    sh('ip', ['netns', 'exec', internet, 'nft', '-f', '-'], { input: 'table bridge vtblock {\n chain f {\n  type filter hook forward priority 0; policy accept;\n  ip saddr 198.51.100.1 drop\n  ip daddr 198.51.100.1 drop\n }\n}\n' });
+    const t0 = Date.now();
+    let downAt = 0;
+    while (Date.now() - t0 < 20_000) {
+      const st = metricValue(await m(sp), 'vpcd_vpn_tunnel_state', { tunnel: '0' });
+      if (st === 0) { downAt = Date.now() - t0; break; }
+      await sleep(200);
+    }
+    expect(downAt, 'tunnel 0 declared dead').toBeGreaterThan(0);
+    expect(downAt).toBeLessThan(4000 * 3); // within the DPD timeout (plus retransmission slack)
+    await sleep(3000);
+    const t1After = metricValue(await m(sp), 'vpcd_vpn_tunnel_bytes_total', { tunnel: '1', direction: 'out' }) ?? 0;
+    expect(t1After).toBeGreaterThan(t1Before); // traffic moved to the standby
+    // the far end returns: the customer gateway reconnects and traffic goes back to tunnel 0
+    sh('ip', ['netns', 'exec', internet, 'nft', 'delete', 'table', 'bridge', 'vtblock']);
+    await waitTunnels(sp, 2, 30_000);
+    const t0Back = metricValue(await m(sp), 'vpcd_vpn_tunnel_bytes_total', { tunnel: '0', direction: 'out' }) ?? 0;
+    await sleep(2000);
+    expect(metricValue(await m(sp), 'vpcd_vpn_tunnel_bytes_total', { tunnel: '0', direction: 'out' }) ?? 0).toBeGreaterThan(t0Back);
+    await new Promise<void>((res) => hold.on('exit', () => res()));
+    const o = JSON.parse(out) as { sent: number; echoed: number; error: string | null };
+    expect(o.error).toBeNull();
+    expect(o.echoed).toBeGreaterThan(o.sent / 2);
+  });
+
+  it('counts and survives garbage and truncated IKE datagrams; other tunnels unaffected', async () => {
+    const before = await m(hp);
+    for (const payload of ['00', 'ffffffffffffffffffffffffffffffff', '0011223344556677' + '00'.repeat(20) + '2120082200000000000000ff']) {
+      nsx(internet, ['python3', '-c', `import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('198.51.100.2',0)) if False else None;s.sendto(bytes.fromhex('${payload}'),('198.51.100.1',500))`]);
+    }
+    await sleep(500);
+    const after = await m(hp);
+    expect(metricValue(after, 'vpcd_vpn_tunnel_state')).toBe(metricValue(before, 'vpcd_vpn_tunnel_state'));
+    expect(nsx(onprem, ['ping', '-c', '1', '-W', '2', SRV]).code).toBe(0);
+    expect(hubSite.daemon!.proc.exitCode).toBeNull();
+  });
+});
+
+describe.runIf(isRoot)('VPN CloudHub: two customer gateways on one VPN gateway, spoke to spoke', () => {
+  const prefix = uniquePrefix();
+  const internet = `${prefix}-net`;
+  const lab = new VpnLab(prefix);
+  const hp = randomPort(), s0p = randomPort(), s1p = randomPort();
+  const hub: HubSpec = { tunnels: [{ local: '198.51.100.1' }] };
+  const s0: SpokeSpec = { cidr: '198.19.0.0/20', subnet: '198.19.1.0/24', host: '198.19.1.10', wan: '198.51.100.2', viaHub: ['198.19.16.0/20'] };
+  const s1: SpokeSpec = { cidr: '198.19.16.0/20', subnet: '198.19.17.0/24', host: '198.19.17.10', wan: '198.51.100.3', viaHub: ['198.19.0.0/20'] };
+  const hubSite = lab.add('hub', hubConfig(prefix, internet, hp, hub, [s0, s1]), hp);
+  const a = lab.add('s0', spokeConfig(prefix, 0, internet, s0p, hub, s0), s0p);
+  const b = lab.add('s1', spokeConfig(prefix, 1, internet, s1p, hub, s1), s1p);
+
+  beforeAll(async () => {
+    lab.up();
+    await lab.start(hubSite, { VPN_PSK_0: PSK, VPN_PSK_1: `${PSK}-b` });
+    await lab.start(a, { VPN_PSK: PSK });
+    await lab.start(b, { VPN_PSK: `${PSK}-b` });
+    await waitTunnels(hp, 2);
+  });
+  afterAll(() => lab.down());
+
+  it('each site reaches the VPC, and the two sites reach each other through the hub', async () => {
+    expect(nsx(`${prefix}s0-host`, ['ping', '-c', '2', '-i', '0.2', '-W', '2', SRV]).code).toBe(0);
+    expect(nsx(`${prefix}s1-host`, ['ping', '-c', '2', '-i', '0.2', '-W', '2', SRV]).code).toBe(0);
+    const r = nsx(`${prefix}s0-host`, ['ping', '-c', '3', '-i', '0.2', '-W', '2', s1.host]);
+    expect(r.code, r.stdout).toBe(0);
+    const t = tcpTransfer(`${prefix}s0-host`, `${prefix}s1-host`, s1.host, 2 << 20, 7400);
+    expect(t.got).toBe(t.sent);
+    expect(t.peer).toBe(s0.host);
+    // the hub carried it: bytes out on the hub's tunnel to site 1 include site 0's transfer
+    expect(metricValue(await m(hp), 'vpcd_vpn_tunnel_bytes_total', { connection: 'to-site1', direction: 'out' })).toBeGreaterThan(2 << 20);
+  });
+});
+
+describe.runIf(isRoot)('split tunnel vs full tunnel; wrong PSK', () => {
+  const prefix = uniquePrefix();
+  const internet = `${prefix}-net`;
+  const lab = new VpnLab(prefix);
+  const hp = randomPort(), sp = randomPort(), fp = randomPort(), wp = randomPort();
+  const hub: HubSpec = { tunnels: [{ local: '198.51.100.1' }] };
+  const split: SpokeSpec = { cidr: '198.19.0.0/20', subnet: '198.19.1.0/24', host: '198.19.1.10', wan: '198.51.100.2', splitTunnel: true, publicIp: '203.0.113.50' };
+  const full: SpokeSpec = { cidr: '198.19.16.0/20', subnet: '198.19.17.0/24', host: '198.19.17.10', wan: '198.51.100.3', splitTunnel: false };
+  const wrong: SpokeSpec = { cidr: '198.19.32.0/20', subnet: '198.19.33.0/24', host: '198.19.33.10', wan: '198.51.100.4' };
+  const hubSite = lab.add('hub', hubConfig(prefix, internet, hp, hub, [split, full, wrong]), hp);
+  const sSite = lab.add('split', spokeConfig(prefix, 0, internet, sp, hub, split).replace('internetHosts', 'internetHosts') + '', sp);
+  const fSite = lab.add('full', spokeConfig(prefix, 1, internet, fp, hub, full), fp);
+  const wSite = lab.add('wrong', spokeConfig(prefix, 2, internet, wp, hub, wrong), wp);
+  const kids: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    lab.up();
+    nsx(internet, ['ip', 'addr', 'add', '203.0.113.100/24', 'dev', 'inet0']);
+    await lab.start(hubSite, { VPN_PSK_0: PSK, VPN_PSK_1: PSK, VPN_PSK_2: PSK });
+    await lab.start(sSite, { VPN_PSK: PSK });
+    await lab.start(fSite, { VPN_PSK: PSK });
+    await lab.start(wSite, { VPN_PSK: 'not-the-right-psk-0000' });
+    await waitTunnels(hp, 2);
+    const srv = spawn('ip', ['netns', 'exec', internet, process.execPath, PROBE, 'udp-serve', '203.0.113.100', '5353', '60'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    kids.push(srv);
+    await new Promise<void>((res) => srv.stderr!.once('data', () => res()));
+  });
+  afterAll(async () => {
+    for (const k of kids) k.kill('SIGKILL');
+    await lab.down();
+  });
+
+  it('split tunnel: an internet host is reached directly through the site\'s own internet gateway, not the tunnel', async () => {
+    const before = metricValue(await m(sp), 'vpcd_vpn_tunnel_bytes_total', { direction: 'out' }) ?? 0;
+    const r = nsx(`${prefix}s0-host`, [process.execPath, PROBE, 'udp-request', '203.0.113.100', '5353', '2000']);
+    expect(r.code, r.stdout).toBe(0);
+    expect((JSON.parse(r.stdout) as { reply: string }).reply.startsWith('203.0.113.50:')).toBe(true);
+    expect(metricValue(await m(sp), 'vpcd_vpn_tunnel_bytes_total', { direction: 'out' }) ?? 0).toBe(before);
+    // ...while the VPC goes through the tunnel
+    expect(nsx(`${prefix}s0-host`, ['ping', '-c', '1', '-W', '2', SRV]).code).toBe(0);
+  });
+
+  it('full tunnel: the same packet enters the tunnel (and the VPN gateway, which has no route for it, drops it)', async () => {
+    const before = metricValue(await m(fp), 'vpcd_vpn_tunnel_bytes_total', { direction: 'out' }) ?? 0;
+    const hubNoRoute = metricValue(await m(hp), 'vpcd_drops_total', { reason: 'no_route' }) ?? 0;
+    const r = nsx(`${prefix}s1-host`, [process.execPath, PROBE, 'udp-request', '203.0.113.100', '5353', '800']);
+    expect(r.code).not.toBe(0);
+    expect(metricValue(await m(fp), 'vpcd_vpn_tunnel_bytes_total', { direction: 'out' }) ?? 0).toBeGreaterThan(before);
+    expect(metricValue(await m(hp), 'vpcd_drops_total', { reason: 'no_route' }) ?? 0).toBeGreaterThan(hubNoRoute);
+    expect(nsx(`${prefix}s1-host`, ['ping', '-c', '1', '-W', '2', SRV]).code).toBe(0);
+  });
+
+  it('a wrong pre-shared key is refused with a log line and a counter; the other tunnels keep working', async () => {
+    await sleep(1500);
+    const text = await m(hp);
+    expect(metricValue(text, 'vpcd_vpn_tunnel_state', { connection: 'to-site2' })).toBe(0);
+    const failures = Object.entries(hubSite.daemon!.lines.reduce<Record<string, number>>((acc, l) => {
+      if (typeof l.event === 'string' && /auth/.test(l.event)) acc[l.event] = (acc[l.event] ?? 0) + 1;
+      return acc;
+    }, {}));
+    expect(failures.length, JSON.stringify(hubSite.daemon!.lines.slice(-10))).toBeGreaterThan(0);
+    expect(metricValue(text, 'vpcd_vpn_tunnel_state', { connection: 'to-site0' })).toBe(1);
+    expect(hubSite.daemon!.proc.exitCode).toBeNull();
+    expect(wSite.daemon!.proc.exitCode).toBeNull();
+  });
+});

@@ -1,0 +1,138 @@
+/**
+ * Anti-replay window (RFC 4303 §3.4.3, RFC 6479 block ring): the cases the
+ * RFC names, then a seeded property test against a plain reference model
+ * (a Set of seen numbers and the highest one).
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { DEFAULT_REPLAY_WINDOW, MAX_REPLAY_WINDOW, ReplayWindow } from '../../../src/ipsec/replay-window.js';
+
+describe('ReplayWindow', () => {
+  it('accepts in-order numbers once each', () => {
+    const w = new ReplayWindow();
+    for (let s = 1; s <= 5000; s++) {
+      expect(w.check(s)).toBe(true);
+      expect(w.update(s)).toBe(true);
+      expect(w.check(s)).toBe(false);
+    }
+    expect(w.top).toBe(5000);
+  });
+
+  it('refuses sequence number 0 (RFC 4303 §3.3.3: the first packet carries 1)', () => {
+    const w = new ReplayWindow();
+    expect(w.check(0)).toBe(false);
+    expect(w.update(0)).toBe(false);
+    expect(w.accept(0)).toBe(false);
+    w.accept(10);
+    expect(w.check(0)).toBe(false);
+  });
+
+  it('accepts out-of-order numbers inside the window, once', () => {
+    const w = new ReplayWindow(1024);
+    expect(w.accept(2000)).toBe(true);
+    expect(w.accept(1990)).toBe(true);
+    expect(w.accept(1999)).toBe(true);
+    expect(w.accept(1990)).toBe(false); // duplicate
+    expect(w.accept(977)).toBe(true); // top - 977 = 1023 < 1024: the window's left edge
+    expect(w.check(976)).toBe(false); // 1024 behind: too old
+    expect(w.top).toBe(2000);
+  });
+
+  it('refuses duplicates, including the current top', () => {
+    const w = new ReplayWindow();
+    expect(w.accept(7)).toBe(true);
+    expect(w.accept(7)).toBe(false);
+    expect(w.accept(3)).toBe(true);
+    expect(w.accept(3)).toBe(false);
+  });
+
+  it('refuses numbers left of the window', () => {
+    const w = new ReplayWindow(64);
+    w.accept(100);
+    expect(w.check(37)).toBe(true); // 63 behind
+    expect(w.check(36)).toBe(false); // 64 behind
+    expect(w.update(36)).toBe(false);
+    expect(w.check(1)).toBe(false);
+  });
+
+  it('clears the whole ring when the window jumps by more than its size', () => {
+    const w = new ReplayWindow(1024);
+    for (let s = 1; s <= 1024; s++) w.accept(s);
+    expect(w.accept(1024 + 5000)).toBe(true);
+    // everything inside the new window but below the new top is unseen (no stale bits)
+    for (let s = 1024 + 5000 - 1023; s < 1024 + 5000; s++) expect(w.check(s)).toBe(true);
+    expect(w.check(1024)).toBe(false); // far left now
+  });
+
+  it('a jump of exactly one ring wraps without stale bits', () => {
+    const w = new ReplayWindow(32); // 2 blocks of 32
+    for (let s = 1; s <= 40; s++) w.accept(s);
+    expect(w.accept(40 + 64)).toBe(true); // same ring index as 40
+    for (let s = 40 + 64 - 31; s < 40 + 64; s++) expect(w.check(s)).toBe(true);
+  });
+
+  it('handles the top of the 32-bit space', () => {
+    const w = new ReplayWindow();
+    expect(w.accept(0xffffffff)).toBe(true);
+    expect(w.accept(0xffffffff)).toBe(false);
+    expect(w.accept(0xfffffffe)).toBe(true);
+    expect(w.top).toBe(0xffffffff);
+    expect(w.check(0xffffffff - 1024)).toBe(false);
+    expect(w.check(0xffffffff - 1023)).toBe(true);
+  });
+
+  it('treats its argument as u32 (signed int32 input from `| 0` reads)', () => {
+    const w = new ReplayWindow();
+    expect(w.accept(0x80000001 | 0)).toBe(true);
+    expect(w.check(0x80000001)).toBe(false);
+    expect(w.top).toBe(0x80000001);
+  });
+
+  it('sizes: default 1024, clamped to [1, MAX], reset forgets', () => {
+    expect(new ReplayWindow().size).toBe(DEFAULT_REPLAY_WINDOW);
+    expect(new ReplayWindow(0).size).toBe(DEFAULT_REPLAY_WINDOW);
+    expect(new ReplayWindow(1 << 30).size).toBe(MAX_REPLAY_WINDOW);
+    const w = new ReplayWindow(1);
+    w.accept(5);
+    expect(w.check(4)).toBe(false); // window of one: only numbers above the top
+    expect(w.accept(6)).toBe(true);
+    w.reset();
+    expect(w.top).toBe(0);
+    expect(w.accept(5)).toBe(true);
+  });
+
+  it('agrees with a reference model (seeded property)', () => {
+    const sizes = [1, 31, 32, 33, 64, 100, 1024, 4096];
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...sizes),
+        fc.array(fc.oneof(
+          fc.integer({ min: -40, max: 40 }), // near the top
+          fc.integer({ min: -5000, max: 5000 }), // around the window edge
+          fc.constant(0),
+        ), { minLength: 1, maxLength: 400 }),
+        fc.array(fc.boolean(), { minLength: 400, maxLength: 400 }),
+        (size, deltas, authentic) => {
+          const w = new ReplayWindow(size);
+          const seen = new Set<number>();
+          let top = 0;
+          let base = 3000;
+          deltas.forEach((d, i) => {
+            const seq = d === 0 && i % 7 === 0 ? 0 : Math.max(0, base + d);
+            const ok = seq !== 0 && (seq > top || top - seq < size) && !seen.has(seq);
+            expect(w.check(seq)).toBe(ok);
+            if (ok && authentic[i]) {
+              // only packets whose ICV verified move the window
+              expect(w.update(seq)).toBe(true);
+              seen.add(seq);
+              if (seq > top) top = seq;
+            }
+            base += d > 0 ? d : 1;
+          });
+          expect(w.top).toBe(top);
+        },
+      ),
+      { seed: 0x4303, numRuns: 300 },
+    );
+  });
+});
