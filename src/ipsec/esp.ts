@@ -196,6 +196,7 @@ export function espDecrypt(table: SaTable, buf: Uint8Array, espOff: number, espL
   const slot = decryptCheck(table, buf, espOff, espLen, out, outOff);
   if (slot < 0) return slot;
   const sa = table.at(slot)!;
+  const seq = readU32(buf, espOff + 4); // read now: the output may overwrite the header
   const engine = sa.engine;
   let ok: boolean;
   if (engine !== null) {
@@ -205,7 +206,7 @@ export function espDecrypt(table: SaTable, buf: Uint8Array, espOff: number, espL
   } else {
     ok = nodeOpen(sa, buf, espOff, espLen, out, outOff);
   }
-  return decryptFinish(sa, ok, readU32(buf, espOff + 4), out, outOff, espLen - ESP_HEADER_LEN - sa.ivLen - sa.icvLen);
+  return decryptFinish(sa, ok, seq, out, outOff, espLen - ESP_HEADER_LEN - sa.ivLen - sa.icvLen);
 }
 
 /**
@@ -305,6 +306,8 @@ export class EspBatch {
   readonly espLen: Uint32Array;
   readonly work: Int32Array;
   readonly nres: Int32Array;
+  /** Sequence numbers read before the cipher ran. */
+  readonly seq: Uint32Array;
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -317,6 +320,7 @@ export class EspBatch {
     this.espLen = new Uint32Array(capacity);
     this.work = new Int32Array(capacity);
     this.nres = new Int32Array(capacity);
+    this.seq = new Uint32Array(capacity);
   }
 }
 
@@ -374,12 +378,14 @@ export function espDecryptBatch(table: SaTable, buf: Uint8Array, batch: EspBatch
       batch.result[i] = slot;
       continue;
     }
+    const seq = readU32(buf, espOff + 4);
     if (engine === null) {
       const sa = table.at(slot)!;
       const ok = nodeOpen(sa, buf, espOff, espLen, buf, outOff);
-      batch.result[i] = decryptFinish(sa, ok, readU32(buf, espOff + 4), buf, outOff, espLen - ESP_HEADER_LEN - sa.ivLen - sa.icvLen);
+      batch.result[i] = decryptFinish(sa, ok, seq, buf, outOff, espLen - ESP_HEADER_LEN - sa.ivLen - sa.icvLen);
     } else {
       work[i] = slot;
+      batch.seq[i] = seq; // the in-place output may overwrite the header
     }
   }
   if (engine === null || n === 0) return;
@@ -392,8 +398,7 @@ export function espDecryptBatch(table: SaTable, buf: Uint8Array, batch: EspBatch
       continue;
     }
     const sa = table.at(work[i])!;
-    const espOff = batch.inOff[i];
-    batch.result[i] = decryptFinish(sa, r === NativeResult.Ok, readU32(buf, espOff + 4), buf, batch.outOff[i],
+    batch.result[i] = decryptFinish(sa, r === NativeResult.Ok, batch.seq[i], buf, batch.outOff[i],
       batch.inLen[i] - ESP_HEADER_LEN - sa.ivLen - sa.icvLen);
   }
 }
