@@ -24,7 +24,7 @@ import { SecurityStage, SgCounter, type NaclHits } from './pipeline/security.js'
 import { FlowLogTable } from './pipeline/flowlog-table.js';
 import { Conntrack, CtCounter } from './conntrack/conntrack.js';
 import { FlowLogWriter } from './telemetry/flowlogs.js';
-import { formatIpv4, parseIpv4, parseMac } from './lib/ipv4.js';
+import { formatIpv4, parseCidr4, parseIpv4, parseMac } from './lib/ipv4.js';
 import { NatGatewayState, NAT_COUNTER_NAMES, NatCounter } from './nat/nat-gateway.js';
 import { PortRole } from './pipeline/dataplane.js';
 import { derivedMac, labUplinkIfName } from './lab/names.js';
@@ -157,6 +157,8 @@ export class Daemon {
       this.vpnLiveness();
     }, 250));
     if (this.cfg.flowLogs) this.armFlowLogTimer(this.cfg.flowLogs.aggregationInterval);
+    this.timers.push(setInterval(() => this.dxProbe(), 1000));
+    setImmediate(() => this.dxProbe());
     this.log.info({ event: 'started', config: this.configPath, vpc: this.cfg.vpc.name, ports: [...this.ports.keys()],
       netns: this.cfg.dataplane.netns ?? null, metrics: this.cfg.metrics.listen, batch: b.slots }, 'vpcd running');
   }
@@ -280,6 +282,8 @@ export class Daemon {
     const wanted = new Set(topo.instanceIfNames);
     const uplink = uplinkInterface(cfg);
     if (uplink) wanted.add(uplink);
+    const dx = cfg.vpnGateway?.directConnect ?? cfg.customerGateway?.directConnect;
+    if (dx) wanted.add(dx.interface);
     // Open what is new first: if anything fails, nothing running is disturbed.
     const opened: AttachedPort[] = [];
     try {
@@ -314,7 +318,30 @@ export class Daemon {
       this.dp.uplinkMac.set(parseMac(derivedMac(`uplink/${cfg.vpc.name}`)));
       this.dp.uplinkIp = cfg.internetGateway?.uplinkIp ? parseIpv4(cfg.internetGateway.uplinkIp) : 0;
     }
+    this.dp.dxPort = -1;
+    if (dx) {
+      const p = this.ports.get(dx.interface)!;
+      this.dp.attachPort(p.id, PortRole.DirectConnect, 0, p.vnet);
+      this.dp.dxPort = p.id;
+      this.dp.dxMac.set(parseMac(derivedMac(`dx/${cfg.vpc.name}`)));
+      this.dp.dxIp = parseIpv4(dx.ip);
+      this.dp.dxPeer = parseIpv4(dx.peer);
+      const nets = dx.remoteNetworks.map((n) => parseCidr4(n));
+      this.dp.dxNetAddr = Uint32Array.from(nets.map((n) => n.net));
+      this.dp.dxNetMask = Uint32Array.from(nets.map((n) => n.mask));
+    }
     this.syncNatGateways(cfg, topo);
+  }
+
+  /** Direct Connect liveness: one ARP probe a second. */
+  private dxProbe(): void {
+    const engine = this.engine;
+    if (!engine || this.stopping || this.dp.dxPort < 0) return;
+    const b = this.batch;
+    b.reset();
+    this.dp.emitDxProbe(b);
+    if (b.txCount > 0) engine.tx(b.txCount);
+    b.reset();
   }
 
   /** NAT gateway state by name survives reloads (its sessions are its connections). */
@@ -556,6 +583,19 @@ export class Daemon {
     });
     pulledGauge(registry, 'vpcd_vpn_tunnel_setup_seconds', 'Time the last tunnel establishment took (first IKE request to CHILD_SA installed).', ['connection', 'tunnel'], (emit) => {
       for (const t of this.vpnManager?.tunnels ?? []) if (t.lastSetupMs > 0) emit({ connection: t.connection, tunnel: String(t.tunnel) }, t.lastSetupMs / 1000);
+    });
+    pulledGauge(registry, 'vpcd_direct_connect_state', 'Direct Connect link: 1 up (the peer answers ARP), 0 down.', [], (emit) => {
+      if (this.dp.dxPort >= 0) emit({}, this.dp.dxUp(performance.now()) ? 1 : 0);
+    });
+    pulledCounter(registry, 'vpcd_direct_connect_packets_total', 'Packets over the Direct Connect link.', ['direction'], (emit) => {
+      if (this.dp.dxPort < 0) return;
+      emit({ direction: 'out' }, this.dp.dxCounters[0]!);
+      emit({ direction: 'in' }, this.dp.dxCounters[2]!);
+    });
+    pulledCounter(registry, 'vpcd_direct_connect_bytes_total', 'IP bytes over the Direct Connect link.', ['direction'], (emit) => {
+      if (this.dp.dxPort < 0) return;
+      emit({ direction: 'out' }, this.dp.dxCounters[1]!);
+      emit({ direction: 'in' }, this.dp.dxCounters[3]!);
     });
     pulledGauge(registry, 'vpcd_config_epoch', 'Epoch of the running configuration snapshot (1 at start, +1 per successful reload).', [], (emit) => emit({}, this.epoch));
     pulledCounter(registry, 'vpcd_config_reloads_total', 'Configuration reloads, by result.', ['result'], (emit) => {

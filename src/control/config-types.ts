@@ -209,6 +209,24 @@ export interface DataplaneConfig {
   readonly vnetHeader: boolean;
 }
 
+/**
+ * A Direct Connect stand-in: a plain (unencrypted) link to the other site
+ * carrying `remoteNetworks`, preferred over the VPN while it is up (AWS: DX
+ * routes win over VPN routes for the same prefixes). Liveness: vpcd ARPs for
+ * `peer` every second; the link is up while answers come.
+ */
+export interface DirectConnectConfig {
+  /** vpcd's address on the link (e.g. 169.254.100.1). */
+  readonly ip: string;
+  /** The other end (e.g. 169.254.100.2). */
+  readonly peer: string;
+  readonly remoteNetworks: readonly string[];
+  /** The interface vpcd owns for the link (lab: derived). */
+  readonly interface: string;
+  /** Prefix length of the link (default 30). */
+  readonly prefixLen: number;
+}
+
 export interface VpcConfig {
   /** Path the configuration was read from (for messages). */
   readonly file: string;
@@ -221,12 +239,13 @@ export interface VpcConfig {
   readonly routeTables: ReadonlyMap<string, RouteTable>;
   readonly internetGateway?: InternetGateway;
   readonly natGateways: ReadonlyMap<string, NatGateway>;
-  readonly vpnGateway?: { readonly name: string; readonly asn: number };
+  readonly vpnGateway?: { readonly name: string; readonly asn: number; readonly directConnect?: DirectConnectConfig };
   readonly customerGateway?: {
     readonly name: string;
     readonly asn: number;
     /** `interface`: the WAN interface vpcd owns; the loader always sets it (default: the lab uplink, labUplinkIfName). */
     readonly wan: { readonly ip: string; readonly interface?: string };
+    readonly directConnect?: DirectConnectConfig;
   };
   readonly vpnConnections: ReadonlyMap<string, VpnConnection>;
   readonly conntrack: ConntrackConfig;

@@ -48,11 +48,12 @@ import {
   type SgRule,
   type SourcePos,
   type Subnet,
+  type DirectConnectConfig,
   type VpcConfig,
   type VpnConnection,
   type VpnTunnel,
 } from './config-types.js';
-import { instanceMac, labInstanceIfName, labUplinkIfName } from '../lab/names.js';
+import { instanceMac, labDxIfName, labInstanceIfName, labUplinkIfName } from '../lab/names.js';
 
 // ---------------------------------------------------------------------------
 // Limits and defaults (docs/config.md explains each; AWS sources in
@@ -739,7 +740,7 @@ function readRoot(ctx: Ctx, contents: unknown): VpcConfig | undefined {
   const dataplane = readDataplane(ctx, top.get('dataplane'), top.has('lab') ? lab.prefix : undefined);
 
   const igw = readInternetGateway(ctx, top.get('internetGateway'), lab.prefix, vpcCidr, publicIps);
-  const vgw = readVpnGateway(ctx, top.get('vpnGateway'));
+  const vgw = readVpnGateway(ctx, top.get('vpnGateway'), lab.prefix, vpcCidr);
   const cgw = readCustomerGateway(ctx, top.get('customerGateway'), lab.prefix, vpcCidr, publicIps);
 
   const { lists: prefixLists, families: prefixFamilies } = readPrefixLists(ctx, entries.prefixLists);
@@ -926,24 +927,48 @@ function readInternetGateway(
   return { name, interface: iface, ...(uplinkIp !== undefined ? { uplinkIp } : {}) };
 }
 
-function readVpnGateway(ctx: Ctx, v: V | undefined): VpcConfig['vpnGateway'] {
+function readVpnGateway(ctx: Ctx, v: V | undefined, labPrefix: string, vpcCidr: Ipv4Cidr | undefined): VpcConfig['vpnGateway'] {
   if (v === undefined) return undefined;
-  const f = readMap(ctx, v, ['name', 'asn']) ?? new Map<string, V>();
+  const f = readMap(ctx, v, ['name', 'asn', 'directConnect']) ?? new Map<string, V>();
   const nv = f.get('name');
   const av = f.get('asn');
+  const dx = readDirectConnect(ctx, f.get('directConnect'), v, labPrefix, vpcCidr);
   return {
     name: (nv && readName(ctx, nv, 'a name')) ?? DEFAULTS.vgwName,
     asn: (av && readInt(ctx, av, 1, 4_294_967_294, 'a BGP ASN')) ?? DEFAULTS.vgwAsn,
+    ...(dx ? { directConnect: dx } : {}),
   };
+}
+
+/** `directConnect: { ip, peer, remoteNetworks, interface?, prefixLen? }` on either gateway. */
+function readDirectConnect(ctx: Ctx, v: V | undefined, parent: V, labPrefix: string, vpcCidr: Ipv4Cidr | undefined): DirectConnectConfig | undefined {
+  if (v === undefined) return undefined;
+  const f = readMap(ctx, v, ['ip', 'peer', 'remoteNetworks', 'interface', 'prefixLen']);
+  if (f === undefined) return undefined;
+  const ipv = required(ctx, f, 'ip', v, "vpcd's address on the link, e.g. 169.254.100.1");
+  const pv = required(ctx, f, 'peer', v, "the other end's address, e.g. 169.254.100.2");
+  const ip = ipv && readIpv4(ctx, ipv);
+  const peer = pv && readIpv4(ctx, pv);
+  const lv = f.get('prefixLen');
+  const prefixLen = (lv && readInt(ctx, lv, 8, 31, 'the link prefix length')) ?? 30;
+  const remoteNetworks = readNetworks(ctx, f.get('remoteNetworks'), v, 'remoteNetworks', undefined, vpcCidr);
+  const iv = f.get('interface');
+  const iface = (iv && readIfName(ctx, iv)) ?? labDxIfName(labPrefix);
+  if (ip !== undefined && vpcCidr !== undefined) checkOutsideVpc(ctx, ipv!, ip, vpcCidr, 'the link address must be outside the site\'s own network');
+  if (ip !== undefined && peer !== undefined && ip === peer) ctx.error(pv!.at, `${pv!.path}: the peer must differ from ip`);
+  void parent;
+  if (ip === undefined || peer === undefined || remoteNetworks === undefined) return undefined;
+  return { ip: formatIpv4(ip), peer: formatIpv4(peer), remoteNetworks, interface: iface, prefixLen };
 }
 
 function readCustomerGateway(
   ctx: Ctx, v: V | undefined, labPrefix: string, vpcCidr: Ipv4Cidr | undefined, publicIps: Claims,
 ): VpcConfig['customerGateway'] {
   if (v === undefined) return undefined;
-  const f = readMap(ctx, v, ['name', 'asn', 'wan']) ?? new Map<string, V>();
+  const f = readMap(ctx, v, ['name', 'asn', 'wan', 'directConnect']) ?? new Map<string, V>();
   const nv = f.get('name');
   const av = f.get('asn');
+  const dx = readDirectConnect(ctx, f.get('directConnect'), v, labPrefix, vpcCidr);
   const name = (nv && readName(ctx, nv, 'a name')) ?? DEFAULTS.cgwName;
   const asn = (av && readInt(ctx, av, 1, 2_147_483_647, 'AWS customer gateway ASN range')) ?? DEFAULTS.cgwAsn;
   let ip = '0.0.0.0';
@@ -964,7 +989,7 @@ function readCustomerGateway(
       if (iv !== undefined) iface = readIfName(ctx, iv) ?? iface;
     }
   }
-  return { name, asn, wan: { ip, interface: iface } };
+  return { name, asn, wan: { ip, interface: iface }, ...(dx ? { directConnect: dx } : {}) };
 }
 
 // --- prefix lists ------------------------------------------------------------

@@ -182,6 +182,19 @@ export function labUp(cfg: VpcConfig, out: Out): void {
       nsExec(names.dataplane, ['ethtool', '-K', up, 'tx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off'], { ignoreError: true });
     }
   }
+  // A Direct Connect stand-in: both sites' link ends join bridge dx0 in the lab internet namespace.
+  const dx = cfg.vpnGateway?.directConnect ?? cfg.customerGateway?.directConnect;
+  if (dx) {
+    if (!nsExec(inet, ['ip', '-o', 'link', 'show', 'dx0'], { ignoreError: true })) {
+      nsExec(inet, ['ip', 'link', 'add', 'dx0', 'type', 'bridge']);
+      nsExec(inet, ['ip', 'link', 'set', 'dx0', 'up']);
+    }
+    const peer = internetSideIfName(prefix, 'dx');
+    ip(['link', 'add', dx.interface, 'netns', names.dataplane, 'type', 'veth', 'peer', 'name', peer, 'netns', inet]);
+    nsExec(inet, ['ip', 'link', 'set', peer, 'master', 'dx0']);
+    nsExec(inet, ['ip', 'link', 'set', peer, 'up']);
+    nsExec(names.dataplane, ['ip', 'link', 'set', dx.interface, 'up']);
+  }
   save();
   out.stdout(`lab ${prefix}: ${cfg.instances.size} instance namespace(s), data plane in ${names.dataplane}, internet ${inet}`);
 }

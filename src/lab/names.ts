@@ -45,3 +45,8 @@ export function instanceMac(vpcName: string, instance: string): string {
 export function routerMac(vpcName: string, subnet: string): string {
   return derivedMac(`router/${vpcName}/${subnet}`);
 }
+
+/** The daemon-side interface of a Direct Connect link. */
+export function labDxIfName(prefix: string): string {
+  return `vd${hex8(fnv1a32(`${prefix}/dx`))}`;
+}

@@ -40,7 +40,7 @@ export interface PuntedDatagram {
 }
 
 /** What a port is attached to. */
-export const PortRole = { None: 0, Instance: 1, Uplink: 2, Wan: 3 } as const;
+export const PortRole = { None: 0, Instance: 1, Uplink: 2, Wan: 3, DirectConnect: 4 } as const;
 
 const ETH_ARP = 0x0806, ETH_IPV4 = 0x0800, ETH_IPV6 = 0x86dd, ETH_VLAN = 0x8100;
 
@@ -73,6 +73,30 @@ export class Dataplane {
   /** Packets through the internet gateway: [out, in] packets and bytes. */
   readonly igwCounters = new Float64Array(4);
   private readonly quote = new Uint32Array(5);
+
+  // ---- Direct Connect stand-in: a plain link preferred over the VPN while up
+  dxPort = -1;
+  readonly dxMac = new Uint8Array(6);
+  dxIp = 0;
+  dxPeer = 0;
+  dxNetAddr = new Uint32Array(0);
+  dxNetMask = new Uint32Array(0);
+  readonly dxPeerMac = new Uint8Array(6);
+  /** performance.now() of the last sign of life from the peer (an ARP from it); 0: never. */
+  dxSeenMs = 0;
+  /** Counters: [packets out, bytes out, packets in, bytes in]. */
+  readonly dxCounters = new Float64Array(4);
+
+  /** The link counts as up while the peer answered within the last 3 s. */
+  dxUp(nowMs: number): boolean {
+    return this.dxPort >= 0 && this.dxSeenMs > 0 && nowMs - this.dxSeenMs < 3000;
+  }
+
+  private dxCovers(dst: number): boolean {
+    const a = this.dxNetAddr, m = this.dxNetMask;
+    for (let i = 0; i < a.length; i++) if (((dst & m[i]) >>> 0) === a[i]) return true;
+    return false;
+  }
 
   // ---- site-to-site VPN
   vpn: VpnPath | null = null;
@@ -186,10 +210,12 @@ export class Dataplane {
     if (ethType === ETH_IPV4) {
       if (role === PortRole.Instance) return this.fromInstance(b, buf, port, start, end, nowMs);
       if (role === PortRole.Uplink) return this.fromUplink(b, buf, port, start, end, nowMs);
+      if (role === PortRole.DirectConnect) return this.fromDx(b, buf, start, end, nowMs);
       return DropReason.UnsupportedTarget;
     }
     if (ethType === ETH_ARP) {
       if (role === PortRole.Uplink) return this.uplinkArp(b, buf, port, start, end, nowMs);
+      if (role === PortRole.DirectConnect) return this.dxArp(b, buf, port, start, end, nowMs);
       return this.arp(b, buf, port, start, end);
     }
     if (ethType === ETH_IPV6) return DropReason.Ipv6;
@@ -901,6 +927,7 @@ export class Dataplane {
 
   /** An instance's packet routed to the VPN gateway (route target vgw). */
   private toVpn(b: PacketBatch, buf: Uint8Array, srcInst: number, srcSubnet: number, start: number, end: number, nowMs: number): number {
+    if (this.dxPort >= 0 && this.dxCovers(this.dst) && this.dxUp(nowMs)) return this.toDx(b, buf, srcInst, srcSubnet, start, end, nowMs);
     const vpn = this.vpn;
     if (vpn === null) return DropReason.NoRoute;
     // The WAN peer itself is never reached through its own tunnel.
@@ -1115,6 +1142,93 @@ export class Dataplane {
     for (let k = 0; k < quote; k++) out[ic + 8 + k] = buf[this.l3Off + k];
     writeU16(out, ic + 2, ~onesSum(out, ic, 8 + quote) & 0xffff);
     this.queue(b, outPort, s, (e - s) + 14 + total);
+  }
+
+
+  // ======================================================================
+  // Direct Connect stand-in
+  // ======================================================================
+
+  /** Over the plain link: L2 rewrite only (offload metadata stays valid on a veth). */
+  private toDx(b: PacketBatch, buf: Uint8Array, srcInst: number, srcSubnet: number, start: number, end: number, nowMs: number): number {
+    const sec = this.security;
+    if (sec !== null) {
+      const r = this.secure(sec, buf, srcInst, srcSubnet, -1, -1, nowMs, false);
+      if (r !== DropReason.None) return r;
+    }
+    const e = this.ethOff;
+    for (let k = 0; k < 6; k++) {
+      buf[e + k] = this.dxPeerMac[k];
+      buf[e + 6 + k] = this.dxMac[k];
+    }
+    this.dxCounters[0]++;
+    this.dxCounters[1] += this.l3End - this.l3Off;
+    this.queue(b, this.dxPort, start, end - start);
+    return DropReason.None;
+  }
+
+  /** From the link: to an instance of this site (NACL and SG apply, as for any traffic entering the VPC). */
+  private fromDx(b: PacketBatch, buf: Uint8Array, start: number, end: number, nowMs: number): number {
+    const e = this.ethOff;
+    for (let k = 0; k < 6; k++) if (buf[e + k] !== this.dxMac[k]) return DropReason.NotForRouter;
+    const r = this.parseIpv4(buf, end);
+    if (r !== DropReason.None) return r;
+    if (!this.dxCovers(this.src)) return DropReason.SourceDestCheck;
+    const topo = this.topo;
+    const a = topo.classify(this.dst);
+    if (a < 0 || a >>> 24 !== AddrKind.Instance) return DropReason.NoDestination;
+    const inst = a & 0xffffff;
+    const outPort = this.instPort[inst];
+    if (outPort < 0) return DropReason.NoDestination;
+    const sec = this.security;
+    if (sec !== null) {
+      const pr = this.secure(sec, buf, -1, -1, inst, topo.instSubnet[inst], nowMs, false);
+      if (pr !== DropReason.None) return pr;
+    }
+    this.dxCounters[2]++;
+    this.dxCounters[3] += this.l3End - this.l3Off;
+    this.deliverToInstance(b, buf, inst, outPort, start, end);
+    return DropReason.None;
+  }
+
+  /** ARP on the link: answer for our address, learn (and take as a sign of life) the peer's. */
+  private dxArp(b: PacketBatch, buf: Uint8Array, port: number, start: number, end: number, nowMs: number): number {
+    const a = this.ethOff + 14;
+    if (end - a < 28) return DropReason.Malformed;
+    if (readU16(buf, a) !== 1 || readU16(buf, a + 2) !== 0x0800 || buf[a + 4] !== 6 || buf[a + 5] !== 4) return DropReason.Malformed;
+    const op = readU16(buf, a + 6);
+    const spa = readU32(buf, a + 14);
+    const tpa = readU32(buf, a + 24);
+    if (spa === this.dxPeer) {
+      for (let k = 0; k < 6; k++) this.dxPeerMac[k] = buf[a + 8 + k];
+      this.dxSeenMs = nowMs;
+    }
+    if (op !== 1 || tpa !== this.dxIp) return DropReason.ArpIgnored;
+    const ethOff = this.ethOff;
+    for (let k = 0; k < 6; k++) {
+      buf[a + 18 + k] = buf[a + 8 + k];
+      buf[ethOff + k] = buf[a + 8 + k];
+      buf[a + 8 + k] = this.dxMac[k];
+      buf[ethOff + 6 + k] = this.dxMac[k];
+    }
+    writeU32(buf, a + 24, spa);
+    writeU32(buf, a + 14, tpa);
+    writeU16(buf, a + 6, 2);
+    this.queue(b, port, start, end - start);
+    return DropReason.None;
+  }
+
+  /** The liveness probe: an ARP request for the peer (outside batch processing, like emitUdp). */
+  emitDxProbe(b: PacketBatch): void {
+    if (this.dxPort < 0) return;
+    const saved = this.uplinkPort;
+    // arpRequest builds on the uplink's port and MAC; borrow them for the link.
+    const savedMac = Uint8Array.from(this.uplinkMac);
+    this.uplinkPort = this.dxPort;
+    this.uplinkMac.set(this.dxMac);
+    this.arpRequest(b, this.dxPeer, this.dxIp);
+    this.uplinkPort = saved;
+    this.uplinkMac.set(savedMac);
   }
 
 }

@@ -247,3 +247,54 @@ describe.runIf(isRoot)('split tunnel vs full tunnel; wrong PSK', () => {
     expect(wSite.daemon!.proc.exitCode).toBeNull();
   });
 });
+
+describe.runIf(isRoot)('Direct Connect stand-in preferred over the VPN while up', () => {
+  const prefix = uniquePrefix();
+  const internet = `${prefix}-net`;
+  const lab = new VpnLab(prefix);
+  const hp = randomPort(), sp = randomPort();
+  const hub: HubSpec = { tunnels: [{ local: '198.51.100.1' }] };
+  const spoke: SpokeSpec = { cidr: '198.19.0.0/20', subnet: '198.19.1.0/24', host: '198.19.1.10', wan: '198.51.100.2' };
+  const hubSite = lab.add('hub', hubConfig(prefix, internet, hp, hub, [spoke]).replace('vpnGateway: { name: vgw, asn: 64512 }',
+    'vpnGateway: { name: vgw, asn: 64512, directConnect: { ip: 169.254.100.1, peer: 169.254.100.2, remoteNetworks: [198.19.0.0/20] } }'), hp);
+  const spokeSite = lab.add('spoke', spokeConfig(prefix, 0, internet, sp, hub, spoke).replace('wan: { ip: 198.51.100.2 } }',
+    'wan: { ip: 198.51.100.2 }, directConnect: { ip: 169.254.100.2, peer: 169.254.100.1, remoteNetworks: [198.18.0.0/16] } }'), sp);
+
+  beforeAll(async () => {
+    lab.up();
+    await lab.start(hubSite, { VPN_PSK_0: PSK });
+    await lab.start(spokeSite, { VPN_PSK: PSK });
+    await waitTunnels(sp, 1);
+    const t0 = Date.now();
+    while ((metricValue(await m(sp), 'vpcd_direct_connect_state') ?? 0) < 1 || (metricValue(await m(hp), 'vpcd_direct_connect_state') ?? 0) < 1) {
+      if (Date.now() - t0 > 10_000) throw new Error('direct connect link never came up');
+      await sleep(200);
+    }
+  });
+  afterAll(() => lab.down());
+
+  it('carries traffic over the link, falls back to the VPN when the link goes down, and returns to it', async () => {
+    const { internetSideIfName } = await import('../../src/lab/lab.js');
+    const dxOut = async () => metricValue(await m(sp), 'vpcd_direct_connect_packets_total', { direction: 'out' }) ?? 0;
+    const vpnOut = async () => metricValue(await m(sp), 'vpcd_vpn_tunnel_packets_total', { direction: 'out' }) ?? 0;
+    let d0 = await dxOut(), v0 = await vpnOut();
+    expect(nsx(`${prefix}s0-host`, ['ping', '-c', '3', '-i', '0.2', '-W', '2', SRV]).code).toBe(0);
+    expect(await dxOut()).toBeGreaterThanOrEqual(d0 + 3);
+    expect(await vpnOut()).toBe(v0);
+    // the link fails
+    const port = internetSideIfName(`${prefix}s0`, 'dx');
+    nsx(internet, ['ip', 'link', 'set', port, 'down']);
+    await sleep(3500);
+    expect(metricValue(await m(sp), 'vpcd_direct_connect_state')).toBe(0);
+    d0 = await dxOut(); v0 = await vpnOut();
+    expect(nsx(`${prefix}s0-host`, ['ping', '-c', '3', '-i', '0.2', '-W', '2', SRV]).code).toBe(0);
+    expect(await vpnOut()).toBeGreaterThanOrEqual(v0 + 3);
+    expect(await dxOut()).toBe(d0);
+    // and comes back
+    nsx(internet, ['ip', 'link', 'set', port, 'up']);
+    await sleep(2500);
+    d0 = await dxOut();
+    expect(nsx(`${prefix}s0-host`, ['ping', '-c', '2', '-i', '0.2', '-W', '2', SRV]).code).toBe(0);
+    expect(await dxOut()).toBeGreaterThanOrEqual(d0 + 2);
+  });
+});
