@@ -328,11 +328,17 @@ export class SaTable {
     return out;
   }
 
-  /** Sets the last-sent sequence number of a slot (tests; resuming a counter). */
+  /**
+   * Moves the last-sent sequence number of a slot forward (tests of
+   * exhaustion; skipping numbers is harmless). Never backwards: the GCM IV
+   * is the sequence number, and a repeated IV under one key breaks GCM.
+   */
   setSeqOut(slot: number, seq: number): void {
     const e = this.at(slot);
     if (e === null) throw new RangeError(`no SA in slot ${slot}`);
-    e.ctr[SaCounter.SeqOut] = Math.min(Math.max(0, Math.floor(seq)), SEQ_MAX);
+    const v = Math.min(Math.max(0, Math.floor(seq)), SEQ_MAX);
+    if (v < e.ctr[SaCounter.SeqOut]) throw new RangeError('the sequence number only moves forward');
+    e.ctr[SaCounter.SeqOut] = v;
     e.needsRekey = e.ctr[SaCounter.SeqOut] >= SEQ_SOFT_LIMIT;
   }
 

@@ -699,6 +699,24 @@ export class Dataplane {
     if (natPort >= 0) this.sport = natPort;
     // From the gateway: its subnet's route table decides where the translated packet goes.
     const e = topo.route(topo.subnetRouteTable[nat.subnet], dst);
+    if (e >= 0 && topo.rtKind[e] === Target.Vgw && this.vpn !== null) {
+      // A NAT gateway towards the VPN (the private type's purpose): the other network sees the gateway's private address.
+      if (sec !== null) {
+        const r = sec.naclLeg(nat.subnet, -1, nat.ip, dst, proto, this.dport);
+        if (r !== DropReason.None) {
+          c[NatCounter.PacketsDropped]++;
+          return r;
+        }
+      }
+      const conn = this.vpn.connectionFor(dst, -1);
+      if (conn < 0) {
+        c[NatCounter.PacketsDropped]++;
+        return DropReason.NoRoute;
+      }
+      c[NatCounter.PacketsOutToDestination]++;
+      c[NatCounter.BytesOutToDestination] += len;
+      return this.encryptOut(b, buf, conn, -1, nowMs);
+    }
     if (e < 0 || topo.rtKind[e] !== Target.Igw) {
       c[NatCounter.PacketsDropped]++;
       return e < 0 ? DropReason.NoRoute : DropReason.UnsupportedTarget;
@@ -723,16 +741,23 @@ export class Dataplane {
 
   /** Internet -> NAT gateway Elastic IP: the reverse translation, or an unsolicited drop. */
   private fromInternetToNat(b: PacketBatch, buf: Uint8Array, nat: NatGatewayState, start: number, end: number, nowMs: number): number {
-    const topo = this.topo;
     const proto = this.proto;
     const len = this.l3End - this.l3Off;
-    const c = nat.counters;
     // IGW: Elastic IP -> the gateway's private address (in an ICMP error's quote too, where it is the source)
     if (proto === 1 && this.fragOff === 0 && isIcmpError(buf[this.l4Off])) rewriteIcmpQuote(buf, this.l4Off, this.l3End, 12, nat.ip, -1);
     rewriteAddrPort(buf, this.l3Off, this.l4ForRewrite(), proto, 16, nat.ip, -1, this.partialCsum(buf));
     this.dst = nat.ip;
     this.igwCounters[2]++;
     this.igwCounters[3] += len;
+    return this.natReverse(b, buf, nat, start, end, nowMs);
+  }
+
+  /** A packet for the NAT gateway's private address (from the IGW or a VPN tunnel): reverse translation to the inside host. */
+  private natReverse(b: PacketBatch, buf: Uint8Array, nat: NatGatewayState, start: number, end: number, nowMs: number): number {
+    const topo = this.topo;
+    const proto = this.proto;
+    const len = this.l3End - this.l3Off;
+    const c = nat.counters;
     const sec = this.security;
     if (sec !== null) {
       const r = sec.naclLeg(-1, nat.subnet, this.src, nat.ip, proto, this.dport);
@@ -902,6 +927,7 @@ export class Dataplane {
     const dst = this.dst;
     if (((dst & topo.vpcMask) >>> 0) === topo.vpcNet) {
       const a = topo.classify(dst);
+      if (a >= 0 && a >>> 24 === AddrKind.NatGateway) return this.natReverse(b, buf, this.nats[a & 0xffffff], start, end, nowMs);
       if (a < 0 || a >>> 24 !== AddrKind.Instance) return DropReason.NoDestination;
       const inst = a & 0xffffff;
       const outPort = this.instPort[inst];

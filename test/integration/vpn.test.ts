@@ -298,3 +298,37 @@ describe.runIf(isRoot)('Direct Connect stand-in preferred over the VPN while up'
     expect(await dxOut()).toBeGreaterThanOrEqual(d0 + 2);
   });
 });
+
+describe.runIf(isRoot)('private NAT gateway towards the VPN gateway', () => {
+  const prefix = uniquePrefix();
+  const internet = `${prefix}-net`;
+  const lab = new VpnLab(prefix);
+  const hp = randomPort(), sp = randomPort();
+  const hub: HubSpec = { tunnels: [{ local: '198.51.100.1' }] };
+  const spoke: SpokeSpec = { cidr: '198.19.0.0/20', subnet: '198.19.1.0/24', host: '198.19.1.10', wan: '198.51.100.2' };
+  const hubYaml = hubConfig(prefix, internet, hp, hub, [spoke])
+    .replace('  app: { cidr: 198.18.1.0/24, routeTable: rt }', '  app: { cidr: 198.18.1.0/24, routeTable: rt }\n  transit: { cidr: 198.18.2.0/24, routeTable: rt-nat }')
+    .replace('  rt: { routes: [ { destination: 198.19.0.0/16, target: vgw } ] }',
+      '  rt: { routes: [ { destination: 198.19.0.0/16, target: nat-p } ] }\n  rt-nat: { routes: [ { destination: 198.19.0.0/16, target: vgw } ] }\nnatGateways:\n  nat-p: { subnet: transit, type: private, ip: 198.18.2.5 }');
+  const hubSite = lab.add('hub', hubYaml, hp);
+  const spokeSite = lab.add('spoke', spokeConfig(prefix, 0, internet, sp, hub, spoke), sp);
+
+  beforeAll(async () => {
+    lab.up();
+    await lab.start(hubSite, { VPN_PSK_0: PSK });
+    await lab.start(spokeSite, { VPN_PSK: PSK });
+    await waitTunnels(sp, 1);
+  });
+  afterAll(() => lab.down());
+
+  it('the on-premises host sees the NAT gateway\'s private address; TCP and ping work; counted per gateway', async () => {
+    const t = tcpTransfer(`${prefix}h-srv`, `${prefix}s0-host`, spoke.host, 1 << 20, 7700);
+    expect(t.got).toBe(t.sent);
+    expect(t.peer).toBe('198.18.2.5');
+    expect(nsx(`${prefix}h-srv`, ['ping', '-c', '2', '-i', '0.2', '-W', '2', spoke.host]).code).toBe(0);
+    const text = await m(hp);
+    expect(metricValue(text, 'vpcd_nat_gateway_connections_established_total', { gateway: 'nat-p' })).toBeGreaterThan(0);
+    // and nothing from on-premises can open a connection to the private instance through it
+    expect(nsx(`${prefix}s0-host`, ['ping', '-c', '1', '-W', '1', '198.18.2.5']).code).not.toBe(0);
+  });
+});
