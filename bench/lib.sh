@@ -171,9 +171,11 @@ run_lat() {
     }'
 }
 
-# ---- end-to-end TCP integrity: INTEG_BYTES of seeded data, sha256 compared at both ends.
-run_integrity() {
-  local pre="$RUN_DIR/integrity" kpid tc
+# ---- end-to-end TCP integrity: INTEG_BYTES of seeded data, sha256 compared at both ends. A short capture
+# on the client's interface runs meanwhile; when the check fails it is kept in LOG_DIR with both ends'
+# output, and the check is tried once more (`retry`) to tell a transient failure from a broken path.
+integrity_once() { # $1 = file prefix
+  local pre=$1 kpid tc
   tc="$REPO/test/helpers/tcp-check.mjs"
   spawn "$pre-s" 60 "$NS_S" "$CPU_SERVER" node "$tc" server "$SERVER_IP" 7000 50
   kpid=$SPAWNED
@@ -184,12 +186,37 @@ run_integrity() {
   fi
   timeout --kill-after=3 60 ip netns exec "$NS_C" taskset -c "$CPU_CLIENT" \
     node "$tc" client "$DST_IP" 7000 "$INTEG_BYTES" 50 >"$pre-c.out" 2>"$pre-c.err" || true
-  wait "$kpid" 2>/dev/null || true
+  # the server ends by itself after the transfer; if the client failed it would wait 50 s: stop it
+  for _ in $(seq 30); do kill -0 "$kpid" 2>/dev/null || break; sleep 0.1; done
+  stop_pid "$kpid"
   jq -cn --slurpfile s "$pre-s.out" --slurpfile c "$pre-c.out" '
     {ok: (($s[0].sha256 // "s") == ($c[0].sha256 // "c") and ($s[0].bytes // 0) == ($c[0].bytes // -1) and ($s[0].bytes // 0) > 0),
      bytes_sent: ($c[0].bytes // null), bytes_received: ($s[0].bytes // null), sha256: ($s[0].sha256 // null),
      err: ($c[0].error // $s[0].error // null)}' 2>/dev/null ||
     jq -cn --arg e "$(head -c 300 "$pre-c.out" "$pre-c.err" "$pre-s.err" 2>/dev/null)" '{ok: false, err: ("no result: " + $e)}'
+}
+
+run_integrity() {
+  local pre="$RUN_DIR/integrity" tpid r r2 keep
+  spawn "$pre-td" 120 "$NS_C" "$CPU_CLIENT" tcpdump -nn -l -i "$IF_C" -c 60 'tcp port 7000 or icmp'
+  tpid=$SPAWNED
+  wait_for_line "$pre-td.err" "listening on" 3 "$tpid" || true
+  r=$(integrity_once "$pre")
+  if jq -e '.ok' <<<"$r" >/dev/null; then
+    stop_pid "$tpid"
+    echo "$r"
+    return
+  fi
+  sleep 1
+  r2=$(integrity_once "$pre-retry")
+  stop_pid "$tpid"
+  keep="$LOG_DIR/integrity-${MODE:-mode}-rep${REP:-0}.txt"
+  {
+    echo "== first attempt: $r"; echo "-- client"; cat "$pre-c.out" "$pre-c.err"; echo "-- server"; cat "$pre-s.out" "$pre-s.err"
+    echo "== retry: $r2"
+    echo "== tcpdump on $IF_C ($NS_C), tcp port 7000 or icmp, both attempts"; cat "$pre-td.out" "$pre-td.err"
+  } >"$keep" 2>&1
+  jq -c --argjson r2 "$r2" --arg k "$keep" '. + {retry: $r2, capture: $k}' <<<"$r"
 }
 
 # ---- quick connectivity check (3 pings); returns non-zero when none came back.

@@ -160,7 +160,8 @@ for (const g of groups) {
 }
 for (const g of groups) {
   for (const i of g.integrity ?? []) {
-    lines.push(`TCP integrity through ${g.mode}: ${i.ok ? 'OK' : 'FAILED'} (${i.bytes_received ?? '?'} of ${i.bytes_sent ?? '?'} bytes, sha256 ${i.ok ? 'equal' : 'differs'}${i.err ? `, ${i.err}` : ''})`);
+    lines.push(`TCP integrity through ${g.mode}: ${i.ok ? 'OK' : 'FAILED'} (${i.bytes_received ?? '?'} of ${i.bytes_sent ?? '?'} bytes, sha256 ${i.ok ? 'equal' : 'differs'}${i.err ? `, ${i.err}` : ''})` +
+      (i.retry ? `; retry ${i.retry.ok ? 'OK' : `FAILED${i.retry.err ? ` (${i.retry.err})` : ''}`}; capture and outputs: ${i.capture}` : ''));
   }
   if (g.measurement_errors) lines.push(`${g.mode}: measurement errors: ${g.measurement_errors.join('; ').slice(0, 300)}`);
   if (g.errors) for (const e of g.errors) lines.push(`${g.mode}: FAILED: ${e.slice(0, 400)}`);

@@ -149,7 +149,7 @@ if [ "$NET" = 1 ]; then
   for ((REP = 1; REP <= REPS; REP++)); do
     for mode in $MODES; do
       log "rep $REP/$REPS mode $mode"
-      MODE_ERR=; DST_IP=; VPCD_PID=; VPCD_EXIT=; VPCD_LOG=; VPCD_METRICS=
+      MODE=$mode; MODE_ERR=; DST_IP=; VPCD_PID=; VPCD_EXIT=; VPCD_LOG=; VPCD_METRICS=
       labels=$(jq -cn --arg m "$mode" --argjson r "$REP" --argjson d "$DUR" '{suite: "net", mode: $m, rep: $r, dur_s: $d}')
       rec=
       if ! "$(mode_fn "$mode" up)"; then

@@ -316,7 +316,7 @@ export class Daemon {
       this.dp.attachPort(p.id, PortRole.Uplink, 0, p.vnet);
       this.dp.uplinkPort = p.id;
       this.dp.uplinkMac.set(parseMac(derivedMac(`uplink/${cfg.vpc.name}`)));
-      this.dp.uplinkIp = cfg.internetGateway?.uplinkIp ? parseIpv4(cfg.internetGateway.uplinkIp) : 0;
+      this.dp.uplinkIp = cfg.internetGateway?.uplinkIp ? parseIpv4(cfg.internetGateway.uplinkIp) | 0 : 0;
     }
     this.dp.dxPort = -1;
     if (dx) {
@@ -324,8 +324,8 @@ export class Daemon {
       this.dp.attachPort(p.id, PortRole.DirectConnect, 0, p.vnet);
       this.dp.dxPort = p.id;
       this.dp.dxMac.set(parseMac(derivedMac(`dx/${cfg.vpc.name}`)));
-      this.dp.dxIp = parseIpv4(dx.ip);
-      this.dp.dxPeer = parseIpv4(dx.peer);
+      this.dp.dxIp = parseIpv4(dx.ip) | 0;
+      this.dp.dxPeer = parseIpv4(dx.peer) | 0;
       const nets = dx.remoteNetworks.map((n) => parseCidr4(n));
       this.dp.dxNetAddr = Uint32Array.from(nets.map((n) => n.net));
       this.dp.dxNetMask = Uint32Array.from(nets.map((n) => n.mask));

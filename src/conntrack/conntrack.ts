@@ -106,8 +106,9 @@ export class FlowTuple {
   zone = 0;
 
   set(src: number, dst: number, sport: number, dport: number, proto: number, zone: number): this {
-    this.src = src >>> 0;
-    this.dst = dst >>> 0;
+    // int32: unboxed (Smi) for the address ranges vpcd uses; every consumer masks or compares as int32
+    this.src = src | 0;
+    this.dst = dst | 0;
     this.sport = sport;
     this.dport = dport;
     this.proto = proto;

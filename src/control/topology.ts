@@ -27,7 +27,8 @@ export class Topology {
   readonly subnetNames: readonly string[];
   readonly subnetNet: Uint32Array;
   readonly subnetMask: Uint32Array;
-  readonly subnetRouterIp: Uint32Array;
+  /** Host addresses are int32 (`| 0`): within V8's Smi range for 128.0.0.0-255.255.255.255 and below 64.0.0.0, so the packet path passes them around unboxed. */
+  readonly subnetRouterIp: Int32Array;
   readonly subnetRouteTable: Int32Array;
   readonly subnetNacl: Int32Array;
   /** 6 bytes per subnet. */
@@ -36,13 +37,13 @@ export class Topology {
   // ---- instances (ENIs), by index
   readonly instanceNames: readonly string[];
   readonly instanceIfNames: readonly string[];
-  readonly instIp: Uint32Array;
+  readonly instIp: Int32Array;
   readonly instSubnet: Int32Array;
   /** 6 bytes per instance: the configured (or learned) MAC. */
   readonly instMac: Uint8Array;
   readonly instSrcDstCheck: Uint8Array;
   /** Public IPv4 (IGW 1:1 NAT) or 0. */
-  readonly instPublicIp: Uint32Array;
+  readonly instPublicIp: Int32Array;
 
   /** Private IP -> what it is; value = kind << 24 | index. */
   readonly addrIndex: IpIndex;
@@ -63,8 +64,8 @@ export class Topology {
 
   // ---- NAT gateways, by index
   readonly natNames: readonly string[];
-  readonly natIp: Uint32Array;
-  readonly natPublicIp: Uint32Array;
+  readonly natIp: Int32Array;
+  readonly natPublicIp: Int32Array;
   readonly natSubnet: Int32Array;
   readonly natPublic: Uint8Array;
 
@@ -89,7 +90,7 @@ export class Topology {
     const ns = subnets.length;
     this.subnetNet = new Uint32Array(ns);
     this.subnetMask = new Uint32Array(ns);
-    this.subnetRouterIp = new Uint32Array(ns);
+    this.subnetRouterIp = new Int32Array(ns);
     this.subnetRouteTable = new Int32Array(ns);
     this.subnetNacl = new Int32Array(ns);
     this.subnetRouterMac = new Uint8Array(ns * 6);
@@ -109,11 +110,11 @@ export class Topology {
     this.instanceIfNames = insts.map((x) => x.interface);
     const iIdx = new Map(this.instanceNames.map((n, i) => [n, i]));
     const ni = insts.length;
-    this.instIp = new Uint32Array(ni);
+    this.instIp = new Int32Array(ni);
     this.instSubnet = new Int32Array(ni);
     this.instMac = new Uint8Array(ni * 6);
     this.instSrcDstCheck = new Uint8Array(ni);
-    this.instPublicIp = new Uint32Array(ni);
+    this.instPublicIp = new Int32Array(ni);
     insts.forEach((x, i) => {
       this.instIp[i] = parseIpv4(x.ip);
       this.instSubnet[i] = sIdx.get(x.subnet) ?? -1;
@@ -126,8 +127,8 @@ export class Topology {
     const nats = [...cfg.natGateways.values()];
     this.natNames = nats.map((n) => n.name);
     const nIdx = new Map(this.natNames.map((n, i) => [n, i]));
-    this.natIp = new Uint32Array(nats.length);
-    this.natPublicIp = new Uint32Array(nats.length);
+    this.natIp = new Int32Array(nats.length);
+    this.natPublicIp = new Int32Array(nats.length);
     this.natSubnet = new Int32Array(nats.length);
     this.natPublic = new Uint8Array(nats.length);
     nats.forEach((n, i) => {

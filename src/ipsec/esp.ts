@@ -162,6 +162,7 @@ function espPrepare(sa: EspSa, inner: Uint8Array, innerOff: number, innerLen: nu
   if (inner === out) {
     if (innerOff !== ptOff) out.copyWithin(ptOff, innerOff, innerOff + innerLen);
   } else {
+    // different arrays: a subarray view per packet (pass the arena as both to avoid it)
     out.set(inner.subarray(innerOff, innerOff + innerLen), ptOff);
   }
   const padLen = ptLen - innerLen - 2;
@@ -214,8 +215,12 @@ export function espDecrypt(table: SaTable, buf: Uint8Array, espOff: number, espL
  * Returns the SA's slot, or an EspError.
  */
 function decryptCheck(table: SaTable, buf: Uint8Array, espOff: number, espLen: number, out: Uint8Array, outOff: number): number {
-  if (!(espOff >= 0) || !(espLen >= ESP_HEADER_LEN) || espOff + espLen > buf.length) return EspError.Malformed;
+  if (!(espOff >= 0) || !(espLen >= ESP_HEADER_LEN) || espOff + espLen > buf.length) {
+    table.lastInSlot = -1;
+    return EspError.Malformed;
+  }
   const slot = table.lookupIn(readU32(buf, espOff));
+  table.lastInSlot = slot;
   if (slot < 0) return EspError.NoSa;
   const sa = table.at(slot)!;
   const ctLen = espLen - ESP_HEADER_LEN - sa.ivLen - sa.icvLen;

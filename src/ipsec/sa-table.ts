@@ -195,6 +195,12 @@ export class SaTable {
   private readonly tunnelOut: Int32Array;
   private readonly tunnelIds = new Map<string, number>();
   private readonly engine: EspAeadEngine | null;
+  /**
+   * Slot of the SA the last espDecrypt() found by SPI (-1: none), whatever
+   * its result: which tunnel a decrypted packet came through, read after the
+   * call (the SPI bytes may have been overwritten by an in-place output).
+   */
+  lastInSlot = -1;
   private serial = 0;
   private installed = 0;
 

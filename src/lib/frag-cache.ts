@@ -6,8 +6,8 @@
  * refused. Allocation-free.
  */
 export class FragCache {
-  private readonly src: Uint32Array;
-  private readonly dst: Uint32Array;
+  private readonly src: Int32Array;
+  private readonly dst: Int32Array;
   private readonly idProto: Uint32Array;
   private readonly expires: Float64Array;
   private readonly mask: number;
@@ -16,8 +16,8 @@ export class FragCache {
     let n = 16;
     while (n < slots) n <<= 1;
     this.mask = n - 1;
-    this.src = new Uint32Array(n);
-    this.dst = new Uint32Array(n);
+    this.src = new Int32Array(n);
+    this.dst = new Int32Array(n);
     this.idProto = new Uint32Array(n);
     this.expires = new Float64Array(n);
   }
@@ -32,8 +32,8 @@ export class FragCache {
   allow(src: number, dst: number, id: number, proto: number, nowMs: number): void {
     const ip = ((id << 8) | proto) >>> 0;
     const i = this.slot(src, dst, ip);
-    this.src[i] = src;
-    this.dst[i] = dst;
+    this.src[i] = src | 0;
+    this.dst[i] = dst | 0;
     this.idProto[i] = ip;
     this.expires[i] = nowMs + this.ttlMs;
   }
@@ -41,6 +41,6 @@ export class FragCache {
   allowed(src: number, dst: number, id: number, proto: number, nowMs: number): boolean {
     const ip = ((id << 8) | proto) >>> 0;
     const i = this.slot(src, dst, ip);
-    return this.src[i] === src && this.dst[i] === dst && this.idProto[i] === ip && this.expires[i] > nowMs;
+    return this.src[i] === (src | 0) && this.dst[i] === (dst | 0) && this.idProto[i] === ip && this.expires[i] > nowMs;
   }
 }

@@ -33,7 +33,8 @@ function l4CsumOff(proto: number): number {
  * partial: the L4 checksum is a NEEDS_CSUM pseudo-header sum.
  */
 export function rewriteAddrPort(buf: Uint8Array, l3: number, l4: number, proto: number, addrOff: number, addr: number, port: number, partial: boolean): void {
-  const old = readU32(buf, l3 + addrOff);
+  const old = readU32(buf, l3 + addrOff) | 0;
+  addr |= 0;
   if (old !== addr) {
     writeU32(buf, l3 + addrOff, addr);
     writeU16(buf, l3 + 10, checksumUpdate32(readU16(buf, l3 + 10), old, addr));

@@ -240,8 +240,9 @@ export class Dataplane {
     this.l3Off = l3;
     this.l3End = l3 + total;
     this.proto = buf[l3 + 9];
-    this.src = readU32(buf, l3 + 12);
-    this.dst = readU32(buf, l3 + 16);
+    // int32, not u32: see Topology (unboxed on the hot path)
+    this.src = readU32(buf, l3 + 12) | 0;
+    this.dst = readU32(buf, l3 + 16) | 0;
     const ff = readU16(buf, l3 + 6);
     this.fragOff = ff & 0x1fff;
     this.ipId = readU16(buf, l3 + 4);
@@ -411,8 +412,8 @@ export class Dataplane {
     const inst = this.portIndex[port];
     const topo = this.topo;
     const op = readU16(buf, a + 6);
-    const spa = readU32(buf, a + 14);
-    const tpa = readU32(buf, a + 24);
+    const spa = readU32(buf, a + 14) | 0;
+    const tpa = readU32(buf, a + 24) | 0;
     if (spa === topo.instIp[inst]) this.learn(buf, inst, a + 8);
     if (op !== 1) return DropReason.ArpIgnored;
     const subnet = topo.instSubnet[inst];
@@ -550,8 +551,8 @@ export class Dataplane {
     if (end - a < 28) return DropReason.Malformed;
     if (readU16(buf, a) !== 1 || readU16(buf, a + 2) !== 0x0800 || buf[a + 4] !== 6 || buf[a + 5] !== 4) return DropReason.Malformed;
     const op = readU16(buf, a + 6);
-    const spa = readU32(buf, a + 14);
-    const tpa = readU32(buf, a + 24);
+    const spa = readU32(buf, a + 14) | 0;
+    const tpa = readU32(buf, a + 24) | 0;
     const ours = this.topo.publicIndex.get(tpa) >= 0 || (this.uplinkIp !== 0 && tpa === this.uplinkIp) || this.isWanAddr(tpa);
     if (spa !== 0 && (op === 2 || ours) && this.topo.publicIndex.get(spa) < 0 && !this.isWanAddr(spa)) {
       this.neighbors.learn(spa, buf, a + 8);
@@ -768,7 +769,7 @@ export class Dataplane {
     if (proto === 1 && this.fragOff === 0 && isIcmpError(buf[this.l4Off])) {
       // An error about a packet the gateway sent: find the session from the quote (gateway -> destination).
       const q = this.quote;
-      if (!readIcmpQuote(buf, this.l4Off, this.l3End, q) || q[0] !== (nat.ip >>> 0)) {
+      if (!readIcmpQuote(buf, this.l4Off, this.l3End, q) || (q[0] | 0) !== (nat.ip | 0)) {
         c[NatCounter.PacketsDropped]++;
         return DropReason.Unsolicited;
       }
@@ -783,7 +784,7 @@ export class Dataplane {
     }
     const f = ref >>> 1;
     const pool = nat.sessions.pool;
-    const insideIp = pool.key[f * 8];
+    const insideIp = pool.key[f * 8] | 0;
     const insidePort = pool.key[f * 8 + 2] >>> 16;
     c[NatCounter.PacketsInFromDestination]++;
     c[NatCounter.BytesInFromDestination] += len;
@@ -1223,8 +1224,8 @@ export class Dataplane {
     if (end - a < 28) return DropReason.Malformed;
     if (readU16(buf, a) !== 1 || readU16(buf, a + 2) !== 0x0800 || buf[a + 4] !== 6 || buf[a + 5] !== 4) return DropReason.Malformed;
     const op = readU16(buf, a + 6);
-    const spa = readU32(buf, a + 14);
-    const tpa = readU32(buf, a + 24);
+    const spa = readU32(buf, a + 14) | 0;
+    const tpa = readU32(buf, a + 24) | 0;
     if (spa === this.dxPeer) {
       for (let k = 0; k < 6; k++) this.dxPeerMac[k] = buf[a + 8 + k];
       this.dxSeenMs = nowMs;

@@ -15,7 +15,7 @@ const NIL = -1;
 export class FlowLogTable {
   readonly capacity: number;
   private readonly mask: number;
-  readonly keys: Uint32Array;
+  readonly keys: Int32Array;
   readonly used: Int32Array;
   readonly packets: Float64Array;
   readonly bytes: Float64Array;
@@ -35,7 +35,7 @@ export class FlowLogTable {
     while (cap < capacity * 2) cap <<= 1;
     this.capacity = capacity;
     this.mask = cap - 1;
-    this.keys = new Uint32Array(cap * KEY_WORDS);
+    this.keys = new Int32Array(cap * KEY_WORDS);
     this.used = new Int32Array(cap).fill(NIL);
     this.packets = new Float64Array(cap);
     this.bytes = new Float64Array(cap);
@@ -46,7 +46,9 @@ export class FlowLogTable {
 
   /** One packet of `len` IP bytes seen on ENI `eni` with `action` (1 ACCEPT, 0 REJECT) at Unix ms `nowMs`. */
   record(eni: number, src: number, dst: number, sport: number, dport: number, proto: number, action: number, len: number, nowMs: number): void {
-    const ports = ((sport << 16) | dport) >>> 0;
+    const ports = (sport << 16) | dport;
+    src |= 0;
+    dst |= 0;
     const pa = (proto << 8) | action;
     let h = Math.imul(eni ^ src, 0x9e3779b1) ^ Math.imul(dst ^ ports, 0x85ebca6b) ^ pa;
     h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
@@ -88,7 +90,7 @@ export class FlowLogTable {
     for (let n = 0; n < this.size; n++) {
       const i = this.order[n];
       const k = i * KEY_WORDS;
-      visit(keys[k], keys[k + 1], keys[k + 2], keys[k + 3] >>> 16, keys[k + 3] & 0xffff, keys[k + 4] >>> 8, (keys[k + 4] & 1) === 1,
+      visit(keys[k], keys[k + 1] >>> 0, keys[k + 2] >>> 0, keys[k + 3] >>> 16, keys[k + 3] & 0xffff, keys[k + 4] >>> 8, (keys[k + 4] & 1) === 1,
         this.packets[i], this.bytes[i], this.firstMs[i], this.lastMs[i]);
       this.used[i] = NIL;
     }

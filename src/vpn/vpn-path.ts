@@ -43,8 +43,9 @@ export class VpnPath {
   readonly tunCount: Int32Array;
   readonly tunConn: Int32Array;
   readonly tunIndex: Int32Array;
-  readonly tunLocal: Uint32Array;
-  readonly tunPeer: Uint32Array;
+  /** int32 (see Topology). */
+  readonly tunLocal: Int32Array;
+  readonly tunPeer: Int32Array;
   /** 1 when IKE says the tunnel is up. */
   readonly tunUp: Uint8Array;
   /** Per tunnel slot × VpnCounter. */
@@ -85,8 +86,8 @@ export class VpnPath {
     });
     this.tunConn = Int32Array.from(tuns.map((t) => t.conn));
     this.tunIndex = Int32Array.from(tuns.map((t) => t.index));
-    this.tunLocal = Uint32Array.from(tuns.map((t) => t.local));
-    this.tunPeer = Uint32Array.from(tuns.map((t) => t.peer));
+    this.tunLocal = Int32Array.from(tuns.map((t) => t.local | 0));
+    this.tunPeer = Int32Array.from(tuns.map((t) => t.peer | 0));
     this.tunUp = new Uint8Array(tuns.length);
     this.counters = new Float64Array(tuns.length * 4);
   }
@@ -136,7 +137,7 @@ export class VpnPath {
 
   /** True when dst is one of the tunnels' peer addresses (never sent into a tunnel). */
   isPeer(dst: number): boolean {
-    for (let t = 0; t < this.tunPeer.length; t++) if (this.tunPeer[t] === dst) return true;
+    for (let t = 0; t < this.tunPeer.length; t++) if (this.tunPeer[t] === (dst | 0)) return true;
     return false;
   }
 }

@@ -38,14 +38,14 @@ describe('FlowTuple', () => {
   it('reverses TCP/UDP by swapping addresses and ports', () => {
     const t = new FlowTuple().set(WEB, DB, 49152, 5432, 6, 3);
     const r = new FlowTuple().reverseOf(t);
-    expect([r.src, r.dst, r.sport, r.dport, r.proto, r.zone]).toEqual([DB, WEB, 5432, 49152, 6, 3]);
+    expect([r.src >>> 0, r.dst >>> 0, r.sport, r.dport, r.proto, r.zone]).toEqual([DB, WEB, 5432, 49152, 6, 3]);
   });
 
   it('keys ICMP queries on identifier and type, and pairs echo with echo reply', () => {
     const t = new FlowTuple().setIcmp(WEB, NET, 8, 0, 0x1234, 0);
     expect([t.sport, t.dport, t.proto]).toEqual([0x1234, 8 << 8, 1]);
     const r = new FlowTuple().reverseOf(t);
-    expect([r.src, r.dst, r.sport, r.dport]).toEqual([NET, WEB, 0x1234, 0]);
+    expect([r.src >>> 0, r.dst >>> 0, r.sport, r.dport]).toEqual([NET, WEB, 0x1234, 0]);
     expect(new FlowTuple().setIcmp(NET, WEB, 0, 0, 0x1234, 0)).toEqual(r); // the echo reply packet's own key
     for (const [a, b] of [[8, 0], [13, 14], [15, 16], [17, 18]]) {
       expect(icmpPairedType(a)).toBe(b);
@@ -59,7 +59,7 @@ describe('FlowTuple', () => {
 
   it('drops ports for protocols other than TCP/UDP/ICMP', () => {
     const r = new FlowTuple().reverseOf(new FlowTuple().set(WEB, NET, 1, 2, 47, 0));
-    expect([r.src, r.dst, r.sport, r.dport, r.proto]).toEqual([NET, WEB, 0, 0, 47]);
+    expect([r.src >>> 0, r.dst >>> 0, r.sport, r.dport, r.proto]).toEqual([NET, WEB, 0, 0, 47]);
   });
 });
 

@@ -56,8 +56,13 @@ describe('SaTable', () => {
     const peerNew = peer.at(peer.lookupIn(neu.spiOut))!;
     let n = espEncrypt(peerOld, ipv4Packet(50), 0, 50, out, 0);
     expect(espDecrypt(t, out, 0, n, back, 0)).toBe(50);
+    expect(t.lastInSlot).toBe(eOld.slot);
     n = espEncrypt(peerNew, ipv4Packet(50), 0, 50, out, 0);
-    expect(espDecrypt(t, out, 0, n, back, 0)).toBe(50);
+    expect(espDecrypt(t, out, 0, n, out, 0)).toBe(50); // in place: the SPI bytes are overwritten
+    expect(t.lastInSlot).toBe(eNew.slot);
+    expect(t.at(t.lastInSlot)!.tunnelId).toBe(tid);
+    expect(espDecrypt(t, out, 0, 3, back, 0)).toBeLessThan(0);
+    expect(t.lastInSlot).toBe(-1);
     // removing the new one falls back to the old; removing both leaves none
     t.remove(neu.spiIn);
     expect(t.outboundSa(tid)).toBe(eOld);

@@ -1,0 +1,81 @@
+/**
+ * The ESP engine behind the per-tunnel interface the VPN packet path calls
+ * (src/vpn/vpn-path.ts `TunnelCrypto`, plus install/remove as in
+ * src/vpn/crypto.ts `BoundTunnelCrypto`). Structural: this file does not
+ * import src/vpn (ipsec sits below it), the shapes just match.
+ *
+ * Tunnel slots are the SA table's tunnel ids: install(slot, sa) installs with
+ * tunnelId = slot, so the outbound SA of tunnel slot t is table.outbound(t)
+ * and a decrypted packet's tunnel is the tunnelId of table.lastInSlot.
+ *
+ * Return codes are EspError values (NoSa -1, Replay -2, Auth -3, Malformed
+ * -4, BadNextHeader -5, Dummy -6, SeqExhausted -7, NoRoom -8); map them with
+ * espDropReason() (Dummy -> None: a dummy packet is dropped silently).
+ */
+import { EspError, espDecrypt, espEncrypt, tunnelMtu } from './esp.js';
+import { type EspBackend, type EspSa, SaTable } from './sa-table.js';
+import type { ChildSa } from './sa-types.js';
+
+export interface EspTunnelCryptoOptions {
+  /** Outer MTU the inner MTU is computed for (default 1500). */
+  readonly outerMtu?: number;
+  /** Inner MTU reported for a tunnel without an SA (default 1438, AES-GCM in UDP). */
+  readonly defaultInnerMtu?: number;
+  readonly backend?: EspBackend;
+  readonly maxSas?: number;
+  readonly replayWindow?: number;
+}
+
+export class EspTunnelCrypto {
+  readonly table: SaTable;
+  /** Tunnel slot of the SA the last decrypt() looked up (-1 if none). */
+  lastTunnel = -1;
+  private readonly outerMtu: number;
+  private readonly defaultInnerMtu: number;
+
+  constructor(tunnels: number, opts: EspTunnelCryptoOptions = {}) {
+    this.table = new SaTable({
+      maxTunnels: Math.max(1, tunnels),
+      maxSas: opts.maxSas ?? Math.max(16, tunnels * 4),
+      ...(opts.backend === undefined ? {} : { backend: opts.backend }),
+      ...(opts.replayWindow === undefined ? {} : { replayWindow: opts.replayWindow }),
+    });
+    this.outerMtu = opts.outerMtu ?? 1500;
+    this.defaultInnerMtu = opts.defaultInnerMtu ?? 1438;
+  }
+
+  /** Control plane: a CHILD_SA for tunnel slot `slot` (becomes its outbound SA). Throws RangeError if unusable. */
+  install(slot: number, sa: ChildSa): EspSa {
+    return this.table.install(sa, slot);
+  }
+
+  /** Control plane: removes the SA with this inbound SPI (no-op if unknown). */
+  remove(spiIn: number): void {
+    this.table.remove(spiIn);
+  }
+
+  hasOutbound(t: number): boolean {
+    return this.table.outbound(t) >= 0;
+  }
+
+  /** Largest inner packet for tunnel slot t in one outer packet of outerMtu. */
+  innerMtu(t: number): number {
+    const sa = this.table.outboundSa(t);
+    return sa === null ? this.defaultInnerMtu : tunnelMtu(sa, this.outerMtu);
+  }
+
+  /** ESP (header .. ICV) of an inner IPv4 packet for tunnel slot t at out[outOff]; length or EspError. */
+  encrypt(t: number, inner: Uint8Array, innerOff: number, innerLen: number, out: Uint8Array, outOff: number): number {
+    const sa = this.table.outboundSa(t);
+    if (sa === null) return EspError.NoSa;
+    return espEncrypt(sa, inner, innerOff, innerLen, out, outOff);
+  }
+
+  /** Inner packet of the ESP packet buf[espOff, +espLen) at out[outOff]; length or EspError. Sets lastTunnel. */
+  decrypt(buf: Uint8Array, espOff: number, espLen: number, out: Uint8Array, outOff: number): number {
+    const n = espDecrypt(this.table, buf, espOff, espLen, out, outOff);
+    const sa = this.table.at(this.table.lastInSlot);
+    this.lastTunnel = sa === null ? -1 : sa.tunnelId;
+    return n;
+  }
+}
