@@ -26,6 +26,7 @@ WORKDIR /opt/vpcd
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/native/build/Release/vpcd_io.node ./native/build/Release/vpcd_io.node
+COPY --from=build /src/native/build/Release/vpcd_esp.node ./native/build/Release/vpcd_esp.node
 COPY --from=build /src/dist ./dist
 COPY bin ./bin
 COPY config ./config

@@ -18,6 +18,10 @@ nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 # passes SIGTERM on to the command) and records it in PID_FILE for cleanup.
 spawn() {
   local pre=$1 secs=$2 ns=$3 cpu=$4; shift 4
+  # Empty the output files now, not in the background child: a readiness check (wait_for_line) must not
+  # find the previous run's "ready" line before the child has truncated its files.
+  : >"$pre.out"
+  : >"$pre.err"
   if [ "$ns" = - ]; then
     timeout --kill-after=3 "$secs" taskset -c "$cpu" "$@" >"$pre.out" 2>"$pre.err" &
   else

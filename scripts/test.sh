@@ -9,7 +9,7 @@ if [ "$(id -u)" = 0 ]; then
 else
   echo "test: not root - integration tests (namespaces) will be skipped" >&2
 fi
-[ -f native/build/Release/vpcd_io.node ] || npx node-gyp rebuild --directory native >/dev/null
+{ [ -f native/build/Release/vpcd_io.node ] && [ -f native/build/Release/vpcd_esp.node ]; } || npx node-gyp rebuild --directory native >/dev/null
 npx tsc -p tsconfig.build.json
 npx tsc --noEmit -p .
 exec npx vitest run "$@"

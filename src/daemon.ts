@@ -214,7 +214,13 @@ export class Daemon {
       },
       installSa: (sa) => {
         const slot = path.slotOf(sa.connection, sa.tunnel);
-        if (slot >= 0) crypto.install(slot, sa);
+        if (slot < 0) return;
+        try {
+          crypto.install(slot, sa);
+        } catch (e) {
+          // An SA the ESP engine cannot take (table full, unsupported transform) must not stop the control plane.
+          this.log.error({ event: 'esp-install-failed', connection: sa.connection, tunnel: sa.tunnel, error: (e as Error).message }, 'cannot install CHILD_SA in the data plane');
+        }
       },
       removeSa: (_id, spiIn) => crypto.remove(spiIn),
       tunnelState: (connection, tunnel, up) => {

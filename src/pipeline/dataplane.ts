@@ -207,6 +207,7 @@ export class Dataplane {
     const ethType = readU16(buf, ethOff + 12);
     const role = this.portRole[port];
     if (role === PortRole.None) return DropReason.UnknownPort;
+    if (this.security !== null) this.security.viaMiddlebox = false;
     if (ethType === ETH_IPV4) {
       if (role === PortRole.Instance) return this.fromInstance(b, buf, port, start, end, nowMs);
       if (role === PortRole.Uplink) return this.fromUplink(b, buf, port, start, end, nowMs);
@@ -280,11 +281,13 @@ export class Dataplane {
     const r = this.parseIpv4(buf, end);
     if (r !== DropReason.None) return r;
     // Source/destination check: an ENI may only send from its own address.
-    if (this.src !== topo.instIp[srcInst]) {
+    const forwarded = this.src !== topo.instIp[srcInst];
+    if (forwarded) {
       if (topo.instSrcDstCheck[srcInst] === 1) return DropReason.SourceDestCheck;
     } else {
       this.learn(buf, srcInst, ethOff + 6);
     }
+    if (this.security !== null) this.security.viaMiddlebox = forwarded;
     const dst = this.dst;
     const srcSubnet = topo.instSubnet[srcInst];
     const e = topo.route(topo.subnetRouteTable[srcSubnet], dst);
@@ -477,6 +480,8 @@ export class Dataplane {
       if (r !== DropReason.None) return r;
     }
     this.igwOut(buf, pub);
+    // Hairpin: to another public address of this VPC, the IGW turns the packet straight back in.
+    if (this.topo.publicIndex.get(this.dst) >= 0) return this.igwInbound(b, buf, start, end, nowMs);
     return this.sendUplink(b, buf, start, end, this.dst, pub, nowMs);
   }
 
@@ -608,6 +613,11 @@ export class Dataplane {
     const vpn = this.vpn;
     if (vpn !== null && this.proto === 17 && this.fragOff === 0 && this.isWanAddr(this.dst)) return this.fromWan(b, buf, start, nowMs);
     if (isPrivateOrShared(this.src)) return DropReason.IgwRejected;
+    return this.igwInbound(b, buf, start, end, nowMs);
+  }
+
+  /** The IGW's inbound side: the destination is one of our public addresses (instance 1:1 NAT, or a NAT gateway's Elastic IP). */
+  private igwInbound(b: PacketBatch, buf: Uint8Array, start: number, end: number, nowMs: number): number {
     const topo = this.topo;
     const a = topo.publicIndex.get(this.dst);
     if (a < 0) return DropReason.IgwNoPublicIp;
@@ -737,6 +747,7 @@ export class Dataplane {
     c[NatCounter.PacketsOutToDestination]++;
     c[NatCounter.BytesOutToDestination] += len;
     this.igwOut(buf, nat.publicIp);
+    if (this.topo.publicIndex.get(dst) >= 0) return this.igwInbound(b, buf, start, end, nowMs);
     return this.sendUplink(b, buf, start, end, dst, nat.publicIp, nowMs);
   }
 

@@ -83,6 +83,12 @@ export class SecurityStage {
   private l4 = 0;
   /** [EC2-CT] flows through a NAT gateway are always tracked on the instance's ENI. */
   private forceTrack = false;
+  /**
+   * The packet was forwarded by an appliance (its source is not the sending
+   * ENI's address): security-group rules that reference a group do not match
+   * it ([VPC-SGR] middlebox note; Reachability Analyzer SG_REFERENCES_NOT_PRESERVED).
+   */
+  viaMiddlebox = false;
 
   constructor(policy: CompiledPolicy, ct: Conntrack) {
     this.policy = policy;
@@ -165,7 +171,8 @@ export class SecurityStage {
     }
     // 4. D's security group, ingress
     if (dstInst >= 0) {
-      if (p.sgIngress[dstInst].matchL4(src, proto, l4) === NO_MATCH) {
+      const set = p.sgIngress[dstInst];
+      if ((this.viaMiddlebox ? set.matchL4NoGroupRefs(src, proto, l4) : set.matchL4(src, proto, l4)) === NO_MATCH) {
         this.sgVerdicts[dstInst * 4 + SgCounter.IngressDeny]++;
         this.reject(dp, -1, dstInst, len);
         if (srcInst >= 0) this.log(srcInst, dp, ACCEPT, len);
@@ -261,6 +268,10 @@ export class SecurityStage {
       }
     }
     if (reason === DropReason.None && dstInst >= 0 && !receiverTracked && this.sgAllows(p.sgIngress[dstInst], dp.src, proto, l4) === false) {
+      reason = DropReason.Sg;
+      atReceiver = 1;
+    } else if (reason === DropReason.None && dstInst >= 0 && !receiverTracked && this.viaMiddlebox &&
+        p.sgIngress[dstInst].matchL4NoGroupRefs(dp.src, proto, l4) === NO_MATCH) {
       reason = DropReason.Sg;
       atReceiver = 1;
     }

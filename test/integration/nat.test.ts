@@ -218,6 +218,8 @@ setTimeout(() => { console.log(JSON.stringify({ error: null })); process.exit(0)
     const hold = nsx(`${prefix}-web`, [process.execPath, PROBE, 'udp-request', HOST, '5353', '2000']);
     expect(hold.code).toBe(0);
     expect((JSON.parse(hold.stdout) as { reply: string }).reply.startsWith(`${WEB_PUB}:`)).toBe(true);
+    // hairpin: an instance reaches another instance's public address through the IGW, seen from its own public address
+    expect(nsx(`${prefix}-nati`, [process.execPath, PROBE, 'tcp-connect', WEB_PUB, '8080', '1500']).code).toBe(0);
     // an instance without a public address cannot use the IGW
     expect(nsx(`${prefix}-noip`, [process.execPath, PROBE, 'udp-request', HOST, '5353', '800']).code).not.toBe(0);
     expect(metricValue(await metrics(), 'vpcd_drops_total', { reason: 'igw_no_public_ip' })).toBeGreaterThan(0);

@@ -103,7 +103,7 @@ describe.runIf(isRoot && haveCharon)('vpcd customer gateway <-> strongSwan VPN g
         expect(st.stdout).toMatch(/ESTABLISHED/);
         expect(st.stdout).toMatch(/INSTALLED/);
         expect(st.stdout).toMatch(/198\.19\.0\.0\/20/);
-        if (auth === 'cert') expect(site.daemon!.lines.some((l) => l.event === 'ike-sa-established')).toBe(true);
+        if (auth === 'cert') expect(site.daemon!.lines.some((l) => l.event === 'child-sa-installed')).toBe(true);
       });
 
       it('ping both ways between the on-premises host and the VPC host', () => {

@@ -117,7 +117,7 @@ describe.runIf(isRoot)('vpcd customer gateway <-> vpcd VPN gateway: failover, re
       if (st === 0) { downAt = Date.now() - t0; break; }
       await sleep(200);
     }
-    expect(downAt, 'tunnel 0 declared dead').toBeGreaterThan(0);
+    expect(downAt, `tunnel 0 declared dead; spoke log: ${JSON.stringify(spokeSite.daemon!.lines.slice(-12))}`).toBeGreaterThan(0);
     expect(downAt).toBeLessThan(4000 * 3); // within the DPD timeout (plus retransmission slack)
     await sleep(3000);
     const t1After = metricValue(await m(sp), 'vpcd_vpn_tunnel_bytes_total', { tunnel: '1', direction: 'out' }) ?? 0;
