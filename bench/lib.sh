@@ -49,7 +49,7 @@ kill_tracked() {
     kill -TERM "$p" 2>/dev/null && left+=("$p")
   done <"$PID_FILE"
   for p in "${left[@]}"; do
-    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.3; done
+    for _ in $(seq 15); do kill -0 "$p" 2>/dev/null || break; sleep 0.3; done  # timeout KILLs its child after 3 s
     kill -KILL "$p" 2>/dev/null || true
   done
   : >"$PID_FILE"

@@ -134,6 +134,31 @@ describe.runIf(isRoot)('vpcd customer gateway <-> vpcd VPN gateway: failover, re
     expect(o.echoed).toBeGreaterThan(o.sent / 2);
   });
 
+  it('refuses a replayed ESP packet and a tampered one, counted; the tunnel keeps working', async () => {
+    const pcap = `/tmp/${prefix}-esp.pcap`;
+    const td = spawn('ip', ['netns', 'exec', internet, 'timeout', '8', 'tcpdump', '-n', '-i', 'inet0', '-c', '1', '-w', pcap,
+      'udp dst port 4500 and udp[8:4] != 0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    await new Promise<void>((res) => td.stderr!.once('data', () => res()));
+    await sleep(300);
+    nsx(onprem, ['ping', '-c', '1', '-W', '2', SRV]);
+    await new Promise<void>((res) => td.on('exit', () => res()));
+    const before = await m(hp);
+    const inject = join(ROOT, 'test', 'helpers', 'inject-esp.py');
+    // the attacker sits on the lab internet
+    nsx(internet, ['ip', 'addr', 'replace', '198.51.100.250/24', 'dev', 'inet0']);
+    const r1 = nsx(internet, ['python3', inject, pcap, 'replay']);
+    expect(r1.code, r1.stdout + r1.stderr).toBe(0);
+    const r2 = nsx(internet, ['python3', inject, pcap, 'tamper']);
+    expect(r2.code, r2.stdout + r2.stderr).toBe(0);
+    await sleep(300);
+    // whichever gateway the captured packet was for counts it
+    const after = await m(hp), afterSpoke = await m(sp);
+    const count = (t: string, reason: string) => metricValue(t, 'vpcd_drops_total', { reason }) ?? 0;
+    expect(count(after, 'esp_replay') - count(before, 'esp_replay') + count(afterSpoke, 'esp_replay')).toBeGreaterThanOrEqual(1);
+    expect(count(after, 'esp_auth') + count(afterSpoke, 'esp_auth')).toBeGreaterThanOrEqual(1);
+    expect(nsx(onprem, ['ping', '-c', '1', '-W', '2', SRV]).code).toBe(0);
+  });
+
   it('counts and survives garbage and truncated IKE datagrams; other tunnels unaffected', async () => {
     const before = await m(hp);
     for (const payload of ['00', 'ffffffffffffffffffffffffffffffff', '0011223344556677' + '00'.repeat(20) + '2120082200000000000000ff']) {
@@ -185,24 +210,28 @@ describe.runIf(isRoot)('split tunnel vs full tunnel; wrong PSK', () => {
   const prefix = uniquePrefix();
   const internet = `${prefix}-net`;
   const lab = new VpnLab(prefix);
-  const hp = randomPort(), sp = randomPort(), fp = randomPort(), wp = randomPort();
+  const hp = randomPort(), sp = randomPort(), fp = randomPort(), wp = randomPort(), mp = randomPort();
   const hub: HubSpec = { tunnels: [{ local: '198.51.100.1' }] };
   const split: SpokeSpec = { cidr: '198.19.0.0/20', subnet: '198.19.1.0/24', host: '198.19.1.10', wan: '198.51.100.2', splitTunnel: true, publicIp: '203.0.113.50' };
   const full: SpokeSpec = { cidr: '198.19.16.0/20', subnet: '198.19.17.0/24', host: '198.19.17.10', wan: '198.51.100.3', splitTunnel: false };
   const wrong: SpokeSpec = { cidr: '198.19.32.0/20', subnet: '198.19.33.0/24', host: '198.19.33.10', wan: '198.51.100.4' };
-  const hubSite = lab.add('hub', hubConfig(prefix, internet, hp, hub, [split, full, wrong]), hp);
+  const mismatch: SpokeSpec = { cidr: '198.19.48.0/20', subnet: '198.19.49.0/24', host: '198.19.49.10', wan: '198.51.100.5',
+    lifetimes: { ike: 28800, esp: 3600, dpd: 30 }, proposals: { ike: 'aes128gcm16-prfsha256-ecp256', esp: 'aes128gcm16-ecp256' } };
+  const hubSite = lab.add('hub', hubConfig(prefix, internet, hp, hub, [split, full, wrong, mismatch]), hp);
   const sSite = lab.add('split', spokeConfig(prefix, 0, internet, sp, hub, split).replace('internetHosts', 'internetHosts') + '', sp);
   const fSite = lab.add('full', spokeConfig(prefix, 1, internet, fp, hub, full), fp);
   const wSite = lab.add('wrong', spokeConfig(prefix, 2, internet, wp, hub, wrong), wp);
+  const mSite = lab.add('mismatch', spokeConfig(prefix, 3, internet, mp, hub, mismatch), mp);
   const kids: ChildProcess[] = [];
 
   beforeAll(async () => {
     lab.up();
     nsx(internet, ['ip', 'addr', 'add', '203.0.113.100/24', 'dev', 'inet0']);
-    await lab.start(hubSite, { VPN_PSK_0: PSK, VPN_PSK_1: PSK, VPN_PSK_2: PSK });
+    await lab.start(hubSite, { VPN_PSK_0: PSK, VPN_PSK_1: PSK, VPN_PSK_2: PSK, VPN_PSK_3: PSK });
     await lab.start(sSite, { VPN_PSK: PSK });
     await lab.start(fSite, { VPN_PSK: PSK });
     await lab.start(wSite, { VPN_PSK: 'not-the-right-psk-0000' });
+    await lab.start(mSite, { VPN_PSK: PSK });
     await waitTunnels(hp, 2);
     const srv = spawn('ip', ['netns', 'exec', internet, process.execPath, PROBE, 'udp-serve', '203.0.113.100', '5353', '60'], { stdio: ['ignore', 'ignore', 'pipe'] });
     kids.push(srv);
@@ -245,6 +274,22 @@ describe.runIf(isRoot)('split tunnel vs full tunnel; wrong PSK', () => {
     expect(metricValue(text, 'vpcd_vpn_tunnel_state', { connection: 'to-site0' })).toBe(1);
     expect(hubSite.daemon!.proc.exitCode).toBeNull();
     expect(wSite.daemon!.proc.exitCode).toBeNull();
+  });
+
+  it('mismatched proposals are refused (NO_PROPOSAL_CHOSEN) with a log line and a counter; the daemon keeps running', async () => {
+    const t0 = Date.now();
+    let seen = false;
+    while (!seen && Date.now() - t0 < 8000) {
+      seen = mSite.daemon!.lines.some((l) => typeof l.msg === 'string' && /NO_PROPOSAL_CHOSEN|no proposal/i.test(l.msg));
+      await sleep(200);
+    }
+    expect(seen, JSON.stringify(mSite.daemon!.lines.slice(-8))).toBe(true);
+    expect(metricValue(await m(hp), 'vpcd_vpn_tunnel_state', { connection: 'to-site3' })).toBe(0);
+    const ev = await m(mp);
+    expect(Object.keys(mSite.daemon!.lines.reduce<Record<string, 1>>((a, l) => (typeof l.event === 'string' ? { ...a, [l.event]: 1 } : a), {}))).toContain('tunnel-state');
+    expect(metricValue(ev, 'vpcd_vpn_ike_events_total')).toBeGreaterThan(0);
+    expect(metricValue(await m(hp), 'vpcd_vpn_tunnel_state', { connection: 'to-site0' })).toBe(1);
+    expect(mSite.daemon!.proc.exitCode).toBeNull();
   });
 });
 
