@@ -4,7 +4,7 @@
 # Called by `npm start`, `npm test` and `npm run bench` before anything touches the network.
 set -euo pipefail
 
-PKGS=(iproute2 iputils-ping iperf3 nftables conntrack ethtool jq tcpdump socat procps
+PKGS=(iproute2 iputils-ping iperf3 nftables conntrack ethtool jq tcpdump socat procps curl
       python3 gcc libc6-dev make g++ openssl prometheus
       strongswan-charon strongswan-swanctl libcharon-extra-plugins
       libstrongswan-standard-plugins libstrongswan-extra-plugins)

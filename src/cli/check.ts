@@ -50,7 +50,7 @@ function checkOne(file: string, out: CheckOut): number {
   } catch (e) {
     if (e instanceof ConfigError) {
       for (const issue of e.issues) out.stdout(formatIssue(issue));
-      out.stderr(`${file}: ${plural(e.issues.length, 'problem')} found`);
+      out.stderr(`${file === '-' ? '<stdin>' : file}: ${plural(e.issues.length, 'problem')} found`);
       return 1;
     }
     const err = e as NodeJS.ErrnoException;

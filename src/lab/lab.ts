@@ -9,7 +9,7 @@
  *                         addresses; the IGW uplink's veth is enslaved to it
  *
  * veth rather than TAP: AF_PACKET with recvmmsg/sendmmsg batches both ways,
- * TAP needs one read/write per frame (bench/README.md has the figures), and a
+ * TAP needs one read/write per frame (docs/benchmark.md has the figures), and a
  * veth pair outlives a crashed daemon, so labs and daemons restart independently.
  *
  * `up` records what it made in /run/vpcd/lab-<prefix>.json; `down` removes the

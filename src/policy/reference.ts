@@ -511,6 +511,12 @@ class Walk {
         `no translation for this packet: a NAT gateway forwards traffic routed to it and the replies, accepts no connection of its own and drops unsolicited inbound traffic [VPC-NGW]`,
       );
     }
+    if (c.kind === 'reserved' && c.role === 'router' && p.proto === 1 && (p.icmpType ?? 8) === 8 && (p.icmpCode ?? 0) === 0) {
+      // vpcd's choice (docs/semantics.md): the subnet router answers ICMP echo, outside security groups and NACLs
+      // like the other VPC-provided addresses [VPC-SEC]; its echo reply is not walked as a flow.
+      this.push('deliver', `router ${p.dst}`, 'allow', { note: 'the VPC router answers ICMP echo itself (not filtered by security groups or NACLs)' });
+      return { kind: 'end', verdict: 'allow' };
+    }
     return this.deny('deliver', p.dst, 'NO_POSSIBLE_DESTINATION', `${describeAddress(this.cfg, p.dst)}: no network interface takes this address`);
   }
 

@@ -147,7 +147,7 @@ describe('JSON Schema', () => {
   });
 
   it('accepts the complete example, the contract example and a minimal file', () => {
-    for (const f of ['config/examples/full.yaml', 'test/fixtures/config/contract.yaml', 'test/fixtures/config/warning.yaml']) {
+    for (const f of ['config/examples/full.yaml', 'config/examples/nacl-reply.yaml', 'config/demo.yaml', 'test/fixtures/config/contract.yaml', 'test/fixtures/config/warning.yaml']) {
       expect(schemaErrors(readFileSync(resolve(root, f), 'utf8')), f).toEqual([]);
     }
     expect(schemaErrors(doc(...HEAD))).toEqual([]);
