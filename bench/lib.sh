@@ -22,10 +22,11 @@ spawn() {
   # find the previous run's "ready" line before the child has truncated its files.
   : >"$pre.out"
   : >"$pre.err"
+  # 9>&-: the benchmark's lock (fd 9) is not inherited: a straggler must never hold it
   if [ "$ns" = - ]; then
-    timeout --kill-after=3 "$secs" taskset -c "$cpu" "$@" >"$pre.out" 2>"$pre.err" &
+    timeout --kill-after=3 "$secs" taskset -c "$cpu" "$@" >"$pre.out" 2>"$pre.err" 9>&- &
   else
-    timeout --kill-after=3 "$secs" ip netns exec "$ns" taskset -c "$cpu" "$@" >"$pre.out" 2>"$pre.err" &
+    timeout --kill-after=3 "$secs" ip netns exec "$ns" taskset -c "$cpu" "$@" >"$pre.out" 2>"$pre.err" 9>&- &
   fi
   SPAWNED=$!
   echo "$SPAWNED" >>"$PID_FILE"
@@ -53,6 +54,17 @@ kill_tracked() {
     kill -KILL "$p" 2>/dev/null || true
   done
   : >"$PID_FILE"
+}
+
+# PID and all its descendants (from the process table, by parent PID), deepest last.
+process_tree() {
+  ps -eo pid=,ppid= | awk -v root="$1" '
+    { kids[$2] = kids[$2] " " $1 }
+    END { out = root; todo = root
+          while (todo != "") { n = split(todo, a, " "); todo = ""
+            for (i = 1; i <= n; i++) { m = split(kids[a[i]], k, " ")
+              for (j = 1; j <= m; j++) { out = out " " k[j]; todo = todo " " k[j] } } }
+          print out }'
 }
 
 # Waits (bounded) until FILE contains PATTERN; returns 1 on timeout or when PID (optional) died.

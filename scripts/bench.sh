@@ -83,9 +83,17 @@ flock -n 9 || die "another npm run bench holds $BENCH_TMP/lock"
 : >"$PID_FILE"
 
 TOPO_UP=0
+MEASURE_PID=
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  # the measurement subshell and the subshells it started (command substitutions): the whole tree
+  if [ -n "$MEASURE_PID" ]; then
+    local tree
+    tree=$(process_tree "$MEASURE_PID")
+    [ -n "$tree" ] && kill -TERM $tree 2>/dev/null || true
+    wait "$MEASURE_PID" 2>/dev/null || true
+  fi
   kill_tracked
   if [ "$TOPO_UP" = 1 ]; then "$BENCH_DIR/topo.sh" down || true; fi
   exit "$rc"
@@ -169,7 +177,13 @@ if [ "$NET" = 1 ]; then
           DO_INTEGRITY=1
           [[ $mode == vpcd* ]] && integrity_done=1
         fi
-        rec=$(measure_all "$labels")
+        # in the background + wait: a trapped INT/TERM interrupts `wait` (not a command substitution), so
+        # an interrupted run stops at once; cleanup() stops this subshell and what it started
+        measure_all "$labels" >"$WORK_DIR/record.json" &
+        MEASURE_PID=$!
+        wait "$MEASURE_PID"
+        MEASURE_PID=
+        rec=$(cat "$WORK_DIR/record.json")
         stats=$("$(mode_fn "$mode" stats)" 2>/dev/null || echo '{}')
         rec=$(jq -c --argjson s "${stats:-{\}}" '. + $s' <<<"$rec")
         if jq -e '.vpcd.alive == false' <<<"$rec" >/dev/null; then

@@ -91,12 +91,19 @@ async function run(args: string[], out: Out): Promise<number> {
     return e instanceof RuntimeError ? 2 : 2;
   }
   return new Promise<number>((resolve) => {
+    let stopping = false;
     const stop = (sig: string) => {
+      // A repeated signal (a process group receiving it twice, an impatient Ctrl-C) must not cut the clean stop short.
+      if (stopping) {
+        log.info({ event: 'signal', signal: sig }, 'already stopping');
+        return;
+      }
+      stopping = true;
       log.info({ event: 'signal', signal: sig }, 'stopping');
       d.stop().then(() => resolve(0), () => resolve(2));
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
       log.info({ event: 'signal', signal: 'SIGHUP' }, 'reloading');
       d.reload();

@@ -123,9 +123,12 @@ describe.runIf(isRoot)('router on real packets', () => {
     expect(r2.code, r2.stdout).toBe(0);
   });
 
-  it('exits 0 on SIGTERM', async () => {
-    const code = await d!.stop();
+  it('exits 0 on SIGTERM, also when the signal comes twice', async () => {
+    d!.signal('SIGTERM');
+    d!.signal('SIGTERM');
+    const code = await d!.exit();
     expect(code).toBe(0);
+    expect(d!.lines.some((l) => l.event === 'stopped')).toBe(true);
   });
 
   it('lab down after a killed daemon leaves namespaces and links as before', async () => {
