@@ -34,4 +34,16 @@ SERVER_NET=198.18.2.0/24
 VPC_CIDR=198.18.0.0/16
 PLEN=24
 
+# The VPN modes split the forwarder in two gateways joined by a "WAN" link:
+#   vb-client ── vb-fwd (gateway A) ══ vb-w0 203.0.113.1 ── vb-w1 203.0.113.2 ══ vb-fwd2 (gateway B) ── vb-server
+NS_F2=vb-fwd2
+IF_W0=vb-w0
+IF_W1=vb-w1
+WAN_A=203.0.113.1
+WAN_B=203.0.113.2
+# The NAT mode: the VPC is 198.18.0.0/23 (client subnet 198.18.1.0/24, the NAT gateway's public
+# subnet 198.18.0.0/24); the server leg is the internet gateway's uplink, the server an internet host.
+NAT_GW_IP=198.18.0.5
+NAT_PUBLIC_IP=198.18.2.5
+
 BENCH_TMP=${BENCH_TMP:-/tmp/vpcd-bench}

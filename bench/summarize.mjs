@@ -99,9 +99,11 @@ for (const mode of order) {
 
 const med = (mode, k) => groups.find((g) => g.mode === mode)?.metrics[k]?.median ?? null;
 const ratios = [];
+// Each vpcd mode against what does the same job without vpcd.
+const baselines = { 'vpcd': ['kernel-nft', 'kernel'], 'vpcd-nat': ['kernel-nftnat'], 'vpcd-vpn': ['strongswan-vpn'] };
 for (const g of groups) {
   if (!g.mode.startsWith('vpcd')) continue;
-  for (const base of ['kernel-nft', 'kernel']) {
+  for (const base of baselines[g.mode] ?? ['kernel-nft', 'kernel']) {
     if (!groups.some((x) => x.mode === base)) continue;
     const r = { mode: g.mode, vs: base };
     for (const k of ['udp_kpps', 'tcp1_gbps', 'tcp4_gbps']) {

@@ -22,7 +22,7 @@ nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 down() {
   local ns
-  for ns in "$NS_C" "$NS_F" "$NS_S"; do
+  for ns in "$NS_C" "$NS_F" "$NS_S" "$NS_F2"; do
     [ -e "/run/netns/$ns" ] && ip netns del "$ns" 2>/dev/null || true
   done
 }

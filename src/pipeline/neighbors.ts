@@ -33,7 +33,8 @@ export class NeighborTable {
     this.used = new Int8Array(n).fill(EMPTY);
     this.macs = new Uint8Array(n * 6);
     this.known = new Uint8Array(n);
-    this.requestedMs = new Float64Array(n);
+    // "Never" must be long ago: performance.now() starts at 0 with the process.
+    this.requestedMs = new Float64Array(n).fill(-1e12);
     this.pendingSlotSize = pendingSlotSize;
     this.pendingData = new Uint8Array(pendingSlots * pendingSlotSize);
     this.pendingIp = new Int32Array(pendingSlots);
