@@ -8,7 +8,7 @@
 # Knobs (environment):
 #   REPS=3            repetitions (outermost loop: rep 1 runs every mode, then rep 2, ...); medians are reported
 #   DUR=5             seconds per TCP and UDP measurement
-#   MODES="kernel kernel-nft kernel-nftnat vpcd"   forwarding modes (bench/modes.sh defines them)
+#   MODES="kernel kernel-nft kernel-nftnat vpcd vpcd-nat strongswan-vpn vpcd-vpn"   forwarding modes (bench/modes.sh defines them)
 #   PING_N=200        pings per RTT measurement (10 ms apart)
 #   UDP_PAYLOAD=64    UDP payload bytes of the flood (106-byte Ethernet frames); UDP_FLOWS=1; UDP_BATCH=64
 #   INTEGRITY=1       hash-checked TCP transfer through vpcd once (first vpcd rep); all = every mode in rep 1; 0 = never
@@ -30,7 +30,7 @@ source "$BENCH_DIR/env.sh"
 
 REPS=${REPS:-3}
 DUR=${DUR:-5}
-MODES=${MODES:-"kernel kernel-nft kernel-nftnat vpcd"}
+MODES=${MODES:-"kernel kernel-nft kernel-nftnat vpcd vpcd-nat strongswan-vpn vpcd-vpn"}
 PING_N=${PING_N:-200}
 UDP_PAYLOAD=${UDP_PAYLOAD:-64}
 UDP_FLOWS=${UDP_FLOWS:-1}
