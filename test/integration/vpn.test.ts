@@ -119,15 +119,25 @@ describe.runIf(isRoot)('vpcd customer gateway <-> vpcd VPN gateway: failover, re
     }
     expect(downAt, `tunnel 0 declared dead; spoke log: ${JSON.stringify(spokeSite.daemon!.lines.slice(-12))}`).toBeGreaterThan(0);
     expect(downAt).toBeLessThan(4000 * 3); // within the DPD timeout (plus retransmission slack)
-    await sleep(3000);
-    const t1After = metricValue(await m(sp), 'vpcd_vpn_tunnel_bytes_total', { tunnel: '1', direction: 'out' }) ?? 0;
-    expect(t1After).toBeGreaterThan(t1Before); // traffic moved to the standby
+    // Traffic moves to the standby: a ping goes through it at once (the held TCP connection may be in
+    // retransmission back-off for a few seconds, so the probe does not rely on it).
+    let moved = false, pinged = false;
+    for (const t1 = Date.now(); Date.now() - t1 < 20_000 && !(moved && pinged);) {
+      pinged = nsx(onprem, ['ping', '-c', '1', '-W', '1', SRV]).code === 0;
+      moved = (metricValue(await m(sp), 'vpcd_vpn_tunnel_bytes_total', { tunnel: '1', direction: 'out' }) ?? 0) > t1Before;
+    }
+    expect(moved, 'traffic on the standby tunnel').toBe(true);
+    expect(pinged, 'ping through the standby tunnel').toBe(true);
     // the far end returns: the customer gateway reconnects and traffic goes back to tunnel 0
     sh('ip', ['netns', 'exec', internet, 'nft', 'delete', 'table', 'bridge', 'vtblock']);
     await waitTunnels(sp, 2, 30_000);
     const t0Back = metricValue(await m(sp), 'vpcd_vpn_tunnel_bytes_total', { tunnel: '0', direction: 'out' }) ?? 0;
-    await sleep(2000);
-    expect(metricValue(await m(sp), 'vpcd_vpn_tunnel_bytes_total', { tunnel: '0', direction: 'out' }) ?? 0).toBeGreaterThan(t0Back);
+    let back = false;
+    for (const t2 = Date.now(); Date.now() - t2 < 15_000 && !back;) {
+      nsx(onprem, ['ping', '-c', '1', '-W', '1', SRV]);
+      back = (metricValue(await m(sp), 'vpcd_vpn_tunnel_bytes_total', { tunnel: '0', direction: 'out' }) ?? 0) > t0Back;
+    }
+    expect(back, 'traffic back on tunnel 0').toBe(true);
     await new Promise<void>((res) => hold.on('exit', () => res()));
     const o = JSON.parse(out) as { sent: number; echoed: number; error: string | null };
     expect(o.error).toBeNull();
