@@ -286,6 +286,66 @@ function decryptFinish(sa: EspSa, authentic: boolean, seq: number, out: Uint8Arr
   return total;
 }
 
+// ---------------------------------------------------------------- deferred sealing
+
+/**
+ * Seals queued by espEncryptDeferred for one batch of the packet path: the
+ * ESP header, IV, plaintext and trailer are written at once (so the inner
+ * packet's buffer is free again), the AEAD itself runs for the whole batch in
+ * one native call (espFlushSeals). Allocated once.
+ */
+export class EspSealQueue {
+  readonly capacity: number;
+  count = 0;
+  readonly slot: Int32Array;
+  readonly espOff: Uint32Array;
+  readonly ptLen: Uint32Array;
+  readonly result: Int32Array;
+  /** Caller's tag per packet (the packet path: its tx descriptor index). */
+  readonly tag: Int32Array;
+  constructor(capacity: number) {
+    this.capacity = capacity;
+    this.slot = new Int32Array(capacity);
+    this.espOff = new Uint32Array(capacity);
+    this.ptLen = new Uint32Array(capacity);
+    this.result = new Int32Array(capacity);
+    this.tag = new Int32Array(capacity);
+  }
+}
+
+/**
+ * espEncrypt with the seal deferred to espFlushSeals when the SA runs on the
+ * native engine and the queue has room (else sealed now). Returns the ESP
+ * length or an EspError, as espEncrypt. `tag` comes back for failed seals.
+ */
+export function espEncryptDeferred(sa: EspSa, inner: Uint8Array, innerOff: number, innerLen: number, out: Uint8Array, outOff: number,
+  q: EspSealQueue, tag: number): number {
+  const engine = sa.engine;
+  if (engine === null || q.count >= q.capacity) return espEncrypt(sa, inner, innerOff, innerLen, out, outOff);
+  const r = espPrepare(sa, inner, innerOff, innerLen, out, outOff);
+  if (r < 0) return r;
+  const i = q.count++;
+  q.slot[i] = sa.slot;
+  q.espOff[i] = outOff;
+  q.ptLen[i] = r - ESP_HEADER_LEN - sa.ivLen - sa.icvLen;
+  q.tag[i] = tag;
+  return r;
+}
+
+/**
+ * Seals every queued packet of `buf` in one native call; calls onFail(tag)
+ * for each one that failed (a made-once callback), then empties the queue.
+ */
+export function espFlushSeals(table: SaTable, buf: Uint8Array, q: EspSealQueue, onFail: ((tag: number) => void) | null): void {
+  const n = q.count;
+  if (n === 0) return;
+  q.count = 0;
+  const engine = table.nativeEngine;
+  if (engine === null) return;
+  if (engine.sealBatch(buf, n, q.slot, q.espOff, q.ptLen, q.result) === 0) return;
+  for (let i = 0; i < n; i++) if (q.result[i] !== NativeResult.Ok && onFail !== null) onFail(q.tag[i]);
+}
+
 // ---------------------------------------------------------------- batches
 
 /**

@@ -12,7 +12,7 @@
  * -4, BadNextHeader -5, Dummy -6, SeqExhausted -7, NoRoom -8); map them with
  * espDropReason() (Dummy -> None: a dummy packet is dropped silently).
  */
-import { EspError, espDecrypt, espEncrypt, tunnelMtu } from './esp.js';
+import { EspError, EspSealQueue, espDecrypt, espEncrypt, espEncryptDeferred, espFlushSeals, tunnelMtu } from './esp.js';
 import { type EspBackend, type EspSa, SaTable } from './sa-table.js';
 import type { ChildSa } from './sa-types.js';
 
@@ -69,6 +69,25 @@ export class EspTunnelCrypto {
     const sa = this.table.outboundSa(t);
     if (sa === null) return EspError.NoSa;
     return espEncrypt(sa, inner, innerOff, innerLen, out, outOff);
+  }
+
+  /** Seals deferred to the end of the batch (one native call). */
+  private readonly seals = new EspSealQueue(4096);
+
+  /**
+   * As encrypt(), but the AEAD of a native-engine SA runs in flush(): the
+   * output at out[outOff..] is complete only after it. `tag` is returned to
+   * flush's onFail for a packet whose seal failed.
+   */
+  encryptDeferred(t: number, inner: Uint8Array, innerOff: number, innerLen: number, out: Uint8Array, outOff: number, tag: number): number {
+    const sa = this.table.outboundSa(t);
+    if (sa === null) return EspError.NoSa;
+    return espEncryptDeferred(sa, inner, innerOff, innerLen, out, outOff, this.seals, tag);
+  }
+
+  /** Seals everything encryptDeferred queued in `buf`, in one native call. */
+  flush(buf: Uint8Array, onFail: ((tag: number) => void) | null): void {
+    espFlushSeals(this.table, buf, this.seals, onFail);
   }
 
   /** Inner packet of the ESP packet buf[espOff, +espLen) at out[outOff]; length or EspError. Sets lastTunnel. */

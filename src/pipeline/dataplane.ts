@@ -188,7 +188,23 @@ export class Dataplane {
       const reason = this.processFrame(b, i, nowMs);
       if (reason !== DropReason.None) c.drops[reason]++;
     }
+    // Tunnel traffic: every ESP seal of the batch in one native call, before tx.
+    const cr = this.vpn !== null ? this.vpn.crypto : null;
+    if (cr !== null && cr.flush !== undefined) {
+      this.flushBatch = b;
+      cr.flush(b.arena, this.onSealFail);
+      this.flushBatch = null;
+    }
   }
+
+  private flushBatch: PacketBatch | null = null;
+  /** A deferred seal failed: its frame must not leave (tx skips zero-length descriptors and counts them). */
+  private readonly onSealFail = (txIdx: number): void => {
+    const b = this.flushBatch;
+    if (b === null || txIdx < 0 || txIdx >= b.txCount) return;
+    b.txLen[txIdx] = 0;
+    this.counters.drops[DropReason.EspNoSa]++;
+  };
 
   /** One frame; returns the drop reason, or None when it was queued for tx or consumed. */
   processFrame(b: PacketBatch, i: number, nowMs: number): number {
@@ -1037,7 +1053,12 @@ export class Dataplane {
     if (vnet) for (let k = 0; k < VNET_HDR_LEN; k++) out[s + k] = 0;
     const e = s + (vnet ? VNET_HDR_LEN : 0);
     const espOff = e + 42;
-    const espLen = vpn.crypto!.encrypt(t, src, off, len, out, espOff);
+    const crypto = vpn.crypto!;
+    // Deferred seal (one native call per batch) when the frame goes straight to tx; a frame that
+    // waits for ARP is copied to the pending queue now, so it is sealed now.
+    const espLen = crypto.encryptDeferred !== undefined && this.neighbors.lookup(vpn.tunPeer[t]) >= 0
+      ? crypto.encryptDeferred(t, src, off, len, out, espOff, b.txCount)
+      : crypto.encrypt(t, src, off, len, out, espOff);
     if (espLen < 0) return DropReason.EspNoSa;
     writeU16(out, e + 12, ETH_IPV4);
     const ip = e + 14;

@@ -25,6 +25,10 @@ export interface TunnelCrypto {
   innerMtu(t: number): number;
   /** Whether tunnel slot `t` has an outbound SA. */
   hasOutbound(t: number): boolean;
+  /** encrypt() whose AEAD may be deferred to flush(); `tag` identifies the packet to onFail. */
+  encryptDeferred?(t: number, inner: Uint8Array, innerOff: number, innerLen: number, out: Uint8Array, outOff: number, tag: number): number;
+  /** Runs the deferred AEADs of this batch (one crossing into native code). */
+  flush?(buf: Uint8Array, onFail: ((tag: number) => void) | null): void;
 }
 
 export const VpnCounter = { BytesIn: 0, BytesOut: 1, PacketsIn: 2, PacketsOut: 3 } as const;
