@@ -410,6 +410,12 @@ class Walk {
     if (eni.kind === 'instance' && p.src !== eni.ip && !this.sourceDestCheck(eni.instance, 'send', p)) return DENIED;
 
     const route = routeLookup(cfg, eni.subnet, p.dst);
+    if (route !== null && route.targetKind === 'local' && dstClass.kind === 'reserved' && dstClass.role === 'router' &&
+        p.proto === 1 && (p.icmpType ?? 8) === 8 && (p.icmpCode ?? 0) === 0) {
+      // The VPC router's own address is not filtered by security groups or NACLs [VPC-SEC]: as the packet path, no SG stage.
+      this.push('route', eni.subnet.name, 'allow', { by: { table: route.table, destination: route.destination, target: route.target } });
+      return this.arrive(p, eni);
+    }
     if (eni.kind === 'instance') {
       // SG references hold only when the packet goes straight to its destination ([VPC-SGR] middlebox note).
       const sgOpts: SgOptions = { sgReferencesPreserved: route === null || route.targetKind === 'local' };
