@@ -425,7 +425,7 @@ export class Dataplane {
   private arp(b: PacketBatch, buf: Uint8Array, port: number, start: number, end: number): number {
     const a = this.ethOff + 14;
     if (end - a < 28) return DropReason.Malformed;
-    if (readU16(buf, a) !== 1 || readU16(buf, a + 2) !== 0x0800 || buf[a + 4] !== 6 || buf[a + 5] !== 4) return DropReason.Malformed;
+    if (!isEthernetIpv4Arp(buf, a)) return DropReason.Malformed;
     const role = this.portRole[port];
     if (role !== PortRole.Instance) return DropReason.ArpIgnored;
     const inst = this.portIndex[port];
@@ -449,8 +449,18 @@ export class Dataplane {
       mac = this.learned[other] === 1 ? this.learnedMac : topo.instMac;
       macOff = other * 6;
     }
+    return this.arpReplyInPlace(b, buf, port, start, end, spa, tpa, mac, macOff);
+  }
+
+  /**
+   * Turns the ARP request at ethOff+14 into the reply "tpa is at mac[macOff..]"
+   * in its own slot and queues it back out of `port`:
+   * tha := sha, tpa := spa, sha := the answer, spa := the asked-for address.
+   */
+  private arpReplyInPlace(b: PacketBatch, buf: Uint8Array, port: number, start: number, end: number,
+    spa: number, tpa: number, mac: Uint8Array, macOff: number): number {
     const ethOff = this.ethOff;
-    // tha := sha, tpa := spa, sha := answer, spa := asked-for address
+    const a = ethOff + 14;
     for (let k = 0; k < 6; k++) {
       buf[a + 18 + k] = buf[a + 8 + k];
       buf[ethOff + k] = buf[a + 8 + k];
@@ -570,7 +580,7 @@ export class Dataplane {
   private uplinkArp(b: PacketBatch, buf: Uint8Array, port: number, start: number, end: number, nowMs: number): number {
     const a = this.ethOff + 14;
     if (end - a < 28) return DropReason.Malformed;
-    if (readU16(buf, a) !== 1 || readU16(buf, a + 2) !== 0x0800 || buf[a + 4] !== 6 || buf[a + 5] !== 4) return DropReason.Malformed;
+    if (!isEthernetIpv4Arp(buf, a)) return DropReason.Malformed;
     const op = readU16(buf, a + 6);
     const spa = readU32(buf, a + 14) | 0;
     const tpa = readU32(buf, a + 24) | 0;
@@ -580,18 +590,7 @@ export class Dataplane {
       this.releasePending(b, spa);
     }
     if (op !== 1 || !ours) return DropReason.ArpIgnored;
-    const ethOff = this.ethOff;
-    for (let k = 0; k < 6; k++) {
-      buf[a + 18 + k] = buf[a + 8 + k];
-      buf[ethOff + k] = buf[a + 8 + k];
-      buf[a + 8 + k] = this.uplinkMac[k];
-      buf[ethOff + 6 + k] = this.uplinkMac[k];
-    }
-    writeU32(buf, a + 24, spa);
-    writeU32(buf, a + 14, tpa);
-    writeU16(buf, a + 6, 2);
-    this.queue(b, port, start, end - start);
-    return DropReason.None;
+    return this.arpReplyInPlace(b, buf, port, start, end, spa, tpa, this.uplinkMac, 0);
   }
 
   /** Sends the frames that waited for `ip`'s MAC (into scratch slots of this batch). */
@@ -872,17 +871,7 @@ export class Dataplane {
     const flags = buf[l4 + 13];
     const inSeq = readU32(buf, l4 + 4);
     const inAck = readU32(buf, l4 + 8);
-    out[ip] = 0x45;
-    out[ip + 1] = 0;
-    writeU16(out, ip + 2, 40);
-    writeU16(out, ip + 4, 0);
-    writeU16(out, ip + 6, 0x4000);
-    out[ip + 8] = 64;
-    out[ip + 9] = 6;
-    writeU16(out, ip + 10, 0);
-    writeU32(out, ip + 12, this.dst);
-    writeU32(out, ip + 16, this.src);
-    writeU16(out, ip + 10, ~onesSum(out, ip, 20) & 0xffff);
+    writeIpv4Header(out, ip, 40, 0, true, 6, this.dst, this.src);
     const t = ip + 20;
     writeU16(out, t, this.dport);
     writeU16(out, t + 2, this.sport);
@@ -905,6 +894,11 @@ export class Dataplane {
   // ======================================================================
   // Site-to-site VPN (aws-semantics §8): ESP in UDP 4500 on the WAN
   // ======================================================================
+
+  private nextIpId(): number {
+    this.ipIdent = (this.ipIdent + 1) & 0xffff;
+    return this.ipIdent;
+  }
 
   /** One of our VPN tunnel endpoint addresses. */
   isWanAddr(ip: number): boolean {
@@ -1062,18 +1056,7 @@ export class Dataplane {
     if (espLen < 0) return DropReason.EspNoSa;
     writeU16(out, e + 12, ETH_IPV4);
     const ip = e + 14;
-    out[ip] = 0x45;
-    out[ip + 1] = 0;
-    writeU16(out, ip + 2, 28 + espLen);
-    this.ipIdent = (this.ipIdent + 1) & 0xffff;
-    writeU16(out, ip + 4, this.ipIdent);
-    writeU16(out, ip + 6, 0);
-    out[ip + 8] = 64;
-    out[ip + 9] = 17;
-    writeU16(out, ip + 10, 0);
-    writeU32(out, ip + 12, vpn.tunLocal[t]);
-    writeU32(out, ip + 16, vpn.tunPeer[t]);
-    writeU16(out, ip + 10, ~onesSum(out, ip, 20) & 0xffff);
+    writeIpv4Header(out, ip, 28 + espLen, this.nextIpId(), false, 17, vpn.tunLocal[t], vpn.tunPeer[t]);
     const u = ip + 20;
     writeU16(out, u, 4500);
     writeU16(out, u + 2, 4500);
@@ -1108,18 +1091,7 @@ export class Dataplane {
     writeU16(out, e + 12, ETH_IPV4);
     const ip = e + 14;
     const total = 28 + payload.length;
-    out[ip] = 0x45;
-    out[ip + 1] = 0;
-    writeU16(out, ip + 2, total);
-    this.ipIdent = (this.ipIdent + 1) & 0xffff;
-    writeU16(out, ip + 4, this.ipIdent);
-    writeU16(out, ip + 6, 0);
-    out[ip + 8] = 64;
-    out[ip + 9] = 17;
-    writeU16(out, ip + 10, 0);
-    writeU32(out, ip + 12, src);
-    writeU32(out, ip + 16, dst);
-    writeU16(out, ip + 10, ~onesSum(out, ip, 20) & 0xffff);
+    writeIpv4Header(out, ip, total, this.nextIpId(), false, 17, src, dst);
     const u = ip + 20;
     writeU16(out, u, sport);
     writeU16(out, u + 2, dport);
@@ -1181,17 +1153,7 @@ export class Dataplane {
     const ihl = (buf[this.l3Off] & 15) << 2;
     const quote = Math.min(ihl + 8, this.l3End - this.l3Off);
     const total = 20 + 8 + quote;
-    out[ip] = 0x45;
-    out[ip + 1] = 0;
-    writeU16(out, ip + 2, total);
-    writeU16(out, ip + 4, 0);
-    writeU16(out, ip + 6, 0);
-    out[ip + 8] = 64;
-    out[ip + 9] = 1;
-    writeU16(out, ip + 10, 0);
-    writeU32(out, ip + 12, topo.subnetRouterIp[sub]);
-    writeU32(out, ip + 16, this.src);
-    writeU16(out, ip + 10, ~onesSum(out, ip, 20) & 0xffff);
+    writeIpv4Header(out, ip, total, 0, false, 1, topo.subnetRouterIp[sub], this.src);
     const ic = ip + 20;
     out[ic] = 3;
     out[ic + 1] = 4;
@@ -1254,7 +1216,7 @@ export class Dataplane {
   private dxArp(b: PacketBatch, buf: Uint8Array, port: number, start: number, end: number, nowMs: number): number {
     const a = this.ethOff + 14;
     if (end - a < 28) return DropReason.Malformed;
-    if (readU16(buf, a) !== 1 || readU16(buf, a + 2) !== 0x0800 || buf[a + 4] !== 6 || buf[a + 5] !== 4) return DropReason.Malformed;
+    if (!isEthernetIpv4Arp(buf, a)) return DropReason.Malformed;
     const op = readU16(buf, a + 6);
     const spa = readU32(buf, a + 14) | 0;
     const tpa = readU32(buf, a + 24) | 0;
@@ -1263,18 +1225,7 @@ export class Dataplane {
       this.dxSeenMs = nowMs;
     }
     if (op !== 1 || tpa !== this.dxIp) return DropReason.ArpIgnored;
-    const ethOff = this.ethOff;
-    for (let k = 0; k < 6; k++) {
-      buf[a + 18 + k] = buf[a + 8 + k];
-      buf[ethOff + k] = buf[a + 8 + k];
-      buf[a + 8 + k] = this.dxMac[k];
-      buf[ethOff + 6 + k] = this.dxMac[k];
-    }
-    writeU32(buf, a + 24, spa);
-    writeU32(buf, a + 14, tpa);
-    writeU16(buf, a + 6, 2);
-    this.queue(b, port, start, end - start);
-    return DropReason.None;
+    return this.arpReplyInPlace(b, buf, port, start, end, spa, tpa, this.dxMac, 0);
   }
 
   /** The liveness probe: an ARP request for the peer (outside batch processing, like emitUdp). */
@@ -1296,4 +1247,24 @@ export class Dataplane {
 function isPrivateOrShared(ip: number): boolean {
   const a = ip >>> 24, b2 = (ip >>> 16) & 0xff;
   return a === 10 || (a === 172 && b2 >= 16 && b2 <= 31) || (a === 192 && b2 === 168) || (a === 100 && b2 >= 64 && b2 <= 127);
+}
+
+/** Ethernet/IPv4 ARP: hardware type 1, protocol 0x0800, address lengths 6 and 4. */
+function isEthernetIpv4Arp(buf: Uint8Array, a: number): boolean {
+  return readU16(buf, a) === 1 && readU16(buf, a + 2) === 0x0800 && buf[a + 4] === 6 && buf[a + 5] === 4;
+}
+
+/** A 20-byte IPv4 header (no options, TTL 64) with its checksum, for frames vpcd generates. */
+function writeIpv4Header(out: Uint8Array, ip: number, total: number, id: number, df: boolean, proto: number, src: number, dst: number): void {
+  out[ip] = 0x45;
+  out[ip + 1] = 0;
+  writeU16(out, ip + 2, total);
+  writeU16(out, ip + 4, id);
+  writeU16(out, ip + 6, df ? 0x4000 : 0);
+  out[ip + 8] = 64;
+  out[ip + 9] = proto;
+  writeU16(out, ip + 10, 0);
+  writeU32(out, ip + 12, src);
+  writeU32(out, ip + 16, dst);
+  writeU16(out, ip + 10, ~onesSum(out, ip, 20) & 0xffff);
 }
