@@ -25,7 +25,7 @@ import { FlowLogTable } from './pipeline/flowlog-table.js';
 import { Conntrack, CtCounter } from './conntrack/conntrack.js';
 import { FlowLogWriter } from './telemetry/flowlogs.js';
 import { formatIpv4, parseCidr4, parseIpv4, parseMac } from './lib/ipv4.js';
-import { NatGatewayState, NAT_COUNTER_NAMES, NatCounter } from './nat/nat-gateway.js';
+import { NatGatewayState, NatCounter } from './nat/nat-gateway.js';
 import { PortRole } from './pipeline/dataplane.js';
 import { derivedMac, labUplinkIfName } from './lab/names.js';
 import { VpnPath, VpnCounter, type TunnelCrypto } from './vpn/vpn-path.js';
@@ -561,7 +561,6 @@ export class Daemon {
       emit({ direction: 'in' }, this.dp.igwCounters[3]!);
     });
     pulledCounter(registry, 'vpcd_neighbor_unresolved_drops_total', 'Frames dropped waiting for an ARP resolution on the uplink.', [], (emit) => emit({}, this.dp.neighbors.dropped));
-    void NAT_COUNTER_NAMES;
     pulledGauge(registry, 'vpcd_vpn_tunnel_state', 'VPN tunnel state: 1 up, 0 down (AWS TunnelState).', ['connection', 'tunnel'], (emit) => {
       for (const t of this.vpnManager?.tunnels ?? []) emit({ connection: t.connection, tunnel: String(t.tunnel) }, t.state === 'up' ? 1 : 0);
     });

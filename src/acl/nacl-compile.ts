@@ -20,6 +20,8 @@
  * Past ~64 entries, tuple-space search can go behind the same match().
  */
 
+import { prefixMask } from '../lib/ipv4.js';
+
 export const NO_MATCH = -1;
 /** `proto` value of an entry for protocol -1 (all). */
 export const ANY_PROTO = -1;
@@ -51,10 +53,7 @@ export interface NaclEntry {
   readonly prefixLen: number;
 }
 
-/** Netmask of a prefix length 0..32, as u32 (`<< 32` is `<< 0` in JS, hence the special case). */
-export function prefixMask(len: number): number {
-  return len <= 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-}
+export { prefixMask };
 
 /**
  * The 16-bit L4 value the matchers compare: destination port for TCP/UDP,

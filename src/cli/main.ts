@@ -72,7 +72,7 @@ async function run(args: string[], out: Out): Promise<number> {
     return 1;
   }
   const log = pino({ base: { svc: 'vpcd' }, timestamp: pino.stdTimeFunctions.isoTime });
-  const { Daemon, RuntimeError } = await import('../daemon.js');
+  const { Daemon } = await import('../daemon.js');
   let d: InstanceType<typeof Daemon>;
   try {
     d = new Daemon(args[0]!, log);
@@ -88,7 +88,7 @@ async function run(args: string[], out: Out): Promise<number> {
     await d.start();
   } catch (e) {
     out.stderr(`vpcd: ${(e as Error).message}`);
-    return e instanceof RuntimeError ? 2 : 2;
+    return 2;
   }
   return new Promise<number>((resolve) => {
     let stopping = false;

@@ -23,6 +23,8 @@
  * the caller's to decide.
  */
 
+import { prefixMask } from '../lib/ipv4.js';
+
 export const NO_MATCH = -1;
 /** `proto` value of a slot for protocol -1 (all). */
 export const ANY_PROTO = -1;
@@ -36,17 +38,12 @@ const PROTO_ICMPV6 = 58;
 export const SgOriginKind = { Cidr: 0, Group: 1, PrefixList: 2 } as const;
 export type SgOriginKind = (typeof SgOriginKind)[keyof typeof SgOriginKind];
 
-// The three helpers below mirror acl/nacl-compile.ts (conntrack/ may not
+// The two helpers below mirror acl/nacl-compile.ts (conntrack/ may not
 // import acl/, style §3 layering), with one difference: SG rules for ICMPv6
 // (58) match type/code like ICMP ([API-IPPERM]), while a NACL rule for 58 on
-// IPv4 matches everything ([API-NACLE]). They belong in a lib/ rule-match
-// module once one exists; property tests check each copy against a literal
-// evaluation.
+// IPv4 matches everything ([API-NACLE]). The prefix mask comes from lib/;
+// property tests check each copy against a literal evaluation.
 
-/** Netmask of a prefix length 0..32 as u32. */
-function prefixMask(len: number): number {
-  return len <= 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-}
 
 /**
  * The 16-bit L4 value the matcher compares: destination port for TCP/UDP,

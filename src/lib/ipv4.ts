@@ -16,8 +16,9 @@ export function formatIpv4(v: number): string {
   return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
 }
 
+/** Netmask of a prefix length 0..32, as u32 (`<< 32` is `<< 0` in JS, hence the special case). */
 export function prefixMask(len: number): number {
-  return len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  return len <= 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
 }
 
 export interface Cidr4 {

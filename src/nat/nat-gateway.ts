@@ -11,7 +11,7 @@
  * for a session that is gone is answered with a RST to the inside host, as
  * the NAT gateway does (a NAT instance would send a FIN).
  */
-import { Conntrack, FlowTuple, FULL, NO_FLOW, TimeoutClass, initialTimeoutClass } from '../conntrack/conntrack.js';
+import { Conntrack, FlowTuple, NO_FLOW, initialTimeoutClass } from '../conntrack/conntrack.js';
 import { TcpState } from '../conntrack/tcp-state.js';
 
 /** Counters per gateway, mirroring the CloudWatch AWS/NATGateway metrics. */
@@ -193,7 +193,7 @@ export class NatGatewayState {
     const f = this.sessions.create(o, r, initialTimeoutClass(proto), nowMs);
     if (f < 0) {
       this.counters[NatCounter.PacketsDropped]++;
-      return f === FULL ? -2 : -2;
+      return -2;
     }
     this.sessions.pool.natAddr[f] = this.ip;
     this.sessions.pool.natPort[f] = port;
@@ -219,4 +219,3 @@ export class NatGatewayState {
   }
 }
 
-export { TimeoutClass };

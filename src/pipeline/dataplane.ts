@@ -110,7 +110,6 @@ export class Dataplane {
   private segBatch: PacketBatch | null = null;
   private segTunnel = 0;
   private segNow = 0;
-  private segSrcInst = -1;
   private segFailed = 0;
   private readonly segEmit = (off: number, len: number): void => {
     const b = this.segBatch;
@@ -366,15 +365,21 @@ export class Dataplane {
 
   /** Rewrites L2 for delivery to an instance and queues the frame. */
   deliverToInstance(b: PacketBatch, buf: Uint8Array, dstInst: number, outPort: number, start: number, end: number): void {
-    const topo = this.topo;
-    const ethOff = this.ethOff;
-    const macSrc = this.learned[dstInst] === 1 ? this.learnedMac : topo.instMac;
-    const mo = dstInst * 6;
-    for (let k = 0; k < 6; k++) buf[ethOff + k] = macSrc[mo + k];
-    const so = topo.instSubnet[dstInst] * 6;
-    const rm = topo.subnetRouterMac;
-    for (let k = 0; k < 6; k++) buf[ethOff + 6 + k] = rm[so + k];
+    this.writeL2ToInstance(buf, this.ethOff, dstInst);
     this.queue(b, outPort, start, end - start);
+  }
+
+  /** Destination MAC = the instance's (learned, else configured), source = its subnet's router MAC. */
+  private writeL2ToInstance(buf: Uint8Array, ethOff: number, inst: number): void {
+    const topo = this.topo;
+    const mac = this.learned[inst] === 1 ? this.learnedMac : topo.instMac;
+    const mo = inst * 6;
+    const so = topo.instSubnet[inst] * 6;
+    const rm = topo.subnetRouterMac;
+    for (let k = 0; k < 6; k++) {
+      buf[ethOff + k] = mac[mo + k];
+      buf[ethOff + 6 + k] = rm[so + k];
+    }
   }
 
   queue(b: PacketBatch, port: number, off: number, len: number): void {
@@ -513,14 +518,12 @@ export class Dataplane {
 
   /** The IGW's egress translation of the parsed packet's source to `pub` (and of an ICMP error's quote). */
   private igwOut(buf: Uint8Array, pub: number): void {
-    const priv = this.src;
     if (this.proto === 1 && this.fragOff === 0 && isIcmpError(buf[this.l4Off])) {
       // An error the instance sends about a packet it received: the quote carries its private address as destination.
       rewriteIcmpQuote(buf, this.l4Off, this.l3End, 16, pub, -1);
     }
     rewriteAddrPort(buf, this.l3Off, this.l4ForRewrite(), this.proto, 12, pub, -1, this.partialCsum(buf));
     this.src = pub;
-    void priv;
     this.igwCounters[0]++;
     this.igwCounters[1] += this.l3End - this.l3Off;
   }
@@ -857,12 +860,7 @@ export class Dataplane {
     const vnet = this.portVnet[outPort] === 1;
     if (vnet) for (let k = 0; k < VNET_HDR_LEN; k++) out[off + k] = 0;
     const e = off + (vnet ? VNET_HDR_LEN : 0);
-    const topo = this.topo;
-    const macSrc = this.learned[inst] === 1 ? this.learnedMac : topo.instMac;
-    for (let k = 0; k < 6; k++) {
-      out[e + k] = macSrc[inst * 6 + k];
-      out[e + 6 + k] = topo.subnetRouterMac[topo.instSubnet[inst] * 6 + k];
-    }
+    this.writeL2ToInstance(out, e, inst);
     writeU16(out, e + 12, ETH_IPV4);
     const ip = e + 14;
     const l4 = this.l4Off;
@@ -987,7 +985,6 @@ export class Dataplane {
       const r = this.secure(sec, buf, srcInst, srcSubnet, -1, -1, nowMs, false);
       if (r !== DropReason.None) return r;
     }
-    void start; void end;
     return this.encryptOut(b, buf, c, srcInst, nowMs);
   }
 
@@ -1018,7 +1015,6 @@ export class Dataplane {
         this.segBatch = b;
         this.segTunnel = t;
         this.segNow = nowMs;
-        this.segSrcInst = srcInst;
         this.segFailed = 0;
         const n = segmentTcp4(buf, l3, this.l3End, mss, this.work, 0, this.segEmit);
         this.segBatch = null;
@@ -1142,12 +1138,8 @@ export class Dataplane {
     const vnet = this.portVnet[outPort] === 1;
     if (vnet) for (let k = 0; k < VNET_HDR_LEN; k++) out[s + k] = 0;
     const e = s + (vnet ? VNET_HDR_LEN : 0);
-    const macSrc = this.learned[inst] === 1 ? this.learnedMac : topo.instMac;
     const sub = topo.instSubnet[inst];
-    for (let k = 0; k < 6; k++) {
-      out[e + k] = macSrc[inst * 6 + k];
-      out[e + 6 + k] = topo.subnetRouterMac[sub * 6 + k];
-    }
+    this.writeL2ToInstance(out, e, inst);
     writeU16(out, e + 12, ETH_IPV4);
     const ip = e + 14;
     const ihl = (buf[this.l3Off] & 15) << 2;

@@ -171,8 +171,7 @@ export class SecurityStage {
     }
     // 4. D's security group, ingress
     if (dstInst >= 0) {
-      const set = p.sgIngress[dstInst];
-      if ((this.viaMiddlebox ? set.matchL4NoGroupRefs(src, proto, l4) : set.matchL4(src, proto, l4)) === NO_MATCH) {
+      if (!this.ingressAllows(p.sgIngress[dstInst], src, proto, l4)) {
         this.sgVerdicts[dstInst * 4 + SgCounter.IngressDeny]++;
         this.reject(dp, -1, dstInst, len);
         if (srcInst >= 0) this.log(srcInst, dp, ACCEPT, len);
@@ -267,11 +266,7 @@ export class SecurityStage {
         }
       }
     }
-    if (reason === DropReason.None && dstInst >= 0 && !receiverTracked && this.sgAllows(p.sgIngress[dstInst], dp.src, proto, l4) === false) {
-      reason = DropReason.Sg;
-      atReceiver = 1;
-    } else if (reason === DropReason.None && dstInst >= 0 && !receiverTracked && this.viaMiddlebox &&
-        p.sgIngress[dstInst].matchL4NoGroupRefs(dp.src, proto, l4) === NO_MATCH) {
+    if (reason === DropReason.None && dstInst >= 0 && !receiverTracked && !this.ingressAllows(p.sgIngress[dstInst], dp.src, proto, l4)) {
       reason = DropReason.Sg;
       atReceiver = 1;
     }
@@ -308,6 +303,11 @@ export class SecurityStage {
       }
     }
     return DropReason.None;
+  }
+
+  /** The receiver's ingress rules; group references do not match what a middlebox forwarded. */
+  private ingressAllows(set: CompiledSgSet, addr: number, proto: number, l4: number): boolean {
+    return (this.viaMiddlebox ? set.matchL4NoGroupRefs(addr, proto, l4) : set.matchL4(addr, proto, l4)) !== NO_MATCH;
   }
 
   private sgAllows(set: CompiledSgSet, addr: number, proto: number, l4: number): boolean {

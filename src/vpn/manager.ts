@@ -16,8 +16,7 @@ import type { Logger } from 'pino';
 import type { VpcConfig, VpnConnection } from '../control/config-types.js';
 import type { ChildSa } from '../ipsec/sa-types.js';
 import { IkeInitiator, IkeResponder, type IkeAction, type IkeSession, type UdpEndpoint } from '../ike/session.js';
-import { sessionConfigFromVpn, type IkeAuthConfig } from '../ike/config.js';
-import { loadCertCredentials } from '../ike/auth.js';
+import { sessionConfigFromVpn, vpnAuthFromContract, type IkeAuthConfig } from '../ike/config.js';
 
 export interface VpnHooks {
   /** Send a UDP datagram from one of our WAN addresses. */
@@ -55,34 +54,10 @@ export class ConfigSecretError extends Error {}
 
 /** Reads a connection's authentication material. Throws ConfigSecretError with a message that names no secret. */
 export function loadAuth(conn: VpnConnection): IkeAuthConfig {
-  const a = conn.auth;
-  if (a.kind === 'psk') {
-    let text: string | undefined;
-    if (a.psk.env !== undefined) {
-      text = process.env[a.psk.env];
-      if (text === undefined || text === '') throw new ConfigSecretError(`vpn connection ${conn.name}: environment variable ${a.psk.env} (auth.psk.env) is not set`);
-    } else if (a.psk.file !== undefined) {
-      try {
-        text = readFileSync(a.psk.file, 'utf8').trim();
-      } catch (e) {
-        throw new ConfigSecretError(`vpn connection ${conn.name}: cannot read auth.psk.file ${a.psk.file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
-      }
-    }
-    if (!text) throw new ConfigSecretError(`vpn connection ${conn.name}: empty pre-shared key`);
-    return { kind: 'psk', psk: new TextEncoder().encode(text) };
-  }
-  let cert: string, key: string, ca: string;
   try {
-    cert = readFileSync(a.cert, 'utf8');
-    key = readFileSync(a.key, 'utf8');
-    ca = readFileSync(a.ca, 'utf8');
+    return vpnAuthFromContract(conn.auth, { env: process.env, readFile: (p) => readFileSync(p, 'utf8') });
   } catch (e) {
-    throw new ConfigSecretError(`vpn connection ${conn.name}: cannot read certificate material: ${(e as Error).message.replace(/:.*$/, '')}`);
-  }
-  try {
-    return { kind: 'cert', credentials: loadCertCredentials(cert, key, ca) };
-  } catch (e) {
-    throw new ConfigSecretError(`vpn connection ${conn.name}: certificate material rejected: ${(e as Error).message}`);
+    throw new ConfigSecretError(`vpn connection ${conn.name}: ${(e as Error).message}`);
   }
 }
 
