@@ -110,14 +110,14 @@ const SCENARIOS = {
     describe: 'router + security stage as the daemon builds it (NACLs, security groups, conntrack; flows tracked)',
     config: ROUTER_CONFIG,
     frames: 'c2s',
-    requires: ['control/compile.js', 'pipeline/security.js', 'conntrack/conntrack.js'],
+    requires: ['control/compile.js', 'conntrack/sg-stage.js', 'conntrack/conntrack.js'],
     setup: setupSecurity,
   },
   'security-bidir': {
     describe: 'as security, half the frames are server -> client answers (conntrack reply direction)',
     config: ROUTER_CONFIG,
     frames: 'bidir',
-    requires: ['control/compile.js', 'pipeline/security.js', 'conntrack/conntrack.js'],
+    requires: ['control/compile.js', 'conntrack/sg-stage.js', 'conntrack/conntrack.js'],
     setup: setupSecurity,
   },
 };
@@ -125,7 +125,7 @@ const SCENARIOS = {
 /** The security stage wired as src/daemon.ts wires it: compiled snapshot, its topology, conntrack. */
 async function setupSecurity({ dp, cfg, importDist, attach }) {
   const [{ compileSnapshot }, { SecurityStage }, { Conntrack }] = await Promise.all([
-    importDist('control/compile.js'), importDist('pipeline/security.js'), importDist('conntrack/conntrack.js'),
+    importDist('control/compile.js'), importDist('conntrack/sg-stage.js'), importDist('conntrack/conntrack.js'),
   ]);
   const policy = compileSnapshot(cfg, 1);
   if (policy.topology) {

@@ -20,7 +20,7 @@ import { compileSnapshot, type CompiledPolicy } from './control/compile.js';
 import { PacketBatch, DROP_REASON_LABELS } from './pipeline/batch.js';
 import { Counters } from './pipeline/counters.js';
 import { Dataplane } from './pipeline/dataplane.js';
-import { SecurityStage, SgCounter, type NaclHits } from './pipeline/security.js';
+import { SecurityStage, SgCounter, type NaclHits } from './conntrack/sg-stage.js';
 import { FlowLogTable } from './pipeline/flowlog-table.js';
 import { Conntrack, CtCounter } from './conntrack/conntrack.js';
 import { FlowLogWriter } from './telemetry/flowlogs.js';

@@ -10,7 +10,7 @@ import { isIpv4Cidr, parseCidr4, parseIpv4, parseMac } from '../lib/ipv4.js';
 import { routerMac } from '../lab/names.js';
 
 /** Route target kinds as small integers (the packet path switches on them). */
-export const Target = { Local: 0, Igw: 1, NatGateway: 2, Vgw: 3, Instance: 4 } as const;
+export const Target = { Local: 0, Igw: 1, NatGateway: 2, Vgw: 3, Instance: 4, Blackhole: 5 } as const;
 export type Target = (typeof Target)[keyof typeof Target];
 
 /** What an address inside the VPC is, for the packet path. */

@@ -6,7 +6,8 @@
 export const NOT_FOUND = -1;
 
 export class IpIndex {
-  private readonly keys: Uint32Array;
+  /** Keys as int32 bit patterns: a u32 above 2^31 would be a boxed double when passed to slot(). */
+  private readonly keys: Int32Array;
   private readonly vals: Int32Array;
   private readonly mask: number;
   size = 0;
@@ -15,7 +16,7 @@ export class IpIndex {
   constructor(expected: number) {
     let cap = 8;
     while (cap < expected * 2) cap <<= 1;
-    this.keys = new Uint32Array(cap);
+    this.keys = new Int32Array(cap);
     this.vals = new Int32Array(cap).fill(NOT_FOUND);
     this.mask = cap - 1;
   }
@@ -27,7 +28,7 @@ export class IpIndex {
   }
 
   set(ip: number, value: number): void {
-    ip >>>= 0;
+    ip |= 0;
     const { keys, vals, mask } = this;
     if (this.size + 1 > (mask + 1) >>> 1) throw new RangeError('IpIndex over capacity');
     for (let i = IpIndex.slot(ip, mask); ; i = (i + 1) & mask) {
@@ -45,7 +46,7 @@ export class IpIndex {
   }
 
   get(ip: number): number {
-    ip >>>= 0;
+    ip |= 0;
     const { keys, vals, mask } = this;
     for (let i = IpIndex.slot(ip, mask); ; i = (i + 1) & mask) {
       const v = vals[i];

@@ -11,7 +11,7 @@
  * for a session that is gone is answered with a RST to the inside host, as
  * the NAT gateway does (a NAT instance would send a FIN).
  */
-import { Conntrack, FlowTuple, NO_FLOW, initialTimeoutClass } from '../conntrack/conntrack.js';
+import { Conntrack, FlowTuple, NO_FLOW, icmpPairedType, initialTimeoutClass } from '../conntrack/conntrack.js';
 import { TcpState } from '../conntrack/tcp-state.js';
 
 /** Counters per gateway, mirroring the CloudWatch AWS/NATGateway metrics. */
@@ -188,7 +188,8 @@ export class NatGatewayState {
       return -1;
     }
     const r = this.reply;
-    if (proto === 1) r.set(dst, this.ip, port, 0, proto, 0); // echo reply (type 0 code 0) with the new identifier
+    // ICMP: the answer to the query (echo 8 -> reply 0, timestamp 13 -> 14, ...) with the new identifier
+    if (proto === 1) r.set(dst, this.ip, port, (icmpPairedType(dport >>> 8) & 0xff) << 8 | (dport & 0xff), proto, 0);
     else r.set(dst, this.ip, dport, port, proto, 0);
     const f = this.sessions.create(o, r, initialTimeoutClass(proto), nowMs);
     if (f < 0) {

@@ -44,6 +44,9 @@ export const DropReason = {
   NoDestination: 28,
   UnsupportedTarget: 29,
   IgwRejected: 30,
+  VpcService: 31,
+  PuntOverflow: 32,
+  Blackhole: 33,
 } as const;
 export type DropReason = (typeof DropReason)[keyof typeof DropReason];
 
@@ -53,7 +56,7 @@ export const DROP_REASON_LABELS: readonly string[] = [
   'ttl_exceeded', 'no_neighbor', 'tx_error', 'unknown_port', 'unsolicited', 'fragment',
   'igw_no_public_ip', 'nat_unsupported_protocol', 'esp_replay', 'esp_auth', 'esp_no_sa',
   'vpn_down', 'too_big', 'arp_ignored', 'multicast', 'after_close', 'no_destination',
-  'unsupported_target', 'igw_rejected',
+  'unsupported_target', 'igw_rejected', 'vpc_service', 'ike_punt_overflow', 'blackhole',
 ];
 export const DROP_REASON_COUNT = DROP_REASON_LABELS.length;
 

@@ -17,6 +17,7 @@ import type { VpcConfig, VpnConnection } from '../control/config-types.js';
 import type { ChildSa } from '../ipsec/sa-types.js';
 import { IkeInitiator, IkeResponder, type IkeAction, type IkeSession, type UdpEndpoint } from '../ike/session.js';
 import { sessionConfigFromVpn, vpnAuthFromContract, type IkeAuthConfig } from '../ike/config.js';
+import { tunnelLocal } from './vpn-path.js';
 
 export interface VpnHooks {
   /** Send a UDP datagram from one of our WAN addresses. */
@@ -61,10 +62,7 @@ export function loadAuth(conn: VpnConnection): IkeAuthConfig {
   }
 }
 
-/** Our address for a tunnel: its `local`, else the customer gateway's WAN address. */
-export function tunnelLocal(cfg: VpcConfig, conn: VpnConnection, t: number): string | undefined {
-  return conn.tunnels[t]?.local ?? cfg.customerGateway?.wan.ip;
-}
+export { tunnelLocal };
 
 export class VpnManager {
   private readonly entries: Entry[] = [];

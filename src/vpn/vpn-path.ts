@@ -6,9 +6,13 @@
  * dies and fails back when it returns (AWS: one active tunnel per connection,
  * the other standby). Built by the control plane; read per packet.
  */
-import type { VpcConfig } from '../control/config-types.js';
+import type { VpcConfig, VpnConnection } from '../control/config-types.js';
 import { parseCidr4, parseIpv4 } from '../lib/ipv4.js';
-import { tunnelLocal } from './manager.js';
+
+/** Our address for a tunnel: its `local`, else the customer gateway's WAN address. */
+export function tunnelLocal(cfg: VpcConfig, conn: VpnConnection, t: number): string | undefined {
+  return conn.tunnels[t]?.local ?? cfg.customerGateway?.wan.ip;
+}
 
 /** What the packet path needs from the ESP engine (src/ipsec). */
 export interface TunnelCrypto {

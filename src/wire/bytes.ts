@@ -25,6 +25,11 @@ export function readU32(b: Uint8Array, off: number): number {
 }
 
 /** Writes the low 16 bits of `v` big-endian at `off`. */
+/** Big-endian 32-bit read as an int32 bit pattern (`readU32(b, off) | 0` without the intermediate double). */
+export function readI32(b: Uint8Array, off: number): number {
+  return (b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3];
+}
+
 export function writeU16(b: Uint8Array, off: number, v: number): void {
   b[off] = v >>> 8;
   b[off + 1] = v;

@@ -1,4 +1,4 @@
-import { readU16, readU32, writeU16, writeU32 } from './bytes.js';
+import { readI32, readU16, readU32, writeU16, writeU32 } from './bytes.js';
 import { checksumUpdate16, onesSum } from './checksum.js';
 
 // IPv4 header (RFC 791 §3.1)
@@ -129,6 +129,9 @@ export class Ipv4View {
   set src(v: number) { writeU32(this.buf, this.off + SRC, v); }
   get dst(): number { return readU32(this.buf, this.off + DST); }
   set dst(v: number) { writeU32(this.buf, this.off + DST, v); }
+  /** The addresses as int32 bit patterns: unboxed (Smi or int32 register) on the hot path, where u32 above 2^31 would box. */
+  get srcI32(): number { return readI32(this.buf, this.off + SRC); }
+  get dstI32(): number { return readI32(this.buf, this.off + DST); }
 
   /** Absolute offset of the options (equals payloadOff when there are none). */
   get optionsOff(): number { return this.off + IPV4_MIN_HEADER_LEN; }

@@ -8,7 +8,7 @@ import type { VpcConfig } from '../../src/control/config-types.js';
 import { Topology } from '../../src/control/topology.js';
 import { compileSnapshot, type CompiledPolicy } from '../../src/control/compile.js';
 import { Conntrack } from '../../src/conntrack/conntrack.js';
-import { SecurityStage } from '../../src/pipeline/security.js';
+import { SecurityStage } from '../../src/conntrack/sg-stage.js';
 import { FlowLogTable } from '../../src/pipeline/flowlog-table.js';
 import { PacketBatch, VNET_HDR_LEN } from '../../src/pipeline/batch.js';
 import { Counters } from '../../src/pipeline/counters.js';

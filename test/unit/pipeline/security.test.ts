@@ -7,7 +7,7 @@ import { Harness } from '../../helpers/dp-harness.js';
 import { ethIpv4Tcp, ethIpv4Udp, ethIpv4Icmp, ethIpv4IcmpError, ethIpv4Fragment, TCP_SYN, TCP_ACK } from '../../helpers/frames.js';
 import { DropReason } from '../../../src/pipeline/batch.js';
 import { routerMac, instanceMac } from '../../../src/lab/names.js';
-import { SgCounter } from '../../../src/pipeline/security.js';
+import { SgCounter } from '../../../src/conntrack/sg-stage.js';
 
 const base = (sgs: string, nacls = '', extra = '') => `
 vpc: { name: t, cidr: 198.18.0.0/16 }

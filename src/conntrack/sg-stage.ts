@@ -1,0 +1,437 @@
+/**
+ * The security-group stage with connection tracking (aws-semantics §1, §4),
+ * judging one *crossing*: a packet leaving ENI S (subnet s) and arriving at
+ * ENI R (subnet r). Either end may be a gateway or the outside (-1): its SG
+ * stage does not exist. AWS's order for a crossing:
+ *
+ *   S's SG egress  ->  s's NACL outbound  ->  r's NACL inbound  ->  R's SG ingress
+ *
+ * (NACLs only when s != r: acl/nacl-stage.ts.) Security groups are stateful
+ * *per ENI*: an ENI that tracked a connection passes its packets both ways
+ * without rules; an ENI that did not judges each packet by its rules. An ENI
+ * does not track a TCP/UDP flow admitted by an all-addresses rule when the
+ * opposite direction of the same ENI allows all addresses on all ports
+ * ([EC2-CT] untracked); such flows take no table entry at all (AWS counts
+ * only tracked connections against the allowance) and every packet is judged.
+ *
+ * Flow entries. The common case, one crossing per connection (instance to
+ * instance, to a gateway, from the outside), is one entry in zone 0 that
+ * records both ENIs (egressInstance = S, ingressInstance = R) and caches the
+ * crossing's decision per policy epoch: one lookup per packet. When the same
+ * 5-tuple crosses other ENIs too (an appliance with the source/destination
+ * check off forwards it: A -> appliance -> B, or the reply returns another
+ * way), the zone-0 entry does not own the crossing: each ENI is judged on
+ * its own, with its own per-ENI entry in zone 1 + ENI, and the NACLs are
+ * judged afresh. So every ENI's group and every crossing's NACL is evaluated
+ * as AWS does, and an appliance cannot launder a connection.
+ *
+ * Later fragments carry no ports: they follow their first fragment's verdict
+ * (FragCache). Nothing here allocates per packet.
+ */
+import type { CompiledPolicy } from '../control/compile.js';
+import { NO_MATCH } from '../acl/nacl-compile.js';
+import { NaclStage, NO_NACL, type NaclHits } from '../acl/nacl-stage.js';
+import { isUntrackedFlow, type CompiledSgSet } from './sg-compile.js';
+import { Conntrack, FlowTuple, FULL, NO_FLOW, initialTimeoutClass } from './conntrack.js';
+import { FlowFlag, NO_INSTANCE } from './flow-pool.js';
+import { DropReason } from '../pipeline/batch.js';
+import type { Packet } from '../pipeline/packet.js';
+import type { FlowLogTable } from '../pipeline/flowlog-table.js';
+import { HeavyHitters } from '../lib/heavy-hitters.js';
+import { FragCache } from '../lib/frag-cache.js';
+
+const PROTO_ICMP = 1, PROTO_TCP = 6, PROTO_UDP = 17;
+const ACCEPT = 1, REJECT = 0;
+
+/** Per-direction, per-instance security-group verdict counters (vpcd_sg_verdicts_total). */
+export const SgCounter = { EgressAllow: 0, EgressDeny: 1, IngressAllow: 2, IngressDeny: 3 } as const;
+
+export { NaclHits } from '../acl/nacl-stage.js';
+
+export class SecurityStage {
+  policy: CompiledPolicy;
+  readonly ct: Conntrack;
+  readonly nacl: NaclStage;
+  /** Per instance index × SgCounter. Re-made on reload (the control plane folds old values). */
+  sgVerdicts: Float64Array;
+  flowsAccepted = 0;
+  flowsRejected = 0;
+  /** Sources of refused packets (new flows and packets of known flows), top-k. */
+  readonly deniedSources = new HeavyHitters(64);
+  /** Set when flow logs are configured. */
+  flowLog: FlowLogTable | null = null;
+  /** Unix ms of the current batch (flow-log timestamps). */
+  wallMs = 0;
+  /** First-fragment verdicts, for later fragments. */
+  readonly frags = new FragCache();
+
+  // per flowRef decision cache (zone-0 entries)
+  private readonly cacheEpoch: Uint32Array;
+  private readonly cacheReason: Uint8Array;
+  private readonly cacheNaclOut: Int16Array;
+  private readonly cacheNaclIn: Int16Array;
+  /** For a cached refusal: 1 when the receiving side refused (inbound NACL or receiver SG), 0 the sending side. */
+  private readonly cacheAtReceiver: Uint8Array;
+
+  private readonly tuple = new FlowTuple();
+  private readonly rtuple = new FlowTuple();
+
+  // the crossing being judged
+  private l4 = 0;
+  /** [EC2-CT] flows through a NAT gateway are always tracked on the instance's ENI. */
+  private forceTrack = false;
+  /**
+   * The packet was forwarded by an appliance (its source is not the sending
+   * ENI's address): rules that reference a group do not match it at the
+   * receiver ([VPC-SGR] middlebox note; SG_REFERENCES_NOT_PRESERVED).
+   */
+  private viaMiddlebox = false;
+
+  constructor(policy: CompiledPolicy, ct: Conntrack) {
+    this.policy = policy;
+    this.ct = ct;
+    this.nacl = new NaclStage(policy);
+    this.sgVerdicts = new Float64Array(policy.instanceNames.length * 4);
+    const refs = ct.max * 2;
+    this.cacheEpoch = new Uint32Array(refs);
+    this.cacheReason = new Uint8Array(refs);
+    this.cacheNaclOut = new Int16Array(refs);
+    this.cacheNaclIn = new Int16Array(refs);
+    this.cacheAtReceiver = new Uint8Array(refs);
+  }
+
+  get naclHits(): NaclHits {
+    return this.nacl.hits;
+  }
+
+  /** Swaps in a new snapshot (between batches). Returns the old counters for the control plane to fold. */
+  setPolicy(p: CompiledPolicy): { naclHits: NaclHits; sgVerdicts: Float64Array } {
+    const old = { naclHits: this.nacl.setPolicy(p), sgVerdicts: this.sgVerdicts };
+    this.policy = p;
+    this.sgVerdicts = new Float64Array(p.instanceNames.length * 4);
+    this.ct.setTimeouts(p.conntrack.timeouts);
+    return old;
+  }
+
+  /**
+   * Judges the parsed packet crossing from ENI S in subnet sSub to ENI R in
+   * subnet rSub (-1: a gateway or the outside). Returns DropReason.None to
+   * pass. forceTrack: the sender's ENI tracks the flow whatever its rules
+   * (flows through a NAT gateway, [EC2-CT]).
+   */
+  crossing(pkt: Packet, S: number, sSub: number, R: number, rSub: number, nowMs: number, forceTrack: boolean): number {
+    if (pkt.fragOff !== 0) {
+      return this.frags.allowed(pkt.src, pkt.dst, pkt.ipId, pkt.proto, nowMs) ? DropReason.None : DropReason.Fragment;
+    }
+    this.forceTrack = forceTrack;
+    this.viaMiddlebox = S >= 0 && pkt.src !== this.policy.topology.instIp[S];
+    const proto = pkt.proto;
+    this.l4 = proto === PROTO_TCP || proto === PROTO_UDP || proto === PROTO_ICMP ? pkt.dport : 0;
+    const ref = this.lookup(pkt, 0);
+    let r: number;
+    if (ref === NO_FLOW) r = this.newFlow(pkt, S, sSub, R, rSub, nowMs);
+    else if (owns(this.ct, ref, S, R)) r = this.knownFlow(pkt, ref, S, sSub, R, rSub, nowMs);
+    else r = this.perEni(pkt, ref, S, sSub, R, rSub, nowMs);
+    if (r === DropReason.None && pkt.moreFrags) this.frags.allow(pkt.src, pkt.dst, pkt.ipId, pkt.proto, nowMs);
+    return r;
+  }
+
+  private lookup(pkt: Packet, zone: number): number {
+    if (pkt.proto === PROTO_ICMP) {
+      this.tuple.setIcmp(pkt.src, pkt.dst, pkt.dport >>> 8, pkt.dport & 0xff, pkt.sport, zone);
+      return this.ct.lookupTuple(this.tuple);
+    }
+    return this.ct.lookup(pkt.src, pkt.dst, pkt.sport, pkt.dport, pkt.proto, zone);
+  }
+
+  /** Fills this.tuple with the packet's key in `zone` (ICMP: setIcmp conventions). */
+  private keyOf(pkt: Packet, zone: number): FlowTuple {
+    const t = this.tuple;
+    if (pkt.proto === PROTO_ICMP) t.setIcmp(pkt.src, pkt.dst, pkt.dport >>> 8, pkt.dport & 0xff, pkt.sport, zone);
+    else t.set(pkt.src, pkt.dst, pkt.sport, pkt.dport, pkt.proto, zone);
+    return t;
+  }
+
+  private newFlow(pkt: Packet, S: number, sSub: number, R: number, rSub: number, nowMs: number): number {
+    const p = this.policy;
+    const proto = pkt.proto;
+    const l4 = this.l4;
+    const len = pkt.l3Len;
+    // 1. S's security group, egress
+    if (S >= 0) {
+      if (p.sgEgress[S].matchL4(pkt.dst, proto, l4) === NO_MATCH) {
+        this.sgVerdicts[S * 4 + SgCounter.EgressDeny]++;
+        this.reject(pkt, S, -1, len);
+        return DropReason.Sg;
+      }
+      this.sgVerdicts[S * 4 + SgCounter.EgressAllow]++;
+    }
+    // 2./3. NACLs, only across a subnet boundary
+    const nacl = this.nacl;
+    if (nacl.crossing(sSub, rSub, pkt.src, pkt.dst, proto, l4) !== DropReason.None) {
+      if (nacl.refusedAtReceiver === 1) {
+        this.reject(pkt, -1, R, len);
+        if (S >= 0) this.log(S, pkt, ACCEPT, len);
+      } else {
+        this.reject(pkt, S, -1, len);
+      }
+      return DropReason.Nacl;
+    }
+    // 4. R's security group, ingress
+    if (R >= 0) {
+      if (!this.ingressAllows(p.sgIngress[R], pkt.src, proto, l4)) {
+        this.sgVerdicts[R * 4 + SgCounter.IngressDeny]++;
+        this.reject(pkt, -1, R, len);
+        if (S >= 0) this.log(S, pkt, ACCEPT, len);
+        return DropReason.Sg;
+      }
+      this.sgVerdicts[R * 4 + SgCounter.IngressAllow]++;
+    }
+    let tracked = 0;
+    if (S >= 0 && this.tracksEgress(S, proto, l4)) tracked |= FlowFlag.TrackedEgress;
+    if (R >= 0 && this.tracksIngress(R, proto, l4)) tracked |= FlowFlag.TrackedIngress;
+    if (tracked === 0) {
+      // Untracked on every ENI: AWS keeps no state, so no entry (and no allowance) is used.
+      this.accept(pkt, S, R, len);
+      return DropReason.None;
+    }
+    const orig = this.keyOf(pkt, 0);
+    this.rtuple.reverseOf(orig);
+    const f = this.ct.create(orig, this.rtuple, initialTimeoutClass(proto), nowMs, p.epoch, S, R, tracked);
+    if (f < 0) {
+      if (f === FULL) {
+        this.flowsRejected++;
+        return DropReason.ConntrackFull;
+      }
+      // A key collision (the reply key belongs to another flow): judged statelessly, as allowed above.
+      this.accept(pkt, S, R, len);
+      return DropReason.None;
+    }
+    const ref = f * 2;
+    this.cacheEpoch[ref] = p.epoch;
+    this.cacheReason[ref] = DropReason.None;
+    this.cacheNaclOut[ref] = nacl.outSlot;
+    this.cacheNaclIn[ref] = nacl.inSlot;
+    this.cacheEpoch[ref + 1] = 0;
+    this.cacheAtReceiver[ref] = 0;
+    this.ct.touch(ref, nowMs, len, pkt.tcpFlags());
+    this.flowsAccepted++;
+    this.accept(pkt, S, R, len);
+    return DropReason.None;
+  }
+
+  private knownFlow(pkt: Packet, ref: number, S: number, sSub: number, R: number, rSub: number, nowMs: number): number {
+    const p = this.policy;
+    const len = pkt.l3Len;
+    let reason: number;
+    if (this.cacheEpoch[ref] === p.epoch) {
+      // Cached decision: count the NACL rules that decide this packet, as if judged afresh.
+      this.nacl.countCached(sSub, rSub, this.cacheNaclOut[ref], this.cacheNaclIn[ref]);
+      reason = this.cacheReason[ref];
+    } else {
+      reason = this.judgeKnown(pkt, ref, S, sSub, R, rSub);
+    }
+    if (reason !== DropReason.None) {
+      this.rejectKnown(pkt, this.cacheAtReceiver[ref], S, R, len);
+      return reason;
+    }
+    this.ct.touch(ref, nowMs, len, pkt.tcpFlags());
+    this.accept(pkt, S, R, len);
+    return DropReason.None;
+  }
+
+  /** A packet of a known flow that owns the crossing, judged afresh and cached for the current epoch. */
+  private judgeKnown(pkt: Packet, ref: number, S: number, sSub: number, R: number, rSub: number): number {
+    const p = this.policy;
+    const proto = pkt.proto;
+    const l4 = this.l4;
+    const flags = this.ct.pool.flags[ref >>> 1];
+    const dir = ref & 1;
+    // The sender of an orig packet is the ENI the flow left (egress tracking);
+    // the sender of a reply is the ENI the flow entered (ingress tracking).
+    const senderTracked = (flags & (dir === 0 ? FlowFlag.TrackedEgress : FlowFlag.TrackedIngress)) !== 0;
+    const receiverTracked = (flags & (dir === 0 ? FlowFlag.TrackedIngress : FlowFlag.TrackedEgress)) !== 0;
+    let reason: number = DropReason.None;
+    let atReceiver = 0;
+    let outSlot = NO_NACL, inSlot = NO_NACL;
+    if (S >= 0 && !senderTracked && p.sgEgress[S].matchL4(pkt.dst, proto, l4) === NO_MATCH) reason = DropReason.Sg;
+    if (reason === DropReason.None) {
+      reason = this.nacl.crossing(sSub, rSub, pkt.src, pkt.dst, proto, l4);
+      outSlot = this.nacl.outSlot;
+      inSlot = this.nacl.inSlot;
+      atReceiver = this.nacl.refusedAtReceiver;
+    }
+    if (reason === DropReason.None && R >= 0 && !receiverTracked && !this.ingressAllows(p.sgIngress[R], pkt.src, proto, l4)) {
+      reason = DropReason.Sg;
+      atReceiver = 1;
+    }
+    this.cacheAtReceiver[ref] = atReceiver;
+    this.cacheEpoch[ref] = p.epoch;
+    this.cacheReason[ref] = reason;
+    this.cacheNaclOut[ref] = outSlot;
+    this.cacheNaclIn[ref] = inSlot;
+    return reason;
+  }
+
+  /**
+   * A crossing that the zone-0 entry `ref0` does not own (the packet's
+   * 5-tuple also crosses other ENIs: an appliance, or an asymmetric return):
+   * each ENI is judged on its own against its own tracking, the NACLs
+   * afresh, nothing cached.
+   */
+  private perEni(pkt: Packet, ref0: number, S: number, sSub: number, R: number, rSub: number, nowMs: number): number {
+    const p = this.policy;
+    const proto = pkt.proto;
+    const l4 = this.l4;
+    const len = pkt.l3Len;
+    const ct = this.ct;
+    // sender's egress
+    let refS = NO_FLOW;
+    let newS = false;
+    if (S >= 0 && !tracksAsSender(ct, ref0, S)) {
+      refS = this.lookup(pkt, 1 + S);
+      if (refS === NO_FLOW || !tracksAsSender(ct, refS, S)) {
+        refS = NO_FLOW;
+        if (p.sgEgress[S].matchL4(pkt.dst, proto, l4) === NO_MATCH) {
+          this.sgVerdicts[S * 4 + SgCounter.EgressDeny]++;
+          this.reject(pkt, S, -1, len);
+          return DropReason.Sg;
+        }
+        this.sgVerdicts[S * 4 + SgCounter.EgressAllow]++;
+        newS = this.forceTrack || !isUntrackedFlow(p.sgEgress[S], p.sgIngress[S], proto, l4);
+      }
+    }
+    const nacl = this.nacl;
+    if (nacl.crossing(sSub, rSub, pkt.src, pkt.dst, proto, l4) !== DropReason.None) {
+      if (nacl.refusedAtReceiver === 1) {
+        this.reject(pkt, -1, R, len);
+        if (S >= 0) this.log(S, pkt, ACCEPT, len);
+      } else {
+        this.reject(pkt, S, -1, len);
+      }
+      return DropReason.Nacl;
+    }
+    // receiver's ingress
+    let refR = NO_FLOW;
+    let newR = false;
+    if (R >= 0 && !tracksAsReceiver(ct, ref0, R)) {
+      refR = this.lookup(pkt, 1 + R);
+      if (refR === NO_FLOW || !tracksAsReceiver(ct, refR, R)) {
+        refR = NO_FLOW;
+        if (!this.ingressAllows(p.sgIngress[R], pkt.src, proto, l4)) {
+          this.sgVerdicts[R * 4 + SgCounter.IngressDeny]++;
+          this.reject(pkt, -1, R, len);
+          if (S >= 0) this.log(S, pkt, ACCEPT, len);
+          return DropReason.Sg;
+        }
+        this.sgVerdicts[R * 4 + SgCounter.IngressAllow]++;
+        newR = !isUntrackedFlow(p.sgIngress[R], p.sgEgress[R], proto, l4);
+      }
+    }
+    if (newS) {
+      const f = this.createPerEni(pkt, S, NO_INSTANCE, FlowFlag.TrackedEgress, nowMs);
+      if (f === FULL) return DropReason.ConntrackFull;
+      if (f >= 0) refS = f * 2;
+    }
+    if (newR) {
+      const f = this.createPerEni(pkt, NO_INSTANCE, R, FlowFlag.TrackedIngress, nowMs);
+      if (f === FULL) return DropReason.ConntrackFull;
+      if (f >= 0) refR = f * 2;
+    }
+    const flags = pkt.tcpFlags();
+    ct.touch(ref0, nowMs, len, flags);
+    if (refS !== NO_FLOW) ct.touch(refS, nowMs, len, flags);
+    if (refR !== NO_FLOW) ct.touch(refR, nowMs, len, flags);
+    this.accept(pkt, S, R, len);
+    return DropReason.None;
+  }
+
+  /** A per-ENI entry in zone 1 + ENI for the packet's tuple. Returns the flow, FULL, or another negative code. */
+  private createPerEni(pkt: Packet, egress: number, ingress: number, tracked: number, nowMs: number): number {
+    const eni = egress >= 0 ? egress : ingress;
+    const orig = this.keyOf(pkt, 1 + eni);
+    this.rtuple.reverseOf(orig);
+    const f = this.ct.create(orig, this.rtuple, initialTimeoutClass(pkt.proto), nowMs, this.policy.epoch, egress, ingress, tracked);
+    if (f === FULL) this.flowsRejected++;
+    else if (f >= 0) this.flowsAccepted++;
+    return f;
+  }
+
+  private tracksEgress(S: number, proto: number, l4: number): boolean {
+    const p = this.policy;
+    return this.forceTrack || !isUntrackedFlow(p.sgEgress[S], p.sgIngress[S], proto, l4);
+  }
+
+  private tracksIngress(R: number, proto: number, l4: number): boolean {
+    const p = this.policy;
+    return !isUntrackedFlow(p.sgIngress[R], p.sgEgress[R], proto, l4);
+  }
+
+  /** The receiver's ingress rules; group references do not match what a middlebox forwarded. */
+  private ingressAllows(set: CompiledSgSet, addr: number, proto: number, l4: number): boolean {
+    return (this.viaMiddlebox ? set.matchL4NoGroupRefs(addr, proto, l4) : set.matchL4(addr, proto, l4)) !== NO_MATCH;
+  }
+
+  // ---- flow logs: one record per ENI, direction and action (AWS: where it was dropped or would have arrived)
+
+  private accept(pkt: Packet, S: number, R: number, len: number): void {
+    if (this.flowLog === null) return;
+    if (S >= 0) this.log(S, pkt, ACCEPT, len);
+    if (R >= 0) this.log(R, pkt, ACCEPT, len);
+  }
+
+  /** A new flow refused; the REJECT record goes on the ENI that refused it. */
+  private reject(pkt: Packet, atSrc: number, atDst: number, len: number): void {
+    this.flowsRejected++;
+    this.deniedSources.add(pkt.src);
+    if (this.flowLog === null) return;
+    if (atSrc >= 0) this.log(atSrc, pkt, REJECT, len);
+    if (atDst >= 0) this.log(atDst, pkt, REJECT, len);
+  }
+
+  /** A packet of a known flow refused (a NACL, or an untracked side's SG rule). */
+  private rejectKnown(pkt: Packet, atReceiver: number, S: number, R: number, len: number): void {
+    this.deniedSources.add(pkt.src);
+    if (this.flowLog === null) return;
+    if (atReceiver === 1) {
+      // It left the sender's ENI and was refused on arrival.
+      if (S >= 0) this.log(S, pkt, ACCEPT, len);
+      if (R >= 0) this.log(R, pkt, REJECT, len);
+    } else if (S >= 0) {
+      this.log(S, pkt, REJECT, len);
+    }
+  }
+
+  private log(eni: number, pkt: Packet, action: number, len: number): void {
+    const t = this.flowLog;
+    if (t === null) return;
+    const ports = pkt.proto === PROTO_TCP || pkt.proto === PROTO_UDP;
+    t.record(eni, pkt.src, pkt.dst, ports ? pkt.sport : 0, ports ? pkt.dport : 0, pkt.proto, action, len, this.wallMs);
+  }
+}
+
+/** The zone-0 entry was made by exactly this crossing (or it is its reply): S and R are its two ENIs. */
+function owns(ct: Conntrack, ref: number, S: number, R: number): boolean {
+  const f = ref >>> 1;
+  const e = ct.pool.egressInstance[f], i = ct.pool.ingressInstance[f];
+  const s = S < 0 ? NO_INSTANCE : S, r = R < 0 ? NO_INSTANCE : R;
+  return (ref & 1) === 0 ? e === s && i === r : e === r && i === s;
+}
+
+/** ENI x tracks the flow of `ref` and sends this packet: it opened it (orig) or answers it (reply). */
+function tracksAsSender(ct: Conntrack, ref: number, x: number): boolean {
+  const f = ref >>> 1;
+  const fl = ct.pool.flags[f];
+  return (ref & 1) === 0
+    ? ct.pool.egressInstance[f] === x && (fl & FlowFlag.TrackedEgress) !== 0
+    : ct.pool.ingressInstance[f] === x && (fl & FlowFlag.TrackedIngress) !== 0;
+}
+
+/** ENI x tracks the flow of `ref` and receives this packet: it accepted it (orig) or gets the answer (reply). */
+function tracksAsReceiver(ct: Conntrack, ref: number, x: number): boolean {
+  const f = ref >>> 1;
+  const fl = ct.pool.flags[f];
+  return (ref & 1) === 0
+    ? ct.pool.ingressInstance[f] === x && (fl & FlowFlag.TrackedIngress) !== 0
+    : ct.pool.egressInstance[f] === x && (fl & FlowFlag.TrackedEgress) !== 0;
+}

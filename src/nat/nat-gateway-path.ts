@@ -1,0 +1,208 @@
+/**
+ * The NAT gateway on the packet path (aws-semantics §5): what it admits,
+ * the source translation (its private address and a port it allocates in
+ * 1024-65535 per unique destination) and the reverse translation of the
+ * answers, with the gateway's RST for a TCP segment whose session idled out.
+ * Its security stages (the NACL legs of its subnet) are in the wiring
+ * (pipeline/legs.ts); the session state is NatGatewayState (nat-gateway.ts).
+ *
+ * - TCP, UDP and ICMP only. Fragmented TCP and ICMP are dropped; fragmented
+ *   UDP is forwarded: the first fragment (which carries the ports) is
+ *   translated with its session, later fragments follow it (same source,
+ *   destination and IP id), outbound and inbound.
+ * - ICMP: queries that carry an identifier (echo, timestamp, information,
+ *   address mask) open sessions keyed by it; ICMP errors pass only as the
+ *   answer to a session (found from their quote), never open one.
+ * - Unsolicited traffic from outside finds no session and is dropped.
+ * Allocation-free.
+ */
+import type { Topology } from '../control/topology.js';
+import { NO_FLOW, icmpPairedType } from '../conntrack/conntrack.js';
+import { DropReason, type PacketBatch } from '../pipeline/batch.js';
+import type { Packet } from '../pipeline/packet.js';
+import type { Ports } from '../pipeline/ports.js';
+import { takeFrame, vnetLen, writeL2ToInstance, writeTcpRst } from '../pipeline/frames.js';
+import { FragCache } from '../lib/frag-cache.js';
+import { type NatGatewayState, NatCounter } from './nat-gateway.js';
+import { readIcmpQuote, rewriteAddrPort, rewriteIcmpQuote } from './translate.js';
+
+const PROTO_ICMP = 1, PROTO_TCP = 6, PROTO_UDP = 17;
+const NO_INSIDE = 0;
+
+/** An ICMP type that opens a NAT session: a query with an identifier (RFC 792, RFC 950). */
+export function isIcmpQuery(type: number): boolean {
+  return type === 8 || type === 13 || type === 15 || type === 17;
+}
+
+export class NatGatewayPath {
+  private readonly ports: Ports;
+  /** Later outbound fragments: (gateway address, destination, id, proto) whose first fragment left the gateway. */
+  private readonly outFrags = new FragCache();
+  /** Later inbound fragments: (remote, gateway address, id, proto) -> the inside address of the first. */
+  private readonly inFrags = new FragCache();
+  private readonly quote = new Uint32Array(5);
+  /** The inside address the last reverse() translated to. */
+  inside = 0;
+
+  constructor(ports: Ports) {
+    this.ports = ports;
+  }
+
+  /** What the gateway refuses before any stage: other protocols, TCP/ICMP fragments, ICMP that is not a query. */
+  admits(pkt: Packet, nat: NatGatewayState): number {
+    const proto = pkt.proto;
+    const c = nat.counters;
+    c[NatCounter.PacketsInFromSource]++;
+    c[NatCounter.BytesInFromSource] += pkt.l3Len;
+    let r: number = DropReason.None;
+    if (proto !== PROTO_TCP && proto !== PROTO_UDP && proto !== PROTO_ICMP) r = DropReason.NatUnsupportedProto;
+    else if (pkt.isFragment() && proto !== PROTO_UDP) r = DropReason.Fragment;
+    else if (proto === PROTO_ICMP && !isIcmpQuery(pkt.buf[pkt.l4Off])) r = DropReason.NatUnsupportedProto;
+    if (r !== DropReason.None) c[NatCounter.PacketsDropped]++;
+    return r;
+  }
+
+  /**
+   * Source translation of an admitted inside packet: finds or opens its
+   * session (a later fragment follows its first), rewrites the source to the
+   * gateway's address and port. A TCP segment with no session that is not a
+   * SYN is answered with a RST to `srcInst` and dropped.
+   */
+  translate(b: PacketBatch, pkt: Packet, nat: NatGatewayState, topo: Topology, srcInst: number, nowMs: number): number {
+    const proto = pkt.proto;
+    const c = nat.counters;
+    let natPort = -1;
+    if (pkt.fragOff !== 0) {
+      if (!this.outFrags.allowed(nat.ip, pkt.dst, pkt.ipId, proto, nowMs)) {
+        c[NatCounter.PacketsDropped]++;
+        return DropReason.Fragment;
+      }
+    } else {
+      let ref = nat.lookupInside(pkt.src, pkt.dst, pkt.sport, pkt.dport, proto);
+      if (ref === NO_FLOW) {
+        const tcpFlags = pkt.tcpFlags();
+        if (proto === PROTO_TCP && (tcpFlags & 0x02) === 0) {
+          // No session for a mid-stream segment (it idled out): the NAT gateway answers with a RST.
+          if ((tcpFlags & 0x04) === 0) this.sendRst(b, pkt, topo, srcInst);
+          c[NatCounter.PacketsDropped]++;
+          return DropReason.AfterClose;
+        }
+        const f = nat.create(pkt.src, pkt.dst, pkt.sport, pkt.dport, proto, nowMs);
+        if (f === -1) {
+          c[NatCounter.PacketsDropped]++;
+          return DropReason.NatPortExhausted;
+        }
+        if (f < 0) return DropReason.ConntrackFull;
+        ref = f * 2;
+      }
+      nat.touch(ref, nowMs, pkt.l3Len, pkt.tcpFlags());
+      natPort = nat.sessions.pool.natPort[ref >>> 1];
+    }
+    rewriteAddrPort(pkt.buf, pkt.l3Off, pkt.l4ForRewrite(), proto, 12, nat.ip, natPort, pkt.partialCsum());
+    pkt.src = nat.ip;
+    if (natPort >= 0) pkt.sport = natPort;
+    return DropReason.None;
+  }
+
+  /** A translated packet leaves towards its destination: counted; a first fragment lets its later fragments follow. */
+  sent(pkt: Packet, nat: NatGatewayState, nowMs: number): void {
+    nat.counters[NatCounter.PacketsOutToDestination]++;
+    nat.counters[NatCounter.BytesOutToDestination] += pkt.l3Len;
+    if (pkt.moreFrags && pkt.fragOff === 0) this.outFrags.allow(nat.ip, pkt.dst, pkt.ipId, pkt.proto, nowMs);
+  }
+
+  /**
+   * Reverse translation of a packet for the gateway's address: the answer to
+   * a session (an ICMP error through its quote; a later fragment through its
+   * first), rewritten to the inside host (this.inside). Unsolicited: dropped.
+   */
+  reverse(pkt: Packet, nat: NatGatewayState, nowMs: number): number {
+    const proto = pkt.proto;
+    const len = pkt.l3Len;
+    const c = nat.counters;
+    const buf = pkt.buf;
+    if (pkt.fragOff !== 0) {
+      const inside = proto === PROTO_UDP ? this.inFrags.valueOf(pkt.src, pkt.dst, pkt.ipId, proto, nowMs, NO_INSIDE) : NO_INSIDE;
+      if (inside === NO_INSIDE) {
+        c[NatCounter.PacketsDropped]++;
+        return DropReason.Unsolicited;
+      }
+      rewriteAddrPort(buf, pkt.l3Off, -1, proto, 16, inside, -1, false);
+      this.arrived(pkt, nat, inside, len);
+      return DropReason.None;
+    }
+    let ref = NO_FLOW;
+    let icmpErr = false;
+    if (pkt.isIcmpError()) {
+      // An error about a packet the gateway sent: the session from the quote (gateway -> destination).
+      const q = this.quote;
+      if (!readIcmpQuote(buf, pkt.l4Off, pkt.l3End, q) || (q[0] | 0) !== (nat.ip | 0)) {
+        c[NatCounter.PacketsDropped]++;
+        return DropReason.Unsolicited;
+      }
+      ref = q[2] === PROTO_ICMP ? nat.lookupOutside(q[1], q[3], quotedIcmpKey(q[4]), PROTO_ICMP) : nat.lookupOutside(q[1], q[4], q[3], q[2]);
+      icmpErr = true;
+    } else if (proto === PROTO_TCP || proto === PROTO_UDP || proto === PROTO_ICMP) {
+      ref = nat.lookupOutside(pkt.src, pkt.sport, pkt.dport, proto);
+    }
+    if (ref === NO_FLOW) {
+      c[NatCounter.PacketsDropped]++;
+      return DropReason.Unsolicited;
+    }
+    const f = ref >>> 1;
+    const pool = nat.sessions.pool;
+    const insideIp = pool.key[f * 8] | 0;
+    const insidePort = pool.key[f * 8 + 2] >>> 16;
+    if (icmpErr) {
+      rewriteIcmpQuote(buf, pkt.l4Off, pkt.l3End, 12, insideIp, insidePort);
+      rewriteAddrPort(buf, pkt.l3Off, pkt.l4Off, proto, 16, insideIp, -1, false);
+    } else {
+      nat.touch(ref, nowMs, len, pkt.tcpFlags());
+      rewriteAddrPort(buf, pkt.l3Off, pkt.l4ForRewrite(), proto, 16, insideIp, insidePort, pkt.partialCsum());
+      if (proto !== PROTO_ICMP) pkt.dport = insidePort;
+      else pkt.sport = insidePort;
+    }
+    this.arrived(pkt, nat, insideIp, len);
+    return DropReason.None;
+  }
+
+  private arrived(pkt: Packet, nat: NatGatewayState, inside: number, len: number): void {
+    pkt.dst = inside;
+    this.inside = inside;
+    nat.counters[NatCounter.PacketsInFromDestination]++;
+    nat.counters[NatCounter.BytesInFromDestination] += len;
+  }
+
+  /** A reverse-translated packet reaches the inside host: counted; a first fragment lets its later fragments follow. */
+  delivered(pkt: Packet, nat: NatGatewayState, nowMs: number): void {
+    nat.counters[NatCounter.PacketsOutToSource]++;
+    nat.counters[NatCounter.BytesOutToSource] += pkt.l3Len;
+    if (pkt.moreFrags && pkt.fragOff === 0) this.inFrags.allow(pkt.src, nat.ip, pkt.ipId, pkt.proto, nowMs, pkt.dst);
+  }
+
+  /**
+   * A TCP RST to the inside host for the segment being processed (the NAT
+   * gateway's answer to a connection it no longer knows, AWS: after the idle
+   * timeout): from the segment's destination to its source, in a scratch slot.
+   */
+  private sendRst(b: PacketBatch, pkt: Packet, topo: Topology, inst: number): void {
+    const port = this.ports.instPort[inst];
+    if (port < 0) return;
+    const s = takeFrame(b, this.ports, port);
+    if (s < 0) return;
+    const e = s + vnetLen(this.ports, port);
+    writeL2ToInstance(b.arena, e, topo, this.ports, inst);
+    const len = writeTcpRst(b.arena, e + 14, pkt.buf, pkt.l4Off, pkt.l3End, pkt.src, pkt.dst, pkt.sport, pkt.dport);
+    this.ports.queue(b, port, s, (e - s) + 14 + len);
+  }
+}
+
+/**
+ * The reply-side session key of a quoted ICMP query the gateway sent: the
+ * quote holds the query (type << 8 | code); its session's reply key holds
+ * the answer's type (echo 8 -> reply 0).
+ */
+function quotedIcmpKey(typeCode: number): number {
+  const paired = icmpPairedType(typeCode >>> 8);
+  return paired < 0 ? typeCode : (paired << 8) | (typeCode & 0xff);
+}
