@@ -1,7 +1,7 @@
 /**
  * Binding to the native ESP AEAD engine (native/src/esp_aead.cc, addon target
  * `vpcd_esp`): OpenSSL EVP contexts keyed once per SA slot and direction,
- * then per packet only a new IV. Batch calls process a whole vector of
+ * then per packet only a new IV. sealBatch processes a whole vector of
  * packets in one JS-to-native crossing, in place in the caller's arena, with
  * no allocation on either side and no exceptions (an ICV mismatch is a
  * result code).
@@ -35,7 +35,11 @@ export interface EspAeadEngine {
   clear(slot: number): void;
   /** Seals one packet in place: see sealBatch. Returns a NativeResult. */
   seal1(buf: Uint8Array, slot: number, espOff: number, ptLen: number): number;
-  /** Opens one packet: see openBatch. Returns a NativeResult. */
+  /**
+   * Verifies the ICV of the ESP packet buf[espOff, +espLen) and decrypts its
+   * payload to out[outOff] (overlap with the input is allowed). Returns a
+   * NativeResult.
+   */
   open1(buf: Uint8Array, slot: number, espOff: number, espLen: number, out: Uint8Array, outOff: number): number;
   /**
    * For i < n with slot[i] >= 0: encrypts buf[espOff+8+ivLen, +ptLen[i]) in
@@ -44,13 +48,6 @@ export interface EspAeadEngine {
    * the number of packets that did not succeed.
    */
   sealBatch(buf: Uint8Array, n: number, slot: Int32Array, espOff: Uint32Array, ptLen: Uint32Array, result: Int32Array): number;
-  /**
-   * For i < n with slot[i] >= 0: verifies the ICV of buf[espOff[i], +espLen[i])
-   * and decrypts the payload to buf[outOff[i]] (overlap with the input is
-   * allowed). result[i] = NativeResult. Returns the count of failures.
-   */
-  openBatch(buf: Uint8Array, n: number, slot: Int32Array, espOff: Uint32Array, espLen: Uint32Array,
-    outOff: Uint32Array, result: Int32Array): number;
 }
 
 interface EspAddon {

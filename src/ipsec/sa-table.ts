@@ -13,10 +13,14 @@
  * remove(). Removing the outbound SA falls back to the most recently
  * installed SA left on that tunnel.
  *
- * Sequence numbers (RFC 4303 §3.3.3, no ESN): the first packet sends 1; the
- * sender never wraps, so after 2^32 - 1 espEncrypt refuses with
- * EspError.SeqExhausted. `needsRekey` turns true at SEQ_SOFT_LIMIT so IKE can
- * rekey long before that; the control plane polls it between batches.
+ * Sequence numbers (RFC 4303 §3.3.3, no ESN): the first packet sends 1, so
+ * the last sequence number sent is also the count of packets the SA sent.
+ * That count is the SA's lifetime in packets (RFC 4301 §4.4.2.1 soft and hard
+ * lifetimes): at `softPackets` the SA's `lifetime` turns Soft (IKE should
+ * rekey), at `hardPackets` Hard (espEncrypt refuses further packets with
+ * EspError.Expired, counted). The sender never wraps: hardPackets is at most
+ * 2^32 - 1. The packet path only sets the state; the control plane reads it
+ * with pollLifetimes() between batches, once per state change.
  *
  * Control-plane methods (install, remove, tunnelIdOf, list) may allocate and
  * throw on invalid input; lookupIn/outbound/at are the per-packet ones.
@@ -27,10 +31,20 @@ import { loadEspNative, type EspAeadEngine } from './esp-native.js';
 import { DEFAULT_REPLAY_WINDOW, ReplayWindow } from './replay-window.js';
 import type { ChildSa, EspAlgorithm } from './sa-types.js';
 
-/** Highest sequence number an SA may send (2^32 - 1, ESN off). */
+/** Highest sequence number an SA may send (2^32 - 1, ESN off): the largest hard packet limit. */
 export const SEQ_MAX = 0xffffffff;
-/** needsRekey turns true once this many packets were sent (15/16 of the space). */
+/** Default soft packet limit: 15/16 of the sequence space. */
 export const SEQ_SOFT_LIMIT = 0xf0000000;
+
+/** Where an SA stands against its lifetime in packets (EspSa.lifetime). */
+export const SaLifetime = {
+  Fresh: 0,
+  /** Sent softPackets: the control plane should rekey. */
+  Soft: 1,
+  /** Sent hardPackets: the SA seals nothing more. */
+  Hard: 2,
+} as const;
+export type SaLifetime = (typeof SaLifetime)[keyof typeof SaLifetime];
 
 /** Slots of EspSa.ctr (a Float64Array: exact integers up to 2^53, read at scrape time). */
 export const SaCounter = {
@@ -46,10 +60,12 @@ export const SaCounter = {
   AuthDrops: 6,
   /** Authentic packets refused afterwards: bad padding, next header, inner header. */
   MalformedIn: 7,
-  /** Packets refused because the sequence space was exhausted. */
-  SeqExhaustedDrops: 8,
+  /** Outbound packets refused because the SA reached its hard packet limit. */
+  ExpiredDrops: 8,
+  /** Authentic dummy packets (Next Header 59, RFC 4303 §2.6) received and discarded. */
+  DummyIn: 9,
 } as const;
-export const SA_COUNTER_COUNT = 9;
+export const SA_COUNTER_COUNT = 10;
 
 export type EspBackend = 'auto' | 'node' | 'native';
 
@@ -62,6 +78,16 @@ export interface SaTableOptions {
   readonly replayWindow?: number;
   /** 'auto' (default): the native engine when its addon is built, else node:crypto. */
   readonly backend?: EspBackend;
+  /** Soft lifetime in outbound packets per SA (rekey): 1..hardPackets, default SEQ_SOFT_LIMIT (or hardPackets if lower). */
+  readonly softPackets?: number;
+  /** Hard lifetime in outbound packets per SA: 1..SEQ_MAX, default SEQ_MAX. */
+  readonly hardPackets?: number;
+}
+
+/** Packet limits every SA of a table gets. */
+export interface SaPacketLimits {
+  readonly softPackets: number;
+  readonly hardPackets: number;
 }
 
 /** One installed SA pair. Fields are fixed at install; counters live in `ctr`. */
@@ -89,8 +115,13 @@ export class EspSa {
   readonly installSerial: number;
   /** False once removed: the per-packet functions then refuse it (EspError.NoSa). */
   active: boolean;
-  /** Set when the sequence space is nearly (or fully) used: IKE should rekey. */
-  needsRekey: boolean;
+  /** Outbound packet count at which `lifetime` turns Soft / Hard. */
+  readonly softPackets: number;
+  readonly hardPackets: number;
+  /** SaLifetime, set by the packet path as the packet count reaches the limits. */
+  lifetime: SaLifetime;
+  /** The last state SaTable.pollLifetimes() handled. */
+  lifetimeSeen: SaLifetime;
   // ---- node:crypto state (also kept when the native engine is used: tests cross-check)
   readonly nodeCipher: string;
   readonly nodeHash: string;
@@ -105,7 +136,8 @@ export class EspSa {
   /** The native engine holding this SA's contexts (slot = this.slot), or null for node:crypto. */
   readonly engine: EspAeadEngine | null;
 
-  constructor(slot: number, tunnelId: number, sa: ChildSa, replayWindow: number, installSerial: number, engine: EspAeadEngine | null) {
+  constructor(slot: number, tunnelId: number, sa: ChildSa, replayWindow: number, installSerial: number, engine: EspAeadEngine | null,
+    limits: SaPacketLimits) {
     const p = espAlgParams(sa.algorithm);
     if (p === undefined) throw new RangeError(`unsupported ESP transform ${String(sa.algorithm)}`);
     if (sa.esn) throw new RangeError('extended sequence numbers are not supported');
@@ -139,7 +171,10 @@ export class EspSa {
     this.ctr = new Float64Array(SA_COUNTER_COUNT);
     this.installSerial = installSerial;
     this.active = true;
-    this.needsRekey = false;
+    this.softPackets = limits.softPackets;
+    this.hardPackets = limits.hardPackets;
+    this.lifetime = SaLifetime.Fresh;
+    this.lifetimeSeen = SaLifetime.Fresh;
     this.nodeCipher = p.nodeCipher;
     this.nodeHash = p.nodeHash;
     this.encKeyIn = createSecretKey(Buffer.from(sa.encKeyIn));
@@ -201,6 +236,7 @@ export class SaTable {
    * call (the SPI bytes may have been overwritten by an in-place output).
    */
   lastInSlot = -1;
+  readonly limits: SaPacketLimits;
   private serial = 0;
   private installed = 0;
 
@@ -216,6 +252,11 @@ export class SaTable {
     this.spiShift = 32 - bits;
     this.spiMask = (1 << bits) - 1;
     this.tunnelOut = new Int32Array(this.maxTunnels).fill(-1);
+    const hard = opts.hardPackets ?? SEQ_MAX;
+    if (!Number.isInteger(hard) || hard < 1 || hard > SEQ_MAX) throw new RangeError(`hardPackets ${hard}: an integer in 1..${SEQ_MAX}`);
+    const soft = opts.softPackets ?? Math.min(SEQ_SOFT_LIMIT, hard);
+    if (!Number.isInteger(soft) || soft < 1 || soft > hard) throw new RangeError(`softPackets ${soft}: an integer in 1..hardPackets (${hard})`);
+    this.limits = { softPackets: soft, hardPackets: hard };
     const want = opts.backend ?? 'auto';
     const addon = want === 'node' ? null : loadEspNative();
     if (want === 'native' && addon === null) throw new Error('native ESP engine not built: run `npx node-gyp rebuild --directory native`');
@@ -256,7 +297,7 @@ export class SaTable {
     const slot = this.slots.indexOf(null);
     if (slot < 0) throw new RangeError(`SA table full (${this.maxSas})`);
     const window = sa.replayWindow > 0 ? sa.replayWindow : this.defaultReplayWindow;
-    const e = new EspSa(slot, tid, sa, window, ++this.serial, this.engine);
+    const e = new EspSa(slot, tid, sa, window, ++this.serial, this.engine, this.limits);
     this.slots[slot] = e;
     this.spiInsert(e.spiIn, slot);
     this.tunnelOut[tid] = slot;
@@ -335,9 +376,10 @@ export class SaTable {
   }
 
   /**
-   * Moves the last-sent sequence number of a slot forward (tests of
-   * exhaustion; skipping numbers is harmless). Never backwards: the GCM IV
-   * is the sequence number, and a repeated IV under one key breaks GCM.
+   * Moves the last-sent sequence number of a slot forward (tests of the end
+   * of the sequence space; skipping numbers is harmless), with the lifetime
+   * state the packet path would have set. Never backwards: the GCM IV is the
+   * sequence number, and a repeated IV under one key breaks GCM.
    */
   setSeqOut(slot: number, seq: number): void {
     const e = this.at(slot);
@@ -345,7 +387,34 @@ export class SaTable {
     const v = Math.min(Math.max(0, Math.floor(seq)), SEQ_MAX);
     if (v < e.ctr[SaCounter.SeqOut]) throw new RangeError('the sequence number only moves forward');
     e.ctr[SaCounter.SeqOut] = v;
-    e.needsRekey = e.ctr[SaCounter.SeqOut] >= SEQ_SOFT_LIMIT;
+    if (v >= e.softPackets) e.lifetime = v >= e.hardPackets ? SaLifetime.Hard : SaLifetime.Soft;
+  }
+
+  /**
+   * Control plane, between batches: calls onLimit(sa, state) once for each
+   * lifetime state an SA reached since the last call (Soft, then Hard; both
+   * in one call if it went past both), but only while the SA is still the
+   * outbound SA of its tunnel (an SA a rekey already replaced sends nothing
+   * more and needs no rekey). Returns the number of calls.
+   */
+  pollLifetimes(onLimit: (sa: EspSa, state: SaLifetime) => void): number {
+    let calls = 0;
+    for (let i = 0; i < this.maxSas; i++) {
+      const e = this.slots[i];
+      if (e === null || e.lifetime === e.lifetimeSeen) continue;
+      const from = e.lifetimeSeen;
+      e.lifetimeSeen = e.lifetime;
+      if (this.tunnelOut[e.tunnelId] !== i) continue;
+      if (from < SaLifetime.Soft) {
+        onLimit(e, SaLifetime.Soft);
+        calls++;
+      }
+      if (e.lifetime === SaLifetime.Hard) {
+        onLimit(e, SaLifetime.Hard);
+        calls++;
+      }
+    }
+    return calls;
   }
 
   /** The native engine keyed by this table, or null (node:crypto). */

@@ -1,6 +1,6 @@
 /**
  * The ESP engine behind the per-tunnel interface the VPN packet path calls
- * (src/vpn/vpn-path.ts `TunnelCrypto`, plus install/remove as in
+ * (src/vpn/vpn-path.ts `TunnelCrypto`, plus the control-plane methods of
  * src/vpn/crypto.ts `BoundTunnelCrypto`). Structural: this file does not
  * import src/vpn (ipsec sits below it), the shapes just match.
  *
@@ -9,11 +9,16 @@
  * and a decrypted packet's tunnel is the tunnelId of table.lastInSlot.
  *
  * Return codes are EspError values (NoSa -1, Replay -2, Auth -3, Malformed
- * -4, BadNextHeader -5, Dummy -6, SeqExhausted -7, NoRoom -8); map them with
- * espDropReason() (Dummy -> None: a dummy packet is dropped silently).
+ * -4, BadNextHeader -5, Dummy -6, Expired -7, NoRoom -8); the packet path
+ * maps them with espDropReason() (Dummy -> None: consumed, counted per SA).
+ *
+ * Packet lifetimes: an outbound SA that sent its hard limit of packets stops
+ * counting as the tunnel's outbound SA (hasOutbound false: the packet path
+ * fails over to another tunnel or drops with vpn_down); pollLifetimes() tells
+ * the control plane which tunnels need a rekey.
  */
 import { EspError, EspSealQueue, espDecrypt, espEncrypt, espEncryptDeferred, espFlushSeals, tunnelMtu } from './esp.js';
-import { type EspBackend, type EspSa, SaTable } from './sa-table.js';
+import { type EspBackend, type EspSa, SaLifetime, SaTable } from './sa-table.js';
 import type { ChildSa } from './sa-types.js';
 
 export interface EspTunnelCryptoOptions {
@@ -24,6 +29,9 @@ export interface EspTunnelCryptoOptions {
   readonly backend?: EspBackend;
   readonly maxSas?: number;
   readonly replayWindow?: number;
+  /** Per-SA packet lifetime (SaTableOptions): soft = rekey, hard = stop sending. */
+  readonly softPackets?: number;
+  readonly hardPackets?: number;
 }
 
 export class EspTunnelCrypto {
@@ -32,6 +40,8 @@ export class EspTunnelCrypto {
   lastTunnel = -1;
   private readonly outerMtu: number;
   private readonly defaultInnerMtu: number;
+  /** Seals deferred to the end of the batch (one native call). */
+  private readonly seals = new EspSealQueue(4096);
 
   constructor(tunnels: number, opts: EspTunnelCryptoOptions = {}) {
     this.table = new SaTable({
@@ -39,6 +49,8 @@ export class EspTunnelCrypto {
       maxSas: opts.maxSas ?? Math.max(16, tunnels * 4),
       ...(opts.backend === undefined ? {} : { backend: opts.backend }),
       ...(opts.replayWindow === undefined ? {} : { replayWindow: opts.replayWindow }),
+      ...(opts.softPackets === undefined ? {} : { softPackets: opts.softPackets }),
+      ...(opts.hardPackets === undefined ? {} : { hardPackets: opts.hardPackets }),
     });
     this.outerMtu = opts.outerMtu ?? 1500;
     this.defaultInnerMtu = opts.defaultInnerMtu ?? 1438;
@@ -54,8 +66,19 @@ export class EspTunnelCrypto {
     this.table.remove(spiIn);
   }
 
+  /**
+   * Control plane, between batches: calls onLimit(tunnel slot, inbound SPI,
+   * hard) once when a tunnel's outbound SA reaches its soft packet limit and
+   * once when it reaches its hard limit. Returns the number of calls.
+   */
+  pollLifetimes(onLimit: (slot: number, spiIn: number, hard: boolean) => void): number {
+    return this.table.pollLifetimes((sa, state) => onLimit(sa.tunnelId, sa.spiIn, state === SaLifetime.Hard));
+  }
+
+  /** Whether tunnel slot t has an outbound SA that may still send. */
   hasOutbound(t: number): boolean {
-    return this.table.outbound(t) >= 0;
+    const sa = this.table.outboundSa(t);
+    return sa !== null && sa.lifetime !== SaLifetime.Hard;
   }
 
   /** Largest inner packet for tunnel slot t in one outer packet of outerMtu. */
@@ -70,9 +93,6 @@ export class EspTunnelCrypto {
     if (sa === null) return EspError.NoSa;
     return espEncrypt(sa, inner, innerOff, innerLen, out, outOff);
   }
-
-  /** Seals deferred to the end of the batch (one native call). */
-  private readonly seals = new EspSealQueue(4096);
 
   /**
    * As encrypt(), but the AEAD of a native-engine SA runs in flush(): the
@@ -90,7 +110,10 @@ export class EspTunnelCrypto {
     espFlushSeals(this.table, buf, this.seals, onFail);
   }
 
-  /** Inner packet of the ESP packet buf[espOff, +espLen) at out[outOff]; length or EspError. Sets lastTunnel. */
+  /**
+   * Inner packet of the ESP packet buf[espOff, +espLen) at out[outOff];
+   * length or EspError (Dummy for an authentic dummy packet). Sets lastTunnel.
+   */
   decrypt(buf: Uint8Array, espOff: number, espLen: number, out: Uint8Array, outOff: number): number {
     const n = espDecrypt(this.table, buf, espOff, espLen, out, outOff);
     const sa = this.table.at(this.table.lastInSlot);

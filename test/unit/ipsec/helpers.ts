@@ -1,9 +1,11 @@
 /**
  * Test helpers for the ESP data path: ChildSa fixtures, inner IPv4 packets,
  * and an independent ESP implementation written directly on node:crypto
- * (one call per packet, nothing shared with src/ipsec) for interop checks.
+ * (one call per packet, nothing shared with src/ipsec) for interop checks,
+ * and a seeded property runner that prints its seed and case count.
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import type { ChildSa, EspAlgorithm } from '../../../src/ipsec/sa-types.js';
 import { internetChecksum } from '../../../src/wire/checksum.js';
 
@@ -216,4 +218,15 @@ export function mulberry32(seed: number): () => number {
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return (t ^ (t >>> 14)) >>> 0;
   };
+}
+
+/**
+ * fast-check property run with a fixed seed; prints the seed and the number
+ * of cases run, and fails with fast-check's report (counterexample, seed,
+ * path) when the property does not hold.
+ */
+export function assertProperty<Ts extends [unknown, ...unknown[]]>(label: string, property: fc.IProperty<Ts>, seed: number, numRuns: number): void {
+  const details = fc.check(property, { seed, numRuns });
+  console.log(`property "${label}": seed ${seed}, ${details.numRuns} cases${details.failed ? ', FAILED' : ''}`);
+  if (details.failed) throw new Error(fc.defaultReportMessage(details) ?? `property "${label}" failed (seed ${seed})`);
 }

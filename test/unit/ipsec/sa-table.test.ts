@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { espEncrypt, espDecrypt } from '../../../src/ipsec/esp.js';
-import { SaTable } from '../../../src/ipsec/sa-table.js';
+import { SaLifetime, SaTable } from '../../../src/ipsec/sa-table.js';
 import { ipv4Packet, makeChildSa, mirror } from './helpers.js';
 
 describe('SaTable', () => {
@@ -148,5 +148,27 @@ describe('SaTable', () => {
       ),
       { seed: 0x6479, numRuns: 60 },
     );
+  });
+});
+
+describe('SaTable.pollLifetimes', () => {
+  it('reports Soft then Hard once each, both in one poll when an SA went past both limits', () => {
+    const t = new SaTable({ backend: 'node', softPackets: 10, hardPackets: 20 });
+    const a = t.install(makeChildSa('aes128gcm16'), 0);
+    const b = t.install(makeChildSa('aes128gcm16'), 1);
+    const seen: string[] = [];
+    const poll = (): number => t.pollLifetimes((sa, state) => seen.push(`${sa.tunnelId}:${state}`));
+    expect(poll()).toBe(0);
+    t.setSeqOut(a.slot, 25); // past both limits between two polls
+    t.setSeqOut(b.slot, 10); // exactly the soft limit
+    expect(poll()).toBe(3);
+    expect(seen.sort()).toEqual([`0:${SaLifetime.Soft}`, `0:${SaLifetime.Hard}`, `1:${SaLifetime.Soft}`].sort());
+    expect(poll()).toBe(0);
+    t.setSeqOut(b.slot, 19);
+    expect(poll()).toBe(0);
+    t.setSeqOut(b.slot, 20);
+    seen.length = 0;
+    expect(poll()).toBe(1);
+    expect(seen).toEqual([`1:${SaLifetime.Hard}`]);
   });
 });
