@@ -41,7 +41,7 @@ import { NatCounter, type NatGatewayState } from '../nat/nat-gateway.js';
 import { NatGatewayPath } from '../nat/nat-gateway-path.js';
 import { DirectConnect } from '../vpn/direct-connect.js';
 import { TunnelForward } from '../vpn/tunnel-forward.js';
-import { clampTcpMss } from '../wire/tcp.js';
+import { clampTcpMss } from '../wire/tcp-mss.js';
 import { DropReason, type PacketBatch } from './batch.js';
 import { writeL2ToInstance } from './frames.js';
 import type { Packet } from './packet.js';

@@ -19,7 +19,7 @@ import type { Ports } from '../pipeline/ports.js';
 import { ETH_IPV4, takeFrame, vnetLen, writeFragNeeded, writeIpv4Header, writeL2ToInstance } from '../pipeline/frames.js';
 import { GSO_TCPV4, completeChecksum, gsoSize, gsoType, segmentTcp4 } from '../pipeline/gso.js';
 import type { InternetGateway } from '../nat/igw.js';
-import { clampTcpMss } from '../wire/tcp.js';
+import { clampTcpMss } from '../wire/tcp-mss.js';
 import { type VpnPath, VpnCounter } from './vpn-path.js';
 
 /** An IKE datagram punted from the WAN to the control plane (copied: control-plane rate). */

@@ -139,35 +139,3 @@ export class TcpView {
   }
 }
 
-/**
- * Lowers the MSS option (RFC 9293 §3.7.1, kind 2 length 4) of a TCP SYN in
- * the IPv4 packet at buf[l3, l3 + len) to `max` when it is larger, patching
- * the TCP checksum incrementally (RFC 1624). Segments without SYN, without
- * an MSS option, or with malformed options are left alone. Never reads
- * outside the packet. Returns true when it changed the option.
- */
-export function clampTcpMss(buf: Uint8Array, l3: number, len: number, max: number): boolean {
-  if (len < 20 || buf[l3 + 9] !== 6) return false;
-  const ihl = (buf[l3] & 15) << 2;
-  const t = l3 + ihl;
-  if (ihl < 20 || t + 20 > l3 + len || (buf[t + 13] & 0x02) === 0) return false;
-  const thl = (buf[t + 12] >>> 4) << 2;
-  const end = Math.min(t + thl, l3 + len);
-  for (let o = t + 20; o < end;) {
-    const kind = buf[o];
-    if (kind === 0) break;
-    if (kind === 1) { o++; continue; }
-    if (o + 1 >= end) break;
-    const olen = buf[o + 1];
-    if (olen < 2 || o + olen > end) break;
-    if (kind === 2 && olen === 4) {
-      const mss = readU16(buf, o + 2);
-      if (mss <= max) return false;
-      writeU16(buf, o + 2, max);
-      writeU16(buf, t + 16, checksumUpdate16(readU16(buf, t + 16), mss, max));
-      return true;
-    }
-    o += olen;
-  }
-  return false;
-}

@@ -12,7 +12,8 @@ import { SecurityStage } from '../../src/conntrack/sg-stage.js';
 import { FlowLogTable } from '../../src/pipeline/flowlog-table.js';
 import { PacketBatch, VNET_HDR_LEN } from '../../src/pipeline/batch.js';
 import { Counters } from '../../src/pipeline/counters.js';
-import { Dataplane } from '../../src/pipeline/dataplane.js';
+import { Dataplane, PortRole } from '../../src/pipeline/dataplane.js';
+import { NatGatewayState } from '../../src/nat/nat-gateway.js';
 
 export interface TxFrame {
   port: number;
@@ -33,7 +34,17 @@ export class Harness {
   now = 1_000;
 
   /** opts.security: run NACLs, security groups and conntrack (compiled from the same config). */
-  constructor(yaml: string, opts: { slots?: number; security?: boolean; flowLogs?: boolean } = {}) {
+  /** Port id of the internet uplink (opts.uplink), after the instances' ports; -1 without. */
+  readonly uplinkPort: number = -1;
+  /** The MAC vpcd uses on the uplink (opts.uplink). */
+  readonly uplinkMac = Buffer.from([0x02, 0x76, 0x75, 0x70, 0x6c, 0x6b]);
+
+  /**
+   * opts.security: run NACLs, security groups and conntrack (compiled from the same config).
+   * opts.uplink: attach the internet uplink (port after the instances), the NAT gateways' state as
+   * the daemon builds it, and resolve each internet address in opts.neighbors to `neighborMac`.
+   */
+  constructor(yaml: string, opts: { slots?: number; security?: boolean; flowLogs?: boolean; uplink?: boolean; neighbors?: string[]; neighborMac?: Buffer } = {}) {
     const slots = opts.slots ?? 32;
     this.cfg = parseConfig(yaml, 'test.yaml');
     if (opts.security) {
@@ -52,6 +63,26 @@ export class Harness {
       if (opts.flowLogs) {
         this.flowLog = new FlowLogTable(1024);
         this.security.flowLog = this.flowLog;
+      }
+    }
+    if (opts.uplink) {
+      const n = this.topo.instanceNames.length;
+      this.uplinkPort = n;
+      this.dp.attachPort(n, PortRole.Uplink, 0, true);
+      this.dp.uplinkPort = n;
+      this.dp.uplinkMac.set(this.uplinkMac);
+      const topo = this.topo;
+      this.dp.nats = topo.natNames.map((name, i) => {
+        const g = this.cfg.natGateways.get(name)!;
+        return new NatGatewayState(name, { ip: topo.natIp[i], publicIp: topo.natPublicIp[i], subnet: topo.natSubnet[i], isPublic: topo.natPublic[i] === 1,
+          maxPerDestination: g.maxConnectionsPerDestination, idleTimeout: g.idleTimeout, maxSessions: 1024 });
+      });
+      const mac = opts.neighborMac ?? Buffer.from([0x02, 0, 0, 0, 0, 0x99]);
+      for (const ip of opts.neighbors ?? []) {
+        const a = ip.split('.').map(Number);
+        const u = ((a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3]) | 0;
+        this.dp.neighbors.shouldRequest(u, 0);
+        this.dp.neighbors.learn(u, mac, 0);
       }
     }
   }
