@@ -17,7 +17,9 @@
  * Backward shift only moves an entry closer to its home slot, so the window
  * bound survives deletions; and because no entry is more than
  * PAIR_MAX_PROBE - 1 slots from home, the shift stops looking once it is
- * PAIR_MAX_PROBE slots past the hole.
+ * PAIR_MAX_PROBE slots past the (moving) hole, or at an empty slot, of which
+ * there is always one: sub() looks at the key's window plus at most the rest
+ * of its probe run, short at <= 50% load with a seeded hash.
  */
 import { hash2, nextPow2, randomSeed } from './hash.js';
 
