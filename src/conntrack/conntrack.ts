@@ -13,6 +13,14 @@
  * - A fixed limit `max` of tracked flows: beyond it create() refuses with FULL
  *   and counts `allowanceExceeded` (AWS conntrack_allowance_exceeded); flows
  *   already tracked are unaffected.
+ * - A tracked-connection allowance per ENI (AWS sizes it per instance), set
+ *   with setAllowances(): a flow counts against each ENI that tracks it (the
+ *   sending ENI when FlowFlag.TrackedEgress is set, the receiving ENI when
+ *   TrackedIngress is; once when both are the same ENI) from create() until
+ *   it ends (expiry or remove()). create() refuses with ALLOWANCE_EXCEEDED
+ *   when one of them is at its allowance, counted per ENI in
+ *   `allowanceExceededPerEni`; so one instance's SYN flood fills its own
+ *   allowance, not the table every other ENI needs.
  *
  * Usage per packet (the SG stage): ref = lookup(...); on NO_FLOW and an
  * allowing rule, create(orig, reply, initialTimeoutClass(proto), nowMs, …);
@@ -33,14 +41,20 @@ export { NO_FLOW } from './flow-table.js';
 export const FULL = -2;
 /** create(): the orig or reply key already belongs to another flow (counted as collisions). */
 export const KEY_EXISTS = -3;
+/**
+ * create(): an ENI that would track the flow is at its tracked-connection
+ * allowance (counted per ENI in allowanceExceededPerEni). Only returned once
+ * setAllowances() has given that ENI a non-zero allowance.
+ */
+export const ALLOWANCE_EXCEEDED = -4;
 
 const PROTO_ICMP = 1;
 const PROTO_TCP = 6;
 const PROTO_UDP = 17;
 
 /** Slots of Conntrack.counters (Float64Array, read at scrape time). */
-export const CtCounter = { Created: 0, Expired: 1, Removed: 2, AllowanceExceeded: 3, KeyCollisions: 4 } as const;
-const COUNTERS = 5;
+export const CtCounter = { Created: 0, Expired: 1, Removed: 2, AllowanceExceeded: 3, KeyCollisions: 4, EniAllowanceExceeded: 5 } as const;
+const COUNTERS = 6;
 
 /** The shape of ConntrackConfig (control/config-types.ts), restated so this folder imports no control code. */
 export interface ConntrackLimits {
@@ -144,6 +158,15 @@ export class FlowTuple {
   }
 }
 
+/**
+ * The instance index a flow counts against for one tracking bit: `inst` when
+ * the bit is set and inst is an instance index below n, and not `other` (a
+ * flow tracked twice by the same ENI counts once); -1 otherwise.
+ */
+function chargedEni(trackedBit: number, inst: number, other: number, n: number): number {
+  return trackedBit !== 0 && inst >= 0 && inst < n && inst !== other ? inst : -1;
+}
+
 export class Conntrack {
   readonly max: number;
   readonly pool: FlowPool;
@@ -151,6 +174,20 @@ export class Conntrack {
   readonly expiry: ExpiryLists;
   /** CtCounter slots. */
   readonly counters: Float64Array;
+  /**
+   * Per instance index: live flows counted against that ENI's allowance
+   * (vpcd_conntrack_allowance_available{eni} = allowanceAvailableOf()).
+   * Replaced by setAllowances(); length = instances.
+   */
+  entriesPerEni: Int32Array;
+  /**
+   * Per instance index: new flows refused because that ENI was at its
+   * allowance (vpcd_conntrack_allowance_exceeded_total{eni}). Replaced by
+   * setAllowances(), which carries the counts over.
+   */
+  allowanceExceededPerEni: Float64Array;
+  /** Per instance index: tracked-connection allowance, 0 = none beyond `max`. */
+  private allowance: Int32Array;
   private sweepCallback: ((flow: number) => void) | null;
   /** Made once: what ExpiryLists.sweep calls per expired flow. */
   private readonly expireOne: (flow: number) => void;
@@ -165,6 +202,9 @@ export class Conntrack {
     this.table = new FlowKeyTable(nextPow2(Math.ceil((max * 2) / 0.75) + 1), seed);
     this.expiry = new ExpiryLists(max, timeoutsMs(cfg.timeouts), this.pool.lastSeenMs, this.pool.timeoutClass);
     this.counters = new Float64Array(COUNTERS);
+    this.entriesPerEni = new Int32Array(0);
+    this.allowanceExceededPerEni = new Float64Array(0);
+    this.allowance = new Int32Array(0);
     this.sweepCallback = null;
     this.expireOne = (flow: number): void => {
       const cb = this.sweepCallback;
@@ -186,6 +226,73 @@ export class Conntrack {
   /** AWS conntrack_allowance_available. */
   get allowanceAvailable(): number {
     return this.max - this.pool.count;
+  }
+
+  /**
+   * Flows ENI `inst` may still start tracking: its allowance minus the flows
+   * counted against it, at most the table's free room; the table's free room
+   * when it has no allowance. Control plane (metrics).
+   */
+  allowanceAvailableOf(inst: number): number {
+    const room = this.allowanceAvailable;
+    if (!(inst >= 0 && inst < this.allowance.length) || this.allowance[inst] === 0) return room;
+    return Math.max(0, Math.min(room, this.allowance[inst] - this.entriesPerEni[inst]));
+  }
+
+  /**
+   * Start and reload: allowance[i] is the most flows instance index i's ENI
+   * may track at once (0 = no limit but `max`); its length is the instance
+   * count. remap, when instance indices changed, gives each old index its new
+   * one (-1 or missing: the instance is gone); live flows are re-pointed
+   * (egressInstance/ingressInstance) and every ENI's count is recomputed from
+   * the live flows, the per-ENI refusal counts carried over. Flows already
+   * tracked stay even above a lowered allowance; new ones are refused until
+   * the count falls below it. Control plane: O(max).
+   */
+  setAllowances(allowance: ArrayLike<number>, remap?: ArrayLike<number>): void {
+    const n = allowance.length;
+    const next = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const a = allowance[i];
+      if (!Number.isInteger(a) || a < 0 || a > 0x7fffffff) throw new RangeError(`conntrack allowance of instance ${i} must be an integer 0..2^31-1, got ${a}`);
+      next[i] = a;
+    }
+    const newIndex = (i: number): number => {
+      if (i < 0) return NO_INSTANCE;
+      if (remap === undefined) return i;
+      const j = i < remap.length ? remap[i] : -1;
+      return Number.isInteger(j) && j >= 0 ? j : NO_INSTANCE;
+    };
+    const exceeded = new Float64Array(n);
+    const oldExceeded = this.allowanceExceededPerEni;
+    for (let i = 0; i < oldExceeded.length; i++) {
+      const j = newIndex(i);
+      if (j >= 0 && j < n) exceeded[j] += oldExceeded[i];
+    }
+    const entries = new Int32Array(n);
+    const pool = this.pool;
+    for (let f = 0; f < pool.max; f++) {
+      if (pool.live[f] !== 1) continue;
+      if (remap !== undefined) {
+        pool.egressInstance[f] = newIndex(pool.egressInstance[f]);
+        pool.ingressInstance[f] = newIndex(pool.ingressInstance[f]);
+      }
+      let fl = pool.flags[f] & ~(FlowFlag.ChargedEgress | FlowFlag.ChargedIngress);
+      const ce = chargedEni(fl & FlowFlag.TrackedEgress, pool.egressInstance[f], -1, n);
+      const ci = chargedEni(fl & FlowFlag.TrackedIngress, pool.ingressInstance[f], ce, n);
+      if (ce >= 0) {
+        entries[ce]++;
+        fl |= FlowFlag.ChargedEgress;
+      }
+      if (ci >= 0) {
+        entries[ci]++;
+        fl |= FlowFlag.ChargedIngress;
+      }
+      pool.flags[f] = fl;
+    }
+    this.allowance = next;
+    this.entriesPerEni = entries;
+    this.allowanceExceededPerEni = exceeded;
   }
 
   /** Reload: new timeouts apply to existing flows from their last packet. */
@@ -216,7 +323,9 @@ export class Conntrack {
    * FlowFlag.TrackedIngress bits, per ENI). Counts no packet: call touch()
    * for the packet that created it.
    * Returns the flow index, FULL (limit reached; counted) or KEY_EXISTS (a key
-   * belongs to another flow; counted). Never allocates.
+   * belongs to another flow; counted) or ALLOWANCE_EXCEEDED (an ENI that
+   * would track it is at its allowance, see setAllowances; counted per ENI).
+   * Never allocates.
    */
   create(
     orig: FlowTuple,
@@ -229,6 +338,20 @@ export class Conntrack {
     tracked: number = TRACKED_BOTH,
   ): number {
     const { pool, table } = this;
+    // Per-ENI allowance first: an ENI at its own allowance is refused whatever room the table has.
+    const nEni = this.allowance.length;
+    const ce = chargedEni(tracked & FlowFlag.TrackedEgress, egressInstance, -1, nEni);
+    const ci = chargedEni(tracked & FlowFlag.TrackedIngress, ingressInstance, ce, nEni);
+    if (ce >= 0 || ci >= 0) {
+      const overE = ce >= 0 && this.atAllowance(ce);
+      const overI = ci >= 0 && this.atAllowance(ci);
+      if (overE || overI) {
+        if (overE) this.allowanceExceededPerEni[ce]++;
+        if (overI) this.allowanceExceededPerEni[ci]++;
+        this.counters[CtCounter.EniAllowanceExceeded]++;
+        return ALLOWANCE_EXCEEDED;
+      }
+    }
     if (pool.count >= this.max) {
       this.counters[CtCounter.AllowanceExceeded]++;
       return FULL;
@@ -273,7 +396,16 @@ export class Conntrack {
     pool.epoch[f] = epoch >>> 0;
     pool.egressInstance[f] = egressInstance;
     pool.ingressInstance[f] = ingressInstance;
-    pool.flags[f] = (tracked & TRACKED_BOTH) | (oneKey ? FlowFlag.OneKey : 0);
+    let fl = (tracked & TRACKED_BOTH) | (oneKey ? FlowFlag.OneKey : 0);
+    if (ce >= 0) {
+      this.entriesPerEni[ce]++;
+      fl |= FlowFlag.ChargedEgress;
+    }
+    if (ci >= 0) {
+      this.entriesPerEni[ci]++;
+      fl |= FlowFlag.ChargedIngress;
+    }
+    pool.flags[f] = fl;
     this.expiry.touch(f, cls, nowMs);
     this.counters[CtCounter.Created]++;
     return f;
@@ -339,6 +471,11 @@ export class Conntrack {
     return this.expiry.deadlineMs(flow);
   }
 
+  private atAllowance(inst: number): boolean {
+    const a = this.allowance[inst];
+    return a > 0 && this.entriesPerEni[inst] >= a;
+  }
+
   private refuse(r: InsertResult): number {
     if (r === InsertResult.Full) {
       this.counters[CtCounter.AllowanceExceeded]++;
@@ -348,9 +485,12 @@ export class Conntrack {
     return KEY_EXISTS;
   }
 
-  /** Removes both keys and frees the index (the flow is already unlinked). */
+  /** Removes both keys, refunds the ENIs it counted against and frees the index (the flow is already unlinked). */
   private release(flow: number): void {
     const { pool, table } = this;
+    const fl = pool.flags[flow];
+    if ((fl & FlowFlag.ChargedEgress) !== 0) this.entriesPerEni[pool.egressInstance[flow]]--;
+    if ((fl & FlowFlag.ChargedIngress) !== 0) this.entriesPerEni[pool.ingressInstance[flow]]--;
     const key = pool.key;
     const k = flow * FLOW_KEY_WORDS;
     table.remove(key[k], key[k + 1], key[k + 2] >>> 16, key[k + 2] & 0xffff, key[k + 3] & 0xff, key[k + 3] >>> 8);

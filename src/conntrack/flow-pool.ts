@@ -29,6 +29,10 @@ export const FlowFlag = {
   OneKey: 0x08,
   /** The flow is tracked by the SG of the ENI it entered (ingressInstance). */
   TrackedIngress: 0x10,
+  /** The flow counts against egressInstance's tracked-connection allowance (Conntrack.entriesPerEni). */
+  ChargedEgress: 0x20,
+  /** The flow counts against ingressInstance's tracked-connection allowance. */
+  ChargedIngress: 0x40,
 } as const;
 /** Both ends tracked: the default for create(). */
 export const TRACKED_BOTH = FlowFlag.TrackedEgress | FlowFlag.TrackedIngress;

@@ -51,6 +51,11 @@ export function hash1(a: number, seed: number): number {
   return fmix(mixH(seed | 0, a | 0), 1);
 }
 
+/** Seeded hash of two u32 words, as int32. Never allocates. */
+export function hash2(a: number, b: number, seed: number): number {
+  return fmix(mixH(mixH(seed | 0, a | 0), b | 0), 2);
+}
+
 /** Seeded hash of three u32 words, as int32. Never allocates. */
 export function hash3(a: number, b: number, c: number, seed: number): number {
   let h = mixH(seed | 0, a | 0);

@@ -13,6 +13,8 @@
  */
 import { Conntrack, FlowTuple, NO_FLOW, icmpPairedType, initialTimeoutClass } from '../conntrack/conntrack.js';
 import { TcpState } from '../conntrack/tcp-state.js';
+import { PairCounts } from '../lib/pair-counts.js';
+import { randomSeed } from '../lib/hash.js';
 
 /** Counters per gateway, mirroring the CloudWatch AWS/NATGateway metrics. */
 export const NatCounter = {
@@ -42,44 +44,6 @@ const PORT_LO = 1024, PORT_HI = 65535;
 const PROTO_TCP = 6;
 const TCP_ESTABLISHED_STATE: number = TcpState.Established;
 
-/** Open-addressing count table: (dst, dport, proto) -> active sessions. Allocation-free. */
-class DestinationCounts {
-  private readonly dst: Int32Array;
-  private readonly portProto: Int32Array;
-  private readonly count: Int32Array;
-  private readonly mask: number;
-  constructor(slots: number) {
-    let n = 16;
-    while (n < slots * 2) n <<= 1;
-    this.mask = n - 1;
-    this.dst = new Int32Array(n);
-    this.portProto = new Int32Array(n).fill(-1);
-    this.count = new Int32Array(n);
-  }
-  private slot(dst: number, pp: number): number {
-    let h = Math.imul(dst ^ pp, 0x9e3779b1);
-    h ^= h >>> 15;
-    const m = this.mask;
-    for (let i = h & m; ; i = (i + 1) & m) {
-      if (this.portProto[i] === -1 || (this.dst[i] === dst && this.portProto[i] === pp)) return i;
-    }
-  }
-  get(dst: number, pp: number): number {
-    const i = this.slot(dst | 0, pp);
-    return this.portProto[i] === -1 ? 0 : this.count[i];
-  }
-  add(dst: number, pp: number, d: number): void {
-    const i = this.slot(dst | 0, pp);
-    if (this.portProto[i] === -1) {
-      this.dst[i] = dst | 0;
-      this.portProto[i] = pp;
-      this.count[i] = 0;
-    }
-    this.count[i] += d;
-    // Entries at zero stay (tombstone-free table); a destination reused later finds its slot.
-  }
-}
-
 export class NatGatewayState {
   readonly name: string;
   /** The gateway's private address (translated source inside the VPC path). */
@@ -91,7 +55,13 @@ export class NatGatewayState {
   maxPerDestination: number;
   readonly sessions: Conntrack;
   readonly counters = new Float64Array(NAT_COUNTER_COUNT);
-  private readonly dests: DestinationCounts;
+  /**
+   * Active sessions per destination (dst, dport << 8 | proto; ICMP: 1 << 16),
+   * for maxPerDestination. Seeded, bounded; a destination whose last session
+   * ends is deleted, so any number of distinct destinations over the
+   * gateway's life fits (docs/tables.md).
+   */
+  readonly destinations: PairCounts;
   private readonly orig = new FlowTuple();
   private readonly reply = new FlowTuple();
   /** Per session: the destination bucket key, to decrement on expiry. */
@@ -100,7 +70,8 @@ export class NatGatewayState {
   private portCursor: number;
   private readonly onExpire: (flow: number) => void;
 
-  constructor(name: string, opts: { ip: number; publicIp: number; subnet: number; isPublic: boolean; maxPerDestination: number; idleTimeout: number; maxSessions: number }) {
+  /** opts.seed: fixed in tests (hash seeds of the session and destination tables); random per process otherwise. */
+  constructor(name: string, opts: { ip: number; publicIp: number; subnet: number; isPublic: boolean; maxPerDestination: number; idleTimeout: number; maxSessions: number; seed?: number }) {
     this.name = name;
     this.ip = opts.ip;
     this.publicIp = opts.publicIp;
@@ -108,15 +79,17 @@ export class NatGatewayState {
     this.isPublic = opts.isPublic;
     this.maxPerDestination = opts.maxPerDestination;
     const t = opts.idleTimeout;
-    this.sessions = new Conntrack({ max: opts.maxSessions, timeouts: { tcpEstablished: t, tcp: Math.min(t, 240), udp: t, udpStream: t, icmp: t, other: t } });
-    this.dests = new DestinationCounts(opts.maxSessions);
+    const limits = { max: opts.maxSessions, timeouts: { tcpEstablished: t, tcp: Math.min(t, 240), udp: t, udpStream: t, icmp: t, other: t } };
+    this.sessions = new Conntrack(limits, opts.seed ?? randomSeed());
+    // Every live session holds one count, so at most maxSessions destinations.
+    this.destinations = new PairCounts(opts.maxSessions, opts.seed ?? randomSeed());
     this.sessDst = new Int32Array(opts.maxSessions);
     this.sessPortProto = new Int32Array(opts.maxSessions);
     this.portCursor = PORT_LO + Math.floor(Math.random() * (PORT_HI - PORT_LO));
     this.onExpire = (flow: number) => {
       const pool = this.sessions.pool;
       if (pool.proto[flow] === PROTO_TCP && pool.tcpState[flow] === TCP_ESTABLISHED_STATE) this.counters[NatCounter.IdleTimeouts]++;
-      this.dests.add(this.sessDst[flow], this.sessPortProto[flow], -1);
+      this.destinations.sub(this.sessDst[flow], this.sessPortProto[flow]);
     };
   }
 
@@ -157,11 +130,13 @@ export class NatGatewayState {
 
   /**
    * A new session for an inside packet. ICMP: sport = echo identifier, dport = type << 8 | code.
-   * Returns the flow index, or -1 when no port could be allocated (counted), -2 when the table is full.
+   * Returns the flow index, or -1 when no port could be allocated (counted in
+   * ErrorPortAllocation), -2 when the session table or the per-destination
+   * table is full (counted in PacketsDropped).
    */
   create(src: number, dst: number, sport: number, dport: number, proto: number, nowMs: number): number {
     const pp = proto === 1 ? (1 << 16) : ((dport << 8) | proto);
-    const used = this.dests.get(dst, pp);
+    const used = this.destinations.get(dst, pp);
     if (used >= this.maxPerDestination) {
       this.counters[NatCounter.ErrorPortAllocation]++;
       return -1;
@@ -191,8 +166,13 @@ export class NatGatewayState {
     // ICMP: the answer to the query (echo 8 -> reply 0, timestamp 13 -> 14, ...) with the new identifier
     if (proto === 1) r.set(dst, this.ip, port, (icmpPairedType(dport >>> 8) & 0xff) << 8 | (dport & 0xff), proto, 0);
     else r.set(dst, this.ip, dport, port, proto, 0);
+    if (!this.destinations.add(dst, pp)) {
+      this.counters[NatCounter.PacketsDropped]++;
+      return -2;
+    }
     const f = this.sessions.create(o, r, initialTimeoutClass(proto), nowMs);
     if (f < 0) {
+      this.destinations.sub(dst, pp);
       this.counters[NatCounter.PacketsDropped]++;
       return -2;
     }
@@ -200,7 +180,6 @@ export class NatGatewayState {
     this.sessions.pool.natPort[f] = port;
     this.sessDst[f] = dst | 0;
     this.sessPortProto[f] = pp;
-    this.dests.add(dst, pp, 1);
     this.counters[NatCounter.ConnectionAttempts]++;
     return f;
   }
