@@ -32,7 +32,7 @@ import type { CompiledPolicy } from '../control/compile.js';
 import { NO_MATCH } from '../acl/nacl-compile.js';
 import { NaclStage, NO_NACL, type NaclHits } from '../acl/nacl-stage.js';
 import { isUntrackedFlow, type CompiledSgSet } from './sg-compile.js';
-import { Conntrack, FlowTuple, FULL, NO_FLOW, initialTimeoutClass } from './conntrack.js';
+import { ALLOWANCE_EXCEEDED, Conntrack, FlowTuple, FULL, NO_FLOW, initialTimeoutClass } from './conntrack.js';
 import { FlowFlag, NO_INSTANCE } from './flow-pool.js';
 import { DropReason } from '../pipeline/batch.js';
 import type { Packet } from '../pipeline/packet.js';
@@ -199,7 +199,8 @@ export class SecurityStage {
     this.rtuple.reverseOf(orig);
     const f = this.ct.create(orig, this.rtuple, initialTimeoutClass(proto), nowMs, p.epoch, S, R, tracked);
     if (f < 0) {
-      if (f === FULL) {
+      if (f === FULL || f === ALLOWANCE_EXCEEDED) {
+        // The table or an ENI's tracked-connection allowance is exhausted: refused and counted.
         this.flowsRejected++;
         return DropReason.ConntrackFull;
       }
@@ -330,12 +331,12 @@ export class SecurityStage {
     }
     if (newS) {
       const f = this.createPerEni(pkt, S, NO_INSTANCE, FlowFlag.TrackedEgress, nowMs);
-      if (f === FULL) return DropReason.ConntrackFull;
+      if (f === FULL || f === ALLOWANCE_EXCEEDED) return DropReason.ConntrackFull;
       if (f >= 0) refS = f * 2;
     }
     if (newR) {
       const f = this.createPerEni(pkt, NO_INSTANCE, R, FlowFlag.TrackedIngress, nowMs);
-      if (f === FULL) return DropReason.ConntrackFull;
+      if (f === FULL || f === ALLOWANCE_EXCEEDED) return DropReason.ConntrackFull;
       if (f >= 0) refR = f * 2;
     }
     const flags = pkt.tcpFlags();
@@ -352,7 +353,7 @@ export class SecurityStage {
     const orig = this.keyOf(pkt, 1 + eni);
     this.rtuple.reverseOf(orig);
     const f = this.ct.create(orig, this.rtuple, initialTimeoutClass(pkt.proto), nowMs, this.policy.epoch, egress, ingress, tracked);
-    if (f === FULL) this.flowsRejected++;
+    if (f === FULL || f === ALLOWANCE_EXCEEDED) this.flowsRejected++;
     else if (f >= 0) this.flowsAccepted++;
     return f;
   }
