@@ -4,8 +4,8 @@
  * security-group rules (AWS's rules for which fields apply to which protocol).
  */
 import { isScalar } from 'yaml';
-import { cidrToString } from './cidr.js';
-import { type Action, type NaclRule, type NetworkAcl, type PortRange, type PrefixList, PROTO, type SecurityGroup, type SgRule } from './config-types.js';
+import { type Cidr, cidrToString, IPV4_ANY } from './cidr.js';
+import { type Action, type NaclRule, type NetworkAcl, type PortRange, type PrefixList, PROTO, type SecurityGroup, type SgRule, withParsed } from './config-types.js';
 import { Ctx, describe, type Fields, hint, readList, readMap, required, show, type V } from './config-issues.js';
 import { type Entry, type Names, readCidr, readEnum, readInt, readRef, readString } from './config-read-values.js';
 
@@ -131,6 +131,7 @@ export function readPrefixLists(ctx: Ctx, entries: Entry[]): { lists: Map<string
   for (const { name, v } of entries) {
     const f = readMap(ctx, v, ['cidrs', 'description']);
     const cidrs: string[] = [];
+    const blocks: Cidr[] = [];
     let family: 4 | 6 | undefined;
     if (f !== undefined) {
       const dv = f.get('description');
@@ -152,10 +153,11 @@ export function readPrefixLists(ctx: Ctx, entries: Entry[]): { lists: Map<string
         else {
           seen.set(text, item.path);
           cidrs.push(text);
+          blocks.push(c);
         }
       }
     }
-    lists.set(name, { name, cidrs });
+    lists.set(name, withParsed({ name, cidrs }, 'blocks', blocks));
     families.set(name, family);
   }
   return { lists, families };
@@ -169,7 +171,7 @@ export function readNetworkAcls(ctx: Ctx, entries: Entry[]): Map<string, Network
   const out = new Map<string, NetworkAcl>();
   const hasDefault = entries.some((e) => e.name === 'default');
   if (!hasDefault) {
-    const all = (): NaclRule => ({ rule: 100, action: 'allow', protocol: PROTO.ALL, icmpType: -1, icmpCode: -1, cidr: '0.0.0.0/0' });
+    const all = (): NaclRule => withParsed({ rule: 100, action: 'allow' as const, protocol: PROTO.ALL, icmpType: -1, icmpCode: -1, cidr: '0.0.0.0/0' }, 'block', IPV4_ANY);
     out.set('default', { name: 'default', inbound: [all()], outbound: [all()] });
   }
   for (const { name, v } of entries) {
@@ -211,7 +213,7 @@ function readNaclRules(ctx: Ctx, v: V): NaclRule[] {
     const cidr = cv && readCidr(ctx, cv, 'any');
     if (m !== undefined && cidr !== undefined && cv !== undefined) icmpFamilyWarning(ctx, m, cidr.family, cidrToString(cidr), cv);
     if (rule === undefined || action === undefined || m === undefined || cidr === undefined) continue;
-    out.push({ rule, action, ...m, cidr: cidrToString(cidr), pos: ctx.pos(item.at) });
+    out.push(withParsed({ rule, action, ...m, cidr: cidrToString(cidr), pos: ctx.pos(item.at) }, 'block', cidr));
   }
   return out;
 }
@@ -252,7 +254,7 @@ export function readSecurityGroups(
 }
 
 function allOutbound(): SgRule {
-  return { index: 0, protocol: PROTO.ALL, icmpType: -1, icmpCode: -1, cidr: '0.0.0.0/0' };
+  return withParsed({ index: 0, protocol: PROTO.ALL, icmpType: -1, icmpCode: -1, cidr: '0.0.0.0/0' }, 'block', IPV4_ANY);
 }
 
 function readDescription(ctx: Ctx, v: V): string | undefined {
@@ -286,10 +288,12 @@ function readSgRules(ctx: Ctx, v: V, names: Names, prefixFamilies: ReadonlyMap<s
     const kind = given[0] as 'cidr' | 'group' | 'prefixList';
     const tv = f.get(kind) as V;
     let target: { cidr: string } | { group: string } | { prefixList: string } | undefined;
+    let block: Cidr | undefined;
     if (kind === 'cidr') {
       const c = readCidr(ctx, tv, 'any');
       if (c !== undefined) {
         target = { cidr: cidrToString(c) };
+        block = c;
         if (m !== undefined) icmpFamilyWarning(ctx, m, c.family, cidrToString(c), tv);
       }
     } else if (kind === 'group') {
@@ -304,7 +308,8 @@ function readSgRules(ctx: Ctx, v: V, names: Names, prefixFamilies: ReadonlyMap<s
       }
     }
     if (m === undefined || target === undefined || (dv !== undefined && description === undefined)) return;
-    out.push({ index, ...m, ...target, ...(description !== undefined ? { description } : {}), pos: ctx.pos(item.at) });
+    const rule: SgRule = { index, ...m, ...target, ...(description !== undefined ? { description } : {}), pos: ctx.pos(item.at) };
+    out.push(block === undefined ? rule : withParsed(rule, 'block', block));
   });
   return out;
 }

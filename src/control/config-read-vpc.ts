@@ -4,8 +4,8 @@
  * targets; the local route is implicit).
  */
 import { isMap, isScalar } from 'yaml';
-import { cidrContains, cidrOverlaps, cidrToString, type Ipv4Cidr, parseCidr } from './cidr.js';
-import type { Route, RouteTable, RouteTargetKind, Subnet } from './config-types.js';
+import { cidrContains, cidrOverlaps, cidrToString, type Ipv4Cidr, IPV4_ANY, parseCidr } from './cidr.js';
+import { type Route, type RouteTable, type RouteTargetKind, type Subnet, withParsed } from './config-types.js';
 import { DEFAULTS, LIMITS } from './config-defaults.js';
 import { Ctx, describe, hint, isNothing, readList, readMap, required, show, type V } from './config-issues.js';
 import { type Entry, type Names, readIpv4Cidr, readName, readRef, readString } from './config-read-values.js';
@@ -97,7 +97,8 @@ export function readSubnets(
     const av = f.get('networkAcl');
     const routeTable = (rv && readRef(ctx, rv, 'route table', names.routeTables)) ?? 'main';
     const networkAcl = (av && readRef(ctx, av, 'network ACL', names.networkAcls)) ?? 'default';
-    out.set(name, { name, cidr: cidr === undefined ? '0.0.0.0/0' : cidrToString(cidr), routeTable, networkAcl });
+    const block = cidr ?? IPV4_ANY;
+    out.set(name, withParsed({ name, cidr: cidrToString(block), routeTable, networkAcl }, 'block', block));
   }
   return out;
 }
@@ -138,7 +139,7 @@ export function readRouteTables(ctx: Ctx, entries: Entry[], env: RouteEnv): Map<
       const tv = required(ctx, rf, 'target', item, 'igw, vgw, a NAT gateway or an instance');
       const target = tv && readTarget(ctx, tv, env);
       if (dest === undefined || target === undefined) continue;
-      routes.push({ destination: cidrToString(dest), ...target });
+      routes.push(withParsed({ destination: cidrToString(dest), ...target }, 'block', dest));
     }
     out.set(name, { name, routes });
   }

@@ -21,7 +21,15 @@
  * - subnets without routeTable/networkAcl point at `main`/`default`;
  *   instances without securityGroups get ['default'];
  * - every instance has a MAC and a data-plane interface name (derived when absent).
+ *
+ * CIDRs are parsed once, by the loader: next to each CIDR's canonical text
+ * (kept for display and explain) sits its parsed form (`block`, `blocks`), which
+ * the compilers read instead of parsing the text again. The parsed forms are
+ * non-enumerable properties (see `withParsed`): derived data, so they stay out
+ * of key iteration, spreads, JSON (an IPv6 block holds a bigint) and deep
+ * equality; whoever builds or copies a config object sets them with `withParsed`.
  */
+import type { Cidr, Ipv4Cidr } from './cidr.js';
 
 export type Action = 'allow' | 'deny';
 
@@ -52,6 +60,8 @@ export interface NaclRule {
   readonly icmpCode: number;
   /** Source CIDR for inbound, destination for outbound; IPv4 or IPv6. */
   readonly cidr: string;
+  /** `cidr` parsed (non-enumerable). */
+  readonly block: Cidr;
   readonly pos?: SourcePos;
 }
 
@@ -71,6 +81,8 @@ export interface SgRule {
   readonly icmpCode: number;
   /** Exactly one of cidr, group, prefixList is set. */
   readonly cidr?: string;
+  /** `cidr` parsed (non-enumerable); set exactly when `cidr` is. */
+  readonly block?: Cidr;
   readonly group?: string;
   readonly prefixList?: string;
   readonly description?: string;
@@ -88,11 +100,15 @@ export interface SecurityGroup {
 export interface PrefixList {
   readonly name: string;
   readonly cidrs: readonly string[];
+  /** `cidrs` parsed, same order (non-enumerable). */
+  readonly blocks: readonly Cidr[];
 }
 
 export interface Subnet {
   readonly name: string;
   readonly cidr: string;
+  /** `cidr` parsed (non-enumerable). */
+  readonly block: Ipv4Cidr;
   readonly routeTable: string;
   readonly networkAcl: string;
 }
@@ -115,6 +131,8 @@ export type RouteTargetKind = 'local' | 'igw' | 'nat-gateway' | 'vgw' | 'instanc
 
 export interface Route {
   readonly destination: string;
+  /** `destination` parsed (non-enumerable). */
+  readonly block: Ipv4Cidr;
   /** `local`, `igw`, `vgw`, a NAT gateway's name or an instance's name. */
   readonly target: string;
   readonly targetKind: RouteTargetKind;
@@ -230,7 +248,8 @@ export interface DirectConnectConfig {
 export interface VpcConfig {
   /** Path the configuration was read from (for messages). */
   readonly file: string;
-  readonly vpc: { readonly name: string; readonly cidr: string; readonly accountId: string };
+  /** `block`: `cidr` parsed (non-enumerable). */
+  readonly vpc: { readonly name: string; readonly cidr: string; readonly block: Ipv4Cidr; readonly accountId: string };
   readonly subnets: ReadonlyMap<string, Subnet>;
   readonly networkAcls: ReadonlyMap<string, NetworkAcl>;
   readonly securityGroups: ReadonlyMap<string, SecurityGroup>;
@@ -275,4 +294,14 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
     this.issues = issues;
   }
+}
+
+/**
+ * Sets `obj[key] = value` as a non-enumerable, read-only property and returns
+ * `obj`: how the parsed form of a CIDR (`block`, `blocks`) rides next to its
+ * text without showing up in spreads, JSON or deep equality.
+ */
+export function withParsed<T extends object, K extends string, P>(obj: T, key: K, value: P): T & { readonly [k in K]: P } {
+  Object.defineProperty(obj, key, { value, enumerable: false, writable: false, configurable: false });
+  return obj as T & { readonly [k in K]: P };
 }

@@ -19,7 +19,7 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
 import { cidrToString } from './cidr.js';
-import { ConfigError, type ConfigIssue, type VpcConfig } from './config-types.js';
+import { ConfigError, type ConfigIssue, type VpcConfig, withParsed } from './config-types.js';
 import { childOf, Ctx, isNothing, readMap, yamlMessage } from './config-issues.js';
 import { readInstances, readInternetGateway, readNatGateways } from './config-read-instances.js';
 import { readNetworkAcls, readPrefixLists, readSecurityGroups } from './config-read-rules.js';
@@ -159,7 +159,7 @@ function readRoot(ctx: Ctx, contents: unknown): VpcConfig | undefined {
   const warnings = ctx.sortedWarnings();
   return {
     file: ctx.file,
-    vpc: { name: vpc.name, cidr: cidrToString(vpcCidr), accountId: vpc.accountId },
+    vpc: withParsed({ name: vpc.name, cidr: cidrToString(vpcCidr), accountId: vpc.accountId }, 'block', vpcCidr),
     subnets,
     networkAcls,
     securityGroups,
