@@ -4,12 +4,12 @@
  * and are not reserved, public ones lie outside the VPC.
  */
 import { isSeq } from 'yaml';
-import { cidrToString, formatIpv4, type Ipv4Cidr, ipv4InCidr, ipv4SubnetReserved } from './cidr.js';
-import type { Instance, InternetGateway, NatGateway } from './config-types.js';
+import { cidrOverlaps, cidrToString, formatIpv4, type Ipv4Cidr, ipv4InCidr, ipv4Last, ipv4SubnetReserved } from './cidr.js';
+import { type Instance, type InternetGateway, type NatGateway, withParsed } from './config-types.js';
 import { instanceMac, labInstanceIfName, labUplinkIfName } from '../lab/names.js';
 import { DEFAULTS, LIMITS } from './config-defaults.js';
-import { Ctx, readList, readMap, required, type V } from './config-issues.js';
-import { checkOutsideVpc, Claims, type Entry, type Names, netnsProblem, readBool, readEnum, readIfName, readInt, readIpv4, readMac, readName, readRef } from './config-read-values.js';
+import { Ctx, type Fields, readList, readMap, required, type V } from './config-issues.js';
+import { checkOutsideVpc, Claims, type Entry, type Names, netnsProblem, readBool, readEnum, readIfName, readGatewayName, readInt, readIpv4, readIpv4Cidr, readMac, readRef } from './config-read-values.js';
 import type { SubnetInfo } from './config-read-vpc.js';
 
 // --- internet gateway --------------------------------------------------------
@@ -18,22 +18,68 @@ export function readInternetGateway(
   ctx: Ctx, v: V | undefined, labPrefix: string, vpcCidr: Ipv4Cidr | undefined, publicIps: Claims,
 ): InternetGateway | undefined {
   if (v === undefined) return undefined;
-  const f = readMap(ctx, v, ['name', 'interface', 'uplinkIp']) ?? new Map<string, V>();
-  const nv = f.get('name');
-  const name = (nv && readName(ctx, nv, 'a name')) ?? DEFAULTS.igwName;
+  const f = readMap(ctx, v, ['name', 'interface', 'uplinkIp', 'uplinkGateway', 'uplinkCidr']) ?? new Map<string, V>();
+  const name = readGatewayName(ctx, f.get('name'), DEFAULTS.igwName);
   const iv = f.get('interface');
   const iface = (iv && readIfName(ctx, iv)) ?? labUplinkIfName(labPrefix);
   const uv = f.get('uplinkIp');
   let uplinkIp: string | undefined;
+  let ipAddr: number | undefined;
   if (uv !== undefined) {
     const a = readIpv4(ctx, uv);
     if (a !== undefined) {
       checkOutsideVpc(ctx, uv, a, vpcCidr, 'the uplink address must be outside the VPC');
       uplinkIp = formatIpv4(a);
+      ipAddr = a;
       publicIps.add(uplinkIp, 'internetGateway.uplinkIp', uv);
     }
   }
-  return { name, interface: iface, ...(uplinkIp !== undefined ? { uplinkIp } : {}) };
+  const link = readUplinkNetwork(ctx, f, vpcCidr, uv, ipAddr);
+  const gateway = link.gateway === undefined ? {} : { uplinkGateway: link.gateway };
+  const cidr = link.block === undefined ? {} : { uplinkCidr: cidrToString(link.block) };
+  const igw: InternetGateway = { name, interface: iface, ...(uplinkIp !== undefined ? { uplinkIp } : {}), ...gateway, ...cidr };
+  return link.block === undefined ? igw : withParsed(igw, 'uplinkBlock', link.block);
+}
+
+/**
+ * `uplinkGateway` (the next hop for internet destinations) and `uplinkCidr`
+ * (the uplink's on-link network): both outside the VPC; when both are given the
+ * gateway is a host of the network, and so is `uplinkIp` (vpcd's own address).
+ */
+function readUplinkNetwork(
+  ctx: Ctx, f: Fields, vpcCidr: Ipv4Cidr | undefined, uv: V | undefined, ipAddr: number | undefined,
+): { gateway?: string; block?: Ipv4Cidr } {
+  const gv = f.get('uplinkGateway');
+  let gw = gv && readIpv4(ctx, gv);
+  if (gv !== undefined && gw !== undefined) {
+    checkOutsideVpc(ctx, gv, gw, vpcCidr, 'the uplink gateway is a router on the internet side');
+    if (gw === ipAddr) {
+      ctx.error(gv.at, `${gv.path}: ${formatIpv4(gw)} is uplinkIp, vpcd's own address; the gateway is another router`);
+      gw = undefined;
+    }
+  }
+  const cv = f.get('uplinkCidr');
+  let block = cv && readIpv4Cidr(ctx, cv);
+  if (cv !== undefined && block !== undefined && vpcCidr !== undefined && cidrOverlaps(block, vpcCidr)) {
+    ctx.error(cv.at, `${cv.path}: ${cidrToString(block)} overlaps vpc.cidr ${cidrToString(vpcCidr)}; the uplink network is outside the VPC`);
+    block = undefined;
+  }
+  if (block !== undefined) {
+    const net = cidrToString(block);
+    if (gv !== undefined && gw !== undefined) {
+      if (!ipv4InCidr(block, gw)) {
+        ctx.error(gv.at, `${gv.path}: ${formatIpv4(gw)} is not inside uplinkCidr ${net}; the gateway must be on the uplink's own network`);
+        gw = undefined;
+      } else if (block.prefix <= 30 && (gw === block.addr || gw === ipv4Last(block))) {
+        ctx.error(gv.at, `${gv.path}: ${formatIpv4(gw)} is the ${gw === block.addr ? 'network' : 'broadcast'} address of uplinkCidr ${net}, not a host`);
+        gw = undefined;
+      }
+    }
+    if (uv !== undefined && ipAddr !== undefined && !ipv4InCidr(block, ipAddr)) {
+      ctx.error(uv.at, `${uv.path}: ${formatIpv4(ipAddr)} is not inside uplinkCidr ${net}; vpcd's uplink address must be on the uplink's own network`);
+    }
+  }
+  return { ...(gw !== undefined ? { gateway: formatIpv4(gw) } : {}), ...(block !== undefined ? { block } : {}) };
 }
 
 // --- instances ---------------------------------------------------------------
@@ -53,6 +99,8 @@ interface InstanceEnv extends AddrEnv {
   readonly vpcName: string;
   readonly macs: Claims;
   readonly ifnames: Claims;
+  /** conntrack.max: an allowance above it never binds. */
+  readonly conntrackMax: number;
   /** Uplink interface names and the key that set them. */
   readonly uplinks: ReadonlyMap<string, string>;
 }
@@ -100,7 +148,7 @@ function checkTargetName(ctx: Ctx, v: V, kindPath: string, env: AddrEnv, name: s
 
 export function readInstances(ctx: Ctx, entries: Entry[], env: InstanceEnv): Map<string, Instance> {
   const out = new Map<string, Instance>();
-  const keys = ['subnet', 'ip', 'publicIp', 'securityGroups', 'sourceDestCheck', 'natInstance', 'mac', 'interface'];
+  const keys = ['subnet', 'ip', 'publicIp', 'securityGroups', 'sourceDestCheck', 'natInstance', 'mac', 'interface', 'conntrackAllowance'];
   for (const { name, v } of entries) {
     const path = v.path;
     checkTargetName(ctx, v, path, env, name);
@@ -134,6 +182,11 @@ export function readInstances(ctx: Ctx, entries: Entry[], env: InstanceEnv): Map
     const sourceDestCheck = (dv && readBool(ctx, dv)) ?? true;
     const nv = f.get('natInstance');
     const natInstance = (nv && readBool(ctx, nv)) ?? false;
+    const av = f.get('conntrackAllowance');
+    const conntrackAllowance = av && readInt(ctx, av, 1, LIMITS.conntrackMax, 'tracked connections of this ENI');
+    if (av !== undefined && conntrackAllowance !== undefined && conntrackAllowance > env.conntrackMax) {
+      ctx.warn(av.at, `${av.path}: ${conntrackAllowance} is above conntrack.max ${env.conntrackMax}; the table fills before this ENI reaches its allowance`);
+    }
     const mv = f.get('mac');
     let mac = instanceMac(env.vpcName, name);
     if (mv !== undefined) mac = readMac(ctx, mv) ?? mac;
@@ -148,6 +201,7 @@ export function readInstances(ctx: Ctx, entries: Entry[], env: InstanceEnv): Map
     out.set(name, {
       name, subnet, ip, ...(publicIp !== undefined ? { publicIp } : {}),
       securityGroups, sourceDestCheck, natInstance, mac, interface: iface,
+      ...(conntrackAllowance !== undefined ? { conntrackAllowance } : {}),
     });
   }
   return out;

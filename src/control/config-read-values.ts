@@ -207,6 +207,17 @@ export interface Names {
   readonly natGateways: ReadonlySet<string>;
 }
 
+/** A gateway's `name`, which routes may target: not the route target keyword `blackhole`. */
+export function readGatewayName(ctx: Ctx, v: V | undefined, dflt: string): string {
+  if (v === undefined) return dflt;
+  const s = readName(ctx, v, 'a name');
+  if (s === 'blackhole') {
+    ctx.error(v.at, `${v.path}: "blackhole" is the route target that drops packets; a gateway needs another name`);
+    return dflt;
+  }
+  return s ?? dflt;
+}
+
 export function readRef(ctx: Ctx, v: V, kind: string, names: ReadonlySet<string>): string | undefined {
   const s = readString(ctx, v, `the name of a ${kind}`);
   if (s === undefined) return undefined;

@@ -153,6 +153,7 @@ function readTarget(ctx: Ctx, v: V, env: RouteEnv): { target: string; targetKind
     ctx.error(v.at, `${v.path}: the local route (vpc.cidr to local) is implicit in every table; routes cannot target local`);
     return undefined;
   }
+  if (s === 'blackhole') return { target: 'blackhole', targetKind: 'blackhole' };
   if (s === 'igw' || (env.igwNames?.has(s) ?? false)) {
     if (env.igwNames === undefined) {
       ctx.error(v.at, `${v.path}: target igw needs an internetGateway section`);
@@ -169,7 +170,7 @@ function readTarget(ctx: Ctx, v: V, env: RouteEnv): { target: string; targetKind
   }
   if (env.names.natGateways.has(s)) return { target: s, targetKind: 'nat-gateway' };
   if (env.names.instances.has(s)) return { target: s, targetKind: 'instance' };
-  const candidates = ['igw', 'vgw', ...env.names.natGateways, ...env.names.instances];
+  const candidates = ['igw', 'vgw', 'blackhole', ...env.names.natGateways, ...env.names.instances];
   ctx.error(v.at, `${v.path}: unknown route target ${JSON.stringify(s)}${hint(s, candidates)}; expected igw, vgw, a NAT gateway or an instance name`);
   return undefined;
 }

@@ -9,7 +9,7 @@ import type { DirectConnectConfig, VpcConfig, VpnConnection, VpnTunnel } from '.
 import { labDxIfName, labUplinkIfName } from '../lab/names.js';
 import { DEFAULTS } from './config-defaults.js';
 import { Ctx, join, readList, readMap, required, type V } from './config-issues.js';
-import { checkOutsideVpc, Claims, type Entry, readBool, readEnum, readIfName, readInt, readIpv4, readIpv4Cidr, readName, readPath, readString } from './config-read-values.js';
+import { checkOutsideVpc, Claims, type Entry, readBool, readEnum, readGatewayName, readIfName, readInt, readIpv4, readIpv4Cidr, readName, readPath, readString } from './config-read-values.js';
 import { readInsideCidr, readLifetimes } from './config-vpn-checks.js';
 
 export function readVpnGateway(ctx: Ctx, v: V | undefined, labPrefix: string, vpcCidr: Ipv4Cidr | undefined): VpcConfig['vpnGateway'] {
@@ -19,7 +19,7 @@ export function readVpnGateway(ctx: Ctx, v: V | undefined, labPrefix: string, vp
   const av = f.get('asn');
   const dx = readDirectConnect(ctx, f.get('directConnect'), v, labPrefix, vpcCidr);
   return {
-    name: (nv && readName(ctx, nv, 'a name')) ?? DEFAULTS.vgwName,
+    name: readGatewayName(ctx, nv, DEFAULTS.vgwName),
     asn: (av && readInt(ctx, av, 1, 4_294_967_294, 'a BGP ASN')) ?? DEFAULTS.vgwAsn,
     ...(dx ? { directConnect: dx } : {}),
   };

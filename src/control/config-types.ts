@@ -125,15 +125,22 @@ export interface Instance {
   readonly mac: string;
   /** The Linux interface vpcd owns for this ENI (veth end or TAP); derived when absent (see labIfName). */
   readonly interface: string;
+  /**
+   * Most connections tracked for this ENI at once (1..16,777,216), as AWS's
+   * per-instance-type conntrack allowance; absent = no per-ENI limit beyond
+   * conntrack.max.
+   */
+  readonly conntrackAllowance?: number;
 }
 
-export type RouteTargetKind = 'local' | 'igw' | 'nat-gateway' | 'vgw' | 'instance';
+/** `blackhole`: packets matching the route are dropped (AWS shows a route whose target was deleted as state blackhole). */
+export type RouteTargetKind = 'local' | 'igw' | 'nat-gateway' | 'vgw' | 'instance' | 'blackhole';
 
 export interface Route {
   readonly destination: string;
   /** `destination` parsed (non-enumerable). */
   readonly block: Ipv4Cidr;
-  /** `local`, `igw`, `vgw`, a NAT gateway's name or an instance's name. */
+  /** `local`, `igw`, `vgw`, `blackhole`, a NAT gateway's name or an instance's name. */
   readonly target: string;
   readonly targetKind: RouteTargetKind;
 }
@@ -162,6 +169,18 @@ export interface InternetGateway {
   readonly interface: string;
   /** Address vpcd uses on the uplink for ARP (lab: an address on inet0's network). */
   readonly uplinkIp?: string;
+  /**
+   * IPv4 address of the next hop on the uplink for internet destinations
+   * outside `uplinkCidr` (a router does not ARP for every remote address).
+   * Absent: every destination is ARPed for directly. Outside vpc.cidr, not
+   * uplinkIp; inside uplinkCidr (and not its network or broadcast address)
+   * when that is given.
+   */
+  readonly uplinkGateway?: string;
+  /** The uplink's on-link network, canonical IPv4 CIDR: destinations inside it are ARPed for directly. Outside vpc.cidr; holds uplinkIp when both are given. */
+  readonly uplinkCidr?: string;
+  /** `uplinkCidr` parsed (non-enumerable); set exactly when uplinkCidr is. */
+  readonly uplinkBlock?: Ipv4Cidr;
 }
 
 export interface VpnTunnel {

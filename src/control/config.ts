@@ -107,6 +107,7 @@ function readRoot(ctx: Ctx, contents: unknown): VpcConfig | undefined {
 
   const lab = readLab(ctx, top.get('lab'), vpc.name, vpcCidr, publicIps);
   const dataplane = readDataplane(ctx, top.get('dataplane'), top.has('lab') ? lab.prefix : undefined);
+  const conntrack = readConntrack(ctx, top.get('conntrack'));
 
   const igw = readInternetGateway(ctx, top.get('internetGateway'), lab.prefix, vpcCidr, publicIps);
   const vgw = readVpnGateway(ctx, top.get('vpnGateway'), lab.prefix, vpcCidr);
@@ -123,6 +124,7 @@ function readRoot(ctx: Ctx, contents: unknown): VpcConfig | undefined {
     ['local', 'the implicit local route'],
     ['igw', 'the internet gateway route target'],
     ['vgw', 'the VPN gateway route target'],
+    ['blackhole', 'the blackhole route target'],
   ]);
   if (igw !== undefined && !reservedTargets.has(igw.name)) reservedTargets.set(igw.name, 'internetGateway.name');
   if (vgw !== undefined && !reservedTargets.has(vgw.name)) reservedTargets.set(vgw.name, 'vpnGateway.name');
@@ -133,7 +135,7 @@ function readRoot(ctx: Ctx, contents: unknown): VpcConfig | undefined {
   if (igw !== undefined) uplinks.set(igw.interface, 'internetGateway.interface');
   const instances = readInstances(ctx, entries.instances, {
     names, subnetInfo, vpcCidr, labPrefix: lab.prefix, vpcName: vpc.name, hasIgw: igw !== undefined,
-    publicIps, privateIps, macs, ifnames, uplinks, reservedTargets,
+    publicIps, privateIps, macs, ifnames, uplinks, reservedTargets, conntrackMax: conntrack.max,
   });
   const natGateways = readNatGateways(ctx, entries.natGateways, {
     names, subnetInfo, vpcCidr, hasIgw: igw !== undefined, publicIps, privateIps, reservedTargets,
@@ -151,7 +153,6 @@ function readRoot(ctx: Ctx, contents: unknown): VpcConfig | undefined {
   macs.report(ctx, (d, f) => `${d.v.path}: MAC ${d.key} is already used by ${f.owner}`);
   ifnames.report(ctx, (d, f) => `${d.v.path}: interface ${JSON.stringify(d.key)} is already used by ${f.owner}`);
 
-  const conntrack = readConntrack(ctx, top.get('conntrack'));
   const flowLogs = readFlowLogs(ctx, top.get('flowLogs'));
   const metrics = readMetrics(ctx, top.get('metrics'));
 

@@ -10,8 +10,8 @@ import { parseIpv4, parseMac } from '../lib/ipv4.js';
 import { ipv4NetMask } from './cidr.js';
 import { routerMac } from '../lab/names.js';
 
-/** Route target kinds as small integers (the packet path switches on them). */
-export const Target = { Local: 0, Igw: 1, NatGateway: 2, Vgw: 3, Instance: 4 } as const;
+/** Route target kinds as small integers (the packet path switches on them; Blackhole: drop). */
+export const Target = { Local: 0, Igw: 1, NatGateway: 2, Vgw: 3, Instance: 4, Blackhole: 5 } as const;
 export type Target = (typeof Target)[keyof typeof Target];
 
 /** What an address inside the VPC is, for the packet path. */
@@ -173,6 +173,7 @@ export class Topology {
           case 'nat-gateway': kind = Target.NatGateway; target = nIdx.get(r.target) ?? -1; break;
           case 'instance': kind = Target.Instance; target = iIdx.get(r.target) ?? -1; break;
           case 'local': kind = Target.Local; break;
+          case 'blackhole': kind = Target.Blackhole; break;
         }
         entries.push({ t: ti, net: c.net, mask: c.mask, len: c.len, kind, target, dest: r.destination, text: r.target });
       }

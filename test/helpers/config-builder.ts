@@ -306,6 +306,7 @@ export class ConfigBuilder {
           if (natGateways.has(r.target)) return route('nat-gateway');
           if (instances.has(r.target)) return route('instance');
           if (r.target === 'local') return route('local');
+          if (r.target === 'blackhole') return route('blackhole');
           throw new Error(`route table ${name}: unknown target ${r.target}`);
         }),
       });
