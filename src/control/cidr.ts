@@ -115,9 +115,17 @@ export function canonicalCidr(s: string): string | undefined {
   return r.ok ? cidrToString(r.cidr) : undefined;
 }
 
+/** 0.0.0.0/0, the block of the implicit allow-all rules. */
+export const IPV4_ANY: Ipv4Cidr = Object.freeze({ family: 4, addr: 0, prefix: 0 });
+
 /** Canonical text: `198.18.1.0/24`, `2001:db8::/32`. */
 export function cidrToString(c: Cidr): string {
   return c.family === 4 ? `${formatIpv4(c.addr)}/${c.prefix}` : `${formatIpv6(c.addr)}/${c.prefix}`;
+}
+
+/** An IPv4 block as network, prefix length and netmask (host order), the form route and subnet tables keep. */
+export function ipv4NetMask(c: Ipv4Cidr): { readonly net: number; readonly len: number; readonly mask: number } {
+  return { net: c.addr, len: c.prefix, mask: ipv4Mask(c.prefix) };
 }
 
 /** True when every address of `inner` is in `outer` (same family; a CIDR contains itself). */

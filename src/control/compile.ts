@@ -17,7 +17,7 @@
  */
 import { CompiledNacl, NO_MATCH as NACL_NO_MATCH, type NaclEntry, compileNacl, findShadowedNaclEntries } from '../acl/nacl-compile.js';
 import { CompiledSgSet, type SgEntry, SgOriginKind, compileSgSet } from '../conntrack/sg-compile.js';
-import { parseCidr } from './cidr.js';
+import { type Cidr, parseCidr } from './cidr.js';
 import type { ConntrackConfig, NaclRule, SgRule, VpcConfig } from './config-types.js';
 import { AddrKind, Topology } from './topology.js';
 
@@ -89,14 +89,14 @@ export class CompiledPolicy {
         originGroup,
         originRule: rule.index,
       };
-      if (rule.cidr !== undefined) {
-        out.push({ ...base, originKind: SgOriginKind.Cidr, ...parsed(rule.cidr) });
+      if (rule.block !== undefined) {
+        out.push({ ...base, originKind: SgOriginKind.Cidr, ...entryBlock(rule.block) });
       } else if (rule.group !== undefined) {
         for (const addr of members.get(rule.group) ?? []) out.push({ ...base, originKind: SgOriginKind.Group, family: 4, net: addr, prefixLen: 32 });
       } else if (rule.prefixList !== undefined) {
         const pl = cfg.prefixLists.get(rule.prefixList);
         if (pl === undefined) throw new Error(`unknown prefix list ${rule.prefixList}`);
-        for (const c of pl.cidrs) out.push({ ...base, originKind: SgOriginKind.PrefixList, ...parsed(c) });
+        for (const c of pl.blocks) out.push({ ...base, originKind: SgOriginKind.PrefixList, ...entryBlock(c) });
       }
     };
 
@@ -157,10 +157,9 @@ export function shadowedNaclRules(
   return out;
 }
 
-function parsed(cidr: string): { family: 4 | 6; net: number; prefixLen: number } {
-  const r = parseCidr(cidr);
-  if (!r.ok) throw new Error(`bad CIDR ${cidr}: ${r.error}`);
-  return r.cidr.family === 4 ? { family: 4, net: r.cidr.addr, prefixLen: r.cidr.prefix } : { family: 6, net: 0, prefixLen: r.cidr.prefix };
+/** The address fields of a compiler entry, from a block the loader parsed (IPv6 entries carry no address: the IPv4 tables leave them out). */
+function entryBlock(c: Cidr): { family: 4 | 6; net: number; prefixLen: number } {
+  return c.family === 4 ? { family: 4, net: c.addr, prefixLen: c.prefix } : { family: 6, net: 0, prefixLen: c.prefix };
 }
 
 function naclEntry(r: NaclRule): NaclEntry {
@@ -171,6 +170,6 @@ function naclEntry(r: NaclRule): NaclEntry {
     ports: r.ports,
     icmpType: r.icmpType,
     icmpCode: r.icmpCode,
-    ...parsed(r.cidr),
+    ...entryBlock(r.block),
   };
 }

@@ -21,7 +21,15 @@
  * - subnets without routeTable/networkAcl point at `main`/`default`;
  *   instances without securityGroups get ['default'];
  * - every instance has a MAC and a data-plane interface name (derived when absent).
+ *
+ * CIDRs are parsed once, by the loader: next to each CIDR's canonical text
+ * (kept for display and explain) sits its parsed form (`block`, `blocks`), which
+ * the compilers read instead of parsing the text again. The parsed forms are
+ * non-enumerable properties (see `withParsed`): derived data, so they stay out
+ * of key iteration, spreads, JSON (an IPv6 block holds a bigint) and deep
+ * equality; whoever builds or copies a config object sets them with `withParsed`.
  */
+import type { Cidr, Ipv4Cidr } from './cidr.js';
 
 export type Action = 'allow' | 'deny';
 
@@ -52,6 +60,8 @@ export interface NaclRule {
   readonly icmpCode: number;
   /** Source CIDR for inbound, destination for outbound; IPv4 or IPv6. */
   readonly cidr: string;
+  /** `cidr` parsed (non-enumerable). */
+  readonly block: Cidr;
   readonly pos?: SourcePos;
 }
 
@@ -71,6 +81,8 @@ export interface SgRule {
   readonly icmpCode: number;
   /** Exactly one of cidr, group, prefixList is set. */
   readonly cidr?: string;
+  /** `cidr` parsed (non-enumerable); set exactly when `cidr` is. */
+  readonly block?: Cidr;
   readonly group?: string;
   readonly prefixList?: string;
   readonly description?: string;
@@ -88,11 +100,15 @@ export interface SecurityGroup {
 export interface PrefixList {
   readonly name: string;
   readonly cidrs: readonly string[];
+  /** `cidrs` parsed, same order (non-enumerable). */
+  readonly blocks: readonly Cidr[];
 }
 
 export interface Subnet {
   readonly name: string;
   readonly cidr: string;
+  /** `cidr` parsed (non-enumerable). */
+  readonly block: Ipv4Cidr;
   readonly routeTable: string;
   readonly networkAcl: string;
 }
@@ -109,13 +125,22 @@ export interface Instance {
   readonly mac: string;
   /** The Linux interface vpcd owns for this ENI (veth end or TAP); derived when absent (see labIfName). */
   readonly interface: string;
+  /**
+   * Most connections tracked for this ENI at once (1..16,777,216), as AWS's
+   * per-instance-type conntrack allowance; absent = no per-ENI limit beyond
+   * conntrack.max.
+   */
+  readonly conntrackAllowance?: number;
 }
 
-export type RouteTargetKind = 'local' | 'igw' | 'nat-gateway' | 'vgw' | 'instance';
+/** `blackhole`: packets matching the route are dropped (AWS shows a route whose target was deleted as state blackhole). */
+export type RouteTargetKind = 'local' | 'igw' | 'nat-gateway' | 'vgw' | 'instance' | 'blackhole';
 
 export interface Route {
   readonly destination: string;
-  /** `local`, `igw`, `vgw`, a NAT gateway's name or an instance's name. */
+  /** `destination` parsed (non-enumerable). */
+  readonly block: Ipv4Cidr;
+  /** `local`, `igw`, `vgw`, `blackhole`, a NAT gateway's name or an instance's name. */
   readonly target: string;
   readonly targetKind: RouteTargetKind;
 }
@@ -144,6 +169,18 @@ export interface InternetGateway {
   readonly interface: string;
   /** Address vpcd uses on the uplink for ARP (lab: an address on inet0's network). */
   readonly uplinkIp?: string;
+  /**
+   * IPv4 address of the next hop on the uplink for internet destinations
+   * outside `uplinkCidr` (a router does not ARP for every remote address).
+   * Absent: every destination is ARPed for directly. Outside vpc.cidr, not
+   * uplinkIp; inside uplinkCidr (and not its network or broadcast address)
+   * when that is given.
+   */
+  readonly uplinkGateway?: string;
+  /** The uplink's on-link network, canonical IPv4 CIDR: destinations inside it are ARPed for directly. Outside vpc.cidr; holds uplinkIp when both are given. */
+  readonly uplinkCidr?: string;
+  /** `uplinkCidr` parsed (non-enumerable); set exactly when uplinkCidr is. */
+  readonly uplinkBlock?: Ipv4Cidr;
 }
 
 export interface VpnTunnel {
@@ -230,7 +267,8 @@ export interface DirectConnectConfig {
 export interface VpcConfig {
   /** Path the configuration was read from (for messages). */
   readonly file: string;
-  readonly vpc: { readonly name: string; readonly cidr: string; readonly accountId: string };
+  /** `block`: `cidr` parsed (non-enumerable). */
+  readonly vpc: { readonly name: string; readonly cidr: string; readonly block: Ipv4Cidr; readonly accountId: string };
   readonly subnets: ReadonlyMap<string, Subnet>;
   readonly networkAcls: ReadonlyMap<string, NetworkAcl>;
   readonly securityGroups: ReadonlyMap<string, SecurityGroup>;
@@ -275,4 +313,14 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
     this.issues = issues;
   }
+}
+
+/**
+ * Sets `obj[key] = value` as a non-enumerable, read-only property and returns
+ * `obj`: how the parsed form of a CIDR (`block`, `blocks`) rides next to its
+ * text without showing up in spreads, JSON or deep equality.
+ */
+export function withParsed<T extends object, K extends string, P>(obj: T, key: K, value: P): T & { readonly [k in K]: P } {
+  Object.defineProperty(obj, key, { value, enumerable: false, writable: false, configurable: false });
+  return obj as T & { readonly [k in K]: P };
 }

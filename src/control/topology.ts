@@ -6,10 +6,11 @@
  */
 import type { VpcConfig } from './config-types.js';
 import { IpIndex, NOT_FOUND } from '../lib/ip-index.js';
-import { isIpv4Cidr, parseCidr4, parseIpv4, parseMac } from '../lib/ipv4.js';
+import { parseIpv4, parseMac } from '../lib/ipv4.js';
+import { ipv4NetMask } from './cidr.js';
 import { routerMac } from '../lab/names.js';
 
-/** Route target kinds as small integers (the packet path switches on them). */
+/** Route target kinds as small integers (the packet path switches on them; Blackhole: drop). */
 export const Target = { Local: 0, Igw: 1, NatGateway: 2, Vgw: 3, Instance: 4, Blackhole: 5 } as const;
 export type Target = (typeof Target)[keyof typeof Target];
 
@@ -74,7 +75,7 @@ export class Topology {
   constructor(cfg: VpcConfig, epoch: number) {
     this.epoch = epoch;
     this.config = cfg;
-    const vpc = parseCidr4(cfg.vpc.cidr);
+    const vpc = ipv4NetMask(cfg.vpc.block);
     this.vpcNet = vpc.net;
     this.vpcMask = vpc.mask;
 
@@ -95,7 +96,7 @@ export class Topology {
     this.subnetNacl = new Int32Array(ns);
     this.subnetRouterMac = new Uint8Array(ns * 6);
     subnets.forEach((s, i) => {
-      const c = parseCidr4(s.cidr);
+      const c = ipv4NetMask(s.block);
       this.subnetNet[i] = c.net;
       this.subnetMask[i] = c.mask;
       this.subnetRouterIp[i] = (c.net + 1) >>> 0;
@@ -163,8 +164,7 @@ export class Topology {
     tables.forEach((t, ti) => {
       const entries: typeof flat = [{ t: ti, net: vpc.net, mask: vpc.mask, len: vpc.len, kind: Target.Local, target: -1, dest: cfg.vpc.cidr, text: 'local' }];
       for (const r of t.routes) {
-        if (!isIpv4Cidr(r.destination)) continue;
-        const c = parseCidr4(r.destination);
+        const c = ipv4NetMask(r.block);
         let kind: Target = Target.Local;
         let target = -1;
         switch (r.targetKind) {
@@ -173,6 +173,7 @@ export class Topology {
           case 'nat-gateway': kind = Target.NatGateway; target = nIdx.get(r.target) ?? -1; break;
           case 'instance': kind = Target.Instance; target = iIdx.get(r.target) ?? -1; break;
           case 'local': kind = Target.Local; break;
+          case 'blackhole': kind = Target.Blackhole; break;
         }
         entries.push({ t: ti, net: c.net, mask: c.mask, len: c.len, kind, target, dest: r.destination, text: r.target });
       }

@@ -37,14 +37,6 @@ export function parseCidr4(s: string): Cidr4 {
   return { net: (addr & mask) >>> 0, len, mask };
 }
 
-export function isIpv4Cidr(s: string): boolean {
-  return !s.includes(':');
-}
-
-export function cidrContains(c: Cidr4, ip: number): boolean {
-  return ((ip & c.mask) >>> 0) === c.net;
-}
-
 export function parseMac(s: string): Uint8Array {
   const parts = s.split(':');
   if (parts.length !== 6) throw new Error(`not a MAC address: ${s}`);

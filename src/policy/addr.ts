@@ -1,28 +1,21 @@
 /**
  * IPv4 text helpers for the reference evaluator.
  *
- * Deliberately independent of `src/lib` and `src/control`: the reference
- * evaluator is the oracle the compiled packet path is property-tested against,
- * so it must not share the code it checks. Readable over fast; allocates.
+ * Independent of `src/lib` and of the compilers: the reference evaluator is
+ * the oracle the compiled packet path is property-tested against, so it must
+ * not share the code it checks. Address and CIDR text is parsed by the one
+ * parser (`src/control/cidr.ts`, tested on its own), as the loader parses it.
+ * Readable over fast; allocates.
  *
  * Only IPv4 flows are evaluated (the VPC has an IPv4 CIDR only). IPv6 CIDRs may
  * appear in rules; they never match an IPv4 packet ([VPC-NACL] "no IPv4 rule
  * applies to IPv6 traffic", likewise for security groups).
  */
 
+import { parseCidr, parseIpv4 } from '../control/cidr.js';
+
 /** Dotted quad to a host-order unsigned number, or undefined when not an IPv4 address. */
-export function ipv4ToNumber(s: string): number | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
-  let n = 0;
-  for (const p of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
-    const v = Number(p);
-    if (v > 255) return undefined;
-    n = n * 256 + v;
-  }
-  return n;
-}
+export const ipv4ToNumber: (s: string) => number | undefined = parseIpv4;
 
 export function numberToIpv4(n: number): string {
   return [Math.floor(n / 2 ** 24) % 256, Math.floor(n / 2 ** 16) % 256, Math.floor(n / 2 ** 8) % 256, n % 256].join('.');
@@ -45,14 +38,10 @@ export interface Ipv4Range {
  * canonical anyway).
  */
 export function parseIpv4Cidr(s: string): Ipv4Range | undefined {
-  const slash = s.indexOf('/');
-  const addr = ipv4ToNumber(slash < 0 ? s : s.slice(0, slash));
-  if (addr === undefined) return undefined;
-  const prefix = slash < 0 ? 32 : Number(s.slice(slash + 1));
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > 32) return undefined;
-  const size = 2 ** (32 - prefix);
-  const first = Math.floor(addr / size) * size;
-  return { first, last: first + size - 1, prefix };
+  const r = parseCidr(s);
+  if (!r.ok || r.cidr.family !== 4) return undefined;
+  const first = r.cidr.addr;
+  return { first, last: first + 2 ** (32 - r.cidr.prefix) - 1, prefix: r.cidr.prefix };
 }
 
 /** True iff `ip` (IPv4 text) lies inside `cidr`. An IPv6 CIDR never contains an IPv4 address. */

@@ -457,6 +457,8 @@ class Walk {
         return this.igwEgress(p);
       case 'vgw':
         return this.vpnEgress(p);
+      case 'blackhole':
+        return DENIED; // targetProblem denied it above
     }
   }
 
@@ -493,6 +495,8 @@ class Walk {
       case 'igw':
         if (cfg.internetGateway === undefined) return missing('no internet gateway is configured');
         break;
+      case 'blackhole':
+        return missing('target blackhole drops what it matches');
       default:
         break;
     }

@@ -1,7 +1,7 @@
 /**
  * Builds validated VpcConfig objects for unit tests without YAML, applying the
  * same normalisation the loader documents (src/control/config-types.ts):
- * canonical CIDRs, protocol numbers, `ports` dropped where AWS ignores them,
+ * canonical CIDRs with their parsed blocks (one parser: src/control/cidr.ts), protocol numbers, `ports` dropped where AWS ignores them,
  * icmpType/icmpCode -1 when absent, and the implicit objects (NACL `default`
  * allowing all, security group `default` with its self-reference, route table
  * `main`, instances without groups in `default`).
@@ -26,12 +26,15 @@ import type {
   PrefixList,
   Route,
   RouteTable,
+  RouteTargetKind,
   SecurityGroup,
   SgRule,
   Subnet,
   VpcConfig,
   VpnConnection,
 } from '../../src/control/config-types.js';
+import { withParsed } from '../../src/control/config-types.js';
+import { type Cidr, cidrToString, type Ipv4Cidr, parseCidr } from '../../src/control/cidr.js';
 import { instanceMac, labInstanceIfName, labUplinkIfName } from '../../src/lab/names.js';
 
 export type ProtocolIn = 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'all' | number;
@@ -99,16 +102,23 @@ export function parsePorts(p: PortsIn): PortRange {
   return { from: p[0], to: p[1] };
 }
 
-/** Canonical CIDR: host bits cleared, a bare address gets /32. IPv6 text is kept as given. */
+/** A CIDR parsed as the loader parses it (host bits cleared, a bare address is /32 or /128); throws on bad text. */
+export function cidrBlock(c: string): Cidr {
+  const r = parseCidr(c);
+  if (!r.ok) throw new Error(`bad CIDR ${c}: ${r.error}`);
+  return r.cidr;
+}
+
+/** An IPv4 CIDR parsed as the loader parses it; throws on bad or IPv6 text. */
+export function ipv4Block(c: string): Ipv4Cidr {
+  const b = cidrBlock(c);
+  if (b.family !== 4) throw new Error(`not an IPv4 CIDR: ${c}`);
+  return b;
+}
+
+/** Canonical CIDR text, as the loader stores it. */
 export function canonicalCidr(c: string): string {
-  if (c.includes(':')) return c.includes('/') ? c : `${c}/128`;
-  const [addr, len = '32'] = c.split('/');
-  const parts = (addr as string).split('.').map(Number);
-  let n = 0;
-  for (const x of parts) n = n * 256 + x;
-  const size = 2 ** (32 - Number(len));
-  const net = Math.floor(n / size) * size;
-  return `${[Math.floor(net / 2 ** 24) % 256, Math.floor(net / 2 ** 16) % 256, Math.floor(net / 2 ** 8) % 256, net % 256].join('.')}/${len}`;
+  return cidrToString(cidrBlock(c));
 }
 
 /** AWS: ports only mean something for tcp/udp (icmp uses type/code); -1 and other protocols ignore them. */
@@ -121,7 +131,7 @@ function sgRule(r: SgRuleIn, index: number): SgRule {
   const protocol = protocolNumber(r.protocol);
   const peers = [r.cidr, r.group, r.prefixList].filter((x) => x !== undefined);
   if (peers.length !== 1) throw new Error('an SG rule needs exactly one of cidr, group, prefixList');
-  return {
+  const rule: SgRule = {
     index,
     protocol,
     ...portsFor(protocol, r.ports),
@@ -131,11 +141,12 @@ function sgRule(r: SgRuleIn, index: number): SgRule {
     ...(r.group !== undefined ? { group: r.group } : {}),
     ...(r.prefixList !== undefined ? { prefixList: r.prefixList } : {}),
   };
+  return r.cidr === undefined ? rule : withParsed(rule, 'block', cidrBlock(r.cidr));
 }
 
 function naclRule(r: NaclRuleIn): NaclRule {
   const protocol = protocolNumber(r.protocol);
-  return {
+  const rule = {
     rule: r.rule,
     action: r.action,
     protocol,
@@ -144,6 +155,7 @@ function naclRule(r: NaclRuleIn): NaclRule {
     icmpCode: r.icmpCode ?? -1,
     cidr: canonicalCidr(r.cidr),
   };
+  return withParsed(rule, 'block', cidrBlock(r.cidr));
 }
 
 /** A new (non-default) AWS security group's egress: all traffic to 0.0.0.0/0 [VPC-SGR]. */
@@ -169,7 +181,7 @@ export class ConfigBuilder {
   ) {}
 
   subnet(name: string, cidr: string, opts: { routeTable?: string; networkAcl?: string } = {}): this {
-    this.subnets.set(name, { name, cidr: canonicalCidr(cidr), routeTable: opts.routeTable ?? 'main', networkAcl: opts.networkAcl ?? 'default' });
+    this.subnets.set(name, withParsed({ name, cidr: canonicalCidr(cidr), routeTable: opts.routeTable ?? 'main', networkAcl: opts.networkAcl ?? 'default' }, 'block', ipv4Block(cidr)));
     return this;
   }
 
@@ -190,7 +202,7 @@ export class ConfigBuilder {
   }
 
   prefixList(name: string, cidrs: readonly string[]): this {
-    this.prefixLists.set(name, { name, cidrs: cidrs.map(canonicalCidr) });
+    this.prefixLists.set(name, withParsed({ name, cidrs: cidrs.map(canonicalCidr) }, 'blocks', cidrs.map(cidrBlock)));
     return this;
   }
 
@@ -288,11 +300,13 @@ export class ConfigBuilder {
         name,
         routes: routes.map((r): Route => {
           const destination = canonicalCidr(r.destination);
-          if (r.target === 'igw' || (this.igwName !== undefined && r.target === this.igwName)) return { destination, target: r.target, targetKind: 'igw' };
-          if (r.target === 'vgw') return { destination, target: r.target, targetKind: 'vgw' };
-          if (natGateways.has(r.target)) return { destination, target: r.target, targetKind: 'nat-gateway' };
-          if (instances.has(r.target)) return { destination, target: r.target, targetKind: 'instance' };
-          if (r.target === 'local') return { destination, target: r.target, targetKind: 'local' };
+          const route = (targetKind: RouteTargetKind): Route => withParsed({ destination, target: r.target, targetKind }, 'block', ipv4Block(r.destination));
+          if (r.target === 'igw' || (this.igwName !== undefined && r.target === this.igwName)) return route('igw');
+          if (r.target === 'vgw') return route('vgw');
+          if (natGateways.has(r.target)) return route('nat-gateway');
+          if (instances.has(r.target)) return route('instance');
+          if (r.target === 'local') return route('local');
+          if (r.target === 'blackhole') return route('blackhole');
           throw new Error(`route table ${name}: unknown target ${r.target}`);
         }),
       });
@@ -315,7 +329,7 @@ export class ConfigBuilder {
 
     return {
       file: '<config-builder>',
-      vpc: { name: this.name, cidr: canonicalCidr(this.cidr), accountId: '123456789012' },
+      vpc: withParsed({ name: this.name, cidr: canonicalCidr(this.cidr), accountId: '123456789012' }, 'block', ipv4Block(this.cidr)),
       subnets: new Map(this.subnets),
       networkAcls,
       securityGroups,

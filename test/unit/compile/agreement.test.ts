@@ -23,7 +23,9 @@ import type {
   Subnet,
   VpcConfig,
 } from '../../../src/control/config-types.js';
+import { withParsed } from '../../../src/control/config-types.js';
 import { type Flow, isTracked, naclDecision, sgDecision } from '../../../src/policy/reference.js';
+import { cidrBlock, ipv4Block } from '../../helpers/config-builder.js';
 
 const ip = (s: string): number => s.split('.').reduce((a, b) => a * 256 + Number(b), 0) >>> 0;
 
@@ -56,7 +58,7 @@ const l4Arb = (protocol: number): fc.Arbitrary<{ ports?: PortRange; icmpType: nu
 
 const naclRuleArb = (rule: number): fc.Arbitrary<NaclRule> =>
   fc.record({ protocol: fc.constantFrom(...PROTOS), action: fc.constantFrom<'allow' | 'deny'>('allow', 'deny'), cidr: fc.constantFrom(...CIDRS) }).chain((r) =>
-    l4Arb(r.protocol).map((l4): NaclRule => ({ rule, ...r, ...l4 })),
+    l4Arb(r.protocol).map((l4): NaclRule => withParsed({ rule, ...r, ...l4 }, 'block', cidrBlock(r.cidr))),
   );
 
 const naclListArb: fc.Arbitrary<NaclRule[]> = fc
@@ -88,7 +90,7 @@ const sgListArb: fc.Arbitrary<SgRule[]> = fc
   .map(([rs, open, at]) => {
     const list = [...rs];
     if (open !== undefined) list.splice(at % (list.length + 1), 0, open);
-    return list.map((r, index) => ({ ...r, index }));
+    return list.map((r, index): SgRule => (r.cidr === undefined ? { ...r, index } : withParsed({ ...r, index }, 'block', cidrBlock(r.cidr))));
   });
 
 const configArb: fc.Arbitrary<VpcConfig> = fc
@@ -105,9 +107,9 @@ const configArb: fc.Arbitrary<VpcConfig> = fc
   .map((g): VpcConfig => {
     const networkAcls = new Map<string, NetworkAcl>(NACL_NAMES.map((name, i) => [name, { name, inbound: g.nacls[i][0], outbound: g.nacls[i][1] }]));
     const securityGroups = new Map<string, SecurityGroup>(SG_NAMES.map((name, i) => [name, { name, ingress: g.groups[i][0], egress: g.groups[i][1] }]));
-    const prefixLists = new Map<string, PrefixList>(PL_NAMES.map((name, i) => [name, { name, cidrs: g.lists[i] }]));
+    const prefixLists = new Map<string, PrefixList>(PL_NAMES.map((name, i) => [name, withParsed({ name, cidrs: g.lists[i] }, 'blocks', g.lists[i].map(cidrBlock))]));
     const subnets = new Map<string, Subnet>(
-      SUBNETS.map((cidr, i) => [`s${i}`, { name: `s${i}`, cidr, routeTable: 'main', networkAcl: g.subnetNacls[i] }]),
+      SUBNETS.map((cidr, i) => [`s${i}`, withParsed({ name: `s${i}`, cidr, routeTable: 'main', networkAcl: g.subnetNacls[i] }, 'block', ipv4Block(cidr))]),
     );
     const instances = new Map<string, Instance>(
       g.instances.map((x, i): [string, Instance] => {
@@ -120,7 +122,7 @@ const configArb: fc.Arbitrary<VpcConfig> = fc
     const routeTables = new Map<string, RouteTable>([['main', { name: 'main', routes: [] }]]);
     return {
       file: 'random.yaml',
-      vpc: { name: 'rnd', cidr: '198.18.0.0/16', accountId: '123456789012' },
+      vpc: withParsed({ name: 'rnd', cidr: '198.18.0.0/16', accountId: '123456789012' }, 'block', ipv4Block('198.18.0.0/16')),
       subnets,
       networkAcls,
       securityGroups,

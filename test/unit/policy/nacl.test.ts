@@ -1,11 +1,12 @@
 /** naclDecision: [VPC-NACL] ordered first-match rules with a final `*` deny, [API-NACLE] protocol gotchas. */
 import { describe, expect, it } from 'vitest';
-import type { NaclRule, NetworkAcl } from '../../../src/control/config-types.js';
+import { type NaclRule, type NetworkAcl, withParsed } from '../../../src/control/config-types.js';
 import { naclDecision, naclRuleMatches } from '../../../src/policy/nacl.js';
 import type { Flow } from '../../../src/policy/types.js';
+import { cidrBlock } from '../../helpers/config-builder.js';
 
-function rule(r: Partial<NaclRule> & Pick<NaclRule, 'rule' | 'action' | 'cidr'>): NaclRule {
-  return { protocol: -1, icmpType: -1, icmpCode: -1, ...r };
+function rule(r: Omit<Partial<NaclRule>, 'block'> & Pick<NaclRule, 'rule' | 'action' | 'cidr'>): NaclRule {
+  return withParsed({ protocol: -1, icmpType: -1, icmpCode: -1, ...r }, 'block', cidrBlock(r.cidr));
 }
 function acl(inbound: NaclRule[], outbound: NaclRule[] = []): NetworkAcl {
   return { name: 'acl', inbound, outbound };

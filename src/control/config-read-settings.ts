@@ -1,0 +1,125 @@
+/**
+ * Readers for the process settings: `lab`, `dataplane`, `conntrack`,
+ * `flowLogs` and `metrics`.
+ */
+import { formatIpv4, type Ipv4Cidr, parseCidr, parseIpv4 } from './cidr.js';
+import type { ConntrackConfig, LabConfig, VpcConfig } from './config-types.js';
+import { DEFAULTS, LIMITS } from './config-defaults.js';
+import { Ctx, readMap, required, type V } from './config-issues.js';
+import { checkOutsideVpc, Claims, netnsProblem, readBool, readEntries, readInt, readIpv4, readName, readNetns, readPath, readString } from './config-read-values.js';
+
+// --- lab, dataplane ----------------------------------------------------------
+
+export function readLab(ctx: Ctx, v: V | undefined, vpcName: string, vpcCidr: Ipv4Cidr | undefined, publicIps: Claims): LabConfig {
+  let prefix = vpcName;
+  let internet: string | undefined;
+  const internetHosts: Record<string, string> = {};
+  const f = v === undefined ? undefined : readMap(ctx, v, ['prefix', 'internet', 'internetHosts']);
+  if (v !== undefined && f !== undefined) {
+    const pv = f.get('prefix');
+    if (pv !== undefined) prefix = readName(ctx, pv, 'a namespace prefix') ?? prefix;
+    const iv = f.get('internet');
+    if (iv !== undefined) internet = readNetns(ctx, iv);
+    for (const { name, v: hv } of readEntries(ctx, f.get('internetHosts'), 'internet host')) {
+      const a = readIpv4(ctx, hv);
+      if (a === undefined) continue;
+      checkOutsideVpc(ctx, hv, a, vpcCidr, 'internet hosts need addresses outside the VPC');
+      internetHosts[name] = formatIpv4(a);
+      publicIps.add(formatIpv4(a), `lab.internetHosts.${name}`, hv);
+    }
+    for (const suffix of ['vpcd', 'internet']) {
+      const p = netnsProblem(`${prefix}-${suffix}`);
+      if (p !== undefined) ctx.error(f.get('prefix')?.at ?? v.keyAt, `lab.prefix: the namespace name "${prefix}-${suffix}" ${p}`);
+    }
+  }
+  return { prefix, internet: internet ?? `${prefix}-internet`, internetHosts };
+}
+
+export function readDataplane(ctx: Ctx, v: V | undefined, labPrefix: string | undefined): VpcConfig['dataplane'] {
+  let netns = labPrefix === undefined ? undefined : `${labPrefix}-vpcd`;
+  let batch: number = DEFAULTS.batch;
+  let vnetHeader = true;
+  if (v !== undefined) {
+    const f = readMap(ctx, v, ['netns', 'batch', 'vnetHeader']);
+    const hv = f?.get('vnetHeader');
+    if (hv !== undefined) vnetHeader = readBool(ctx, hv) ?? vnetHeader;
+    const nv = f?.get('netns');
+    if (nv !== undefined) netns = readNetns(ctx, nv) ?? netns;
+    const bv = f?.get('batch');
+    if (bv !== undefined) batch = readInt(ctx, bv, 1, LIMITS.batchMax, 'frames per batch') ?? batch;
+  }
+  return { ...(netns !== undefined ? { netns } : {}), batch, vnetHeader };
+}
+
+const TIMEOUT_RANGES: Record<keyof ConntrackConfig['timeouts'], readonly [number, number, string]> = {
+  tcpEstablished: [60, 432_000, 'AWS TcpEstablishedTimeout range'],
+  udpStream: [60, 180, 'AWS UdpStreamTimeout range'],
+  udp: [30, 60, 'AWS UdpTimeout range'],
+  tcp: [1, 432_000, ''],
+  icmp: [1, 432_000, ''],
+  other: [1, 432_000, ''],
+};
+
+// --- conntrack, flow logs, metrics ------------------------------------------
+
+export function readConntrack(ctx: Ctx, v: V | undefined): ConntrackConfig {
+  const timeouts: { -readonly [K in keyof ConntrackConfig['timeouts']]: number } = { ...DEFAULTS.timeouts };
+  let max: number = DEFAULTS.conntrackMax;
+  if (v === undefined) return { max, timeouts };
+  const f = readMap(ctx, v, ['max', 'timeouts']);
+  const mv = f?.get('max');
+  if (mv !== undefined) max = readInt(ctx, mv, 1, LIMITS.conntrackMax, 'tracked flows') ?? max;
+  const tv = f?.get('timeouts');
+  if (tv !== undefined) {
+    const tf = readMap(ctx, tv, Object.keys(TIMEOUT_RANGES));
+    for (const [k, [lo, hi, why]] of Object.entries(TIMEOUT_RANGES) as [keyof typeof timeouts, readonly [number, number, string]][]) {
+      const x = tf?.get(k);
+      if (x !== undefined) timeouts[k] = readInt(ctx, x, lo, hi, `seconds${why ? `, ${why}` : ''}`) ?? timeouts[k];
+    }
+  }
+  return { max, timeouts };
+}
+
+export function readFlowLogs(ctx: Ctx, v: V | undefined): VpcConfig['flowLogs'] {
+  if (v === undefined) return undefined;
+  const f = readMap(ctx, v, ['path', 'aggregationInterval']);
+  if (f === undefined) return undefined;
+  const pv = required(ctx, f, 'path', v, 'the file flow-log records are appended to');
+  const path = pv && readPath(ctx, pv);
+  const av = f.get('aggregationInterval');
+  const aggregationInterval = (av && readInt(ctx, av, 1, 600, 'seconds')) ?? DEFAULTS.flowLogInterval;
+  return path === undefined ? undefined : { path, aggregationInterval };
+}
+
+export function readMetrics(ctx: Ctx, v: V | undefined): VpcConfig['metrics'] {
+  let listen: string = DEFAULTS.metricsListen;
+  if (v === undefined) return { listen };
+  const f = readMap(ctx, v, ['listen']);
+  const lv = f?.get('listen');
+  if (lv !== undefined) {
+    const s = readString(ctx, lv, 'host:port such as 127.0.0.1:9469');
+    if (s !== undefined) {
+      const problem = listenProblem(s);
+      if (problem !== undefined) ctx.error(lv.at, `${lv.path}: ${JSON.stringify(s)} ${problem}`);
+      else listen = s;
+    }
+  }
+  return { listen };
+}
+
+/** host:port with host an IPv4 address, [IPv6] or a host name; port 0..65535 (0: any free port). */
+function listenProblem(s: string): string | undefined {
+  const m = /^(\[[^\]]*\]|[^:[\]]+):([0-9]{1,5})$/.exec(s);
+  if (!m) return 'is not host:port (e.g. 127.0.0.1:9469 or [::1]:9469)';
+  const host = m[1] as string;
+  const port = Number(m[2]);
+  if (port > 65535) return `has port ${port}; ports are 0..65535`;
+  if (host.startsWith('[')) {
+    const r = parseCidr(host.slice(1, -1));
+    if (!r.ok || r.cidr.family !== 6 || host.includes('/')) return `has ${host}, which is not an IPv6 address`;
+    return undefined;
+  }
+  if (/^[0-9.]+$/.test(host)) return parseIpv4(host) === undefined ? `has ${host}, which is not an IPv4 address` : undefined;
+  if (!/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(host)) return `has ${host}, which is not a host name`;
+  return undefined;
+}
