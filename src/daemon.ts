@@ -24,7 +24,7 @@ import { SecurityStage, SgCounter, type NaclHits } from './conntrack/sg-stage.js
 import { FlowLogTable } from './pipeline/flowlog-table.js';
 import { Conntrack, CtCounter } from './conntrack/conntrack.js';
 import { FlowLogWriter } from './telemetry/flowlogs.js';
-import { formatIpv4, parseCidr4, parseIpv4, parseMac } from './lib/ipv4.js';
+import { formatIpv4, parseCidr4, parseIpv4, parseMac, prefixMask } from './lib/ipv4.js';
 import { NatGatewayState, NatCounter } from './nat/nat-gateway.js';
 import { PortRole } from './pipeline/dataplane.js';
 import { derivedMac, labUplinkIfName } from './lab/names.js';
@@ -84,6 +84,7 @@ export class Daemon {
     this.batch = new PacketBatch(this.cfg.dataplane.batch);
     this.dp = new Dataplane(this.topo, this.counters);
     this.ct = new Conntrack(this.cfg.conntrack);
+    this.ct.setAllowances(allowancesOf(this.cfg, this.topo));
     this.security = new SecurityStage(this.policy, this.ct);
     this.dp.security = this.security;
     this.configureFlowLogs(this.cfg);
@@ -323,6 +324,12 @@ export class Daemon {
       this.dp.uplinkPort = p.id;
       this.dp.uplinkMac.set(parseMac(derivedMac(`uplink/${cfg.vpc.name}`)));
       this.dp.uplinkIp = cfg.internetGateway?.uplinkIp ? parseIpv4(cfg.internetGateway.uplinkIp) | 0 : 0;
+      // A router's uplink: destinations off the uplink's network go to its gateway (one neighbour entry).
+      const igw = this.dp.legs.igw;
+      igw.gateway = cfg.internetGateway?.uplinkGateway ? parseIpv4(cfg.internetGateway.uplinkGateway) | 0 : 0;
+      const block = cfg.internetGateway?.uplinkBlock;
+      igw.onlinkNet = block ? block.addr | 0 : 0;
+      igw.onlinkMask = block ? prefixMask(block.prefix) | 0 : 0;
     }
     this.dp.dxPort = -1;
     if (dx) {
@@ -406,6 +413,9 @@ export class Daemon {
       return false;
     }
     this.epoch++;
+    // Per-ENI allowances by the new instance order; live flows follow their instances by name.
+    const oldNames = this.topo.instanceNames;
+    this.ct.setAllowances(allowancesOf(cfg, topo), oldNames.map((n) => topo.instanceNames.indexOf(n)));
     this.foldCounters(this.security.setPolicy(policy));
     this.policy = policy;
     this.cfg = cfg;
@@ -520,6 +530,10 @@ export class Daemon {
     pulledGauge(registry, 'vpcd_conntrack_allowance_available', 'Flows that can still be tracked (AWS conntrack_allowance_available).', [], (emit) => emit({}, this.ct.allowanceAvailable));
     pulledCounter(registry, 'vpcd_conntrack_allowance_exceeded_total', 'New flows dropped because the tracked-flow table was full (AWS conntrack_allowance_exceeded).', [],
       (emit) => emit({}, this.ct.allowanceExceeded));
+    pulledCounter(registry, 'vpcd_conntrack_eni_allowance_exceeded_total', 'New flows refused because the ENI was at its conntrackAllowance (AWS conntrack_allowance_exceeded, per ENI).',
+      ['eni'], (emit) => this.topo.instanceNames.forEach((n, i) => emit({ eni: n }, this.ct.allowanceExceededPerEni[i] ?? 0)));
+    pulledGauge(registry, 'vpcd_conntrack_eni_entries', 'Tracked flows counted against each ENI.', ['eni'],
+      (emit) => this.topo.instanceNames.forEach((n, i) => emit({ eni: n }, this.ct.entriesPerEni[i] ?? 0)));
     pulledCounter(registry, 'vpcd_conntrack_expired_total', 'Tracked flows removed after their idle timeout.', [], (emit) => emit({}, this.ct.counters[CtCounter.Expired]));
     pulledCounter(registry, 'vpcd_flow_log_records_total', 'Flow-log records written.', [], (emit) => emit({}, this.flowLogWriter?.records ?? 0));
     const nat = (counter: number) => (emit: (l: Record<string, string>, v: number) => void) => {
@@ -623,4 +637,9 @@ function ioMessage(e: unknown): string {
     return `${err.message}${hint}`;
   }
   return err?.message ?? String(e);
+}
+
+/** Per instance index: its conntrackAllowance, 0 where none is set (only conntrack.max applies). */
+export function allowancesOf(cfg: VpcConfig, topo: Topology): number[] {
+  return topo.instanceNames.map((n) => cfg.instances.get(n)?.conntrackAllowance ?? 0);
 }
