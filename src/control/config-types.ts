@@ -111,7 +111,7 @@ export interface Instance {
   readonly interface: string;
 }
 
-export type RouteTargetKind = 'local' | 'igw' | 'nat-gateway' | 'vgw' | 'instance';
+export type RouteTargetKind = 'local' | 'igw' | 'nat-gateway' | 'vgw' | 'instance' | 'blackhole';
 
 export interface Route {
   readonly destination: string;

@@ -293,6 +293,7 @@ export class ConfigBuilder {
           if (natGateways.has(r.target)) return { destination, target: r.target, targetKind: 'nat-gateway' };
           if (instances.has(r.target)) return { destination, target: r.target, targetKind: 'instance' };
           if (r.target === 'local') return { destination, target: r.target, targetKind: 'local' };
+          if (r.target === 'blackhole') return { destination, target: r.target, targetKind: 'blackhole' };
           throw new Error(`route table ${name}: unknown target ${r.target}`);
         }),
       });

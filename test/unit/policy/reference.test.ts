@@ -85,21 +85,51 @@ describe('internet gateway', () => {
     expect(evaluateFlow(cfg, tcp('203.0.113.100', '203.0.113.10', 22)).path).toMatchObject([{ stage: 'igw', verdict: 'deny', code: 'NO_PATH' }]);
   });
 
-  it('a reply that leaves by another way than the request came is not the requester\'s (asymmetric return)', () => {
+  it('[RA-CODES] a TCP reply routed to a NAT gateway the request never passed: dropped there (NGW_SOURCE_ADDRESS_REASSIGN), not "no route"', () => {
     // open-1 has a public IP but its subnet's default route is the NAT gateway.
     const e = evaluateFlow(CFG, tcp('203.0.113.100', '203.0.113.50', 443));
     expect(e.verdict).toBe('allow');
     expect(e.reply?.verdict).toBe('deny');
-    expect(e.reply?.path.at(-1)).toMatchObject({ stage: 'deliver', verdict: 'deny', code: 'NO_ROUTE_TO_DESTINATION' });
-    expect(e.reply?.path.map((s) => s.stage)).toContain('nat');
+    expect(e.reply?.path.at(-1)).toMatchObject({ stage: 'nat', on: 'nat-a', verdict: 'deny', code: 'NGW_SOURCE_ADDRESS_REASSIGN' });
+    expect(e.reply?.path.at(-1)?.note).toMatch(/asymmetric return path.*RST/);
+    expect(e.reply?.path.map((s) => s.code)).not.toContain('NO_ROUTE_TO_DESTINATION');
+  });
+
+  it('[RA-CODES] a UDP reply routed to a NAT gateway is translated as a new flow: it reaches the internet from the wrong address', () => {
+    const e = evaluateFlow(CFG, { src: '203.0.113.100', dst: '203.0.113.50', proto: 17, sport: 5353, dport: 53 });
+    expect(e.reply?.path.map((s) => `${s.stage} ${s.verdict}`)).toEqual([
+      'sg-egress allow',
+      'nacl-outbound allow',
+      'route allow',
+      'nacl-inbound allow',
+      'nat allow',
+      'nacl-outbound allow',
+      'route allow',
+      'igw allow',
+      'deliver deny',
+    ]);
+    expect(e.reply?.path.at(-1)).toMatchObject({ on: 'internet', code: 'NGW_SOURCE_ADDRESS_REASSIGN' });
+    expect(e.reply?.end).toMatchObject({ verdict: 'deny', stage: 'deliver', at: 'internet', packet: { src: '203.0.113.5', sportRange: { from: 1024, to: 65535 } } });
+  });
+
+  it('a reply that returns by another gateway with no NAT gateway involved: NO_POSSIBLE_DESTINATION, not NO_ROUTE_TO_DESTINATION', () => {
+    // A request from the VPN to an instance whose subnet has no route to the VPN: the reply leaves by the internet gateway.
+    const cfg = base()
+      .subnet('pub-b', '198.18.9.0/24', { routeTable: 'public' })
+      .instance('pb-1', { subnet: 'pub-b', ip: '198.18.9.10', publicIp: '203.0.113.90', securityGroups: ['open'] })
+      .build();
+    const e = evaluateFlow(cfg, tcp('198.19.1.1', '198.18.9.10', 443));
+    expect(e.verdict).toBe('allow');
+    expect(e.reply?.path.at(-1)).toMatchObject({ stage: 'deliver', on: 'internet', verdict: 'deny', code: 'NO_POSSIBLE_DESTINATION' });
+    expect(e.reply?.path.at(-1)?.note).toMatch(/asymmetric return path/);
   });
 });
 
 describe('NAT gateway', () => {
-  it('[RA-CODES] REMAP_EPHEMERAL_PORT: a source port below 1024 is remapped into 1024-65535, and back on the reply', () => {
+  it('[RA-CODES] REMAP_EPHEMERAL_PORT: the source port becomes the gateway\'s pick in 1024-65535, and the client\'s own on the reply', () => {
     const e = evaluateFlow(CFG, tcp('198.18.2.50', '203.0.113.100', 443, 80));
-    expect(e.path.find((s) => s.stage === 'nat')?.rewrite).toEqual({ src: '198.18.1.5', sport: 1024 });
-    expect(e.reply?.flow).toMatchObject({ src: '203.0.113.100', dst: '203.0.113.5', sport: 443, dport: 1024 });
+    expect(e.path.find((s) => s.stage === 'nat')?.rewrite).toEqual({ src: '198.18.1.5', sportRange: { from: 1024, to: 65535 } });
+    expect(e.reply?.flow).toEqual({ src: '203.0.113.100', dst: '203.0.113.5', proto: 'tcp', sport: 443, dportRange: { from: 1024, to: 65535 } });
     expect(e.reply?.path.find((s) => s.stage === 'nat')?.rewrite).toEqual({ dst: '198.18.2.50', dport: 80 });
     expect(e.reply?.verdict).toBe('allow');
   });
