@@ -198,6 +198,19 @@ const PRIVATE_TO_WEB1_REPLY_TAIL = [
   st('nacl-inbound', 'public-a', 'allow', { nacl: 'public-nacl', rule: 110 }),
 ];
 
+/** open-1 -> the internet through nat-a, every gate open. */
+const NAT_REQUEST: readonly Expected[] = [
+  st('sg-egress', 'open-1', 'allow', { group: 'open', rule: 0 }),
+  st('nacl-outbound', 'private-a', 'allow', { nacl: 'private-nacl', rule: 100 }),
+  st('route', 'private-a', 'allow', { table: 'private', destination: '0.0.0.0/0', target: 'nat-a' }),
+  st('nacl-inbound', 'public-a', 'allow', { nacl: 'public-nacl', rule: 100 }),
+  st('nat', 'nat-a', 'allow', undefined, { rewrite: { src: '198.18.1.5', sportRange: NAT_PORTS } }),
+  st('nacl-outbound', 'public-a', 'allow', { nacl: 'public-nacl', rule: 100 }),
+  st('route', 'public-a', 'allow', { table: 'public', destination: '0.0.0.0/0', target: 'igw' }),
+  st('igw', 'igw', 'allow', undefined, { rewrite: { src: '203.0.113.5' } }),
+  st('deliver', 'internet', 'allow'),
+];
+
 // ---------------------------------------------------------------------------
 // The cases
 
@@ -851,6 +864,41 @@ const CASES: readonly Case[] = [
     },
   },
   {
+    name: '[VPC-NACL] NAT gateways use ports 1024-65535: a gateway-subnet inbound NACL admitting only 32768-65535 denies the reply for part of the range (partial)',
+    cfg: upperHalfNatNacl(),
+    flow: tcp('198.18.2.50', '203.0.113.100', 443),
+    verdict: 'allow',
+    path: NAT_REQUEST,
+    reply: {
+      verdict: 'deny',
+      path: [
+        st('igw', 'igw', 'allow', undefined, { rewrite: { dst: '198.18.1.5' } }),
+        st('nacl-inbound', 'public-a', 'deny', { nacl: 'public-nacl', rule: '*' }, ACL_DENY),
+      ],
+    },
+  },
+  {
+    name: '[VPC-NACL] the same NACL with the gateway\'s port pinned inside the admitted part (40000): the reply passes',
+    cfg: upperHalfNatNacl(),
+    flow: tcp('198.18.2.50', '203.0.113.100', 443),
+    opts: { natPort: 40000 },
+    verdict: 'allow',
+    path: NAT_REQUEST.map((s) => (s.stage === 'nat' ? { ...s, rewrite: { src: '198.18.1.5', sport: 40000 } } : s)),
+    reply: {
+      verdict: 'allow',
+      path: [
+        st('igw', 'igw', 'allow', undefined, { rewrite: { dst: '198.18.1.5' } }),
+        st('nacl-inbound', 'public-a', 'allow', { nacl: 'public-nacl', rule: 110 }),
+        st('nat', 'nat-a', 'allow', undefined, { rewrite: { dst: '198.18.2.50', dport: 49152 } }),
+        st('nacl-outbound', 'public-a', 'allow', { nacl: 'public-nacl', rule: 100 }),
+        st('route', 'public-a', 'allow', { table: 'public', destination: '198.18.0.0/16', target: 'local' }),
+        st('nacl-inbound', 'private-a', 'allow', { nacl: 'private-nacl', rule: 110 }),
+        st('sg-ingress', 'open-1', 'allow', TRACKED),
+        st('deliver', 'open-1', 'allow'),
+      ],
+    },
+  },
+  {
     name: '[VPC-NGW] a private NAT gateway routed to the internet gateway: the IGW drops it (IGW_PUBLIC_IP_ASSOCIATION_FOR_EGRESS)',
     cfg: base()
       .natGateway('nat-p', { subnet: 'public-a', ip: '198.18.1.6', type: 'private' })
@@ -1089,6 +1137,12 @@ const CASES: readonly Case[] = [
     path: [...WEB1_TO_PRIVATE, st('deliver', '198.18.2.255', 'deny', undefined, { code: 'NO_POSSIBLE_DESTINATION' })],
   },
   {
+    name: '[VPC-SEC] instance metadata (169.254.169.254) is not filtered even for a group with no egress rule: a vpc-service stage, nothing before it',
+    flow: tcp('198.18.2.20', '169.254.169.254', 80),
+    verdict: 'deny',
+    path: [st('vpc-service', 'instance-metadata', 'deny', undefined, { code: 'UNSUPPORTED_COMPONENT' })],
+  },
+  {
     name: '[VPC-SEC] Amazon DNS (VPC base + 2) is answered by AWS outside SGs and NACLs: a vpc-service stage (not emulated yet), no SG/NACL stage',
     flow: udp('198.18.1.10', '198.18.0.2', 53),
     verdict: 'deny',
@@ -1128,6 +1182,20 @@ const CASES: readonly Case[] = [
     ],
   },
 ];
+
+/** public-nacl admitting only the upper half of the NAT gateway's ports from the internet (rule 110). */
+function upperHalfNatNacl(): VpcConfig {
+  return base()
+    .nacl('public-nacl', {
+      inbound: [
+        { rule: 100, action: 'allow', protocol: 'tcp', ports: 443, cidr: '0.0.0.0/0' },
+        { rule: 110, action: 'allow', protocol: 'tcp', ports: '32768-65535', cidr: '0.0.0.0/0' },
+        { rule: 130, action: 'allow', protocol: 'all', cidr: '198.18.0.0/16' },
+      ],
+      outbound: [{ rule: 100, action: 'allow', protocol: 'all', cidr: '0.0.0.0/0' }],
+    })
+    .build();
+}
 
 function natInstanceTopology(sourceDestCheck: boolean): VpcConfig {
   return base()
