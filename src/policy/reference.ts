@@ -23,7 +23,9 @@
  * sg-ingress -> deliver. From a VPN's remote network: vpn -> nacl-inbound ->
  * sg-ingress -> deliver. A public IP of this VPC as destination turns around
  * at the igw (source becomes the sender's public IP, destination the private
- * one). Stages that do not apply are left out.
+ * one). Stages that do not apply are left out. The filtering stages (NACL,
+ * SG, source/dest check) are in stages.ts; what a NAT gateway refuses in
+ * nat-gateway.ts.
  *
  * AWS-answered addresses (Amazon DNS, instance metadata, time sync, ECS task
  * metadata) end at once in a `vpc-service` deny naming the service: AWS
@@ -48,28 +50,23 @@
  * Each direction also records its legs (legs.ts): which place sent the
  * packet, as what, which place took it, and where the direction ended.
  */
-import type { Instance, NatGateway, NetworkAcl, Subnet, VpcConfig, VpnConnection } from '../control/config-types.js';
+import type { Instance, NatGateway, Subnet, VpcConfig, VpnConnection } from '../control/config-types.js';
 import { isRfc1918, isRfc6598 } from './addr.js';
 import { classifyAddress, describeAddress, remoteNetworkOf, subnetContaining, type VpcService } from './classify.js';
 import { checkNatPort, flowJson, hasPorts, NAT_GATEWAY_PORTS, normaliseFlow, plain, type Pkt, replyOf, show, turnAround } from './flow.js';
-import { describeBy } from './format.js';
 import { LegRecorder } from './legs.js';
-import { naclDecision } from './nacl.js';
 import { natGatewayRefusal } from './nat-gateway.js';
-import { describeSpans, naclOverPorts, sgOverPorts } from './port-range.js';
 import { routeLookup, routeTableOf, type RouteMatch } from './route.js';
-import { instanceRules, isTracked, sgDecision, type SgOptions, type TrackOptions } from './sg.js';
+import type { SgOptions, TrackOptions } from './sg.js';
+import { Stages } from './stages.js';
 import {
   type By,
   type ExplanationCode,
   ExplainInputError,
   type Explanation,
   type Flow,
-  type NaclDirection,
   type PathStage,
-  type PortRangeJudgement,
   type Rewrite,
-  type SgDirection,
   type StageName,
   type Verdict,
 } from './types.js';
@@ -167,10 +164,6 @@ function subnetNamed(cfg: VpcConfig, name: string): Subnet {
   return s;
 }
 
-function naclOf(cfg: VpcConfig, subnet: Subnet): NetworkAcl {
-  // A name that resolves to nothing can only come from an unvalidated config: treat it as a custom NACL with no rules.
-  return cfg.networkAcls.get(subnet.networkAcl) ?? { name: subnet.networkAcl, inbound: [], outbound: [] };
-}
 
 /** For a packet from outside the VPC to an AWS service address: why it never gets there ([VPC-SEC], [EC2-IMDS-LIMIT]). */
 function serviceFromOutside(kind: string): string {
@@ -184,19 +177,13 @@ function placeOf(s: Start): string {
   return s.at === 'eni' ? s.eni.name : s.at === 'internet' ? 'internet' : s.connection.name;
 }
 
-/** An SG verdict, over the NAT gateway's port range when the packet's destination port is its pick. */
-interface SgVerdict {
-  readonly allow: boolean;
-  readonly by: By;
-  readonly range?: PortRangeJudgement;
-}
 
 // ---------------------------------------------------------------------------
 // The walk
 
 class Walk {
-  readonly path: PathStage[] = [];
-  readonly legs = new LegRecorder(this.path);
+  readonly stages: Stages;
+  readonly legs: LegRecorder;
   /** Reply only: the NAT gateway that translated this reply as a new flow (asymmetric return path). */
   private replyNattedBy: string | undefined;
 
@@ -207,7 +194,20 @@ class Walk {
     private readonly opts: EvaluateOptions,
     /** Reply only: the packet the requester expects back. */
     private readonly expect?: Flow,
-  ) {}
+  ) {
+    this.stages = new Stages(cfg, mode, memory.tracked);
+    this.legs = new LegRecorder(this.stages.path);
+  }
+
+  get path(): readonly PathStage[] {
+    return this.stages.path;
+  }
+
+  private deny(stage: StageName, on: string, code: ExplanationCode, note?: string, by?: By): Step {
+    this.stages.push(stage, on, 'deny', { code, ...(note !== undefined ? { note } : {}), ...(by !== undefined ? { by } : {}) });
+    return DENIED;
+  }
+
 
   run(start: Start, pkt: Pkt): Step & { kind: 'end' } {
     let s = start;
@@ -220,170 +220,8 @@ class Walk {
       p = step.pkt;
       this.legs.sends(p);
     }
-    this.push('route', '-', 'deny', { code: 'NO_ROUTE_TO_DESTINATION', note: `routing loop: more than ${MAX_HOPS} hops` });
+    this.stages.push('route', '-', 'deny', { code: 'NO_ROUTE_TO_DESTINATION', note: `routing loop: more than ${MAX_HOPS} hops` });
     return { kind: 'end', verdict: 'deny' };
-  }
-
-  // -- stage helpers ---------------------------------------------------------
-
-  private push(
-    stage: StageName,
-    on: string,
-    verdict: Verdict,
-    extra: {
-      by?: By;
-      rewrite?: Rewrite;
-      code?: ExplanationCode;
-      conntrack?: 'tracked' | 'untracked';
-      note?: string;
-      info?: readonly ExplanationCode[];
-      portRange?: PortRangeJudgement;
-    } = {},
-  ): void {
-    const s: { -readonly [K in keyof PathStage]: PathStage[K] } = { stage, on, verdict };
-    if (extra.by !== undefined) s.by = extra.by;
-    if (extra.rewrite !== undefined) s.rewrite = extra.rewrite;
-    if (extra.code !== undefined) s.code = extra.code;
-    if (extra.conntrack !== undefined) s.conntrack = extra.conntrack;
-    if (extra.note !== undefined) s.note = extra.note;
-    if (extra.info !== undefined && extra.info.length > 0) s.info = extra.info;
-    if (extra.portRange !== undefined) {
-      s.portRange = extra.portRange;
-      if (extra.portRange.allowed.length > 0 && extra.portRange.denied.length > 0) s.partial = true;
-    }
-    this.path.push(s);
-  }
-
-  private deny(stage: StageName, on: string, code: ExplanationCode, note?: string, by?: By): Step {
-    this.push(stage, on, 'deny', { code, ...(note !== undefined ? { note } : {}), ...(by !== undefined ? { by } : {}) });
-    return DENIED;
-  }
-
-  /** [VPC-NACL] stateless, first match by rule number, `*` denies. Returns true when allowed. */
-  private nacl(subnet: Subnet, direction: NaclDirection, p: Pkt): boolean {
-    const nacl = naclOf(this.cfg, subnet);
-    const stage: StageName = direction === 'inbound' ? 'nacl-inbound' : 'nacl-outbound';
-    if (p.natPort === 'dport' && hasPorts(p)) return this.naclOverNatPorts(subnet, nacl, direction, stage, p);
-    const d = naclDecision(nacl, direction, p);
-    const by: By = { nacl: nacl.name, rule: d.rule };
-    if (d.allow) {
-      this.push(stage, subnet.name, 'allow', { by });
-      return true;
-    }
-    let note = d.rule === '*' ? `no rule of ${nacl.name} (${direction}) matches: the final * rule denies` : `rule ${d.rule} of ${nacl.name} (${direction}) denies`;
-    if (this.mode === 'reply') {
-      const port = hasPorts(p) ? ` to port ${p.dport}` : '';
-      note += `; NACLs are stateless, so the reply${port} needs a rule of its own`;
-    }
-    this.push(stage, subnet.name, 'deny', { by, code: 'SUBNET_ACL_RESTRICTION', note });
-    return false;
-  }
-
-  /**
-   * The reply towards a NAT gateway: its destination port is the gateway's
-   * pick, anywhere in 1024-65535. Allowed only if every port is; otherwise
-   * denied, naming the parts that fail (all of them, or `partial`).
-   */
-  private naclOverNatPorts(subnet: Subnet, nacl: NetworkAcl, direction: NaclDirection, stage: StageName, p: Pkt): boolean {
-    const j = naclOverPorts(nacl, direction, p, NAT_GATEWAY_PORTS);
-    const range = `${NAT_GATEWAY_PORTS.from}-${NAT_GATEWAY_PORTS.to}`;
-    if (j.denied.length === 0) {
-      const by = (j.allowed[0] as { by: By }).by;
-      const note = j.allowed.length > 1 ? `every port a NAT gateway may pick (${range}) is allowed: ${describeSpans(j.allowed, describeBy)}` : undefined;
-      this.push(stage, subnet.name, 'allow', { by, portRange: j, ...(note !== undefined ? { note } : {}) });
-      return true;
-    }
-    const by = (j.denied[0] as { by: By }).by;
-    const why = `the NAT gateway picks the port anywhere in ${range} (REMAP_EPHEMERAL_PORT) and this packet goes to it`;
-    const note =
-      j.allowed.length > 0
-        ? `partial: ${nacl.name} (${direction}) denies ports ${describeSpans(j.denied, describeBy)} and allows ${describeSpans(j.allowed, describeBy)}; ${why}, so connections whose port falls in a denied part fail (pin one with --nat-port to judge it)`
-        : `${nacl.name} (${direction}) denies every port the NAT gateway may pick: ${describeSpans(j.denied, describeBy)}; ${why}`;
-    this.push(stage, subnet.name, 'deny', { by, code: 'SUBNET_ACL_RESTRICTION', note, info: ['REMAP_EPHEMERAL_PORT'], portRange: j });
-    return false;
-  }
-
-  /** Security groups of `inst` in `dir`, as a new flow or as the reply of a tracked/untracked one. True when allowed. */
-  private sg(inst: Instance, dir: SgDirection, p: Pkt, sgOpts: SgOptions, trackOpts: TrackOptions): boolean {
-    const stage: StageName = dir === 'ingress' ? 'sg-ingress' : 'sg-egress';
-    if (this.mode === 'reply') {
-      const rec = this.memory.tracked.get(`${inst.name}/${dir === 'ingress' ? 'egress' : 'ingress'}`);
-      if (rec === true) {
-        this.push(stage, inst.name, 'allow', { by: { tracked: true } });
-        return true;
-      }
-      if (rec === false) {
-        const v = this.sgVerdict(inst, dir, p, sgOpts);
-        if (v.allow && 'group' in v.by) {
-          this.push(stage, inst.name, 'allow', {
-            by: { group: v.by.group, rule: v.by.rule, untracked: true },
-            note: 'untracked flow ([EC2-CT]): the reply is admitted by a rule, not by connection tracking',
-            ...(v.range !== undefined ? { portRange: v.range } : {}),
-          });
-          return true;
-        }
-        this.sgDeny(inst, dir, p, v, sgOpts, 'untracked flow and no rule admits its reply');
-        return false;
-      }
-    }
-    const v = this.sgVerdict(inst, dir, p, sgOpts);
-    if (!v.allow) {
-      this.sgDeny(inst, dir, p, v, sgOpts);
-      return false;
-    }
-    const tracked = isTracked(this.cfg, inst, dir, p, trackOpts);
-    if (this.mode === 'request') this.memory.tracked.set(`${inst.name}/${dir}`, tracked);
-    this.push(stage, inst.name, 'allow', { by: v.by, conntrack: tracked ? 'tracked' : 'untracked', ...(v.range !== undefined ? { portRange: v.range } : {}) });
-    return true;
-  }
-
-  private sgVerdict(inst: Instance, dir: SgDirection, p: Pkt, opts: SgOptions): SgVerdict {
-    if (p.natPort === 'dport' && hasPorts(p)) {
-      const range = sgOverPorts(this.cfg, inst, dir, p, NAT_GATEWAY_PORTS, opts);
-      const allow = range.denied.length === 0;
-      return { allow, by: ((allow ? range.allowed[0] : range.denied[0]) as { by: By }).by, range };
-    }
-    const d = sgDecision(this.cfg, inst, dir, p, opts);
-    return { allow: d.allow, by: d.by };
-  }
-
-  /** A security-group denial: SG_HAS_NO_RULES when the ENI's groups have no rule in this direction at all [RA-CODES]. */
-  private sgDeny(inst: Instance, dir: SgDirection, p: Pkt, v: SgVerdict, sgOpts: SgOptions, lead?: string): void {
-    const stage: StageName = dir === 'ingress' ? 'sg-ingress' : 'sg-egress';
-    const groups = inst.securityGroups.join(', ');
-    const empty = instanceRules(this.cfg, inst, dir).length === 0;
-    let note = lead ?? (empty ? `${groups} ${inst.securityGroups.length > 1 ? 'have' : 'has'} no ${dir} rule at all` : `no rule of ${groups} (${dir}) allows ${show(p)}`);
-    if (p.proto === 1 && p.icmpType === 3) {
-      note += '; AWS does not admit ICMP errors as related to a tracked flow: allow them explicitly (path MTU discovery needs type 3 code 4) [EC2-MTU]';
-    }
-    if (sgOpts.sgReferencesPreserved === false && this.sgVerdict(inst, dir, p, {}).allow) {
-      note += '; a rule that references a security group would match, but not for traffic forwarded by a middlebox [VPC-SGR]';
-    }
-    if (v.range !== undefined) {
-      note += `; the destination port is the NAT gateway's pick: denied ${describeSpans(v.range.denied, describeBy)}`;
-      if (v.range.allowed.length > 0) note += `, allowed ${describeSpans(v.range.allowed, describeBy)} (partial)`;
-    }
-    this.push(stage, inst.name, 'deny', {
-      by: v.by,
-      code: empty ? 'SG_HAS_NO_RULES' : 'ENI_SG_RULES_MISMATCH',
-      note,
-      ...(v.range !== undefined ? { info: ['REMAP_EPHEMERAL_PORT'] as const, portRange: v.range } : {}),
-    });
-  }
-
-  /** [EC2-ENI] an ENI with the check on only sends from / receives for its own private IP. True when allowed. */
-  private sourceDestCheck(inst: Instance, dir: 'send' | 'receive', p: Pkt): boolean {
-    if (!inst.sourceDestCheck) {
-      const what = dir === 'send' ? `sends with source ${p.src}` : `receives for ${p.dst}`;
-      this.push('source-dest-check', inst.name, 'allow', { by: { sourceDestCheck: false }, note: `source/dest check off: ${inst.name} ${what} (forwarding)` });
-      return true;
-    }
-    const note =
-      dir === 'send'
-        ? `${inst.name} has source/dest check on and ${p.src} is not its address`
-        : `${inst.name} has source/dest check on and ${p.dst} is not its address: a NAT instance or appliance needs sourceDestCheck: false [VPC-NATI]`;
-    this.push('source-dest-check', inst.name, 'deny', { by: { sourceDestCheck: true }, code: 'ENI_SOURCE_DEST_CHECK_RESTRICTION', note });
-    return false;
   }
 
   /**
@@ -398,14 +236,14 @@ class Walk {
     if (e !== undefined && (p.natPort !== undefined || p.src !== e.src || p.dst !== e.dst || p.sport !== e.sport || p.dport !== e.dport)) {
       const nat = this.replyNattedBy;
       const how = nat !== undefined ? `; ${nat} translated it as a new flow on the way` : '';
-      this.push('deliver', on, 'deny', {
+      this.stages.push('deliver', on, 'deny', {
         code: nat !== undefined ? 'NGW_SOURCE_ADDRESS_REASSIGN' : 'NO_POSSIBLE_DESTINATION',
         note: `the reply arrives as ${show(p)}, not as ${show(e)}: it comes back by another way than the request went (asymmetric return path${how}), and the requester does not recognise it`,
       });
       this.legs.ends(on);
       return DENIED;
     }
-    this.push('deliver', on, 'allow');
+    this.stages.push('deliver', on, 'allow');
     this.legs.ends(on);
     return { kind: 'end', verdict: 'allow', delivered: { pkt: p, replyFrom } };
   }
@@ -427,7 +265,7 @@ class Walk {
   private unNat(on: string, b: NatBinding, p: Pkt, eni: Eni): Step {
     const rewrite: { -readonly [K in keyof Rewrite]: Rewrite[K] } = { dst: b.inside.ip };
     if (b.inside.port !== undefined && (b.inside.port !== p.dport || p.natPort === 'dport')) rewrite.dport = b.inside.port;
-    this.push('nat', on, 'allow', { rewrite, note: 'reply: translated back to the original source' });
+    this.stages.push('nat', on, 'allow', { rewrite, note: 'reply: translated back to the original source' });
     const pkt: Pkt = { ...plain(p), dst: b.inside.ip, ...(b.inside.port !== undefined ? { dport: b.inside.port } : {}) };
     return { kind: 'continue', start: { at: 'eni', eni }, pkt };
   }
@@ -440,31 +278,31 @@ class Walk {
     const dstClass = classifyAddress(cfg, p.dst);
     const forwarded = eni.kind === 'instance' && p.src !== eni.ip;
     if (dstClass.kind === 'aws-service') {
-      if (forwarded && !this.sourceDestCheck(eni.instance, 'send', p)) return DENIED;
+      if (forwarded && !this.stages.sourceDestCheck(eni.instance, 'send', p)) return DENIED;
       return this.vpcService(eni, dstClass.service, p, forwarded);
     }
     if (dstClass.kind === 'special') return this.deny('deliver', p.dst, 'NO_POSSIBLE_DESTINATION', `${p.dst} is ${dstClass.what}`);
 
-    if (forwarded && !this.sourceDestCheck(eni.instance, 'send', p)) return DENIED;
+    if (forwarded && !this.stages.sourceDestCheck(eni.instance, 'send', p)) return DENIED;
 
     const route = routeLookup(cfg, eni.subnet, p.dst);
     if (route !== null && route.targetKind === 'local' && dstClass.kind === 'reserved' && dstClass.role === 'router' &&
         p.proto === 1 && (p.icmpType ?? 8) === 8 && (p.icmpCode ?? 0) === 0) {
       // The VPC router's own address is not filtered by security groups or NACLs [VPC-SEC]: as the packet path, no SG stage.
-      this.push('route', eni.subnet.name, 'allow', { by: { table: route.table, destination: route.destination, target: route.target } });
+      this.stages.push('route', eni.subnet.name, 'allow', { by: { table: route.table, destination: route.destination, target: route.target } });
       return this.arrive(p, eni);
     }
     if (eni.kind === 'instance') {
       // SG references hold only when the packet goes straight to its destination ([VPC-SGR] middlebox note).
       const sgOpts: SgOptions = { sgReferencesPreserved: route === null || route.targetKind === 'local' };
       const trackOpts: TrackOptions = { natGateway: route?.targetKind === 'nat-gateway' };
-      if (!this.sg(eni.instance, 'egress', p, sgOpts, trackOpts)) return DENIED;
+      if (!this.stages.sg(eni.instance, 'egress', p, sgOpts, trackOpts)) return DENIED;
     }
 
     const next = route === null ? subnetContaining(cfg, p.dst) : this.nextHopSubnet(route, p.dst);
     const leaves = next?.name !== eni.subnet.name;
     // [VPC-NACL] NACLs apply where traffic leaves or enters a subnet, not within it.
-    if (leaves && !this.nacl(eni.subnet, 'outbound', p)) return DENIED;
+    if (leaves && !this.stages.nacl(eni.subnet, 'outbound', p)) return DENIED;
 
     if (route === null) {
       const table = routeTableOf(cfg, eni.subnet);
@@ -473,22 +311,22 @@ class Walk {
     const by: By = { table: route.table, destination: route.destination, target: route.target };
     const problem = this.targetProblem(route, eni);
     if (problem !== undefined) return this.deny('route', eni.subnet.name, problem.code, problem.note, by);
-    this.push('route', eni.subnet.name, 'allow', { by });
+    this.stages.push('route', eni.subnet.name, 'allow', { by });
 
     switch (route.targetKind) {
       case 'local': {
-        if (leaves && next !== undefined && !this.nacl(next, 'inbound', p)) return DENIED;
+        if (leaves && next !== undefined && !this.stages.nacl(next, 'inbound', p)) return DENIED;
         return this.arrive(p, eni);
       }
       case 'nat-gateway': {
         const gw = cfg.natGateways.get(route.target) as NatGateway;
         const gwEni = natGatewayEni(cfg, gw);
-        if (leaves && !this.nacl(gwEni.subnet, 'inbound', p)) return DENIED;
+        if (leaves && !this.stages.nacl(gwEni.subnet, 'inbound', p)) return DENIED;
         return this.natGatewayForward(gwEni, p);
       }
       case 'instance': {
         const m = instanceEni(cfg, cfg.instances.get(route.target) as Instance);
-        if (leaves && !this.nacl(m.subnet, 'inbound', p)) return DENIED;
+        if (leaves && !this.stages.nacl(m.subnet, 'inbound', p)) return DENIED;
         return this.atInstance(m, p, eni);
       }
       case 'igw':
@@ -570,7 +408,7 @@ class Walk {
       this.legs.reaches(gw.name);
       const b = this.findBinding(gw.name, p);
       if (b !== undefined) return this.unNat(gw.name, b, p, gw);
-      this.push('nat', gw.name, 'deny', {
+      this.stages.push('nat', gw.name, 'deny', {
         code: 'NO_POSSIBLE_DESTINATION',
         note: `no translation for this packet: a NAT gateway forwards traffic routed to it and the replies, accepts no connection of its own and drops unsolicited inbound traffic [VPC-NGW]; it never changes a destination (NGW_DEST_ADDRESS_PRESERVATION), so nothing behind it is reachable this way`,
         info: ['NGW_DEST_ADDRESS_PRESERVATION'],
@@ -581,7 +419,7 @@ class Walk {
       // vpcd's choice (docs/semantics.md): the subnet router answers ICMP echo, outside security groups and NACLs
       // like the other VPC-provided addresses [VPC-SEC]; its echo reply is not walked as a flow.
       const on = `router ${p.dst}`;
-      this.push('deliver', on, 'allow', { note: 'the VPC router answers ICMP echo itself (not filtered by security groups or NACLs)' });
+      this.stages.push('deliver', on, 'allow', { note: 'the VPC router answers ICMP echo itself (not filtered by security groups or NACLs)' });
       this.legs.ends(on);
       return { kind: 'end', verdict: 'allow' };
     }
@@ -597,9 +435,9 @@ class Walk {
   private atInstance(eni: InstanceEni, p: Pkt, prev: Eni | undefined): Step {
     const inst = eni.instance;
     const forwarded = p.dst !== inst.ip;
-    if (forwarded && !this.sourceDestCheck(inst, 'receive', p)) return DENIED;
+    if (forwarded && !this.stages.sourceDestCheck(inst, 'receive', p)) return DENIED;
     const sgOpts: SgOptions = { sgReferencesPreserved: prev !== undefined && prev.ip === p.src };
-    if (!this.sg(inst, 'ingress', p, sgOpts, { natGateway: prev?.kind === 'nat-gateway' })) return DENIED;
+    if (!this.stages.sg(inst, 'ingress', p, sgOpts, { natGateway: prev?.kind === 'nat-gateway' })) return DENIED;
 
     const b = this.findBinding(inst.name, p);
     if (!forwarded && b === undefined) return this.deliver(inst.name, p, { at: 'eni', eni });
@@ -607,7 +445,7 @@ class Walk {
     if (b !== undefined) return this.unNat(inst.name, b, p, eni);
     if (inst.natInstance) {
       // The NAT instance masquerades what it forwards (config: natInstance) [VPC-NATI].
-      this.push('nat', inst.name, 'allow', { rewrite: { src: inst.ip }, note: `NAT instance: source becomes ${inst.name}'s private IP` });
+      this.stages.push('nat', inst.name, 'allow', { rewrite: { src: inst.ip }, note: `NAT instance: source becomes ${inst.name}'s private IP` });
       const out: Pkt = { ...p, src: inst.ip };
       if (this.mode === 'request') {
         this.memory.bindings.push({
@@ -663,7 +501,7 @@ class Walk {
       this.replyNattedBy = gw.name;
       note += `; this reply did not come through ${gw.name} (asymmetric return path): it is translated as a new flow`;
     }
-    this.push('nat', gw.name, 'allow', { rewrite, note, info });
+    this.stages.push('nat', gw.name, 'allow', { rewrite, note, info });
     if (this.mode === 'request') {
       this.memory.bindings.push({
         on: gw.name,
@@ -700,16 +538,16 @@ class Walk {
     if (dst.kind === 'instance-public' || dst.kind === 'nat-gateway-public') {
       // Hairpin: a public IP of this VPC; the packet turns around at the internet gateway.
       const priv = dst.kind === 'instance-public' ? dst.instance.ip : dst.natGateway.ip;
-      this.push('igw', igw, 'allow', {
+      this.stages.push('igw', igw, 'allow', {
         rewrite: { src: publicIp, dst: priv },
         note: `${p.dst} is a public IP of this VPC: the packet turns around at the internet gateway, carrying the sender's public IP`,
       });
       const back: Pkt = { ...p, src: publicIp, dst: priv };
       const sub = subnetContaining(cfg, priv);
-      if (sub !== undefined && !this.nacl(sub, 'inbound', back)) return DENIED;
+      if (sub !== undefined && !this.stages.nacl(sub, 'inbound', back)) return DENIED;
       return this.arrive(back, undefined);
     }
-    this.push('igw', igw, 'allow', { rewrite: { src: publicIp } });
+    this.stages.push('igw', igw, 'allow', { rewrite: { src: publicIp } });
     return this.deliver('internet', { ...p, src: publicIp }, { at: 'internet' });
   }
 
@@ -734,10 +572,10 @@ class Walk {
         `${describeAddress(cfg, p.dst)} is not the public IP of a network interface in this VPC${serviceFromOutside(dst.kind)}`,
       );
     }
-    this.push('igw', igw, 'allow', { rewrite: { dst: priv } });
+    this.stages.push('igw', igw, 'allow', { rewrite: { dst: priv } });
     const inside: Pkt = { ...p, dst: priv };
     const sub = subnetContaining(cfg, priv);
-    if (sub !== undefined && !this.nacl(sub, 'inbound', inside)) return DENIED;
+    if (sub !== undefined && !this.stages.nacl(sub, 'inbound', inside)) return DENIED;
     return this.arrive(inside, undefined);
   }
 
@@ -764,7 +602,7 @@ class Walk {
       const nets = [...cfg.vpnConnections.values()].flatMap((c) => c.remoteNetworks).join(', ');
       return this.deny('vpn', gwName, 'NO_ROUTE_TO_DESTINATION', `no VPN connection carries ${p.dst} (remote networks: ${nets})`);
     }
-    this.push('vpn', remote.connection.name, 'allow', { by: { connection: remote.connection.name, network: remote.network } });
+    this.stages.push('vpn', remote.connection.name, 'allow', { by: { connection: remote.connection.name, network: remote.network } });
     return this.deliver(remote.connection.name, p, { at: 'vpn', connection: remote.connection, network: remote.network });
   }
 
@@ -782,9 +620,9 @@ class Walk {
         by,
       );
     }
-    this.push('vpn', connection.name, 'allow', { by });
+    this.stages.push('vpn', connection.name, 'allow', { by });
     const sub = subnetContaining(cfg, p.dst);
-    if (sub !== undefined && !this.nacl(sub, 'inbound', p)) return DENIED;
+    if (sub !== undefined && !this.stages.nacl(sub, 'inbound', p)) return DENIED;
     return this.arrive(p, undefined);
   }
 }
