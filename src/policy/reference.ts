@@ -276,14 +276,11 @@ class Walk {
   private send(eni: Eni, p: Pkt): Step {
     const cfg = this.cfg;
     const dstClass = classifyAddress(cfg, p.dst);
+    // [EC2-ENI] first: an ENI with the check on sends nothing whose source is not its own.
     const forwarded = eni.kind === 'instance' && p.src !== eni.ip;
-    if (dstClass.kind === 'aws-service') {
-      if (forwarded && !this.stages.sourceDestCheck(eni.instance, 'send', p)) return DENIED;
-      return this.vpcService(eni, dstClass.service, p, forwarded);
-    }
-    if (dstClass.kind === 'special') return this.deny('deliver', p.dst, 'NO_POSSIBLE_DESTINATION', `${p.dst} is ${dstClass.what}`);
-
     if (forwarded && !this.stages.sourceDestCheck(eni.instance, 'send', p)) return DENIED;
+    if (dstClass.kind === 'aws-service') return this.vpcService(eni, dstClass.service, p, forwarded);
+    if (dstClass.kind === 'special') return this.deny('deliver', p.dst, 'NO_POSSIBLE_DESTINATION', `${p.dst} is ${dstClass.what}`);
 
     const route = routeLookup(cfg, eni.subnet, p.dst);
     if (route !== null && route.targetKind === 'local' && dstClass.kind === 'reserved' && dstClass.role === 'router' &&

@@ -90,7 +90,7 @@ describe('ICMP through a NAT gateway', () => {
       .instance('a-1', { subnet: 'a', ip: '198.18.1.10', securityGroups: ['open'] })
       .instance('b-1', { subnet: 'b', ip: '198.18.2.10', securityGroups: ['open'] })
       .build();
-    expect(evaluateFlow(cfg, { ...icmp(3, 3), src: '198.18.1.10', dst: '198.18.2.10' }).verdict).toBe('allow');
+    for (let t = 0; t < 256; t++) expect(evaluateFlow(cfg, { ...icmp(t), src: '198.18.1.10', dst: '198.18.2.10' }).verdict, `type ${t}`).toBe('allow');
   });
 });
 

@@ -78,4 +78,11 @@ describe('[VPC-SEC] vpc-service stage', () => {
     const e = evaluateFlow(CFG, { src: '198.18.1.10', dst: '169.254.1.1', proto: 6, dport: 80 });
     expect(e.path).toMatchObject([{ stage: 'deliver', verdict: 'deny', code: 'NO_POSSIBLE_DESTINATION' }]);
   });
+
+  it('[EC2-ENI] the sender\'s source/dest check comes first, before any destination check', () => {
+    for (const dst of ['169.254.169.254', '169.254.1.1', '224.0.0.5']) {
+      const e = evaluateFlow(CFG, { src: '198.51.100.7', dst, proto: 17, dport: 53 }, { from: 'fw-2' });
+      expect(e.path, dst).toMatchObject([{ stage: 'source-dest-check', on: 'fw-2', verdict: 'deny' }]);
+    }
+  });
 });
