@@ -1,6 +1,6 @@
 /**
  * `vpcd explain CONFIG --src X --dst Y --proto P [--sport N] [--dport N]
- *  [--icmp-type T --icmp-code C] [--json]`
+ *  [--icmp-type T --icmp-code C] [--nat-port N] [--from NAME] [--json]`
  *
  * Evaluates one flow and its reply against a configuration with the reference
  * evaluator (src/policy/reference.ts), without packets or privileges.
@@ -11,6 +11,11 @@
  * address. As a source, an instance or NAT gateway sends from its private IP
  * (its public IP names it too). As a destination seen from the internet, an
  * instance or NAT gateway name means its public IP.
+ *
+ * --nat-port N pins the source port a NAT gateway allocates (1024-65535);
+ * without it, stages that see that port judge the whole range. --from NAME
+ * names the instance that sends the packet when --src is an address it does
+ * not own (an appliance forwarding someone else's packet).
  *
  * Exit 0 when the flow was evaluated (whatever the verdict), 1 for bad
  * arguments or an invalid/missing configuration, 2 when the file exists but
@@ -28,9 +33,11 @@ export interface ExplainOut {
 }
 
 export const EXPLAIN_USAGE =
-  'usage: vpcd explain CONFIG --src X --dst Y --proto P [--sport N] [--dport N] [--icmp-type T --icmp-code C] [--json]\n' +
-  '  X, Y   instance, NAT gateway, lab internet host, igw, or IPv4 address\n' +
-  '  P      tcp, udp, icmp, or a protocol number 0-255';
+  'usage: vpcd explain CONFIG --src X --dst Y --proto P [--sport N] [--dport N] [--icmp-type T --icmp-code C] [--nat-port N] [--from NAME] [--json]\n' +
+  '  X, Y         instance, NAT gateway, lab internet host, igw, or IPv4 address\n' +
+  '  P            tcp, udp, icmp, or a protocol number 0-255\n' +
+  '  --nat-port   the source port a NAT gateway picks (1024-65535); default: judge the whole range\n' +
+  '  --from       the instance that sends the packet (an appliance forwarding a source it does not own)';
 
 /** A host on the internet when the user says `igw` and the lab names none. */
 const DEFAULT_INTERNET_HOST = '198.51.100.100';
@@ -44,12 +51,14 @@ export interface ExplainArgs {
   readonly dport?: number;
   readonly icmpType?: number;
   readonly icmpCode?: number;
+  readonly natPort?: number;
+  readonly from?: string;
   readonly json: boolean;
 }
 
 export class ArgError extends Error {}
 
-const OPTIONS = ['--src', '--dst', '--proto', '--sport', '--dport', '--icmp-type', '--icmp-code'] as const;
+const OPTIONS = ['--src', '--dst', '--proto', '--sport', '--dport', '--icmp-type', '--icmp-code', '--nat-port', '--from'] as const;
 type OptionName = (typeof OPTIONS)[number];
 
 function intArg(name: string, text: string, max: number): number {
@@ -112,6 +121,11 @@ export function parseExplainArgs(argv: readonly string[]): ExplainArgs | 'help' 
   if (!ports && (sport !== undefined || dport !== undefined)) throw new ArgError('--sport/--dport apply to tcp and udp only');
   if (proto !== 1 && (icmpType !== undefined || icmpCode !== undefined)) throw new ArgError('--icmp-type/--icmp-code apply to icmp only');
   if (ports && dport === undefined) throw new ArgError(`--dport is required for ${proto === 6 ? 'tcp' : 'udp'}`);
+  const natPort = values.get('--nat-port');
+  if (natPort !== undefined && !ports) throw new ArgError('--nat-port applies to tcp and udp only');
+  const natPortN = natPort !== undefined ? intArg('--nat-port', natPort, 65535) : undefined;
+  if (natPortN !== undefined && natPortN < 1024) throw new ArgError(`--nat-port must be an integer 1024-65535 (the range a NAT gateway uses), not '${natPort}'`);
+  const from = values.get('--from');
   return {
     config: positional[0] as string,
     src: values.get('--src') as string,
@@ -121,6 +135,8 @@ export function parseExplainArgs(argv: readonly string[]): ExplainArgs | 'help' 
     ...(dport !== undefined ? { dport: intArg('--dport', dport, 65535) } : {}),
     ...(icmpType !== undefined ? { icmpType: intArg('--icmp-type', icmpType, 255) } : {}),
     ...(icmpCode !== undefined ? { icmpCode: intArg('--icmp-code', icmpCode, 255) } : {}),
+    ...(natPortN !== undefined ? { natPort: natPortN } : {}),
+    ...(from !== undefined ? { from } : {}),
     json,
   };
 }
@@ -209,7 +225,14 @@ export function runExplain(argv: string[], out: ExplainOut): number {
       ...(args.icmpType !== undefined ? { icmpType: args.icmpType } : {}),
       ...(args.icmpCode !== undefined ? { icmpCode: args.icmpCode } : {}),
     };
-    const e = evaluateFlow(cfg, flow, src.from !== undefined ? { from: src.from } : {});
+    const from = args.from ?? src.from;
+    if (args.from !== undefined && !cfg.instances.has(args.from)) {
+      throw new ArgError(`--from '${args.from}' is not an instance of this configuration`);
+    }
+    const e = evaluateFlow(cfg, flow, {
+      ...(from !== undefined ? { from } : {}),
+      ...(args.natPort !== undefined ? { natPort: args.natPort } : {}),
+    });
     out.stdout(args.json ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e));
     return 0;
   } catch (e) {

@@ -22,7 +22,7 @@ const USAGE = `usage:
   vpcd run CONFIG                      run the data plane (root)
   vpcd check CONFIG                    validate a configuration
   vpcd explain CONFIG --src X --dst Y --proto P [--sport N] [--dport N]
-               [--icmp-type T --icmp-code C] [--json]
+               [--icmp-type T --icmp-code C] [--nat-port N] [--from NAME] [--json]
                                        evaluate one flow and its reply, stage by stage
   vpcd lab up|down CONFIG              create / remove the namespace test bed (root)
   vpcd version                         print the version`;

@@ -24,7 +24,7 @@ export type AddressClass =
   /** Inside the VPC CIDR but in no subnet. */
   | { readonly kind: 'vpc-unallocated' }
   /** An AWS-provided service (Amazon DNS, instance metadata, time sync, ECS task metadata). */
-  | { readonly kind: 'aws-service'; readonly service: string }
+  | { readonly kind: 'aws-service'; readonly service: VpcService }
   /** Not a unicast host address (loopback, multicast, broadcast, other link-local…). */
   | { readonly kind: 'special'; readonly what: string }
   /** Inside a VPN connection's remote networks (the other site). */
@@ -49,18 +49,29 @@ export function reservedRole(subnet: Subnet, ip: string): ReservedRole | undefin
   return undefined;
 }
 
-/** AWS services at fixed addresses that SGs and NACLs never filter ([VPC-SEC], §3 of the notes). */
-export function awsService(cfg: VpcConfig, ip: string): string | undefined {
-  if (ip === addrInCidr(cfg.vpc.cidr, 2)) return 'Amazon DNS (VPC base + 2)';
+/** A service AWS answers at a fixed address: `id` is what `explain` shows as the stage's `on`. */
+export interface VpcService {
+  readonly id: 'amazon-dns' | 'instance-metadata' | 'time-sync' | 'ecs-task-metadata';
+  readonly name: string;
+}
+
+/**
+ * AWS services at fixed addresses that SGs and NACLs never filter, that flow
+ * logs do not record and that never leave the VPC ([VPC-SEC], [VPC-FL],
+ * [VPC-DNS], [ECS-TMD]). Windows licence activation (169.254.169.250/251) is
+ * left out: only third-party sources name those addresses.
+ */
+export function awsService(cfg: VpcConfig, ip: string): VpcService | undefined {
+  if (ip === addrInCidr(cfg.vpc.cidr, 2)) return { id: 'amazon-dns', name: 'Amazon DNS (VPC base + 2)' };
   switch (ip) {
     case '169.254.169.253':
-      return 'Amazon DNS (Route 53 Resolver)';
+      return { id: 'amazon-dns', name: 'Amazon DNS (Route 53 Resolver)' };
     case '169.254.169.254':
-      return 'instance metadata service';
+      return { id: 'instance-metadata', name: 'instance metadata service (IMDS)' };
     case '169.254.169.123':
-      return 'Amazon Time Sync';
+      return { id: 'time-sync', name: 'Amazon Time Sync Service' };
     case '169.254.170.2':
-      return 'ECS task metadata';
+      return { id: 'ecs-task-metadata', name: 'ECS task metadata endpoint' };
     default:
       return undefined;
   }
@@ -123,7 +134,7 @@ export function describeAddress(cfg: VpcConfig, ip: string): string {
     case 'vpc-unallocated':
       return `${ip} (inside the VPC CIDR, in no subnet)`;
     case 'aws-service':
-      return `${ip} (${c.service})`;
+      return `${ip} (${c.service.name})`;
     case 'special':
       return `${ip} (${c.what})`;
     case 'remote-network':

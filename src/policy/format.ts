@@ -1,12 +1,19 @@
 /**
  * The readable form of an Explanation (`vpcd explain` without --json): a
  * table per direction, one line per stage: stage, on, verdict, deciding rule
- * (and rewrite), code; a note, when there is one, on the line below.
+ * (and rewrite), code; a note and informational codes, when there are any,
+ * on the lines below.
  */
-import type { By, Explanation, FlowJson, PathStage, Rewrite } from './types.js';
+import type { By, Explanation, FlowJson, PathStage, PortRange, Rewrite } from './types.js';
+
+function range(r: PortRange): string {
+  return `${r.from}-${r.to}`;
+}
 
 export function describeFlow(f: FlowJson): string {
-  if (f.sport !== undefined || f.dport !== undefined) return `${f.proto} ${f.src}:${f.sport ?? '-'} -> ${f.dst}:${f.dport ?? '-'}`;
+  const sport = f.sport ?? (f.sportRange !== undefined ? range(f.sportRange) : undefined);
+  const dport = f.dport ?? (f.dportRange !== undefined ? range(f.dportRange) : undefined);
+  if (sport !== undefined || dport !== undefined) return `${f.proto} ${f.src}:${sport ?? '-'} -> ${f.dst}:${dport ?? '-'}`;
   if (f.icmpType !== undefined) return `${f.proto} ${f.src} -> ${f.dst} type ${f.icmpType} code ${f.icmpCode ?? 0}`;
   return `${typeof f.proto === 'number' ? `proto ${f.proto}` : f.proto} ${f.src} -> ${f.dst}`;
 }
@@ -29,6 +36,7 @@ export function describeRewrite(r: Rewrite | undefined): string {
   const parts: string[] = [];
   if (r.src !== undefined) parts.push(`src -> ${r.src}`);
   if (r.sport !== undefined) parts.push(`sport -> ${r.sport}`);
+  if (r.sportRange !== undefined) parts.push(`sport -> ${range(r.sportRange)} (picked at run time)`);
   if (r.dst !== undefined) parts.push(`dst -> ${r.dst}`);
   if (r.dport !== undefined) parts.push(`dport -> ${r.dport}`);
   return `rewrite ${parts.join(', ')}`;
@@ -49,6 +57,7 @@ function table(path: readonly PathStage[]): string[] {
   path.forEach((s, i) => {
     out.push(line(rows[i] as string[]));
     if (s.note !== undefined) out.push(`      note: ${s.note}`);
+    if (s.info !== undefined) out.push(`      info: ${s.info.join(', ')}`);
   });
   return out;
 }

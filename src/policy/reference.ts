@@ -23,10 +23,21 @@
  * sg-ingress -> deliver. From a VPN's remote network: vpn -> nacl-inbound ->
  * sg-ingress -> deliver. A public IP of this VPC as destination turns around
  * at the igw (source becomes the sender's public IP, destination the private
- * one). AWS-answered addresses (Amazon DNS, metadata, time sync) and
- * non-unicast ones end at once in a `deliver` deny: AWS serves them outside
- * SGs and NACLs [VPC-SEC] and vpcd does not emulate them. Stages that do not
- * apply are left out.
+ * one). Stages that do not apply are left out. The filtering stages (NACL,
+ * SG, source/dest check) are in stages.ts; what a NAT gateway refuses in
+ * nat-gateway.ts.
+ *
+ * AWS-answered addresses (Amazon DNS, instance metadata, time sync, ECS task
+ * metadata) end at once in a `vpc-service` deny naming the service: AWS
+ * serves them inside the VPC, outside SGs and NACLs [VPC-SEC], and vpcd does
+ * not emulate them yet; only the sender's source/dest check can come before
+ * (an appliance forwarding a foreign source). Non-unicast addresses end in a
+ * `deliver` deny.
+ *
+ * A NAT gateway's source port is its run-time pick in 1024-65535 unless
+ * EvaluateOptions.natPort pins it: NACL and SG stages that match on it (the
+ * reply's destination port on its way back to the gateway) judge the whole
+ * range (port-range.ts) and deny, `partial`, when any part of it is denied.
  *
  * The reply is the delivered packet turned around, walked the same way from
  * where the request ended. Security groups pass it as `{tracked: true}` on an
@@ -35,38 +46,39 @@
  * (stateless); NAT bindings made by the request translate it back. It must
  * arrive at the requester as the exact reverse of the request, otherwise the
  * requester would not recognise it (asymmetric return path).
+ *
+ * Each direction also records its legs (legs.ts): which place sent the
+ * packet, as what, which place took it, and where the direction ended.
  */
-import type { Instance, NatGateway, NetworkAcl, Subnet, VpcConfig, VpnConnection } from '../control/config-types.js';
-import { cidrContainsIp, isIpv4, isRfc1918, isRfc6598 } from './addr.js';
-import { classifyAddress, describeAddress, remoteNetworkOf, subnetContaining } from './classify.js';
-import { naclDecision } from './nacl.js';
+import type { Instance, NatGateway, Subnet, VpcConfig, VpnConnection } from '../control/config-types.js';
+import { isRfc1918, isRfc6598 } from './addr.js';
+import { classifyAddress, describeAddress, remoteNetworkOf, subnetContaining, type VpcService } from './classify.js';
+import { checkNatPort, flowJson, hasPorts, NAT_GATEWAY_PORTS, normaliseFlow, plain, type Pkt, replyOf, show, turnAround } from './flow.js';
+import { LegRecorder } from './legs.js';
+import { natGatewayRefusal } from './nat-gateway.js';
 import { routeLookup, routeTableOf, type RouteMatch } from './route.js';
-import { isTracked, sgDecision, type SgOptions, type TrackOptions } from './sg.js';
+import type { SgOptions, TrackOptions } from './sg.js';
+import { Stages } from './stages.js';
 import {
   type By,
   type ExplanationCode,
   ExplainInputError,
   type Explanation,
   type Flow,
-  type FlowJson,
-  type NaclDirection,
   type PathStage,
   type Rewrite,
-  type SgDirection,
   type StageName,
   type Verdict,
 } from './types.js';
 
-export { classifyAddress, describeAddress, subnetContaining, reservedRole, remoteNetworkOf, type AddressClass } from './classify.js';
+export { classifyAddress, describeAddress, subnetContaining, reservedRole, remoteNetworkOf, type AddressClass, type VpcService } from './classify.js';
+export { DEFAULT_SPORT, flowJson, NAT_GATEWAY_PORTS, normaliseFlow, replyOf } from './flow.js';
+export { ICMP_ERROR_TYPES, NAT_GATEWAY_ICMP_QUERIES } from './nat-gateway.js';
 export { naclDecision, naclRuleMatches, type NaclDecision } from './nacl.js';
 export { routeLookup, routeTableOf, type RouteMatch } from './route.js';
 export { groupMemberIps, isTracked, sgDecision, sgRuleMatches, type SgDecision, type SgOptions, type TrackOptions } from './sg.js';
 export * from './types.js';
 
-/** Source port assumed when a TCP/UDP flow gives none (start of the IANA ephemeral range, in Linux's and Windows' ranges). */
-export const DEFAULT_SPORT = 49152;
-/** [VPC-NGW] / REMAP_EPHEMERAL_PORT: a NAT gateway picks source ports in 1024-65535. */
-export const NAT_GATEWAY_PORTS = { from: 1024, to: 65535 } as const;
 /** More hops than this is a routing loop. */
 const MAX_HOPS = 16;
 
@@ -78,74 +90,11 @@ export interface EvaluateOptions {
    */
   readonly from?: string;
   /**
-   * Source port a NAT gateway allocates for the flow (AWS remaps into
-   * 1024-65535; the actual port is chosen at run time). Default: the flow's
-   * source port when it is in that range, else 1024.
+   * Pins the source port a NAT gateway allocates for the flow (1024-65535).
+   * Without it the gateway's pick is unknown: stages that match on it judge
+   * every port it may pick (REMAP_EPHEMERAL_PORT).
    */
   readonly natPort?: number;
-}
-
-// ---------------------------------------------------------------------------
-// Inputs
-
-const PROTO_NAMES: Readonly<Record<number, string>> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6' };
-
-/** ICMP queries that have a reply, request type -> reply type (RFC 792). Errors and replies have none. */
-const ICMP_REPLY: Readonly<Record<number, number>> = { 8: 0, 13: 14, 15: 16, 17: 18 };
-
-function isPort(n: unknown): n is number {
-  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 65535;
-}
-
-function isByte(n: unknown): n is number {
-  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 255;
-}
-
-/**
- * Checks a flow and fills defaults: TCP/UDP need a destination port, the
- * source port defaults to DEFAULT_SPORT; ICMP defaults to echo request (8/0);
- * fields that do not apply to the protocol are dropped.
- */
-export function normaliseFlow(flow: Flow): Flow {
-  if (!isIpv4(flow.src)) throw new ExplainInputError(`source '${flow.src}' is not an IPv4 address`);
-  if (!isIpv4(flow.dst)) throw new ExplainInputError(`destination '${flow.dst}' is not an IPv4 address`);
-  if (!isByte(flow.proto)) throw new ExplainInputError(`protocol ${String(flow.proto)} is not a protocol number 0-255`);
-  const base = { src: flow.src, dst: flow.dst, proto: flow.proto };
-  if (flow.proto === 6 || flow.proto === 17) {
-    if (flow.dport === undefined) throw new ExplainInputError(`${PROTO_NAMES[flow.proto]} needs a destination port`);
-    const sport = flow.sport ?? DEFAULT_SPORT;
-    if (!isPort(flow.dport) || !isPort(sport)) throw new ExplainInputError('ports are integers 0-65535');
-    return { ...base, sport, dport: flow.dport };
-  }
-  if (flow.proto === 1) {
-    const icmpType = flow.icmpType ?? 8;
-    const icmpCode = flow.icmpCode ?? 0;
-    if (!isByte(icmpType) || !isByte(icmpCode)) throw new ExplainInputError('ICMP type and code are integers 0-255');
-    return { ...base, icmpType, icmpCode };
-  }
-  if (flow.proto === 58) throw new ExplainInputError('icmpv6 needs IPv6 addresses; only IPv4 flows are evaluated');
-  return base;
-}
-
-/** The JSON form of a flow (protocol by name when it has one). */
-export function flowJson(f: Flow): FlowJson {
-  const out: { -readonly [K in keyof FlowJson]: FlowJson[K] } = { src: f.src, dst: f.dst, proto: PROTO_NAMES[f.proto] ?? f.proto };
-  if (f.sport !== undefined) out.sport = f.sport;
-  if (f.dport !== undefined) out.dport = f.dport;
-  if (f.icmpType !== undefined) out.icmpType = f.icmpType;
-  if (f.icmpCode !== undefined) out.icmpCode = f.icmpCode;
-  return out;
-}
-
-/** The return traffic of a (delivered) packet, or undefined when the protocol has none (ICMP errors and replies). */
-export function replyOf(p: Flow): Flow | undefined {
-  if (p.proto === 6 || p.proto === 17) return { src: p.dst, dst: p.src, proto: p.proto, sport: p.dport as number, dport: p.sport as number };
-  if (p.proto === 1) {
-    const t = ICMP_REPLY[p.icmpType as number];
-    return t === undefined ? undefined : { src: p.dst, dst: p.src, proto: 1, icmpType: t, icmpCode: 0 };
-  }
-  // Other protocols: AWS tracks (src, dst, proto) and admits the same kind of traffic back within 600 s ([EC2-CT]).
-  return { src: p.dst, dst: p.src, proto: p.proto };
 }
 
 // ---------------------------------------------------------------------------
@@ -196,8 +145,8 @@ interface FlowMemory {
 }
 
 type Step =
-  | { readonly kind: 'continue'; readonly start: Start; readonly pkt: Flow }
-  | { readonly kind: 'end'; readonly verdict: Verdict; readonly delivered?: { readonly pkt: Flow; readonly replyFrom: Start } };
+  | { readonly kind: 'continue'; readonly start: Start; readonly pkt: Pkt }
+  | { readonly kind: 'end'; readonly verdict: Verdict; readonly delivered?: { readonly pkt: Pkt; readonly replyFrom: Start } };
 
 const DENIED: Step = { kind: 'end', verdict: 'deny' };
 
@@ -215,27 +164,28 @@ function subnetNamed(cfg: VpcConfig, name: string): Subnet {
   return s;
 }
 
-function naclOf(cfg: VpcConfig, subnet: Subnet): NetworkAcl {
-  // A name that resolves to nothing can only come from an unvalidated config: treat it as a custom NACL with no rules.
-  return cfg.networkAcls.get(subnet.networkAcl) ?? { name: subnet.networkAcl, inbound: [], outbound: [] };
+
+/** For a packet from outside the VPC to an AWS service address: why it never gets there ([VPC-SEC], [EC2-IMDS-LIMIT]). */
+function serviceFromOutside(kind: string): string {
+  return kind === 'aws-service'
+    ? '; AWS answers its service addresses inside the VPC for the ENI that asks, and no gateway forwards to them: only an appliance with source/dest check off could, reaching its own [EC2-IMDS-LIMIT]'
+    : '';
 }
 
-function hasPorts(p: Flow): boolean {
-  return p.proto === 6 || p.proto === 17;
+/** The place a leg starts from. */
+function placeOf(s: Start): string {
+  return s.at === 'eni' ? s.eni.name : s.at === 'internet' ? 'internet' : s.connection.name;
 }
 
-function show(p: Flow): string {
-  const proto = PROTO_NAMES[p.proto] ?? `proto ${p.proto}`;
-  if (hasPorts(p)) return `${proto} ${p.src}:${p.sport} -> ${p.dst}:${p.dport}`;
-  if (p.proto === 1) return `icmp ${p.src} -> ${p.dst} type ${p.icmpType} code ${p.icmpCode}`;
-  return `${proto} ${p.src} -> ${p.dst}`;
-}
 
 // ---------------------------------------------------------------------------
 // The walk
 
 class Walk {
-  readonly path: PathStage[] = [];
+  readonly stages: Stages;
+  readonly legs: LegRecorder;
+  /** Reply only: the NAT gateway that translated this reply as a new flow (asymmetric return path). */
+  private replyNattedBy: string | undefined;
 
   constructor(
     private readonly cfg: VpcConfig,
@@ -244,133 +194,61 @@ class Walk {
     private readonly opts: EvaluateOptions,
     /** Reply only: the packet the requester expects back. */
     private readonly expect?: Flow,
-  ) {}
+  ) {
+    this.stages = new Stages(cfg, mode, memory.tracked);
+    this.legs = new LegRecorder(this.stages.path);
+  }
 
-  run(start: Start, pkt: Flow): Step & { kind: 'end' } {
+  get path(): readonly PathStage[] {
+    return this.stages.path;
+  }
+
+  private deny(stage: StageName, on: string, code: ExplanationCode, note?: string, by?: By): Step {
+    this.stages.push(stage, on, 'deny', { code, ...(note !== undefined ? { note } : {}), ...(by !== undefined ? { by } : {}) });
+    return DENIED;
+  }
+
+
+  run(start: Start, pkt: Pkt): Step & { kind: 'end' } {
     let s = start;
     let p = pkt;
+    this.legs.start(placeOf(s), p);
     for (let hop = 0; hop < MAX_HOPS; hop++) {
       const step = s.at === 'eni' ? this.send(s.eni, p) : s.at === 'internet' ? this.fromInternet(p) : this.fromVpn(s.connection, s.network, p);
       if (step.kind === 'end') return step;
       s = step.start;
       p = step.pkt;
+      this.legs.sends(p);
     }
-    this.push('route', '-', 'deny', { code: 'NO_ROUTE_TO_DESTINATION', note: `routing loop: more than ${MAX_HOPS} hops` });
+    this.stages.push('route', '-', 'deny', { code: 'NO_ROUTE_TO_DESTINATION', note: `routing loop: more than ${MAX_HOPS} hops` });
     return { kind: 'end', verdict: 'deny' };
   }
 
-  // -- stage helpers ---------------------------------------------------------
-
-  private push(
-    stage: StageName,
-    on: string,
-    verdict: Verdict,
-    extra: { by?: By; rewrite?: Rewrite; code?: ExplanationCode; conntrack?: 'tracked' | 'untracked'; note?: string } = {},
-  ): void {
-    const s: { -readonly [K in keyof PathStage]: PathStage[K] } = { stage, on, verdict };
-    if (extra.by !== undefined) s.by = extra.by;
-    if (extra.rewrite !== undefined) s.rewrite = extra.rewrite;
-    if (extra.code !== undefined) s.code = extra.code;
-    if (extra.conntrack !== undefined) s.conntrack = extra.conntrack;
-    if (extra.note !== undefined) s.note = extra.note;
-    this.path.push(s);
-  }
-
-  private deny(stage: StageName, on: string, code: ExplanationCode, note?: string, by?: By): Step {
-    this.push(stage, on, 'deny', { code, ...(note !== undefined ? { note } : {}), ...(by !== undefined ? { by } : {}) });
-    return DENIED;
-  }
-
-  /** [VPC-NACL] stateless, first match by rule number, `*` denies. Returns true when allowed. */
-  private nacl(subnet: Subnet, direction: NaclDirection, p: Flow): boolean {
-    const nacl = naclOf(this.cfg, subnet);
-    const d = naclDecision(nacl, direction, p);
-    const stage: StageName = direction === 'inbound' ? 'nacl-inbound' : 'nacl-outbound';
-    const by: By = { nacl: nacl.name, rule: d.rule };
-    if (d.allow) {
-      this.push(stage, subnet.name, 'allow', { by });
-      return true;
-    }
-    let note = d.rule === '*' ? `no rule of ${nacl.name} (${direction}) matches: the final * rule denies` : `rule ${d.rule} of ${nacl.name} (${direction}) denies`;
-    if (this.mode === 'reply') {
-      const port = hasPorts(p) ? ` to port ${p.dport}` : '';
-      note += `; NACLs are stateless, so the reply${port} needs a rule of its own`;
-    }
-    this.push(stage, subnet.name, 'deny', { by, code: 'SUBNET_ACL_RESTRICTION', note });
-    return false;
-  }
-
-  /** Security groups of `inst` in `dir`, as a new flow or as the reply of a tracked/untracked one. True when allowed. */
-  private sg(inst: Instance, dir: SgDirection, p: Flow, sgOpts: SgOptions, trackOpts: TrackOptions): boolean {
-    const stage: StageName = dir === 'ingress' ? 'sg-ingress' : 'sg-egress';
-    if (this.mode === 'reply') {
-      const rec = this.memory.tracked.get(`${inst.name}/${dir === 'ingress' ? 'egress' : 'ingress'}`);
-      if (rec === true) {
-        this.push(stage, inst.name, 'allow', { by: { tracked: true } });
-        return true;
-      }
-      if (rec === false) {
-        const d = sgDecision(this.cfg, inst, dir, p, sgOpts);
-        if (d.allow) {
-          this.push(stage, inst.name, 'allow', {
-            by: { group: d.by.group, rule: d.by.rule, untracked: true },
-            note: 'untracked flow ([EC2-CT]): the reply is admitted by a rule, not by connection tracking',
-          });
-          return true;
-        }
-        this.push(stage, inst.name, 'deny', { by: d.by, code: 'ENI_SG_RULES_MISMATCH', note: 'untracked flow and no rule admits its reply' });
-        return false;
-      }
-    }
-    const d = sgDecision(this.cfg, inst, dir, p, sgOpts);
-    if (!d.allow) {
-      let note = `no rule of ${inst.securityGroups.join(', ')} (${dir}) allows ${show(p)}`;
-      if (p.proto === 1 && p.icmpType === 3) {
-        note += '; AWS does not admit ICMP errors as related to a tracked flow: allow them explicitly (path MTU discovery needs type 3 code 4) [EC2-MTU]';
-      }
-      if (sgOpts.sgReferencesPreserved === false && sgDecision(this.cfg, inst, dir, p).allow) {
-        note += '; a rule that references a security group would match, but not for traffic forwarded by a middlebox [VPC-SGR]';
-      }
-      this.push(stage, inst.name, 'deny', { by: d.by, code: 'ENI_SG_RULES_MISMATCH', note });
-      return false;
-    }
-    const tracked = isTracked(this.cfg, inst, dir, p, trackOpts);
-    if (this.mode === 'request') this.memory.tracked.set(`${inst.name}/${dir}`, tracked);
-    this.push(stage, inst.name, 'allow', { by: d.by, conntrack: tracked ? 'tracked' : 'untracked' });
-    return true;
-  }
-
-  /** [EC2-ENI] an ENI with the check on only sends from / receives for its own private IP. True when allowed. */
-  private sourceDestCheck(inst: Instance, dir: 'send' | 'receive', p: Flow): boolean {
-    if (!inst.sourceDestCheck) {
-      const what = dir === 'send' ? `sends with source ${p.src}` : `receives for ${p.dst}`;
-      this.push('source-dest-check', inst.name, 'allow', { by: { sourceDestCheck: false }, note: `source/dest check off: ${inst.name} ${what} (forwarding)` });
-      return true;
-    }
-    const note =
-      dir === 'send'
-        ? `${inst.name} has source/dest check on and ${p.src} is not its address`
-        : `${inst.name} has source/dest check on and ${p.dst} is not its address: a NAT instance or appliance needs sourceDestCheck: false [VPC-NATI]`;
-    this.push('source-dest-check', inst.name, 'deny', { by: { sourceDestCheck: true }, code: 'ENI_SOURCE_DEST_CHECK_RESTRICTION', note });
-    return false;
-  }
-
-  /** Last stage of a path that reaches its destination; on a reply, also the check that it is the reverse of the request. */
-  private deliver(on: string, p: Flow, replyFrom: Start): Step {
+  /**
+   * Last stage of a path that reaches its destination; on a reply, also the
+   * check that it is the reverse of the request. A reply that came back
+   * another way (asymmetric return path) reaches a place, but not as the
+   * requester expects: NGW_SOURCE_ADDRESS_REASSIGN when a NAT gateway
+   * translated it on the way, else NO_POSSIBLE_DESTINATION (no socket takes it).
+   */
+  private deliver(on: string, p: Pkt, replyFrom: Start): Step {
     const e = this.expect;
-    if (e !== undefined && (p.src !== e.src || p.dst !== e.dst || p.sport !== e.sport || p.dport !== e.dport)) {
-      return this.deny(
-        'deliver',
-        on,
-        'NO_ROUTE_TO_DESTINATION',
-        `the reply arrives as ${show(p)}, not as ${show(e)}: the return path differs from the request's, and the requester does not recognise it`,
-      );
+    if (e !== undefined && (p.natPort !== undefined || p.src !== e.src || p.dst !== e.dst || p.sport !== e.sport || p.dport !== e.dport)) {
+      const nat = this.replyNattedBy;
+      const how = nat !== undefined ? `; ${nat} translated it as a new flow on the way` : '';
+      this.stages.push('deliver', on, 'deny', {
+        code: nat !== undefined ? 'NGW_SOURCE_ADDRESS_REASSIGN' : 'NO_POSSIBLE_DESTINATION',
+        note: `the reply arrives as ${show(p)}, not as ${show(e)}: it comes back by another way than the request went (asymmetric return path${how}), and the requester does not recognise it`,
+      });
+      this.legs.ends(on);
+      return DENIED;
     }
-    this.push('deliver', on, 'allow');
+    this.stages.push('deliver', on, 'allow');
+    this.legs.ends(on);
     return { kind: 'end', verdict: 'allow', delivered: { pkt: p, replyFrom } };
   }
 
-  private findBinding(on: string, p: Flow): NatBinding | undefined {
+  private findBinding(on: string, p: Pkt): NatBinding | undefined {
     if (this.mode !== 'reply') return undefined;
     return this.memory.bindings.find(
       (b) =>
@@ -383,50 +261,45 @@ class Walk {
     );
   }
 
-  private unNat(on: string, b: NatBinding, p: Flow, eni: Eni): Step {
+  /** The reply meets the translation its request made on `on` (which took it: a new leg starts there). */
+  private unNat(on: string, b: NatBinding, p: Pkt, eni: Eni): Step {
     const rewrite: { -readonly [K in keyof Rewrite]: Rewrite[K] } = { dst: b.inside.ip };
-    if (b.inside.port !== p.dport && b.inside.port !== undefined) rewrite.dport = b.inside.port;
-    this.push('nat', on, 'allow', { rewrite, note: 'reply: translated back to the original source' });
-    const pkt: Flow = { ...p, dst: b.inside.ip, ...(b.inside.port !== undefined ? { dport: b.inside.port } : {}) };
+    if (b.inside.port !== undefined && (b.inside.port !== p.dport || p.natPort === 'dport')) rewrite.dport = b.inside.port;
+    this.stages.push('nat', on, 'allow', { rewrite, note: 'reply: translated back to the original source' });
+    const pkt: Pkt = { ...plain(p), dst: b.inside.ip, ...(b.inside.port !== undefined ? { dport: b.inside.port } : {}) };
     return { kind: 'continue', start: { at: 'eni', eni }, pkt };
   }
 
   // -- legs ------------------------------------------------------------------
 
   /** A packet leaves `eni` onto the VPC fabric. */
-  private send(eni: Eni, p: Flow): Step {
+  private send(eni: Eni, p: Pkt): Step {
     const cfg = this.cfg;
     const dstClass = classifyAddress(cfg, p.dst);
-    if (dstClass.kind === 'aws-service') {
-      return this.deny(
-        'deliver',
-        p.dst,
-        'NO_POSSIBLE_DESTINATION',
-        `${dstClass.service}: AWS answers this address itself, outside security groups and NACLs [VPC-SEC]; vpcd does not emulate it`,
-      );
-    }
+    // [EC2-ENI] first: an ENI with the check on sends nothing whose source is not its own.
+    const forwarded = eni.kind === 'instance' && p.src !== eni.ip;
+    if (forwarded && !this.stages.sourceDestCheck(eni.instance, 'send', p)) return DENIED;
+    if (dstClass.kind === 'aws-service') return this.vpcService(eni, dstClass.service, p, forwarded);
     if (dstClass.kind === 'special') return this.deny('deliver', p.dst, 'NO_POSSIBLE_DESTINATION', `${p.dst} is ${dstClass.what}`);
-
-    if (eni.kind === 'instance' && p.src !== eni.ip && !this.sourceDestCheck(eni.instance, 'send', p)) return DENIED;
 
     const route = routeLookup(cfg, eni.subnet, p.dst);
     if (route !== null && route.targetKind === 'local' && dstClass.kind === 'reserved' && dstClass.role === 'router' &&
         p.proto === 1 && (p.icmpType ?? 8) === 8 && (p.icmpCode ?? 0) === 0) {
       // The VPC router's own address is not filtered by security groups or NACLs [VPC-SEC]: as the packet path, no SG stage.
-      this.push('route', eni.subnet.name, 'allow', { by: { table: route.table, destination: route.destination, target: route.target } });
+      this.stages.push('route', eni.subnet.name, 'allow', { by: { table: route.table, destination: route.destination, target: route.target } });
       return this.arrive(p, eni);
     }
     if (eni.kind === 'instance') {
       // SG references hold only when the packet goes straight to its destination ([VPC-SGR] middlebox note).
       const sgOpts: SgOptions = { sgReferencesPreserved: route === null || route.targetKind === 'local' };
       const trackOpts: TrackOptions = { natGateway: route?.targetKind === 'nat-gateway' };
-      if (!this.sg(eni.instance, 'egress', p, sgOpts, trackOpts)) return DENIED;
+      if (!this.stages.sg(eni.instance, 'egress', p, sgOpts, trackOpts)) return DENIED;
     }
 
     const next = route === null ? subnetContaining(cfg, p.dst) : this.nextHopSubnet(route, p.dst);
     const leaves = next?.name !== eni.subnet.name;
     // [VPC-NACL] NACLs apply where traffic leaves or enters a subnet, not within it.
-    if (leaves && !this.nacl(eni.subnet, 'outbound', p)) return DENIED;
+    if (leaves && !this.stages.nacl(eni.subnet, 'outbound', p)) return DENIED;
 
     if (route === null) {
       const table = routeTableOf(cfg, eni.subnet);
@@ -435,22 +308,22 @@ class Walk {
     const by: By = { table: route.table, destination: route.destination, target: route.target };
     const problem = this.targetProblem(route, eni);
     if (problem !== undefined) return this.deny('route', eni.subnet.name, problem.code, problem.note, by);
-    this.push('route', eni.subnet.name, 'allow', { by });
+    this.stages.push('route', eni.subnet.name, 'allow', { by });
 
     switch (route.targetKind) {
       case 'local': {
-        if (leaves && next !== undefined && !this.nacl(next, 'inbound', p)) return DENIED;
+        if (leaves && next !== undefined && !this.stages.nacl(next, 'inbound', p)) return DENIED;
         return this.arrive(p, eni);
       }
       case 'nat-gateway': {
         const gw = cfg.natGateways.get(route.target) as NatGateway;
         const gwEni = natGatewayEni(cfg, gw);
-        if (leaves && !this.nacl(gwEni.subnet, 'inbound', p)) return DENIED;
+        if (leaves && !this.stages.nacl(gwEni.subnet, 'inbound', p)) return DENIED;
         return this.natGatewayForward(gwEni, p);
       }
       case 'instance': {
         const m = instanceEni(cfg, cfg.instances.get(route.target) as Instance);
-        if (leaves && !this.nacl(m.subnet, 'inbound', p)) return DENIED;
+        if (leaves && !this.stages.nacl(m.subnet, 'inbound', p)) return DENIED;
         return this.atInstance(m, p, eni);
       }
       case 'igw':
@@ -460,6 +333,19 @@ class Walk {
       case 'blackhole':
         return DENIED; // targetProblem denied it above
     }
+  }
+
+  /**
+   * A service AWS answers itself at a fixed address, for the sending ENI,
+   * inside the VPC: no security group, NACL or flow log sees it, it is never
+   * routed [VPC-SEC]. vpcd does not serve these yet.
+   */
+  private vpcService(eni: Eni, service: VpcService, p: Pkt, forwarded: boolean): Step {
+    let note = `${service.name} at ${p.dst}: AWS answers it for ${eni.name} inside the VPC, outside security groups and NACLs, and never routes it [VPC-SEC]; not emulated by vpcd yet`;
+    if (forwarded) {
+      note += `; a packet from outside the VPC gets here only through an appliance with source/dest check off, and reaches the appliance's own service (AWS advises appliances to drop 169.254.169.254) [EC2-IMDS-LIMIT]`;
+    }
+    return this.deny('vpc-service', service.id, 'UNSUPPORTED_COMPONENT', note);
   }
 
   /** The subnet the route's next hop sits in; undefined when it leaves the VPC (or the address is in no subnet). */
@@ -481,11 +367,17 @@ class Walk {
     }
   }
 
-  /** A route whose target does not exist is a blackhole (BAD_STATE_ROUTE); one that points back at the sender loops. */
+  /**
+   * A blackhole route, or one whose target does not exist, drops what it
+   * matches (BAD_STATE_ROUTE): it still wins the longest-prefix match, so a
+   * less specific route is not tried. One that points back at the sender loops.
+   */
   private targetProblem(route: RouteMatch, sender: Eni): { code: ExplanationCode; note: string } | undefined {
     const cfg = this.cfg;
     const missing = (what: string) => ({ code: 'BAD_STATE_ROUTE' as const, note: `blackhole route: ${what}` });
     switch (route.targetKind) {
+      case 'blackhole':
+        return missing(`${route.destination} is a blackhole route; the VPC router drops what it matches and does not fall back to a less specific route`);
       case 'nat-gateway':
         if (!cfg.natGateways.has(route.target)) return missing(`no NAT gateway named ${route.target}`);
         break;
@@ -507,44 +399,53 @@ class Walk {
   }
 
   /** The packet reached the subnet of its destination address (NACL inbound already passed). */
-  private arrive(p: Flow, prev: Eni | undefined): Step {
+  private arrive(p: Pkt, prev: Eni | undefined): Step {
     const c = classifyAddress(this.cfg, p.dst);
     if (c.kind === 'instance') return this.atInstance(instanceEni(this.cfg, c.instance), p, prev);
     if (c.kind === 'nat-gateway') {
       const gw = natGatewayEni(this.cfg, c.natGateway);
+      this.legs.reaches(gw.name);
       const b = this.findBinding(gw.name, p);
       if (b !== undefined) return this.unNat(gw.name, b, p, gw);
-      return this.deny(
-        'nat',
-        gw.name,
-        'NO_POSSIBLE_DESTINATION',
-        `no translation for this packet: a NAT gateway forwards traffic routed to it and the replies, accepts no connection of its own and drops unsolicited inbound traffic [VPC-NGW]`,
-      );
+      this.stages.push('nat', gw.name, 'deny', {
+        code: 'NO_POSSIBLE_DESTINATION',
+        note: `no translation for this packet: a NAT gateway forwards traffic routed to it and the replies, accepts no connection of its own and drops unsolicited inbound traffic [VPC-NGW]; it never changes a destination (NGW_DEST_ADDRESS_PRESERVATION), so nothing behind it is reachable this way`,
+        info: ['NGW_DEST_ADDRESS_PRESERVATION'],
+      });
+      return DENIED;
     }
     if (c.kind === 'reserved' && c.role === 'router' && p.proto === 1 && (p.icmpType ?? 8) === 8 && (p.icmpCode ?? 0) === 0) {
       // vpcd's choice (docs/semantics.md): the subnet router answers ICMP echo, outside security groups and NACLs
       // like the other VPC-provided addresses [VPC-SEC]; its echo reply is not walked as a flow.
-      this.push('deliver', `router ${p.dst}`, 'allow', { note: 'the VPC router answers ICMP echo itself (not filtered by security groups or NACLs)' });
+      const on = `router ${p.dst}`;
+      this.stages.push('deliver', on, 'allow', { note: 'the VPC router answers ICMP echo itself (not filtered by security groups or NACLs)' });
+      this.legs.ends(on);
       return { kind: 'end', verdict: 'allow' };
     }
     return this.deny('deliver', p.dst, 'NO_POSSIBLE_DESTINATION', `${describeAddress(this.cfg, p.dst)}: no network interface takes this address`);
   }
 
-  /** The packet reached an instance's ENI: as its destination, or as the route target (NAT instance / appliance). */
-  private atInstance(eni: InstanceEni, p: Flow, prev: Eni | undefined): Step {
+  /**
+   * The packet reached an instance's ENI: as its destination, or as the route
+   * target (NAT instance / appliance). An appliance's own source/dest check
+   * and security groups judge the packet on arrival, and again when it sends
+   * the packet on (a new leg), each ENI on its own [VPC-SGR].
+   */
+  private atInstance(eni: InstanceEni, p: Pkt, prev: Eni | undefined): Step {
     const inst = eni.instance;
     const forwarded = p.dst !== inst.ip;
-    if (forwarded && !this.sourceDestCheck(inst, 'receive', p)) return DENIED;
+    if (forwarded && !this.stages.sourceDestCheck(inst, 'receive', p)) return DENIED;
     const sgOpts: SgOptions = { sgReferencesPreserved: prev !== undefined && prev.ip === p.src };
-    if (!this.sg(inst, 'ingress', p, sgOpts, { natGateway: prev?.kind === 'nat-gateway' })) return DENIED;
+    if (!this.stages.sg(inst, 'ingress', p, sgOpts, { natGateway: prev?.kind === 'nat-gateway' })) return DENIED;
 
     const b = this.findBinding(inst.name, p);
+    if (!forwarded && b === undefined) return this.deliver(inst.name, p, { at: 'eni', eni });
+    this.legs.reaches(inst.name);
     if (b !== undefined) return this.unNat(inst.name, b, p, eni);
-    if (!forwarded) return this.deliver(inst.name, p, { at: 'eni', eni });
     if (inst.natInstance) {
       // The NAT instance masquerades what it forwards (config: natInstance) [VPC-NATI].
-      this.push('nat', inst.name, 'allow', { rewrite: { src: inst.ip }, note: `NAT instance: source becomes ${inst.name}'s private IP` });
-      const out: Flow = { ...p, src: inst.ip };
+      this.stages.push('nat', inst.name, 'allow', { rewrite: { src: inst.ip }, note: `NAT instance: source becomes ${inst.name}'s private IP` });
+      const out: Pkt = { ...p, src: inst.ip };
       if (this.mode === 'request') {
         this.memory.bindings.push({
           on: inst.name,
@@ -559,34 +460,53 @@ class Walk {
     return { kind: 'continue', start: { at: 'eni', eni }, pkt: p };
   }
 
-  /** A route sent the packet to a NAT gateway: translate the source [VPC-NGW]. */
-  private natGatewayForward(eni: NatGatewayEni, p: Flow): Step {
+  /**
+   * A route sent the packet to a NAT gateway (which takes it: a new leg
+   * starts there): translate the source to the gateway's private IP and the
+   * source port to one it picks in 1024-65535, never the destination [VPC-NGW]
+   * (NGW_SOURCE_ADDRESS_REASSIGN, REMAP_EPHEMERAL_PORT,
+   * NGW_DEST_ADDRESS_PRESERVATION [RA-CODES]); or refuse it (nat-gateway.ts).
+   */
+  private natGatewayForward(eni: NatGatewayEni, p: Pkt): Step {
     const gw = eni.natGateway;
-    if (p.proto !== 6 && p.proto !== 17 && p.proto !== 1) {
-      return this.deny('nat', gw.name, 'PROTOCOL_RESTRICTION', 'a NAT gateway carries TCP, UDP and ICMP only [VPC-NGW]');
-    }
-    if (!cidrContainsIp(this.cfg.vpc.cidr, p.src)) {
-      return this.deny('nat', gw.name, 'NGW_REQUIRES_SOURCE_IN_VPC', `${p.src} is outside the VPC: a NAT gateway only serves sources in its VPC`);
-    }
+    this.legs.reaches(gw.name);
+    const asymmetric = this.mode === 'reply';
+    const refusal = natGatewayRefusal(gw.name, p, this.cfg.vpc.cidr, asymmetric);
+    if (refusal !== undefined) return this.deny('nat', gw.name, refusal.code, refusal.note);
+
     const rewrite: { -readonly [K in keyof Rewrite]: Rewrite[K] } = { src: gw.ip };
-    let sport = p.sport;
+    const info: ExplanationCode[] = ['NGW_SOURCE_ADDRESS_REASSIGN'];
+    let out: Pkt = { ...plain(p), src: gw.ip };
+    let port = '';
     if (hasPorts(p)) {
-      const s = p.sport as number;
-      sport = this.opts.natPort ?? (s >= NAT_GATEWAY_PORTS.from ? s : NAT_GATEWAY_PORTS.from);
-      if (sport !== p.sport) rewrite.sport = sport;
+      info.push('REMAP_EPHEMERAL_PORT');
+      const pinned = this.opts.natPort;
+      if (pinned !== undefined) {
+        rewrite.sport = pinned;
+        out = { ...out, sport: pinned };
+        port = `; source port ${pinned} (pinned)`;
+      } else {
+        rewrite.sportRange = NAT_GATEWAY_PORTS;
+        out = { ...out, sport: NAT_GATEWAY_PORTS.from, natPort: 'sport' };
+        port = `; source port: the gateway's pick in ${NAT_GATEWAY_PORTS.from}-${NAT_GATEWAY_PORTS.to}`;
+      }
     }
-    const note =
+    info.push('NGW_DEST_ADDRESS_PRESERVATION');
+    let note =
       gw.type === 'public' && gw.publicIp !== undefined
-        ? `source becomes ${gw.name}'s private IP; the internet gateway maps it to ${gw.publicIp}`
-        : `private NAT gateway: source becomes its private IP`;
-    this.push('nat', gw.name, 'allow', { rewrite, note });
-    const out: Flow = { ...p, src: gw.ip, ...(sport !== undefined ? { sport } : {}) };
+        ? `source becomes ${gw.name}'s private IP; the internet gateway maps it to ${gw.publicIp}${port}; destination unchanged`
+        : `private NAT gateway: source becomes its private IP${port}; destination unchanged`;
+    if (asymmetric) {
+      this.replyNattedBy = gw.name;
+      note += `; this reply did not come through ${gw.name} (asymmetric return path): it is translated as a new flow`;
+    }
+    this.stages.push('nat', gw.name, 'allow', { rewrite, note, info });
     if (this.mode === 'request') {
       this.memory.bindings.push({
         on: gw.name,
         proto: p.proto,
         inside: { ip: p.src, ...(p.sport !== undefined ? { port: p.sport } : {}) },
-        outside: { ip: gw.ip, ...(sport !== undefined ? { port: sport } : {}) },
+        outside: { ip: gw.ip, ...(out.sport !== undefined ? { port: out.sport } : {}) },
         remote: { ip: p.dst, ...(p.dport !== undefined ? { port: p.dport } : {}) },
       });
     }
@@ -594,7 +514,7 @@ class Walk {
   }
 
   /** A route sent the packet to the internet gateway: 1:1 NAT of the source [VPC-IGW]. */
-  private igwEgress(p: Flow): Step {
+  private igwEgress(p: Pkt): Step {
     const cfg = this.cfg;
     const igw = (cfg.internetGateway as { name: string }).name;
     const src = classifyAddress(cfg, p.src);
@@ -617,21 +537,21 @@ class Walk {
     if (dst.kind === 'instance-public' || dst.kind === 'nat-gateway-public') {
       // Hairpin: a public IP of this VPC; the packet turns around at the internet gateway.
       const priv = dst.kind === 'instance-public' ? dst.instance.ip : dst.natGateway.ip;
-      this.push('igw', igw, 'allow', {
+      this.stages.push('igw', igw, 'allow', {
         rewrite: { src: publicIp, dst: priv },
         note: `${p.dst} is a public IP of this VPC: the packet turns around at the internet gateway, carrying the sender's public IP`,
       });
-      const back: Flow = { ...p, src: publicIp, dst: priv };
+      const back: Pkt = { ...p, src: publicIp, dst: priv };
       const sub = subnetContaining(cfg, priv);
-      if (sub !== undefined && !this.nacl(sub, 'inbound', back)) return DENIED;
+      if (sub !== undefined && !this.stages.nacl(sub, 'inbound', back)) return DENIED;
       return this.arrive(back, undefined);
     }
-    this.push('igw', igw, 'allow', { rewrite: { src: publicIp } });
+    this.stages.push('igw', igw, 'allow', { rewrite: { src: publicIp } });
     return this.deliver('internet', { ...p, src: publicIp }, { at: 'internet' });
   }
 
   /** A packet from the internet reaches the internet gateway: 1:1 NAT of the destination [VPC-IGW]. */
-  private fromInternet(p: Flow): Step {
+  private fromInternet(p: Pkt): Step {
     const cfg = this.cfg;
     if (cfg.internetGateway === undefined) {
       return this.deny('igw', 'igw', 'NO_PATH', 'no internet gateway is configured: nothing in this VPC is reachable from the internet');
@@ -648,18 +568,18 @@ class Walk {
         'igw',
         igw,
         'IGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS',
-        `${describeAddress(cfg, p.dst)} is not the public IP of a network interface in this VPC`,
+        `${describeAddress(cfg, p.dst)} is not the public IP of a network interface in this VPC${serviceFromOutside(dst.kind)}`,
       );
     }
-    this.push('igw', igw, 'allow', { rewrite: { dst: priv } });
-    const inside: Flow = { ...p, dst: priv };
+    this.stages.push('igw', igw, 'allow', { rewrite: { dst: priv } });
+    const inside: Pkt = { ...p, dst: priv };
     const sub = subnetContaining(cfg, priv);
-    if (sub !== undefined && !this.nacl(sub, 'inbound', inside)) return DENIED;
+    if (sub !== undefined && !this.stages.nacl(sub, 'inbound', inside)) return DENIED;
     return this.arrive(inside, undefined);
   }
 
   /** A route sent the packet to the VPN gateway ([S2S-RT]: it forwards only to the remote networks it knows). */
-  private vpnEgress(p: Flow): Step {
+  private vpnEgress(p: Pkt): Step {
     const cfg = this.cfg;
     const gwName = cfg.vpnGateway?.name ?? cfg.customerGateway?.name ?? 'vgw';
     if (cfg.vpnConnections.size === 0) return this.deny('vpn', gwName, 'BAD_STATE_VPN', 'no VPN connection is configured');
@@ -681,12 +601,12 @@ class Walk {
       const nets = [...cfg.vpnConnections.values()].flatMap((c) => c.remoteNetworks).join(', ');
       return this.deny('vpn', gwName, 'NO_ROUTE_TO_DESTINATION', `no VPN connection carries ${p.dst} (remote networks: ${nets})`);
     }
-    this.push('vpn', remote.connection.name, 'allow', { by: { connection: remote.connection.name, network: remote.network } });
+    this.stages.push('vpn', remote.connection.name, 'allow', { by: { connection: remote.connection.name, network: remote.network } });
     return this.deliver(remote.connection.name, p, { at: 'vpn', connection: remote.connection, network: remote.network });
   }
 
   /** A packet from a VPN's remote network enters the VPC; then the destination subnet's NACL and ENI's SG apply [VPC-NACL]. */
-  private fromVpn(connection: VpnConnection, network: string, p: Flow): Step {
+  private fromVpn(connection: VpnConnection, network: string, p: Pkt): Step {
     const cfg = this.cfg;
     const by: By = { connection: connection.name, network };
     const dst = classifyAddress(cfg, p.dst);
@@ -695,13 +615,13 @@ class Walk {
         'vpn',
         connection.name,
         'VGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS',
-        `${describeAddress(cfg, p.dst)} is not the private IP of a network interface in this VPC`,
+        `${describeAddress(cfg, p.dst)} is not the private IP of a network interface in this VPC${serviceFromOutside(dst.kind)}`,
         by,
       );
     }
-    this.push('vpn', connection.name, 'allow', { by });
+    this.stages.push('vpn', connection.name, 'allow', { by });
     const sub = subnetContaining(cfg, p.dst);
-    if (sub !== undefined && !this.nacl(sub, 'inbound', p)) return DENIED;
+    if (sub !== undefined && !this.stages.nacl(sub, 'inbound', p)) return DENIED;
     return this.arrive(p, undefined);
   }
 }
@@ -746,10 +666,13 @@ function resolveStart(cfg: VpcConfig, p: Flow, from: string | undefined): Start 
 /**
  * Evaluates one flow and its reply against the configuration, without packets
  * (like AWS Reachability Analyzer [RA-HOW]). Throws ExplainInputError for a
- * flow that cannot exist (bad address, source no ENI owns, …).
+ * flow that cannot exist (bad address, source no ENI owns, …). Each direction
+ * carries its stages (`path`), its hops (`legs`) and where it ended (`end`):
+ * the form a comparison with the packet path consumes.
  */
 export function evaluateFlow(cfg: VpcConfig, flow: Flow, opts: EvaluateOptions = {}): Explanation {
   const pkt = normaliseFlow(flow);
+  checkNatPort(opts.natPort);
   const start = resolveStart(cfg, pkt, opts.from);
   if (start.at === 'eni' && pkt.dst === start.eni.ip) {
     throw new ExplainInputError(`${start.eni.name} is both source and destination: traffic to its own address never leaves it`);
@@ -757,12 +680,12 @@ export function evaluateFlow(cfg: VpcConfig, flow: Flow, opts: EvaluateOptions =
   const memory: FlowMemory = { tracked: new Map(), bindings: [] };
   const request = new Walk(cfg, 'request', memory, opts);
   const r = request.run(start, pkt);
-  const out: Explanation = { flow: flowJson(pkt), verdict: r.verdict, path: request.path };
+  const out: Explanation = { flow: flowJson(pkt), verdict: r.verdict, path: request.path, legs: request.legs.legs(), end: request.legs.end(r.verdict) };
   if (r.verdict !== 'allow' || r.delivered === undefined) return out;
-  const back = replyOf(r.delivered.pkt);
+  const back = turnAround(r.delivered.pkt);
   const expect = replyOf(pkt);
   if (back === undefined || expect === undefined) return out;
   const reply = new Walk(cfg, 'reply', memory, opts, expect);
   const rr = reply.run(r.delivered.replyFrom, back);
-  return { ...out, reply: { flow: flowJson(back), verdict: rr.verdict, path: reply.path } };
+  return { ...out, reply: { flow: flowJson(back), verdict: rr.verdict, path: reply.path, legs: reply.legs.legs(), end: reply.legs.end(rr.verdict) } };
 }

@@ -144,6 +144,10 @@ function st(stage: StageName, on: string, verdict: Verdict, by?: By, extra: Extr
 const TRACKED: By = { tracked: true };
 const IMPLICIT: By = { implicit: 'deny' };
 const SG_DENY: Extra = { code: 'ENI_SG_RULES_MISMATCH' };
+/** [RA-CODES] SG_HAS_NO_RULES: the ENI's groups have no rule at all in that direction. */
+const NO_RULES: Extra = { code: 'SG_HAS_NO_RULES' };
+/** [RA-CODES] REMAP_EPHEMERAL_PORT: a NAT gateway's source port, picked at run time in 1024-65535. */
+const NAT_PORTS = { from: 1024, to: 65535 };
 const ACL_DENY: Extra = { code: 'SUBNET_ACL_RESTRICTION' };
 
 function tcp(src: string, dst: string, dport: number, sport = 49152): Flow {
@@ -194,6 +198,19 @@ const PRIVATE_TO_WEB1_REPLY_TAIL = [
   st('nacl-inbound', 'public-a', 'allow', { nacl: 'public-nacl', rule: 110 }),
 ];
 
+/** open-1 -> the internet through nat-a, every gate open. */
+const NAT_REQUEST: readonly Expected[] = [
+  st('sg-egress', 'open-1', 'allow', { group: 'open', rule: 0 }),
+  st('nacl-outbound', 'private-a', 'allow', { nacl: 'private-nacl', rule: 100 }),
+  st('route', 'private-a', 'allow', { table: 'private', destination: '0.0.0.0/0', target: 'nat-a' }),
+  st('nacl-inbound', 'public-a', 'allow', { nacl: 'public-nacl', rule: 100 }),
+  st('nat', 'nat-a', 'allow', undefined, { rewrite: { src: '198.18.1.5', sportRange: NAT_PORTS } }),
+  st('nacl-outbound', 'public-a', 'allow', { nacl: 'public-nacl', rule: 100 }),
+  st('route', 'public-a', 'allow', { table: 'public', destination: '0.0.0.0/0', target: 'igw' }),
+  st('igw', 'igw', 'allow', undefined, { rewrite: { src: '203.0.113.5' } }),
+  st('deliver', 'internet', 'allow'),
+];
+
 // ---------------------------------------------------------------------------
 // The cases
 
@@ -220,10 +237,10 @@ const CASES: readonly Case[] = [
     ],
   },
   {
-    name: "§4 both gates: the sender's egress denies although the receiver's ingress would allow ([VPC-SGR] empty egress list: nothing leaves)",
+    name: "§4 both gates: the sender's egress denies although the receiver's ingress would allow ([VPC-SGR] empty egress list: nothing leaves; [RA-CODES] SG_HAS_NO_RULES)",
     flow: tcp('198.18.2.20', '198.18.2.30', 8080),
     verdict: 'deny',
-    path: [st('sg-egress', 'db-1', 'deny', IMPLICIT, SG_DENY)],
+    path: [st('sg-egress', 'db-1', 'deny', IMPLICIT, NO_RULES)],
   },
   {
     name: "§4 both gates: the receiver's ingress denies although the sender's egress allows",
@@ -369,13 +386,13 @@ const CASES: readonly Case[] = [
     },
   },
   {
-    name: '[VPC-SGR] a new group has no inbound rules: nothing gets in',
+    name: '[VPC-SGR] a new group has no inbound rules: nothing gets in ([RA-CODES] SG_HAS_NO_RULES)',
     flow: icmp('198.18.3.10', '198.18.3.20'),
     verdict: 'deny',
     path: [
       st('sg-egress', 'd-1', 'allow', { group: 'default', rule: 0 }),
       st('route', 'app-a', 'allow', { table: 'main', destination: '198.18.0.0/16', target: 'local' }),
-      st('sg-ingress', 'fresh-1', 'deny', IMPLICIT, SG_DENY),
+      st('sg-ingress', 'fresh-1', 'deny', IMPLICIT, NO_RULES),
     ],
   },
   {
@@ -826,7 +843,7 @@ const CASES: readonly Case[] = [
       st('nacl-outbound', 'private-a', 'allow', { nacl: 'private-nacl', rule: 100 }),
       st('route', 'private-a', 'allow', { table: 'private', destination: '0.0.0.0/0', target: 'nat-a' }),
       st('nacl-inbound', 'public-a', 'allow', { nacl: 'public-nacl', rule: 100 }),
-      st('nat', 'nat-a', 'allow', undefined, { rewrite: { src: '198.18.1.5' } }),
+      st('nat', 'nat-a', 'allow', undefined, { rewrite: { src: '198.18.1.5', sportRange: NAT_PORTS } }),
       st('nacl-outbound', 'public-a', 'allow', { nacl: 'public-nacl', rule: 100 }),
       st('route', 'public-a', 'allow', { table: 'public', destination: '0.0.0.0/0', target: 'igw' }),
       st('igw', 'igw', 'allow', undefined, { rewrite: { src: '203.0.113.5' } }),
@@ -837,7 +854,42 @@ const CASES: readonly Case[] = [
       path: [
         st('igw', 'igw', 'allow', undefined, { rewrite: { dst: '198.18.1.5' } }),
         st('nacl-inbound', 'public-a', 'allow', { nacl: 'public-nacl', rule: 110 }),
-        st('nat', 'nat-a', 'allow', undefined, { rewrite: { dst: '198.18.2.50' } }),
+        st('nat', 'nat-a', 'allow', undefined, { rewrite: { dst: '198.18.2.50', dport: 49152 } }),
+        st('nacl-outbound', 'public-a', 'allow', { nacl: 'public-nacl', rule: 100 }),
+        st('route', 'public-a', 'allow', { table: 'public', destination: '198.18.0.0/16', target: 'local' }),
+        st('nacl-inbound', 'private-a', 'allow', { nacl: 'private-nacl', rule: 110 }),
+        st('sg-ingress', 'open-1', 'allow', TRACKED),
+        st('deliver', 'open-1', 'allow'),
+      ],
+    },
+  },
+  {
+    name: '[VPC-NACL] NAT gateways use ports 1024-65535: a gateway-subnet inbound NACL admitting only 32768-65535 denies the reply for part of the range (partial)',
+    cfg: upperHalfNatNacl(),
+    flow: tcp('198.18.2.50', '203.0.113.100', 443),
+    verdict: 'allow',
+    path: NAT_REQUEST,
+    reply: {
+      verdict: 'deny',
+      path: [
+        st('igw', 'igw', 'allow', undefined, { rewrite: { dst: '198.18.1.5' } }),
+        st('nacl-inbound', 'public-a', 'deny', { nacl: 'public-nacl', rule: '*' }, ACL_DENY),
+      ],
+    },
+  },
+  {
+    name: '[VPC-NACL] the same NACL with the gateway\'s port pinned inside the admitted part (40000): the reply passes',
+    cfg: upperHalfNatNacl(),
+    flow: tcp('198.18.2.50', '203.0.113.100', 443),
+    opts: { natPort: 40000 },
+    verdict: 'allow',
+    path: NAT_REQUEST.map((s) => (s.stage === 'nat' ? { ...s, rewrite: { src: '198.18.1.5', sport: 40000 } } : s)),
+    reply: {
+      verdict: 'allow',
+      path: [
+        st('igw', 'igw', 'allow', undefined, { rewrite: { dst: '198.18.1.5' } }),
+        st('nacl-inbound', 'public-a', 'allow', { nacl: 'public-nacl', rule: 110 }),
+        st('nat', 'nat-a', 'allow', undefined, { rewrite: { dst: '198.18.2.50', dport: 49152 } }),
         st('nacl-outbound', 'public-a', 'allow', { nacl: 'public-nacl', rule: 100 }),
         st('route', 'public-a', 'allow', { table: 'public', destination: '198.18.0.0/16', target: 'local' }),
         st('nacl-inbound', 'private-a', 'allow', { nacl: 'private-nacl', rule: 110 }),
@@ -861,7 +913,7 @@ const CASES: readonly Case[] = [
       st('nacl-outbound', 'priv2', 'allow', { nacl: 'default', rule: 100 }),
       st('route', 'priv2', 'allow', { table: 'via-natp', destination: '0.0.0.0/0', target: 'nat-p' }),
       st('nacl-inbound', 'public-a', 'allow', { nacl: 'public-nacl', rule: 100 }),
-      st('nat', 'nat-p', 'allow', undefined, { rewrite: { src: '198.18.1.6' } }),
+      st('nat', 'nat-p', 'allow', undefined, { rewrite: { src: '198.18.1.6', sportRange: NAT_PORTS } }),
       st('nacl-outbound', 'public-a', 'allow', { nacl: 'public-nacl', rule: 100 }),
       st('route', 'public-a', 'allow', { table: 'public', destination: '0.0.0.0/0', target: 'igw' }),
       st('igw', 'igw', 'deny', undefined, { code: 'IGW_PUBLIC_IP_ASSOCIATION_FOR_EGRESS' }),
@@ -959,7 +1011,7 @@ const CASES: readonly Case[] = [
       st('nacl-outbound', 'lpm-sub', 'allow', { nacl: 'default', rule: 100 }),
       st('route', 'lpm-sub', 'allow', { table: 'lpm', destination: '203.0.113.0/24', target: 'nat-a' }),
       st('nacl-inbound', 'public-a', 'allow', { nacl: 'public-nacl', rule: 100 }),
-      st('nat', 'nat-a', 'allow', undefined, { rewrite: { src: '198.18.1.5' } }),
+      st('nat', 'nat-a', 'allow', undefined, { rewrite: { src: '198.18.1.5', sportRange: NAT_PORTS } }),
       st('nacl-outbound', 'public-a', 'allow', { nacl: 'public-nacl', rule: 100 }),
       st('route', 'public-a', 'allow', { table: 'public', destination: '0.0.0.0/0', target: 'igw' }),
       st('igw', 'igw', 'allow', undefined, { rewrite: { src: '203.0.113.5' } }),
@@ -1085,10 +1137,16 @@ const CASES: readonly Case[] = [
     path: [...WEB1_TO_PRIVATE, st('deliver', '198.18.2.255', 'deny', undefined, { code: 'NO_POSSIBLE_DESTINATION' })],
   },
   {
-    name: '[VPC-SEC] Amazon DNS (VPC base + 2) is answered by AWS outside SGs and NACLs: not emulated, no SG/NACL stage',
+    name: '[VPC-SEC] instance metadata (169.254.169.254) is not filtered even for a group with no egress rule: a vpc-service stage, nothing before it',
+    flow: tcp('198.18.2.20', '169.254.169.254', 80),
+    verdict: 'deny',
+    path: [st('vpc-service', 'instance-metadata', 'deny', undefined, { code: 'UNSUPPORTED_COMPONENT' })],
+  },
+  {
+    name: '[VPC-SEC] Amazon DNS (VPC base + 2) is answered by AWS outside SGs and NACLs: a vpc-service stage (not emulated yet), no SG/NACL stage',
     flow: udp('198.18.1.10', '198.18.0.2', 53),
     verdict: 'deny',
-    path: [st('deliver', '198.18.0.2', 'deny', undefined, { code: 'NO_POSSIBLE_DESTINATION' })],
+    path: [st('vpc-service', 'amazon-dns', 'deny', undefined, { code: 'UNSUPPORTED_COMPONENT' })],
   },
 
   // -- site-to-site VPN -----------------------------------------------------------
@@ -1124,6 +1182,20 @@ const CASES: readonly Case[] = [
     ],
   },
 ];
+
+/** public-nacl admitting only the upper half of the NAT gateway's ports from the internet (rule 110). */
+function upperHalfNatNacl(): VpcConfig {
+  return base()
+    .nacl('public-nacl', {
+      inbound: [
+        { rule: 100, action: 'allow', protocol: 'tcp', ports: 443, cidr: '0.0.0.0/0' },
+        { rule: 110, action: 'allow', protocol: 'tcp', ports: '32768-65535', cidr: '0.0.0.0/0' },
+        { rule: 130, action: 'allow', protocol: 'all', cidr: '198.18.0.0/16' },
+      ],
+      outbound: [{ rule: 100, action: 'allow', protocol: 'all', cidr: '0.0.0.0/0' }],
+    })
+    .build();
+}
 
 function natInstanceTopology(sourceDestCheck: boolean): VpcConfig {
   return base()

@@ -37,6 +37,7 @@ securityGroups:
 instances:
   web-1: { subnet: public-a, ip: 198.18.1.10, publicIp: 203.0.113.10, securityGroups: [web] }
   db-1: { subnet: private-a, ip: 198.18.2.20, securityGroups: [db] }
+  app-1: { subnet: private-a, ip: 198.18.2.30 }
 internetGateway: { name: igw }
 natGateways:
   nat-a: { subnet: public-a, type: public, ip: 198.18.1.5, publicIp: 203.0.113.5 }
@@ -120,6 +121,44 @@ describe('vpcd explain --json', () => {
     expect(e.reply).toBeUndefined();
   });
 
+  it('carries per direction the legs and where it ends, rewrites applied (internet gateway 1:1 NAT)', () => {
+    const e = json(file, '--src', 'web-1', '--dst', '198.51.100.7', '--proto', 'tcp', '--dport', '443');
+    expect(e.legs).toEqual([
+      {
+        from: 'web-1',
+        packet: { src: '198.18.1.10', dst: '198.51.100.7', proto: 'tcp', sport: 49152, dport: 443 },
+        to: 'internet',
+        arrived: { src: '203.0.113.10', dst: '198.51.100.7', proto: 'tcp', sport: 49152, dport: 443 },
+        first: 0,
+        last: 4,
+      },
+    ]);
+    expect(e.end).toEqual({ verdict: 'allow', stage: 'deliver', at: 'internet', packet: e.legs[0]?.arrived });
+    expect(e.reply?.end).toMatchObject({ verdict: 'allow', at: 'web-1', packet: { src: '198.51.100.7', dst: '198.18.1.10', dport: 49152 } });
+  });
+
+  it('--nat-port pins the NAT gateway\'s port; without it the JSON gives the range the gateway picks from', () => {
+    const open = json(file, '--src', 'app-1', '--dst', '198.51.100.7', '--proto', 'tcp', '--dport', '443');
+    expect(open.path.find((s) => s.stage === 'nat')).toMatchObject({
+      rewrite: { src: '198.18.1.5', sportRange: { from: 1024, to: 65535 } },
+      info: ['NGW_SOURCE_ADDRESS_REASSIGN', 'REMAP_EPHEMERAL_PORT', 'NGW_DEST_ADDRESS_PRESERVATION'],
+    });
+    expect(open.reply?.flow).toMatchObject({ dst: '203.0.113.5', dportRange: { from: 1024, to: 65535 } });
+    const pinned = json(file, '--src', 'app-1', '--dst', '198.51.100.7', '--proto', 'tcp', '--dport', '443', '--nat-port', '40000');
+    expect(pinned.path.find((s) => s.stage === 'nat')?.rewrite).toEqual({ src: '198.18.1.5', sport: 40000 });
+    expect(pinned.end.packet).toMatchObject({ src: '203.0.113.5', sport: 40000 });
+  });
+
+  it('--from: the instance that sends a source it does not own', () => {
+    const e = json(file, '--src', '198.51.100.7', '--from', 'web-1', '--dst', 'db-1', '--proto', 'tcp', '--dport', '5432');
+    expect(e.path).toMatchObject([{ stage: 'source-dest-check', on: 'web-1', verdict: 'deny', code: 'ENI_SOURCE_DEST_CHECK_RESTRICTION' }]);
+  });
+
+  it('an AWS service address: the vpc-service stage', () => {
+    const e = json(file, '--src', 'web-1', '--dst', '169.254.169.254', '--proto', 'tcp', '--dport', '80');
+    expect(e.path).toMatchObject([{ stage: 'vpc-service', on: 'instance-metadata', verdict: 'deny', code: 'UNSUPPORTED_COMPONENT' }]);
+  });
+
   it('accepts --opt=value and a protocol number', () => {
     const e = json(file, '--src=web-1', '--dst=db-1', '--proto=47');
     expect(e.flow.proto).toBe(47);
@@ -147,6 +186,15 @@ describe('vpcd explain (readable)', () => {
     expect(nat.stdout).toMatch(/igw +igw +allow +rewrite src -> 203\.0\.113\.10/);
     const err = run(file, '--src', '198.51.100.1', '--dst', 'web-1', '--proto', 'icmp', '--icmp-type', '3', '--icmp-code', '4');
     expect(err.stdout).toMatch(/reply {4}none/);
+  });
+
+  it('shows the NAT gateway\'s port range and its informational codes; a pinned port instead of the range', () => {
+    const r = run(file, '--src', 'app-1', '--dst', '198.51.100.7', '--proto', 'tcp', '--dport', '443');
+    expect(r.stdout).toMatch(/nat +nat-a +allow +rewrite src -> 198\.18\.1\.5, sport -> 1024-65535 \(picked at run time\)/);
+    expect(r.stdout).toMatch(/info: NGW_SOURCE_ADDRESS_REASSIGN, REMAP_EPHEMERAL_PORT, NGW_DEST_ADDRESS_PRESERVATION/);
+    expect(r.stdout).toMatch(/reply {4}tcp 198\.51\.100\.7:443 -> 203\.0\.113\.5:1024-65535/);
+    const pinned = run(file, '--src', 'app-1', '--dst', '198.51.100.7', '--proto', 'tcp', '--dport', '443', '--nat-port', '2000');
+    expect(pinned.stdout).toMatch(/sport -> 2000/);
   });
 
   it('a denied flow is still a successful evaluation (exit 0)', () => {
@@ -183,6 +231,9 @@ describe('vpcd explain errors (exit 1, message on stderr, nothing on stdout)', (
     ['unknown destination', ['F', '--src', 'web-1', '--dst', 'nowhere', '--proto', 'tcp', '--dport', '1'], /--dst 'nowhere'/],
     ['source no ENI owns', ['F', '--src', '198.18.2.77', '--dst', 'db-1', '--proto', 'tcp', '--dport', '1'], /no network interface owns the source/],
     ['same instance', ['F', '--src', 'web-1', '--dst', '198.18.1.10', '--proto', 'tcp', '--dport', '1'], /both source and destination/],
+    ['nat port below 1024', ['F', '--src', 'app-1', '--dst', 'igw', '--proto', 'tcp', '--dport', '443', '--nat-port', '80'], /--nat-port must be an integer 1024-65535/],
+    ['nat port with icmp', ['F', '--src', 'app-1', '--dst', 'igw', '--proto', 'icmp', '--nat-port', '2000'], /--nat-port applies to tcp and udp only/],
+    ['unknown --from', ['F', '--src', '198.51.100.7', '--from', 'nobody', '--dst', 'db-1', '--proto', 'tcp', '--dport', '1'], /--from 'nobody' is not an instance/],
   ];
   it.each(cases)('%s', (_name, argv, message) => {
     const r = run(...argv.map((a) => (a === 'F' ? file : a)));

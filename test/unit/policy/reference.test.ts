@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  type Direction,
   evaluateFlow,
   ExplainInputError,
   type Explanation,
@@ -85,21 +86,51 @@ describe('internet gateway', () => {
     expect(evaluateFlow(cfg, tcp('203.0.113.100', '203.0.113.10', 22)).path).toMatchObject([{ stage: 'igw', verdict: 'deny', code: 'NO_PATH' }]);
   });
 
-  it('a reply that leaves by another way than the request came is not the requester\'s (asymmetric return)', () => {
+  it('[RA-CODES] a TCP reply routed to a NAT gateway the request never passed: dropped there (NGW_SOURCE_ADDRESS_REASSIGN), not "no route"', () => {
     // open-1 has a public IP but its subnet's default route is the NAT gateway.
     const e = evaluateFlow(CFG, tcp('203.0.113.100', '203.0.113.50', 443));
     expect(e.verdict).toBe('allow');
     expect(e.reply?.verdict).toBe('deny');
-    expect(e.reply?.path.at(-1)).toMatchObject({ stage: 'deliver', verdict: 'deny', code: 'NO_ROUTE_TO_DESTINATION' });
-    expect(e.reply?.path.map((s) => s.stage)).toContain('nat');
+    expect(e.reply?.path.at(-1)).toMatchObject({ stage: 'nat', on: 'nat-a', verdict: 'deny', code: 'NGW_SOURCE_ADDRESS_REASSIGN' });
+    expect(e.reply?.path.at(-1)?.note).toMatch(/asymmetric return path.*RST/);
+    expect(e.reply?.path.map((s) => s.code)).not.toContain('NO_ROUTE_TO_DESTINATION');
+  });
+
+  it('[RA-CODES] a UDP reply routed to a NAT gateway is translated as a new flow: it reaches the internet from the wrong address', () => {
+    const e = evaluateFlow(CFG, { src: '203.0.113.100', dst: '203.0.113.50', proto: 17, sport: 5353, dport: 53 });
+    expect(e.reply?.path.map((s) => `${s.stage} ${s.verdict}`)).toEqual([
+      'sg-egress allow',
+      'nacl-outbound allow',
+      'route allow',
+      'nacl-inbound allow',
+      'nat allow',
+      'nacl-outbound allow',
+      'route allow',
+      'igw allow',
+      'deliver deny',
+    ]);
+    expect(e.reply?.path.at(-1)).toMatchObject({ on: 'internet', code: 'NGW_SOURCE_ADDRESS_REASSIGN' });
+    expect(e.reply?.end).toMatchObject({ verdict: 'deny', stage: 'deliver', at: 'internet', packet: { src: '203.0.113.5', sportRange: { from: 1024, to: 65535 } } });
+  });
+
+  it('a reply that returns by another gateway with no NAT gateway involved: NO_POSSIBLE_DESTINATION, not NO_ROUTE_TO_DESTINATION', () => {
+    // A request from the VPN to an instance whose subnet has no route to the VPN: the reply leaves by the internet gateway.
+    const cfg = base()
+      .subnet('pub-b', '198.18.9.0/24', { routeTable: 'public' })
+      .instance('pb-1', { subnet: 'pub-b', ip: '198.18.9.10', publicIp: '203.0.113.90', securityGroups: ['open'] })
+      .build();
+    const e = evaluateFlow(cfg, tcp('198.19.1.1', '198.18.9.10', 443));
+    expect(e.verdict).toBe('allow');
+    expect(e.reply?.path.at(-1)).toMatchObject({ stage: 'deliver', on: 'internet', verdict: 'deny', code: 'NO_POSSIBLE_DESTINATION' });
+    expect(e.reply?.path.at(-1)?.note).toMatch(/asymmetric return path/);
   });
 });
 
 describe('NAT gateway', () => {
-  it('[RA-CODES] REMAP_EPHEMERAL_PORT: a source port below 1024 is remapped into 1024-65535, and back on the reply', () => {
+  it('[RA-CODES] REMAP_EPHEMERAL_PORT: the source port becomes the gateway\'s pick in 1024-65535, and the client\'s own on the reply', () => {
     const e = evaluateFlow(CFG, tcp('198.18.2.50', '203.0.113.100', 443, 80));
-    expect(e.path.find((s) => s.stage === 'nat')?.rewrite).toEqual({ src: '198.18.1.5', sport: 1024 });
-    expect(e.reply?.flow).toMatchObject({ src: '203.0.113.100', dst: '203.0.113.5', sport: 443, dport: 1024 });
+    expect(e.path.find((s) => s.stage === 'nat')?.rewrite).toEqual({ src: '198.18.1.5', sportRange: { from: 1024, to: 65535 } });
+    expect(e.reply?.flow).toEqual({ src: '203.0.113.100', dst: '203.0.113.5', proto: 'tcp', sport: 443, dportRange: { from: 1024, to: 65535 } });
     expect(e.reply?.path.find((s) => s.stage === 'nat')?.rewrite).toEqual({ dst: '198.18.2.50', dport: 80 });
     expect(e.reply?.verdict).toBe('allow');
   });
@@ -269,22 +300,41 @@ describe('path invariants over random flows', () => {
   const addresses = [
     '198.18.1.10', '198.18.1.11', '198.18.1.12', '198.18.2.50', '198.18.7.10', '198.18.1.5', '198.18.1.1', '198.18.2.99',
     '203.0.113.10', '203.0.113.5', '203.0.113.50', '203.0.113.100', '198.51.100.7', '198.19.3.3', '198.20.0.1', '10.1.1.1',
+    '169.254.169.254', '198.18.0.2',
   ];
-  const STAGES = ['source-dest-check', 'sg-egress', 'nacl-outbound', 'route', 'nat', 'igw', 'vpn', 'nacl-inbound', 'sg-ingress', 'deliver'];
+  const STAGES = ['source-dest-check', 'vpc-service', 'sg-egress', 'nacl-outbound', 'route', 'nat', 'igw', 'vpn', 'nacl-inbound', 'sg-ingress', 'deliver'];
 
-  function checkPath(path: readonly PathStage[], verdict: string): void {
+  function checkPath(d: Direction): void {
+    const { path, verdict } = d;
     expect(path.length).toBeGreaterThan(0);
     path.forEach((s, i) => {
       expect(STAGES).toContain(s.stage);
       if (i < path.length - 1) expect(s.verdict, 'a denying stage ends the path').toBe('allow');
       if (s.verdict === 'deny') expect(s.code, 'a denial carries a code').toBeDefined();
       if (s.stage.startsWith('nacl-')) expect(s.by).toHaveProperty('nacl');
+      if (s.partial === true) expect(s.verdict, 'a partial judgement denies').toBe('deny');
     });
     expect(path.at(-1)?.verdict).toBe(verdict);
     if (verdict === 'allow') expect(path.at(-1)?.stage).toBe('deliver');
+    // Legs cover the path in order, each starting where the previous one was taken.
+    expect(d.legs[0]?.first).toBe(0);
+    d.legs.forEach((l, i) => {
+      expect(l.last).toBeGreaterThanOrEqual(l.first);
+      if (i > 0) {
+        expect(l.first).toBe((d.legs[i - 1]?.last as number) + 1);
+        expect(l.from).toBe(d.legs[i - 1]?.to);
+      }
+      if (i < d.legs.length - 1) expect(l.to, 'only the last leg may end without a taker').toBeDefined();
+    });
+    expect(d.legs.at(-1)?.last).toBe(path.length - 1);
+    expect(d.end).toMatchObject({ verdict, stage: path.at(-1)?.stage, at: path.at(-1)?.on });
+    if (verdict === 'allow') expect(d.legs.at(-1)?.to).toBe(d.end.at);
   }
 
-  it('a denial ends the path, carries a code; an allowed path ends in deliver; replies only for accepted flows', () => {
+  it('a denial ends the path, carries a code; an allowed path ends in deliver; replies only for accepted flows; legs tile the path', () => {
+    const seed = 0x5eed;
+    const numRuns = 2000;
+    console.log(`path invariants: seed ${seed}, ${numRuns} cases`);
     fc.assert(
       fc.property(
         fc.constantFrom(...addresses),
@@ -292,21 +342,23 @@ describe('path invariants over random flows', () => {
         fc.constantFrom(6, 17, 1, 47),
         fc.integer({ min: 0, max: 65535 }),
         fc.integer({ min: 0, max: 65535 }),
-        (src, dst, proto, sport, dport) => {
+        fc.constantFrom(0, 3, 8, 11, 13),
+        fc.option(fc.integer({ min: 1024, max: 65535 }), { nil: undefined }),
+        (src, dst, proto, sport, dport, icmpType, natPort) => {
           let e: Explanation;
           try {
-            e = evaluateFlow(cfg, { src, dst, proto, sport, dport, icmpType: 8, icmpCode: 0 });
+            e = evaluateFlow(cfg, { src, dst, proto, sport, dport, icmpType, icmpCode: 0 }, natPort !== undefined ? { natPort } : {});
           } catch (err) {
             expect(err).toBeInstanceOf(ExplainInputError);
             return;
           }
-          checkPath(e.path, e.verdict);
+          checkPath(e);
           if (e.verdict === 'deny') expect(e.reply).toBeUndefined();
-          if (e.reply !== undefined) checkPath(e.reply.path, e.reply.verdict);
+          if (e.reply !== undefined) checkPath(e.reply);
           expect(JSON.parse(JSON.stringify(e))).toEqual(e);
         },
       ),
-      { seed: 0x5eed, numRuns: 2000 },
+      { seed, numRuns },
     );
   });
 });
