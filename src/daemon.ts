@@ -30,7 +30,7 @@ import { PortRole } from './pipeline/dataplane.js';
 import { derivedMac, labUplinkIfName } from './lab/names.js';
 import { VpnPath, VpnCounter, type TunnelCrypto } from './vpn/vpn-path.js';
 import { VpnManager, ConfigSecretError } from './vpn/manager.js';
-import { createTunnelCrypto, type BoundTunnelCrypto } from './vpn/crypto.js';
+import { createTunnelCrypto, rekeyOnPacketLimits, type BoundTunnelCrypto } from './vpn/crypto.js';
 
 /** The interface vpcd owns towards the outside: IGW uplink and/or VPN WAN. */
 export function uplinkInterface(cfg: VpcConfig): string | undefined {
@@ -239,6 +239,7 @@ export class Daemon {
   private vpnLiveness(): void {
     const p = this.dp.vpn, mgr = this.vpnManager;
     if (!p || !mgr) return;
+    if (this.vpnCrypto) rekeyOnPacketLimits(this.vpnCrypto, p, mgr, this.log);
     const last = (this.lastEspIn ??= new Float64Array(p.tunConn.length));
     for (let t = 0; t < p.tunConn.length; t++) {
       const n = p.counters[t * 4 + VpnCounter.PacketsIn]!;

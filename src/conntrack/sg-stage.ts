@@ -86,6 +86,12 @@ export class SecurityStage {
    * receiver ([VPC-SGR] middlebox note; SG_REFERENCES_NOT_PRESERVED).
    */
   private viaMiddlebox = false;
+  /**
+   * The receiver is an appliance or NAT instance (the packet is not addressed
+   * to it): the sender's egress rules that reference a group do not match
+   * either, the group's members are not the next hop.
+   */
+  private toMiddlebox = false;
 
   constructor(policy: CompiledPolicy, ct: Conntrack) {
     this.policy = policy;
@@ -124,7 +130,9 @@ export class SecurityStage {
       return this.frags.allowed(pkt.src, pkt.dst, pkt.ipId, pkt.proto, nowMs) ? DropReason.None : DropReason.Fragment;
     }
     this.forceTrack = forceTrack;
-    this.viaMiddlebox = S >= 0 && pkt.src !== this.policy.topology.instIp[S];
+    const instIp = this.policy.topology.instIp;
+    this.viaMiddlebox = S >= 0 && pkt.src !== instIp[S];
+    this.toMiddlebox = R >= 0 && pkt.dst !== instIp[R];
     const proto = pkt.proto;
     this.l4 = proto === PROTO_TCP || proto === PROTO_UDP || proto === PROTO_ICMP ? pkt.dport : 0;
     const ref = this.lookup(pkt, 0);
@@ -159,7 +167,7 @@ export class SecurityStage {
     const len = pkt.l3Len;
     // 1. S's security group, egress
     if (S >= 0) {
-      if (p.sgEgress[S].matchL4(pkt.dst, proto, l4) === NO_MATCH) {
+      if (!this.egressAllows(p.sgEgress[S], pkt.dst, proto, l4)) {
         this.sgVerdicts[S * 4 + SgCounter.EgressDeny]++;
         this.reject(pkt, S, -1, len);
         return DropReason.Sg;
@@ -255,7 +263,7 @@ export class SecurityStage {
     let reason: number = DropReason.None;
     let atReceiver = 0;
     let outSlot = NO_NACL, inSlot = NO_NACL;
-    if (S >= 0 && !senderTracked && p.sgEgress[S].matchL4(pkt.dst, proto, l4) === NO_MATCH) reason = DropReason.Sg;
+    if (S >= 0 && !senderTracked && !this.egressAllows(p.sgEgress[S], pkt.dst, proto, l4)) reason = DropReason.Sg;
     if (reason === DropReason.None) {
       reason = this.nacl.crossing(sSub, rSub, pkt.src, pkt.dst, proto, l4);
       outSlot = this.nacl.outSlot;
@@ -293,7 +301,7 @@ export class SecurityStage {
       refS = this.lookup(pkt, 1 + S);
       if (refS === NO_FLOW || !tracksAsSender(ct, refS, S)) {
         refS = NO_FLOW;
-        if (p.sgEgress[S].matchL4(pkt.dst, proto, l4) === NO_MATCH) {
+        if (!this.egressAllows(p.sgEgress[S], pkt.dst, proto, l4)) {
           this.sgVerdicts[S * 4 + SgCounter.EgressDeny]++;
           this.reject(pkt, S, -1, len);
           return DropReason.Sg;
@@ -366,6 +374,42 @@ export class SecurityStage {
   private tracksIngress(R: number, proto: number, l4: number): boolean {
     const p = this.policy;
     return !isUntrackedFlow(p.sgIngress[R], p.sgEgress[R], proto, l4);
+  }
+
+  /** The sender's egress rules; group references do not match towards a middlebox. */
+  private egressAllows(set: CompiledSgSet, addr: number, proto: number, l4: number): boolean {
+    return (this.toMiddlebox ? set.matchL4NoGroupRefs(addr, proto, l4) : set.matchL4(addr, proto, l4)) !== NO_MATCH;
+  }
+
+  /**
+   * The sender's side of a crossing that never reaches a receiver (no route,
+   * a blackhole): S's egress rules (or its tracking of the flow) and the
+   * outbound NACL of its subnet, judged as AWS does before the router drops
+   * it. Creates no state. Returns DropReason.None when both pass.
+   */
+  senderSide(pkt: Packet, S: number, sSub: number, nowMs: number): number {
+    if (pkt.fragOff !== 0) {
+      return this.frags.allowed(pkt.src, pkt.dst, pkt.ipId, pkt.proto, nowMs) ? DropReason.None : DropReason.Fragment;
+    }
+    const p = this.policy;
+    const proto = pkt.proto;
+    this.viaMiddlebox = S >= 0 && pkt.src !== p.topology.instIp[S];
+    this.toMiddlebox = false;
+    const l4 = proto === PROTO_TCP || proto === PROTO_UDP || proto === PROTO_ICMP ? pkt.dport : 0;
+    if (S >= 0) {
+      const ref = this.lookup(pkt, 0);
+      const tracked = ref !== NO_FLOW && tracksAsSender(this.ct, ref, S);
+      if (!tracked && !this.egressAllows(p.sgEgress[S], pkt.dst, proto, l4)) {
+        this.sgVerdicts[S * 4 + SgCounter.EgressDeny]++;
+        this.reject(pkt, S, -1, pkt.l3Len);
+        return DropReason.Sg;
+      }
+    }
+    if (this.nacl.crossing(sSub, -1, pkt.src, pkt.dst, proto, l4) !== DropReason.None) {
+      this.reject(pkt, S, -1, pkt.l3Len);
+      return DropReason.Nacl;
+    }
+    return DropReason.None;
   }
 
   /** The receiver's ingress rules; group references do not match what a middlebox forwarded. */

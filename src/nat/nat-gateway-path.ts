@@ -29,9 +29,12 @@ import { readIcmpQuote, rewriteAddrPort, rewriteIcmpQuote } from './translate.js
 const PROTO_ICMP = 1, PROTO_TCP = 6, PROTO_UDP = 17;
 const NO_INSIDE = 0;
 
-/** An ICMP type that opens a NAT session: a query with an identifier (RFC 792, RFC 950). */
+/**
+ * An ICMP type that opens a NAT session: echo and timestamp requests (RFC
+ * 5508 §3.1; information and address-mask requests are obsolete, RFC 6918).
+ */
 export function isIcmpQuery(type: number): boolean {
-  return type === 8 || type === 13 || type === 15 || type === 17;
+  return type === 8 || type === 13;
 }
 
 export class NatGatewayPath {
@@ -48,14 +51,23 @@ export class NatGatewayPath {
     this.ports = ports;
   }
 
-  /** What the gateway refuses before any stage: other protocols, TCP/ICMP fragments, ICMP that is not a query. */
-  admits(pkt: Packet, nat: NatGatewayState): number {
+  /** Counts a packet arriving at the gateway from inside (PacketsInFromSource, BytesInFromSource). */
+  received(pkt: Packet, nat: NatGatewayState): void {
+    nat.counters[NatCounter.PacketsInFromSource]++;
+    nat.counters[NatCounter.BytesInFromSource] += pkt.l3Len;
+  }
+
+  /**
+   * The gateway's own checks after its subnet admitted the packet: TCP, UDP
+   * and ICMP only; a source inside the VPC (NGW_REQUIRES_SOURCE_IN_VPC); ICMP
+   * queries only (errors never open a session); no TCP/ICMP fragments.
+   */
+  admits(pkt: Packet, nat: NatGatewayState, topo: Topology): number {
     const proto = pkt.proto;
     const c = nat.counters;
-    c[NatCounter.PacketsInFromSource]++;
-    c[NatCounter.BytesInFromSource] += pkt.l3Len;
     let r: number = DropReason.None;
     if (proto !== PROTO_TCP && proto !== PROTO_UDP && proto !== PROTO_ICMP) r = DropReason.NatUnsupportedProto;
+    else if (((pkt.src & topo.vpcMask) >>> 0) !== topo.vpcNet) r = DropReason.NatSourceOutsideVpc;
     else if (pkt.isFragment() && proto !== PROTO_UDP) r = DropReason.Fragment;
     else if (proto === PROTO_ICMP && !isIcmpQuery(pkt.buf[pkt.l4Off])) r = DropReason.NatUnsupportedProto;
     if (r !== DropReason.None) c[NatCounter.PacketsDropped]++;

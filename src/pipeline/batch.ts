@@ -47,6 +47,7 @@ export const DropReason = {
   VpcService: 31,
   PuntOverflow: 32,
   Blackhole: 33,
+  NatSourceOutsideVpc: 34,
 } as const;
 export type DropReason = (typeof DropReason)[keyof typeof DropReason];
 
@@ -57,6 +58,7 @@ export const DROP_REASON_LABELS: readonly string[] = [
   'igw_no_public_ip', 'nat_unsupported_protocol', 'esp_replay', 'esp_auth', 'esp_no_sa',
   'vpn_down', 'too_big', 'arp_ignored', 'multicast', 'after_close', 'no_destination',
   'unsupported_target', 'igw_rejected', 'vpc_service', 'ike_punt_overflow', 'blackhole',
+  'nat_source_outside_vpc',
 ];
 export const DROP_REASON_COUNT = DROP_REASON_LABELS.length;
 

@@ -92,9 +92,14 @@ export class Legs {
     const dst = pkt.dst;
     // AWS answers these inside the VPC, outside SGs, NACLs and flow logs; they never leave it.
     if (isVpcService(topo, dst)) return DropReason.VpcService;
+    // Addresses no route can lead to: the rest of link-local, loopback, "this network", class E, broadcast; multicast.
+    const hi = dst >>> 24;
+    if (hi >= 224 && hi < 240) return DropReason.Multicast;
+    if (isLinkLocal(dst) || hi === 127 || hi === 0 || hi >= 240) return DropReason.NoDestination;
     const sSub = topo.instSubnet[S];
     const e = topo.route(topo.subnetRouteTable[sSub], dst);
-    if (e < 0) return DropReason.NoRoute;
+    // No route, or a blackhole: the packet left the ENI and its subnet first (SG egress, NACL outbound).
+    if (e < 0) return this.dropAfterSender(pkt, S, sSub, DropReason.NoRoute, nowMs);
     const kind = topo.rtKind[e];
     if (kind === Target.Local) {
       const a = topo.classify(dst);
@@ -107,17 +112,17 @@ export class Legs {
     }
     if (kind === Target.Instance) {
       const R = topo.rtTarget[e];
-      if (R < 0) return DropReason.NoRoute;
+      if (R < 0) return this.dropAfterSender(pkt, S, sSub, DropReason.NoRoute, nowMs);
       return this.toInstance(b, pkt, S, sSub, R, nowMs);
     }
     if (kind === Target.Igw) return this.toInternet(b, pkt, S, sSub, nowMs);
     if (kind === Target.Vgw) return this.toVpn(b, pkt, S, sSub, nowMs);
     if (kind === Target.NatGateway) {
       const g = topo.rtTarget[e];
-      if (g < 0 || g >= this.nats.length) return DropReason.NoRoute;
+      if (g < 0 || g >= this.nats.length) return this.dropAfterSender(pkt, S, sSub, DropReason.NoRoute, nowMs);
       return this.toNatGateway(b, pkt, this.nats[g], S, sSub, nowMs);
     }
-    if (kind === Target.Blackhole) return DropReason.Blackhole;
+    if (kind === Target.Blackhole) return this.dropAfterSender(pkt, S, sSub, DropReason.Blackhole, nowMs);
     return DropReason.UnsupportedTarget;
   }
 
@@ -212,11 +217,13 @@ export class Legs {
   /** Instance -> NAT gateway -> (IGW) -> internet, or -> a tunnel for a gateway whose route is the VGW. */
   private toNatGateway(b: PacketBatch, pkt: Packet, nat: NatGatewayState, S: number, sSub: number, nowMs: number): number {
     const topo = this.topo, natgw = this.natgw;
-    let r = natgw.admits(pkt, nat);
-    if (r !== DropReason.None) return r;
+    natgw.received(pkt, nat);
     // [EC2-CT]: flows through a NAT gateway are always tracked on the instance's ENI.
-    r = this.crossing(pkt, S, sSub, -1, nat.subnet, nowMs, true);
+    let r = this.crossing(pkt, S, sSub, -1, nat.subnet, nowMs, true);
     if (r !== DropReason.None) return natDrop(nat, r);
+    // The gateway's own checks: protocol, a source inside the VPC, ICMP queries only, no TCP/ICMP fragments.
+    r = natgw.admits(pkt, nat, topo);
+    if (r !== DropReason.None) return r;
     r = natgw.translate(b, pkt, nat, topo, S, nowMs);
     if (r !== DropReason.None) return r;
     // From the gateway: its subnet's route table decides where the translated packet goes.
@@ -342,6 +349,14 @@ export class Legs {
   }
 
   // ======================================================================
+
+  /** A packet the router cannot forward: judged on the sender's side first, then dropped with `reason`. */
+  private dropAfterSender(pkt: Packet, S: number, sSub: number, reason: number, nowMs: number): number {
+    const sec = this.security;
+    if (sec === null) return reason;
+    const r = sec.senderSide(pkt, S, sSub, nowMs);
+    return r !== DropReason.None ? r : reason;
+  }
 
   /** One crossing's security stages (none without a security stage). */
   private crossing(pkt: Packet, S: number, sSub: number, R: number, rSub: number, nowMs: number, forceTrack: boolean): number {

@@ -12,7 +12,9 @@
  * rate, bounded per batch).
  */
 import type { Topology } from '../control/topology.js';
-import { readU32, writeU16 } from '../wire/bytes.js';
+import { writeU16 } from '../wire/bytes.js';
+import { espDropReason } from '../ipsec/esp.js';
+import { UDP_ENCAP_PORT, UdpEncapKind, classifyUdpEncap, writeUdpEncapHeader } from '../ipsec/udp-encap.js';
 import { DropReason, type PacketBatch, VNET_HDR_LEN } from '../pipeline/batch.js';
 import type { Packet } from '../pipeline/packet.js';
 import type { Ports } from '../pipeline/ports.js';
@@ -127,15 +129,11 @@ export class TunnelForward {
     const espLen = crypto.encryptDeferred !== undefined && igw.neighbors.lookup(igw.nextHop(vpn.tunPeer[t])) >= 0
       ? crypto.encryptDeferred(t, src, off, len, out, espOff, b.txCount)
       : crypto.encrypt(t, src, off, len, out, espOff);
-    if (espLen < 0) return DropReason.EspNoSa;
+    if (espLen < 0) return espDropReason(espLen);
     writeU16(out, e + 12, ETH_IPV4);
     const ip = e + 14;
     writeIpv4Header(out, ip, 28 + espLen, igw.nextIpId(), false, 17, vpn.tunLocal[t], vpn.tunPeer[t]);
-    const u = ip + 20;
-    writeU16(out, u, 4500);
-    writeU16(out, u + 2, 4500);
-    writeU16(out, u + 4, 8 + espLen);
-    writeU16(out, u + 6, 0); // RFC 3948 §2.1: the UDP checksum of ESP-in-UDP may be zero
+    writeUdpEncapHeader(out, ip + 20, UDP_ENCAP_PORT, UDP_ENCAP_PORT, espLen);
     vpn.counters[t * 4 + VpnCounter.BytesOut] += len;
     vpn.counters[t * 4 + VpnCounter.PacketsOut]++;
     return igw.send(b, s, e, espOff + espLen, vpn.tunPeer[t], vpn.tunLocal[t], nowMs);
@@ -165,19 +163,22 @@ export class TunnelForward {
     const buf = pkt.buf;
     const pay = pkt.l4Off + 8;
     const plen = pkt.l3End - pay;
-    if (pkt.dport === 500 || (pkt.dport === 4500 && plen >= 4 && readU32(buf, pay) === 0)) {
+    const kind = pkt.dport === UDP_ENCAP_PORT ? classifyUdpEncap(buf, pay, plen) : UdpEncapKind.Invalid;
+    if (pkt.dport === 500 || kind === UdpEncapKind.Ike) {
       if (plen <= 0 || plen > 65_000) return DropReason.Malformed;
       if (this.punts.length >= MAX_PUNTS_PER_BATCH) return DropReason.PuntOverflow;
       this.punts.push({ local: pkt.dst, localPort: pkt.dport, from: pkt.src, fromPort: pkt.sport, bytes: Buffer.from(buf.subarray(pay, pay + plen)) });
       return DropReason.None;
     }
-    if (pkt.dport !== 4500) return DropReason.NotForRouter;
-    if (plen === 1 && buf[pay] === 0xff) return DropReason.None; // NAT keepalive (RFC 3948 §2.3)
+    if (pkt.dport !== UDP_ENCAP_PORT) return DropReason.NotForRouter;
+    if (kind === UdpEncapKind.Keepalive) return DropReason.None; // NAT keepalive (RFC 3948 §2.3)
+    if (kind === UdpEncapKind.Invalid) return DropReason.Malformed;
     const vpn = this.vpn!;
     const crypto = vpn.crypto;
     if (crypto === null) return DropReason.EspNoSa;
     const n = crypto.decrypt(buf, pay, plen, buf, pkt.ethOff + 14);
-    if (n < 0) return n === -1 ? DropReason.EspNoSa : n === -2 ? DropReason.EspReplay : n === -3 ? DropReason.EspAuth : DropReason.Malformed;
+    // A dummy packet (next header 59) is consumed: espDropReason gives None and nothing is forwarded.
+    if (n < 0) return espDropReason(n);
     const t = crypto.lastTunnel;
     vpn.counters[t * 4 + VpnCounter.BytesIn] += n;
     vpn.counters[t * 4 + VpnCounter.PacketsIn]++;
