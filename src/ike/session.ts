@@ -19,7 +19,7 @@
 import type { ChildSa } from '../ipsec/sa-types.js';
 import type { IkeAction, IkeStats, TunnelState, UdpEndpoint } from './actions.js';
 import { toHex } from './bytes.js';
-import { resolveConfig, type IkeSessionConfig, type ResolvedIkeConfig } from './config.js';
+import { resolveConfig, type IkeAuthConfig, type IkeSessionConfig, type ResolvedIkeConfig } from './config.js';
 import { ExchangeType, NotifyType } from './constants.js';
 import { onChildCreateResponse, onCreateChildRequest, startChildCreate } from './create-child.js';
 import { IKE_ERROR_NAMES, IkeError, IkeErrorCode } from './errors.js';
@@ -48,9 +48,12 @@ export class IkeSession {
 
   private readonly s: SessionContext;
   private readonly cookies: CookieJar;
+  /** What the config was built from (credentials are re-resolved against it). */
+  private readonly source: IkeSessionConfig;
 
   constructor(config: IkeSessionConfig, role: 'initiator' | 'responder') {
     this.role = role;
+    this.source = config;
     this.s = new SessionContext(resolveConfig(config, role), role);
     this.cookies = new CookieJar(this.s.config.random);
     this.errors = this.s.errors;
@@ -150,6 +153,25 @@ export class IkeSession {
         this.pump(sa, nowMs);
       }
     });
+  }
+
+  /**
+   * Checks credentials for this tunnel (PSK length, certificate identity) and
+   * returns the configuration that would use them. Changes nothing. Throws
+   * IkeError(Config) naming what is wrong, never the secret.
+   */
+  prepareAuth(auth: IkeAuthConfig): ResolvedIkeConfig {
+    return resolveConfig({ ...this.source, auth }, this.role);
+  }
+
+  /**
+   * Uses the credentials (and the identities derived from them) of a config
+   * from prepareAuth() for every later IKE_AUTH, ours and the peer's. Live
+   * SAs are untouched: IKEv2 rekeys do not authenticate again, so the new
+   * credentials take effect when the tunnel is next established.
+   */
+  applyAuth(prepared: ResolvedIkeConfig): void {
+    this.s.config = { ...this.s.config, auth: prepared.auth, localId: prepared.localId, remoteId: prepared.remoteId };
   }
 
   /** The data plane saw authentic ESP from the peer: counts as liveness for DPD. */

@@ -16,14 +16,22 @@
  * counted by reason (`dropped`, vpcd_ike_datagrams_dropped_total{reason}), and
  * at most one log line per reason per 10 s summarises them, so junk cannot
  * flood the log.
+ *
+ * Reloads are two-phase: prepare(cfg) reads and checks every secret and
+ * changes nothing; apply() swaps the new credentials into the running
+ * sessions. Live SAs keep their keys (IKEv2 rekeys do not authenticate
+ * again); the new PSK or certificate is used from the next IKE_AUTH.
  */
+import { createHash, type Hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { VpcConfig, VpnConnection } from '../control/config-types.js';
 import type { ChildSa } from '../ipsec/sa-types.js';
 import { IkeInitiator, IkeResponder, type IkeAction, type IkeSession, type UdpEndpoint } from '../ike/session.js';
-import { sessionConfigFromVpn, vpnAuthFromContract, type IkeAuthConfig, type IkeSessionConfig, type SecretSources } from '../ike/config.js';
+import {
+  resolveConfig, sessionConfigFromVpn, vpnAuthFromContract, type IkeAuthConfig, type IkeSessionConfig, type ResolvedIkeConfig, type SecretSources,
+} from '../ike/config.js';
 import { formatIpv4, parseIpv4 } from '../lib/ipv4.js';
 import { RateLimiter, type RateLimiterOptions } from '../lib/rate-limiter.js';
 
@@ -103,22 +111,69 @@ interface Entry {
   timerAt: number;
 }
 
+/**
+ * A reload prepared by VpnManager.prepare(): every secret of the new
+ * configuration was read and checked. Nothing changed yet.
+ */
+export interface VpnReload {
+  /** Connections only in the new configuration: apply() does not build them; the daemon starts them. */
+  readonly added: readonly string[];
+  /** Connections only in the running configuration: apply() leaves them running; the daemon stops them. */
+  readonly removed: readonly string[];
+  /**
+   * Connections in both whose settings other than secrets differ (role,
+   * networks, tunnels, proposals, lifetimes): apply() only swaps their
+   * secrets; the rest needs the daemon to rebuild them.
+   */
+  readonly changed: readonly string[];
+  /** Connections in both whose secret material (PSK, certificate, key, CA) differs: apply() swaps it in. */
+  readonly credentials: readonly string[];
+  /**
+   * Swaps the new credentials into the running sessions: the next IKE_AUTH
+   * of each tunnel (re-establishment, or the peer connecting) uses them; live
+   * SAs and their rekeys continue untouched. Call at most once.
+   */
+  apply(): void;
+}
+
 export class ConfigSecretError extends Error {}
 
 const DEFAULT_SECRETS: SecretSources = { env: process.env, readFile: (p) => readFileSync(p, 'utf8') };
 
-/** Reads a connection's authentication material. Throws ConfigSecretError with a message that names no secret. */
-export function loadAuth(conn: VpnConnection, sources: SecretSources = DEFAULT_SECRETS): IkeAuthConfig {
+/**
+ * Reads a connection's authentication material, with a digest of the secret
+ * inputs (to tell whether a reload changes them; kept in memory only).
+ * Throws ConfigSecretError with a message that names no secret.
+ */
+function loadAuth(conn: VpnConnection, sources: SecretSources): { auth: IkeAuthConfig; fingerprint: string } {
+  const h: Hash = createHash('sha256');
+  const tap: SecretSources = {
+    env: sources.env,
+    readFile: (p) => {
+      const text = sources.readFile(p);
+      h.update(`file:${p}\0${text}\0`);
+      return text;
+    },
+  };
+  let auth: IkeAuthConfig;
   try {
-    return vpnAuthFromContract(conn.auth, sources);
+    auth = vpnAuthFromContract(conn.auth, tap);
   } catch (e) {
     throw new ConfigSecretError(`vpn connection ${conn.name}: ${(e as Error).message}`);
   }
+  if (auth.kind === 'psk') h.update('psk:').update(auth.psk);
+  return { auth, fingerprint: h.digest('hex') };
 }
 
 /** Our address for a tunnel: its `local`, else the customer gateway's WAN address. */
 export function tunnelLocal(cfg: VpcConfig, conn: VpnConnection, t: number): string | undefined {
   return conn.tunnels[t]?.local ?? cfg.customerGateway?.wan.ip;
+}
+
+/** A connection's settings apart from where its secrets come from (reload comparison). */
+function settingsKey(conn: VpnConnection): string {
+  const { auth: _auth, ...rest } = conn;
+  return JSON.stringify(rest);
 }
 
 export class VpnManager {
@@ -133,6 +188,8 @@ export class VpnManager {
   private readonly limiter: RateLimiter;
   private readonly clock: () => number;
   private readonly secrets: SecretSources;
+  /** Per connection: digest of the secret inputs in force, and its settings. */
+  private readonly running = new Map<string, { fingerprint: string; settings: string }>();
   private stopped = false;
 
   constructor(private readonly cfg: VpcConfig, private readonly log: Logger, private readonly hooks: VpnHooks,
@@ -145,13 +202,14 @@ export class VpnManager {
   /** Builds every tunnel's session. Throws ConfigSecretError when secrets are missing. */
   build(): void {
     for (const conn of this.cfg.vpnConnections.values()) {
-      const auth = loadAuth(conn, this.secrets);
+      const { auth, fingerprint } = loadAuth(conn, this.secrets);
       conn.tunnels.forEach((t, i) => {
         const sc = this.sessionConfig(this.cfg, conn, i, auth);
         const session = conn.role === 'cgw' ? new IkeInitiator(sc) : new IkeResponder(sc);
         const info: TunnelInfo = { connection: conn.name, tunnel: i, role: conn.role, local: sc.localAddr, peer: t.peer, state: 'down', upSinceMs: 0, lastSetupMs: 0, connectStartedMs: 0 };
         this.entries.push({ session, info, localU32: parseIpv4(sc.localAddr), peerU32: parseIpv4(t.peer), timer: undefined, timerAt: Infinity });
       });
+      this.running.set(conn.name, { fingerprint, settings: settingsKey(conn) });
     }
     this.pairs = new Uint32Array(this.entries.length * 2);
     this.entries.forEach((e, i) => {
@@ -217,6 +275,62 @@ export class VpnManager {
     }
     const e = this.admit(local, src, now);
     if (e) this.deliver(e, from, localPort, bytes, now, src);
+  }
+
+  /**
+   * Prepares a reload: reads every connection's secrets from `cfg` and checks
+   * them against the running tunnels (PSK length, certificate identity).
+   * Changes nothing. Throws ConfigSecretError naming the connection and what
+   * is wrong (never the secret).
+   */
+  prepare(cfg: VpcConfig): VpnReload {
+    const added: string[] = [];
+    const changed: string[] = [];
+    const credentials: string[] = [];
+    const swaps: { session: IkeSession; prepared: ResolvedIkeConfig }[] = [];
+    const fingerprints = new Map<string, { fingerprint: string; settings: string }>();
+    for (const conn of cfg.vpnConnections.values()) {
+      const { auth, fingerprint } = loadAuth(conn, this.secrets);
+      const settings = settingsKey(conn);
+      const cur = this.running.get(conn.name);
+      if (!cur) {
+        added.push(conn.name);
+        conn.tunnels.forEach((_t, i) => {
+          try {
+            resolveConfig(this.sessionConfig(cfg, conn, i, auth), conn.role === 'cgw' ? 'initiator' : 'responder');
+          } catch (e) {
+            throw e instanceof ConfigSecretError ? e : new ConfigSecretError(`vpn connection ${conn.name} tunnel ${i}: ${(e as Error).message}`);
+          }
+        });
+        continue;
+      }
+      if (settings !== cur.settings) changed.push(conn.name);
+      if (fingerprint === cur.fingerprint) continue;
+      credentials.push(conn.name);
+      fingerprints.set(conn.name, { fingerprint, settings: cur.settings });
+      for (const e of this.entries) {
+        if (e.info.connection !== conn.name) continue;
+        try {
+          swaps.push({ session: e.session, prepared: e.session.prepareAuth(auth) });
+        } catch (err) {
+          throw new ConfigSecretError(`vpn connection ${conn.name} tunnel ${e.info.tunnel}: ${(err as Error).message}`);
+        }
+      }
+    }
+    const removed = [...this.running.keys()].filter((n) => !cfg.vpnConnections.has(n));
+    let applied = false;
+    return {
+      added, removed, changed, credentials,
+      apply: () => {
+        if (applied) return;
+        applied = true;
+        for (const { session, prepared } of swaps) session.applyAuth(prepared);
+        for (const [name, fp] of fingerprints) this.running.set(name, fp);
+        if (credentials.length) {
+          this.log.info({ event: 'vpn-credentials-reloaded', connections: credentials }, 'VPN credentials replaced: used from the next IKE_AUTH; live SAs continue');
+        }
+      },
+    };
   }
 
   /** ESP arrived on a tunnel: the peer is alive (DPD need not ask). */
