@@ -68,7 +68,7 @@ export const IkeDrop = {
   UnknownPeer: 1,
   /** The session could not decode it (truncated, bad lengths, version, payload format, fragments). */
   Malformed: 2,
-  /** Decoded but refused by the session (unknown SPI, message ID, integrity, unexpected exchange, authentication). */
+  /** Decoded but refused by the session (unknown SPI, message ID, integrity, unexpected exchange, half-open limit). */
   Refused: 3,
   /** The session failed internally on it (a bug; counted, the daemon keeps running). */
   SessionError: 4,
@@ -79,6 +79,14 @@ export const IKE_DROP_REASONS: readonly string[] = ['rate_limited', 'unknown_pee
 
 /** Session refusal codes (IKE_ERROR_NAMES) that mean the datagram did not decode. */
 const MALFORMED_CODES: ReadonlySet<string> = new Set(['truncated', 'bad_length', 'bad_version', 'bad_payload', 'unsupported_critical', 'fragment']);
+/**
+ * Refusals that are the outcome of an exchange with the configured peer
+ * rather than junk: the peer completed IKE_SA_INIT (a DH exchange, so it
+ * receives at its address) and then failed authentication. They keep their
+ * own log line (what an operator needs to fix a tunnel); the rate limit
+ * bounds them.
+ */
+const AUTH_OUTCOME_CODES: ReadonlySet<string> = new Set(['auth_failed', 'certificate']);
 const REFUSED_PREFIX = 'refused-';
 /** At most one summary log line per drop reason per this many ms. */
 export const DROP_LOG_INTERVAL_MS = 10_000;
@@ -424,8 +432,9 @@ export class VpnManager {
 
   /**
    * Carries out a session's actions. For actions caused by a datagram from
-   * `fromAddr`, the session's refusals (`refused-*`, `internal-error` logs)
-   * become one counted drop instead of a log line each.
+   * `fromAddr`, the session's refusals (`refused-*`, `internal-error` logs;
+   * failed authentication excepted) become one counted drop instead of a
+   * log line each.
    */
   private apply(e: Entry, actions: readonly IkeAction[], fromAddr?: number, now = 0): void {
     const info = e.info;
@@ -496,7 +505,9 @@ export class VpnManager {
 function refusalReason(event: string): IkeDrop | undefined {
   if (event === 'internal-error') return IkeDrop.SessionError;
   if (!event.startsWith(REFUSED_PREFIX)) return undefined;
-  return MALFORMED_CODES.has(event.slice(REFUSED_PREFIX.length)) ? IkeDrop.Malformed : IkeDrop.Refused;
+  const code = event.slice(REFUSED_PREFIX.length);
+  if (AUTH_OUTCOME_CODES.has(code)) return undefined;
+  return MALFORMED_CODES.has(code) ? IkeDrop.Malformed : IkeDrop.Refused;
 }
 
 function hex(n: number): string {

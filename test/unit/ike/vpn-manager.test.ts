@@ -254,6 +254,9 @@ describe('VpnManager: two-phase reload of secrets', () => {
       expect(init.tunnelState === 'up', psk).toBe(up);
       expect(r.mgr.tunnels[0]!.state === 'up', psk).toBe(up);
     }
+    // a failed authentication is an outcome the operator needs, not junk: it keeps its own log line
+    expect(r.lines.filter((l) => l.event === 'refused-auth_failed' && l.connection === 'site')).toHaveLength(1);
+    expect(r.mgr.dropped.reduce((a, b) => a + b, 0)).toBe(0);
   });
 
   it('a missing environment variable makes prepare() throw naming it, and the old PSK stays in force', () => {
