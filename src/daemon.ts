@@ -29,7 +29,7 @@ import { NatGatewayState, NatCounter } from './nat/nat-gateway.js';
 import { PortRole } from './pipeline/dataplane.js';
 import { derivedMac, labUplinkIfName } from './lab/names.js';
 import { VpnPath, VpnCounter, type TunnelCrypto } from './vpn/vpn-path.js';
-import { VpnManager, ConfigSecretError } from './vpn/manager.js';
+import { VpnManager, ConfigSecretError, type VpnReload } from './vpn/manager.js';
 import { createTunnelCrypto, rekeyOnPacketLimits, type BoundTunnelCrypto } from './vpn/crypto.js';
 
 /** The interface vpcd owns towards the outside: IGW uplink and/or VPN WAN. */
@@ -255,7 +255,8 @@ export class Daemon {
     const punts = this.dp.punts;
     const mgr = this.vpnManager;
     for (const p of punts) {
-      mgr?.onDatagram(formatIpv4(p.local), p.localPort, { addr: formatIpv4(p.from), port: p.fromPort }, new Uint8Array(p.bytes.buffer, p.bytes.byteOffset, p.bytes.length));
+      // Rate-limited per source before any parsing or formatting (VpnManager.onPunt).
+      mgr?.onPunt(p.local >>> 0, p.localPort, p.from >>> 0, p.fromPort, new Uint8Array(p.bytes.buffer, p.bytes.byteOffset, p.bytes.length));
     }
     punts.length = 0;
   }
@@ -405,6 +406,19 @@ export class Daemon {
       return false;
     }
     const topo = policy.topology;
+    // VPN: secrets are resolved and checked now; structural changes to connections need a restart.
+    let vpnReload: VpnReload | undefined;
+    try {
+      vpnReload = this.vpnManager?.prepare(cfg);
+      if (vpnReload && (vpnReload.added.length > 0 || vpnReload.removed.length > 0 || vpnReload.changed.length > 0)) {
+        throw new Error(`vpnConnections ${[...vpnReload.added, ...vpnReload.removed, ...vpnReload.changed].join(', ')}: only secrets change on reload; other changes need a restart`);
+      }
+      if (!this.vpnManager && cfg.vpnConnections.size > 0) throw new Error('vpnConnections added: VPN connections start with the daemon; restart to add them');
+    } catch (e) {
+      this.reloadFailures++;
+      this.log.error({ event: 'reload-rejected', issues: [(e as Error).message] }, 'reload rejected: keeping the running configuration');
+      return false;
+    }
     try {
       this.attachAll(cfg, topo);
     } catch (e) {
@@ -414,6 +428,7 @@ export class Daemon {
       return false;
     }
     this.epoch++;
+    vpnReload?.apply();
     // Per-ENI allowances by the new instance order; live flows follow their instances by name.
     const oldNames = this.topo.instanceNames;
     this.ct.setAllowances(allowancesOf(cfg, topo), oldNames.map((n) => topo.instanceNames.indexOf(n)));
@@ -531,6 +546,10 @@ export class Daemon {
     pulledGauge(registry, 'vpcd_conntrack_allowance_available', 'Flows that can still be tracked (AWS conntrack_allowance_available).', [], (emit) => emit({}, this.ct.allowanceAvailable));
     pulledCounter(registry, 'vpcd_conntrack_allowance_exceeded_total', 'New flows dropped because the tracked-flow table was full (AWS conntrack_allowance_exceeded).', [],
       (emit) => emit({}, this.ct.allowanceExceeded));
+    pulledCounter(registry, 'vpcd_ike_datagrams_dropped_total', 'IKE datagrams dropped before or by their session, by reason (rate_limited, unknown_peer, malformed, refused, session_error).',
+      ['reason'], (emit) => { for (const [reason, n] of Object.entries(this.vpnManager?.dropCounts() ?? {})) emit({ reason }, n); });
+    pulledCounter(registry, 'vpcd_neighbor_evictions_total', 'Uplink neighbour entries evicted to make room (bounded table).', [], (emit) => emit({}, this.dp.neighbors.evicted));
+    pulledCounter(registry, 'vpcd_neighbor_unsolicited_arp_total', 'ARP replies on the uplink for addresses vpcd did not ask for (ignored).', [], (emit) => emit({}, this.dp.neighbors.unsolicited));
     pulledCounter(registry, 'vpcd_conntrack_eni_allowance_exceeded_total', 'New flows refused because the ENI was at its conntrackAllowance (AWS conntrack_allowance_exceeded, per ENI).',
       ['eni'], (emit) => this.topo.instanceNames.forEach((n, i) => emit({ eni: n }, this.ct.allowanceExceededPerEni[i] ?? 0)));
     pulledGauge(registry, 'vpcd_conntrack_eni_entries', 'Tracked flows counted against each ENI.', ['eni'],
