@@ -108,10 +108,6 @@ export function rewriteIcmpQuote(buf: Uint8Array, icmp: number, end: number, add
   return true;
 }
 
-/** True for ICMP types that carry a quoted packet. */
-export function isIcmpError(type: number): boolean {
-  return type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
-}
 
 /** The quoted packet's (src, dst, proto, sport, dport) read into `out` (5 numbers); false if too short. */
 export function readIcmpQuote(buf: Uint8Array, icmp: number, end: number, out: Uint32Array): boolean {

@@ -12,16 +12,13 @@
  * - addresses are int32 (`| 0`), unboxed on the hot path (control/topology.ts).
  */
 import { readU16 } from '../wire/bytes.js';
+import { isIcmpErrorType } from '../wire/icmp.js';
 import { Ipv4Error, Ipv4View } from '../wire/ipv4.js';
 import { DropReason, VNET_HDR_LEN } from './batch.js';
 
 const EMPTY = new Uint8Array(0);
 const PROTO_ICMP = 1, PROTO_TCP = 6, PROTO_UDP = 17;
 
-/** ICMP types that are errors carrying a quote of the offending datagram (RFC 792, RFC 1812). */
-export function isIcmpErrorType(type: number): boolean {
-  return type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
-}
 
 export class Packet {
   /** The batch arena the frame lives in. */

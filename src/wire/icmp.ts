@@ -99,3 +99,8 @@ export class IcmpView {
     this.checksum = ~onesSum(this.buf, this.off, this.end - this.off) & 0xffff;
   }
 }
+
+/** ICMP types that are errors carrying a quote of the offending datagram (RFC 792, RFC 1812 §4.3.2.3). */
+export function isIcmpErrorType(type: number): boolean {
+  return type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
+}
