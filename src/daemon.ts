@@ -24,7 +24,7 @@ import { SecurityStage, SgCounter, type NaclHits } from './conntrack/sg-stage.js
 import { FlowLogTable } from './pipeline/flowlog-table.js';
 import { Conntrack, CtCounter } from './conntrack/conntrack.js';
 import { FlowLogWriter } from './telemetry/flowlogs.js';
-import { formatIpv4, parseCidr4, parseIpv4, parseMac, prefixMask } from './lib/ipv4.js';
+import { formatIpv4, parseCidr4, parseIpv4, parseMac } from './lib/ipv4.js';
 import { NatGatewayState, NatCounter } from './nat/nat-gateway.js';
 import { PortRole } from './pipeline/dataplane.js';
 import { derivedMac, labUplinkIfName } from './lab/names.js';
@@ -325,13 +325,10 @@ export class Daemon {
       this.dp.attachPort(p.id, PortRole.Uplink, 0, p.vnet);
       this.dp.uplinkPort = p.id;
       this.dp.uplinkMac.set(parseMac(derivedMac(`uplink/${cfg.vpc.name}`)));
-      this.dp.uplinkIp = cfg.internetGateway?.uplinkIp ? parseIpv4(cfg.internetGateway.uplinkIp) | 0 : 0;
       // A router's uplink: destinations off the uplink's network go to its gateway (one neighbour entry).
-      const igw = this.dp.legs.igw;
-      igw.gateway = cfg.internetGateway?.uplinkGateway ? parseIpv4(cfg.internetGateway.uplinkGateway) | 0 : 0;
-      const block = cfg.internetGateway?.uplinkBlock;
-      igw.onlinkNet = block ? block.addr | 0 : 0;
-      igw.onlinkMask = block ? prefixMask(block.prefix) | 0 : 0;
+      const g = cfg.internetGateway;
+      this.dp.legs.igw.configure(g?.uplinkIp ? parseIpv4(g.uplinkIp) : 0, g?.uplinkGateway ? parseIpv4(g.uplinkGateway) : 0,
+        g?.uplinkBlock?.addr ?? 0, g?.uplinkBlock?.prefix ?? 0);
     }
     this.dp.dxPort = -1;
     if (dx) {

@@ -51,6 +51,17 @@ export class InternetGateway {
     this.ports = ports;
   }
 
+  /**
+   * Control plane: the uplink's addressing from internetGateway.uplinkIp,
+   * uplinkGateway and the parsed uplinkCidr (host-order numbers; absent: 0).
+   */
+  configure(ip: number, gateway: number, onlinkNet: number, onlinkPrefix: number): void {
+    this.ip = ip | 0;
+    this.gateway = gateway | 0;
+    this.onlinkNet = onlinkPrefix > 0 ? onlinkNet | 0 : 0;
+    this.onlinkMask = onlinkPrefix > 0 ? (0xffffffff << (32 - onlinkPrefix)) | 0 : 0;
+  }
+
   /** The neighbour a packet for `dst` is handed to. */
   nextHop(dst: number): number {
     if (this.gateway === 0) return dst;

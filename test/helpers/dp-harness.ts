@@ -71,6 +71,9 @@ export class Harness {
       this.dp.attachPort(n, PortRole.Uplink, 0, true);
       this.dp.uplinkPort = n;
       this.dp.uplinkMac.set(this.uplinkMac);
+      const g = this.cfg.internetGateway;
+      const ip4 = (t?: string) => (t ? t.split('.').reduce((a, x) => (a << 8) | Number(x), 0) | 0 : 0);
+      this.dp.legs.igw.configure(ip4(g?.uplinkIp), ip4(g?.uplinkGateway), g?.uplinkBlock?.addr ?? 0, g?.uplinkBlock?.prefix ?? 0);
       const topo = this.topo;
       this.dp.nats = topo.natNames.map((name, i) => {
         const g = this.cfg.natGateways.get(name)!;
