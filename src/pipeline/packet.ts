@@ -11,9 +11,9 @@
  * - later fragments (fragOff != 0) carry no L4 header: sport = dport = 0;
  * - addresses are int32 (`| 0`), unboxed on the hot path (control/topology.ts).
  */
-import { readU16 } from '../wire/bytes.js';
+import { readI32, readU16 } from '../wire/bytes.js';
 import { isIcmpErrorType } from '../wire/icmp.js';
-import { Ipv4Error, Ipv4View } from '../wire/ipv4.js';
+import { Ipv4Field, ipv4Check } from '../wire/ipv4.js';
 import { DropReason, VNET_HDR_LEN } from './batch.js';
 
 const EMPTY = new Uint8Array(0);
@@ -44,7 +44,6 @@ export class Packet {
   fragOff = 0;
   moreFrags = false;
   ipId = 0;
-  private readonly ip = new Ipv4View();
 
   /** Aims the record at a received frame; returns the EtherType, or -1 when shorter than an Ethernet header. */
   begin(buf: Uint8Array, port: number, start: number, len: number, vnet: boolean): number {
@@ -60,24 +59,26 @@ export class Packet {
 
   /**
    * Parses the IPv4 packet behind the Ethernet header (up to `end`) through
-   * the wire view. Returns DropReason.None or Malformed (bad header,
+   * the wire module. Returns DropReason.None or Malformed (bad header,
    * checksum, total length, or an L4 header too short for its protocol).
    */
   parseIpv4(end: number): number {
     const buf = this.buf;
-    const ip = this.ip.at(buf, this.ethOff + 14, end);
-    if (ip.check() !== Ipv4Error.None || !ip.verifyChecksum()) return DropReason.Malformed;
-    const l3 = ip.off;
+    const l3 = this.ethOff + 14;
+    // One call validates the header (wire/ipv4.ts); the fields are then read at the format's offsets.
+    const hlen = ipv4Check(buf, l3, end);
+    if (hlen < 0) return DropReason.Malformed;
     this.end = end;
     this.l3Off = l3;
-    this.l3End = ip.packetEnd;
-    this.l4Off = ip.payloadOff;
-    this.proto = ip.protocol;
-    this.src = ip.srcI32;
-    this.dst = ip.dstI32;
-    this.fragOff = ip.fragmentOffset;
-    this.moreFrags = ip.moreFragments;
-    this.ipId = ip.id;
+    this.l3End = l3 + readU16(buf, l3 + Ipv4Field.TotalLen);
+    this.l4Off = l3 + hlen;
+    this.proto = buf[l3 + Ipv4Field.Proto];
+    this.src = readI32(buf, l3 + Ipv4Field.Src);
+    this.dst = readI32(buf, l3 + Ipv4Field.Dst);
+    const ff = readU16(buf, l3 + Ipv4Field.FlagsFrag);
+    this.fragOff = ff & 0x1fff;
+    this.moreFrags = (ff & 0x2000) !== 0;
+    this.ipId = readU16(buf, l3 + Ipv4Field.Id);
     this.sport = 0;
     this.dport = 0;
     if (this.fragOff === 0) {

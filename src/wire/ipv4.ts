@@ -27,6 +27,27 @@ export const IPV4_MAX_HEADER_LEN = 60;
 
 const FLAG_DF = 0x4000, FLAG_MF = 0x2000, FRAG_MASK = 0x1fff;
 
+/** Field offsets from the start of the header, for hot paths that read fields after ipv4Check(). */
+export const Ipv4Field = { TotalLen: TOTAL_LEN, Id: ID, FlagsFrag: FLAGS_FRAG, Ttl: TTL, Proto: PROTO, Checksum: CSUM, Src: SRC, Dst: DST } as const;
+
+/**
+ * The whole check of an IPv4 packet at buf[off, end) in one call, for the
+ * per-packet path (the same rules as Ipv4View.check() + verifyChecksum(),
+ * without a getter per field): version 4, IHL 20..60 within [off, end),
+ * headerLen <= totalLen <= end - off, and a valid header checksum. Returns
+ * the header length in bytes, or -1.
+ */
+export function ipv4Check(buf: Uint8Array, off: number, end: number): number {
+  if (end - off < IPV4_MIN_HEADER_LEN) return -1;
+  const vihl = buf[off];
+  if (vihl >>> 4 !== 4) return -1;
+  const hlen = (vihl & 0x0f) << 2;
+  if (hlen < IPV4_MIN_HEADER_LEN || hlen > end - off) return -1;
+  const tlen = readU16(buf, off + TOTAL_LEN);
+  if (tlen < hlen || tlen > end - off) return -1;
+  return onesSum(buf, off, hlen) === 0xffff ? hlen : -1;
+}
+
 export const IpProto = { Icmp: 1, Tcp: 6, Udp: 17, Ipv6Icmp: 58, Esp: 50 } as const;
 export type IpProto = (typeof IpProto)[keyof typeof IpProto];
 
