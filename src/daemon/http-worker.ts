@@ -24,6 +24,10 @@ import { HEARTBEAT_MS, SLOTS, Slot, health, monotonicMs, watch } from './health.
 const SCRAPE_TIMEOUT_MS = 8_000;
 /** Scrapes waiting for the main thread, at most. */
 const MAX_PENDING_SCRAPES = 16;
+/** Idle keep-alive connections are closed after this long. */
+const KEEP_ALIVE_MS = 65_000;
+/** Open HTTP connections, at most. */
+const MAX_CONNECTIONS = 64;
 /** While a stall lasts, one reminder line per this many ms. */
 const STALL_LOG_EVERY_MS = 10_000;
 
@@ -134,6 +138,11 @@ function run(): void {
           return;
         }
         const s = createServer(handle);
+        // Scrapers reuse their connection between scrapes (Prometheus: every 15 s by default); a short idle
+        // timeout makes the server close a connection just as a client sends its next request on it.
+        s.keepAliveTimeout = KEEP_ALIVE_MS;
+        s.headersTimeout = KEEP_ALIVE_MS + 1_000;
+        s.maxConnections = MAX_CONNECTIONS;
         const fail = (e: Error): void => post({ t: 'listening', id: m.id, ok: false, error: e.message });
         s.once('error', fail);
         s.listen(addr.port, addr.host, () => {

@@ -22,7 +22,7 @@
  * open() is synchronous and throws FlowLogFileError with the reason: callers
  * use it to validate a configuration before applying it.
  */
-import { closeSync, constants, fstatSync, fchmodSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, closeSync, constants, existsSync, fstatSync, fchmodSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { close, fstat, rename, unlink, write } from 'node:fs';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
@@ -55,12 +55,37 @@ export class FlowLogFileError extends Error {}
 const OPEN_EXISTING = constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 const OPEN_NEW = constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW | constants.O_CREAT | constants.O_EXCL;
 
+/**
+ * mkdir -p with DIRECTORY_MODE set exactly on each directory created (the
+ * umask must neither narrow nor widen it). One mkdir per missing component:
+ * bounded, unlike a recursive mkdirSync, which can loop forever on a
+ * pseudo-filesystem such as /proc.
+ */
+function makeDirectories(dir: string): void {
+  const missing: string[] = [];
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(d)) break;
+    missing.push(d);
+    if (dirname(d) === d || missing.length > 64) break;
+  }
+  for (let i = missing.length - 1; i >= 0; i--) {
+    const d = missing[i]!;
+    try {
+      mkdirSync(d, { mode: DIRECTORY_MODE });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw e;
+    }
+    chmodSync(d, DIRECTORY_MODE);
+  }
+}
+
 /** Opens (creating it if needed) the file at opts.path under the rules above. Returns the fd, its size, and whether it was created. */
 function secureOpen(opts: FlowLogFileOptions): { fd: number; size: number; created: boolean } {
   const path = opts.path;
   const dir = dirname(path);
   try {
-    mkdirSync(dir, { recursive: true, mode: DIRECTORY_MODE });
+    makeDirectories(dir);
   } catch (e) {
     throw new FlowLogFileError(`flowLogs.path ${path}: cannot create directory ${dir}: ${(e as Error).message}`);
   }
@@ -112,6 +137,7 @@ function secureOpen(opts: FlowLogFileOptions): { fd: number; size: number; creat
 
 function openError(path: string, e: unknown): FlowLogFileError {
   const err = e as NodeJS.ErrnoException;
+  if (err.code === 'ENXIO') return new FlowLogFileError(`flowLogs.path ${path}: not a regular file (a FIFO or socket without a reader)`);
   if (err.code === 'ELOOP') return new FlowLogFileError(`flowLogs.path ${path}: is a symbolic link; refusing to follow it`);
   if (err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS') return new FlowLogFileError(`flowLogs.path ${path}: cannot write there (${err.code})`);
   return new FlowLogFileError(`flowLogs.path ${path}: ${err.message}`);
