@@ -217,7 +217,15 @@ export class Daemon implements MetricsSource {
       );
     });
     if (this.failpoints.stallMs > 0) on('SIGUSR2', () => this.failpoints.stall());
+    // Backstop for callbacks vpcd does not schedule itself (timers inside the VPN manager, library
+    // callbacks): counted and logged like the others instead of ending the process.
+    const uncaught = (e: unknown): void => this.guard.fail('uncaught', e);
+    process.on('uncaughtException', uncaught);
+    process.on('unhandledRejection', uncaught);
+    this.processHandlers.push(['uncaughtException', uncaught], ['unhandledRejection', uncaught]);
   }
+
+  private readonly processHandlers: ['uncaughtException' | 'unhandledRejection', (e: unknown) => void][] = [];
 
   private armFlowLogTimer(): void {
     if (this.flowLogTimer) clearInterval(this.flowLogTimer);
@@ -369,7 +377,9 @@ export class Daemon implements MetricsSource {
       try {
         plan.listener = await this.watchdog.listen(cfg.metrics.listen);
       } catch (e) {
-        throw new ReloadRejected([`metrics.listen ${cfg.metrics.listen}: ${(e as Error).message}`]);
+        const samePort = current && current.addr.slice(current.addr.lastIndexOf(':')) === cfg.metrics.listen.slice(cfg.metrics.listen.lastIndexOf(':'));
+        const hint = samePort && /EADDRINUSE/.test((e as Error).message) ? ' (the running listener holds this port: choose another port, or restart)' : '';
+        throw new ReloadRejected([`metrics.listen ${cfg.metrics.listen}: ${(e as Error).message}${hint}`]);
       }
     }
     try {
@@ -438,6 +448,7 @@ export class Daemon implements MetricsSource {
     for (const t of this.timers) clearInterval(t);
     if (this.flowLogTimer) clearInterval(this.flowLogTimer);
     for (const [sig, h] of this.signalHandlers) process.off(sig, h);
+    for (const [ev, h] of this.processHandlers) process.off(ev, h);
     const fl = this.flowLogs;
     const flushed = Promise.all([fl ? fl.close(Date.now()) : Promise.resolve(), ...this.flowLogsDraining]);
     let timer: NodeJS.Timeout | undefined;

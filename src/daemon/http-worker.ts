@@ -162,6 +162,7 @@ function run(): void {
         if (!p) return;
         pending.delete(m.req);
         clearTimeout(p.timer);
+        if (p.res.headersSent || p.res.destroyed) return;
         p.res.writeHead(m.ok ? 200 : 500, { 'content-type': m.ok ? m.contentType : 'text/plain' });
         p.res.end(m.body);
         return;

@@ -175,7 +175,12 @@ export class FlowLogFile {
    * lines when the size limit would be passed. Resolves when written.
    */
   appendLines(lines: readonly string[]): Promise<void> {
-    return this.enqueue(() => this.writeLines(lines));
+    // The bytes are made now, by the caller's turn; the queued write only splits them at line ends.
+    const buf = Buffer.from(lines.length > 0 ? `${lines.join('\n')}\n` : '');
+    const ends = new Int32Array(lines.length);
+    let at = -1;
+    for (let i = 0; i < lines.length; i++) ends[i] = at = buf.indexOf(0x0a, at + 1) + 1;
+    return this.enqueue(() => this.writeLines(buf, ends));
   }
 
   /** Closes and reopens the path (after an external rotation). Keeps the old file if the new one cannot be opened. */
@@ -219,29 +224,32 @@ export class FlowLogFile {
     return run;
   }
 
-  private async writeLines(lines: readonly string[]): Promise<void> {
+  /** Writes `buf` (lines ending at `ends`), rotating between two lines when the next would pass maxBytes. */
+  private async writeLines(buf: Buffer, ends: Int32Array): Promise<void> {
     if (this.closed) throw new FlowLogFileError(`flow log ${this.opts.path} is closed`);
     const max = this.opts.maxBytes;
-    let pending = '';
-    let pendingBytes = 0;
-    for (const line of lines) {
-      const bytes = Buffer.byteLength(line) + 1;
-      const fileBytes = this.size + (this.size === 0 ? this.headerLine.length : 0);
-      if (max > 0 && fileBytes + pendingBytes + bytes > max && fileBytes + pendingBytes > this.headerLine.length) {
-        if (pendingBytes > 0) await this.writeText(pending);
-        pending = '';
-        pendingBytes = 0;
+    const header = this.headerLine.length;
+    let start = 0;
+    for (let i = 0; i < ends.length; i++) {
+      const end = ends[i]!, prev = i === 0 ? 0 : ends[i - 1]!;
+      const fileBytes = this.size === 0 ? header : this.size;
+      if (max > 0 && fileBytes + (end - start) > max && fileBytes + (prev - start) > header) {
+        if (prev > start) await this.write(buf.subarray(start, prev));
+        start = prev;
         await this.rotate();
       }
-      pending += `${line}\n`;
-      pendingBytes += bytes;
     }
-    if (pendingBytes > 0) await this.writeText(pending);
+    if (buf.length > start) await this.write(buf.subarray(start));
   }
 
-  /** Writes text, preceded by the header when the file is empty. */
-  private async writeText(text: string): Promise<void> {
-    const buf = Buffer.from(this.size === 0 ? this.headerLine + text : text);
+  /** Writes bytes, preceded by the header when the file is empty. */
+  private async write(bytes: Buffer): Promise<void> {
+    if (this.size === 0) await this.writeAll(Buffer.from(this.headerLine));
+    await this.writeAll(bytes);
+    this.createdEmpty = false;
+  }
+
+  private async writeAll(buf: Buffer): Promise<void> {
     let off = 0;
     while (off < buf.length) {
       const { bytesWritten } = await writeAsync(this.fd, buf, off, buf.length - off);
@@ -249,7 +257,6 @@ export class FlowLogFile {
       off += bytesWritten;
       this.size += bytesWritten;
     }
-    this.createdEmpty = false;
   }
 
   /** path.(keep-1) -> path.keep, ..., path -> path.1; then a new file at path. */
