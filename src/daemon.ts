@@ -41,8 +41,6 @@ import { ReloadRejected, changedSections, restartOnlyIssues } from './daemon/rel
 import { VpnGlue } from './daemon/vpn-glue.js';
 import { Watchdog, type Listener } from './daemon/watchdog.js';
 
-export { uplinkInterface } from './daemon/attach.js';
-
 /** Batches per wake-up before yielding to the event loop. */
 const MAX_BATCHES_PER_WAKE = 64;
 /** At stop, the last flow-log interval gets this long to reach the disk. */
@@ -391,10 +389,11 @@ export class Daemon implements MetricsSource {
   }
 
   /**
-   * The VPN part of a reload.
-   * LEAD: once VpnManager.prepare(cfg) exists, this body becomes
+   * The VPN part of a reload: its single call site. VPN-RELOAD: once
+   * VpnManager.prepare(cfg) exists, this body becomes
    *   `return this.vpn.manager?.prepare(cfg) ?? null;`
-   * and the vpnConnections check in daemon/reload.ts (restartOnlyIssues) goes.
+   * (apply() runs in apply() below) and the vpnConnections check in
+   * daemon/reload.ts (restartOnlyIssues) goes.
    */
   private prepareVpn(_cfg: VpcConfig): VpnReload | null {
     return null;

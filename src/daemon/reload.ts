@@ -57,7 +57,7 @@ export function restartOnlyIssues(a: VpcConfig, b: VpcConfig): string[] {
     // moving them to a table of another size is not done while packets flow.
     issues.push(`conntrack.max changes need a restart (running ${a.conntrack.max}, file ${b.conntrack.max})`);
   }
-  // VPN: applied on reload once the VPN manager can prepare a change (VpnManager.prepare(cfg)); until then a restart.
+  // VPN-RELOAD: applied on reload once the VPN manager can prepare a change (VpnManager.prepare(cfg)); until then a restart.
   if (stableJson(a.vpnConnections) !== stableJson(b.vpnConnections) ||
       (a.vpnConnections.size > 0 && stableJson(a.customerGateway) !== stableJson(b.customerGateway))) {
     issues.push('vpnConnections (and customerGateway while VPN connections exist) changes need a restart');

@@ -186,6 +186,7 @@ export class FlowLogFile {
   /** Closes and reopens the path (after an external rotation). Keeps the old file if the new one cannot be opened. */
   reopen(): Promise<void> {
     return this.enqueue(async () => {
+      if (this.closed) return;
       const next = secureOpen(this.opts);
       const old = this.fd;
       this.fd = next.fd;
