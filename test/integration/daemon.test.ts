@@ -89,7 +89,7 @@ describe.runIf(isRoot)('daemon containment, watchdog, reloads and flow-log files
 
   describe('with failpoints', () => {
     beforeAll(async () => {
-      d = new DaemonProc(cfgPath, { VPCD_FAILPOINTS: 'batch-throw-every=3,timer-throw=conntrack-sweep,stall-ms=3000' });
+      d = new DaemonProc(cfgPath, { VPCD_FAILPOINTS: 'batch-throw-every=4,timer-throw=conntrack-sweep,stall-ms=3000' });
       await d.started();
     });
 
@@ -102,11 +102,11 @@ describe.runIf(isRoot)('daemon containment, watchdog, reloads and flow-log files
       const droppedBefore = await metric(port, 'vpcd_internal_error_dropped_frames_total');
       const r = ping(40);
       const after = await metric(port, 'vpcd_internal_errors_total', { place: 'batch' });
-      expect(after - before, r.out).toBeGreaterThanOrEqual(10);
-      expect(await metric(port, 'vpcd_internal_error_dropped_frames_total') - droppedBefore).toBeGreaterThanOrEqual(10);
-      // Every third batch is lost, the rest is forwarded.
-      expect(r.received, r.out).toBeGreaterThanOrEqual(5);
-      expect(r.received, r.out).toBeLessThan(40);
+      expect(after - before, `batch failures counted\n${r.out}`).toBeGreaterThanOrEqual(5);
+      expect(await metric(port, 'vpcd_internal_error_dropped_frames_total') - droppedBefore, 'frames of failed batches').toBeGreaterThanOrEqual(5);
+      // Every fourth batch is lost, the rest is forwarded.
+      expect(r.received, `replies\n${r.out}`).toBeGreaterThanOrEqual(5);
+      expect(r.received, `replies\n${r.out}`).toBeLessThan(40);
       const lines = d!.lines.filter((l) => l.event === 'internal-error' && l.place === 'batch');
       expect(lines.length).toBeGreaterThanOrEqual(1);
       expect(lines.length).toBeLessThanOrEqual(2); // at most one per 10 s
@@ -241,6 +241,25 @@ describe.runIf(isRoot)('daemon containment, watchdog, reloads and flow-log files
       } finally {
         busy.close();
       }
+    });
+
+    it('a reload to another flow-log path applies: records go to the new file from then on', async () => {
+      const moved = join(dirname(flowLog), 'moved', 'flows.log');
+      writeFileSync(cfgPath, config({ port, flowLog: moved }));
+      const seen = d!.lines.length;
+      d!.signal('SIGHUP');
+      const line = await d!.waitFor((l) => d!.lines.indexOf(l) >= seen && (l.event === 'reload-rejected' || l.event === 'reloaded'));
+      expect(line.event).toBe('reloaded');
+      expect(line.changed).toEqual(['flowLogs']);
+      expect(line.flowLogs).toEqual([`path ${moved}`]);
+      await until('records in the new file', () => (fileLines(moved).length >= 3 ? true : undefined), 5_000);
+      expect(fileLines(moved)[0]).toBe(HEADER);
+      const old = fileLines(flowLog).length;
+      await sleep(2500);
+      expect(fileLines(flowLog).length).toBe(old);
+      writeFileSync(cfgPath, config({ port, flowLog }));
+      d!.signal('SIGHUP');
+      await d!.waitFor((l) => d!.lines.indexOf(l) > seen + 1 && l.event === 'reloaded');
     });
 
     it('SIGUSR1 reopens the flow log after an external rename (logrotate without copytruncate)', async () => {
