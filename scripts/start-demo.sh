@@ -7,7 +7,7 @@ if [ "$(id -u)" != 0 ]; then
   echo "npm start needs root (network namespaces, raw sockets): sudo npm start" >&2
   exit 2
 fi
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh demo
 [ -f dist/cli/main.js ] || npm run build
 ./bin/vpcd check "$CONFIG"
 ./bin/vpcd lab up "$CONFIG"

@@ -3,9 +3,10 @@
  * `flowLogs` and `metrics`.
  */
 import { formatIpv4, type Ipv4Cidr, parseCidr, parseIpv4 } from './cidr.js';
-import type { ConntrackConfig, LabConfig, VpcConfig } from './config-types.js';
+import { isScalar } from 'yaml';
+import type { ConntrackConfig, FlowLogsConfig, LabConfig, VpcConfig } from './config-types.js';
 import { DEFAULTS, LIMITS } from './config-defaults.js';
-import { Ctx, readMap, required, type V } from './config-issues.js';
+import { Ctx, describe, readMap, required, type V } from './config-issues.js';
 import { checkOutsideVpc, Claims, netnsProblem, readBool, readEntries, readInt, readIpv4, readName, readNetns, readPath, readString } from './config-read-values.js';
 
 // --- lab, dataplane ----------------------------------------------------------
@@ -80,15 +81,58 @@ export function readConntrack(ctx: Ctx, v: V | undefined): ConntrackConfig {
   return { max, timeouts };
 }
 
-export function readFlowLogs(ctx: Ctx, v: V | undefined): VpcConfig['flowLogs'] {
+/** Flow-log records per interval over all ENIs (the writer's memory bound; see pipeline/flowlog-table.ts). */
+const FLOW_LOG_MAX_RECORDS = 1 << 20;
+
+export function readFlowLogs(ctx: Ctx, v: V | undefined, instanceCount: number): VpcConfig['flowLogs'] {
   if (v === undefined) return undefined;
-  const f = readMap(ctx, v, ['path', 'aggregationInterval']);
+  const f = readMap(ctx, v, ['path', 'aggregationInterval', 'recordsPerEni', 'fileMode', 'allowSharedDirectory', 'maxBytes', 'keep']);
   if (f === undefined) return undefined;
   const pv = required(ctx, f, 'path', v, 'the file flow-log records are appended to');
   const path = pv && readPath(ctx, pv);
   const av = f.get('aggregationInterval');
   const aggregationInterval = (av && readInt(ctx, av, 1, 600, 'seconds')) ?? DEFAULTS.flowLogInterval;
-  return path === undefined ? undefined : { path, aggregationInterval };
+  const out: { -readonly [K in keyof FlowLogsConfig]: FlowLogsConfig[K] } = { path: path ?? '', aggregationInterval };
+  const rv = f.get('recordsPerEni');
+  if (rv !== undefined) {
+    const n = readInt(ctx, rv, 1, FLOW_LOG_MAX_RECORDS, 'records per ENI per interval');
+    if (n !== undefined && n * Math.max(1, instanceCount) > FLOW_LOG_MAX_RECORDS) {
+      ctx.error(rv.at, `${rv.path}: ${n} records x ${instanceCount} instances exceeds ${FLOW_LOG_MAX_RECORDS} records per interval; lower it to at most ${Math.floor(FLOW_LOG_MAX_RECORDS / instanceCount)}`);
+    } else if (n !== undefined) out.recordsPerEni = n;
+  }
+  const mv = f.get('fileMode');
+  if (mv !== undefined) {
+    const mode = readFileMode(ctx, mv);
+    if (mode !== undefined) out.fileMode = mode;
+  }
+  const sv = f.get('allowSharedDirectory');
+  const shared = sv && readBool(ctx, sv);
+  if (shared !== undefined) out.allowSharedDirectory = shared;
+  const bv = f.get('maxBytes');
+  const maxBytes = bv && readInt(ctx, bv, 0, Number.MAX_SAFE_INTEGER, '0 = never rotate');
+  if (maxBytes !== undefined && maxBytes !== 0 && maxBytes < 65_536) ctx.error(bv!.at, `${bv!.path}: expected 0 (never rotate) or at least 65536 bytes, got ${maxBytes}`);
+  else if (maxBytes !== undefined) out.maxBytes = maxBytes;
+  const kv = f.get('keep');
+  const keep = kv && readInt(ctx, kv, 0, 1000, 'rotated files kept');
+  if (keep !== undefined) out.keep = keep;
+  return path === undefined ? undefined : out;
+}
+
+/** A file mode in octal: the string "0640" or YAML 1.2's 0o640. Others must not be able to write. */
+function readFileMode(ctx: Ctx, v: V): number | undefined {
+  const n = v.node;
+  let mode: number | undefined;
+  if (isScalar(n) && typeof n.value === 'string' && /^0?[0-7]{3}$/.test(n.value)) mode = parseInt(n.value, 8);
+  else if (isScalar(n) && typeof n.value === 'number' && n.format === 'OCT' && Number.isInteger(n.value) && n.value >= 0 && n.value <= 0o777) mode = n.value;
+  if (mode === undefined) {
+    ctx.error(v.at, `${v.path}: expected an octal file mode such as "0640" (quoted) or 0o640, got ${describe(v)}`);
+    return undefined;
+  }
+  if ((mode & 0o002) !== 0) {
+    ctx.error(v.at, `${v.path}: ${mode.toString(8).padStart(4, '0')} lets any user write the flow log; drop the write bit for others`);
+    return undefined;
+  }
+  return mode;
 }
 
 export function readMetrics(ctx: Ctx, v: V | undefined): VpcConfig['metrics'] {

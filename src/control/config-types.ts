@@ -287,7 +287,7 @@ export interface VpcConfig {
   };
   readonly vpnConnections: ReadonlyMap<string, VpnConnection>;
   readonly conntrack: ConntrackConfig;
-  readonly flowLogs?: { readonly path: string; readonly aggregationInterval: number };
+  readonly flowLogs?: FlowLogsConfig;
   readonly metrics: { readonly listen: string };
   readonly lab: LabConfig;
   readonly dataplane: DataplaneConfig;
@@ -296,6 +296,25 @@ export interface VpcConfig {
    * with protocol `all`, which AWS ignores). `vpcd check` prints them.
    */
   readonly warnings?: readonly ConfigIssue[];
+}
+
+/**
+ * `flowLogs:`. Optional keys are absent when the file does not set them; the
+ * flow-log writer applies the defaults (docs/config.md#flowlogs).
+ */
+export interface FlowLogsConfig {
+  readonly path: string;
+  readonly aggregationInterval: number;
+  /** Records per ENI per interval; beyond it the ENI's further flows count into its SKIPDATA record. */
+  readonly recordsPerEni?: number;
+  /** Permission bits of a file vpcd creates (default 0o640). */
+  readonly fileMode?: number;
+  /** Accept a directory writable by group or others, or owned by another user (default false). */
+  readonly allowSharedDirectory?: boolean;
+  /** Rotate when the file would pass this size; 0: never (an external logrotate plus SIGUSR1). */
+  readonly maxBytes?: number;
+  /** Rotated files kept (path.1 .. path.N). */
+  readonly keep?: number;
 }
 
 /** One problem found in a file: printed as `file:line:column: message`. */

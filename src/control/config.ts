@@ -153,7 +153,7 @@ function readRoot(ctx: Ctx, contents: unknown): VpcConfig | undefined {
   macs.report(ctx, (d, f) => `${d.v.path}: MAC ${d.key} is already used by ${f.owner}`);
   ifnames.report(ctx, (d, f) => `${d.v.path}: interface ${JSON.stringify(d.key)} is already used by ${f.owner}`);
 
-  const flowLogs = readFlowLogs(ctx, top.get('flowLogs'));
+  const flowLogs = readFlowLogs(ctx, top.get('flowLogs'), entries.instances.length);
   const metrics = readMetrics(ctx, top.get('metrics'));
 
   if (ctx.issues.length > 0 || vpcCidr === undefined) return undefined;

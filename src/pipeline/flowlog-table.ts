@@ -3,100 +3,187 @@
  *
  * AWS writes one record per flow (5-tuple) per ENI per direction per interval,
  * with ACCEPT or REJECT [VPC-FL]. The packet path calls record() for each ENI
- * a packet touched; the control plane drains the table at the end of each
- * interval (drain()) and formats records. Open addressing, linear probing,
- * fixed capacity; when full, packets are counted as skipped (the interval's
- * SKIPDATA record). record() allocates nothing.
+ * a packet touched; at the end of the interval the control plane reads the
+ * records (recordsOf(), the record arrays) and clears the table.
+ *
+ * Isolation between ENIs: every ENI owns a fixed region of the table, a quota
+ * of `recordsPerEni` records in a hash region of 4x that many slots. Further
+ * flows of an ENI that used its quota are counted into that ENI's skipped
+ * packets (its SKIPDATA record); no other ENI loses anything.
+ *
+ * Cost bound per packet: the key is hashed with a per-process random seed
+ * (lib/hash), so a sender cannot choose ports that collide, and probing stops
+ * after MAX_PROBES slots (load <= 1/4, so an honest key needs more than a few
+ * probes with negligible probability); a key that finds neither itself nor a
+ * free slot within the bound is counted as skipped. record() allocates nothing.
  */
+import { hash4, nextPow2, randomSeed } from '../lib/hash.js';
 
-const KEY_WORDS = 6; // eni, src, dst, sport<<16|dport, proto<<8|action, (spare)
-const NIL = -1;
+/** Slots probed at most per packet. */
+export const MAX_PROBES = 32;
+/** Records of one interval over all ENIs, at most (bounds the memory of a table: about 70 MB). */
+export const MAX_FLOW_LOG_RECORDS = 1 << 20;
+/** Default records per ENI per interval (flowLogs.recordsPerEni). */
+export const DEFAULT_RECORDS_PER_ENI = 4096;
+
+const EMPTY = -1;
+
+/** The per-ENI quota used when the configuration sets none: the default, lowered so that every ENI fits. */
+export function defaultRecordsPerEni(enis: number): number {
+  return Math.max(1, Math.min(DEFAULT_RECORDS_PER_ENI, Math.floor(MAX_FLOW_LOG_RECORDS / Math.max(1, enis))));
+}
 
 export class FlowLogTable {
+  /** ENIs (instances) this table has a region for; record(eni) with eni outside 0..enis-1 counts in skippedUnknown. */
+  readonly enis: number;
+  readonly recordsPerEni: number;
+  /** Records of all ENIs. */
   readonly capacity: number;
-  private readonly mask: number;
-  readonly keys: Int32Array;
-  readonly used: Int32Array;
+  /** Slots per ENI region (a power of two, >= 4 x recordsPerEni). */
+  private readonly regionSlots: number;
+  private readonly regionMask: number;
+  private readonly seed: number;
+  /** Slot -> record number inside the ENI's quota, or EMPTY. */
+  private readonly slots: Int32Array;
+
+  // Records, struct of arrays; record r of ENI e is at e * recordsPerEni + n, n < recordsOf(e).
+  readonly src: Int32Array;
+  readonly dst: Int32Array;
+  /** sport << 16 | dport */
+  readonly ports: Int32Array;
+  /** proto << 1 | action (1 ACCEPT, 0 REJECT) */
+  readonly protoAction: Int32Array;
   readonly packets: Float64Array;
   readonly bytes: Float64Array;
-  /** Unix ms of first/last packet in the interval. */
+  /** Unix ms of the first/last packet in the interval. */
   readonly firstMs: Float64Array;
   readonly lastMs: Float64Array;
-  /** Slots in use, in insertion order (drain walks these only). */
-  readonly order: Int32Array;
-  size = 0;
-  /** Packets not recorded because the table was full this interval. */
-  skippedPackets = 0;
-  /** Interval start, Unix ms. */
-  intervalStartMs = 0;
+  /** The slot (inside its ENI's region) each record sits in, for clear(). */
+  private readonly slotOf: Int32Array;
 
-  constructor(capacity = 65_536) {
-    let cap = 16;
-    while (cap < capacity * 2) cap <<= 1;
-    this.capacity = capacity;
-    this.mask = cap - 1;
-    this.keys = new Int32Array(cap * KEY_WORDS);
-    this.used = new Int32Array(cap).fill(NIL);
-    this.packets = new Float64Array(cap);
-    this.bytes = new Float64Array(cap);
-    this.firstMs = new Float64Array(cap);
-    this.lastMs = new Float64Array(cap);
-    this.order = new Int32Array(capacity);
+  /** Records per ENI this interval. */
+  private readonly count: Int32Array;
+  /** Packets per ENI not recorded this interval (quota used, or no slot within MAX_PROBES). */
+  private readonly skipped: Float64Array;
+  /** Packets for an ENI number the table has no region for (a bug elsewhere; counted, never a crash). */
+  skippedUnknown = 0;
+  /** Records in the table now (all ENIs). */
+  size = 0;
+
+  /** `enis`: ENIs (instances) to hold; `recordsPerEni`: the quota (default: defaultRecordsPerEni); `seed`: fixed in tests, random per process otherwise. */
+  constructor(opts: { enis: number; recordsPerEni?: number; seed?: number }) {
+    const enis = opts.enis;
+    if (!Number.isInteger(enis) || enis < 1 || enis > MAX_FLOW_LOG_RECORDS) throw new RangeError(`flow-log table: ${enis} ENIs`);
+    const perEni = opts.recordsPerEni ?? defaultRecordsPerEni(enis);
+    if (!Number.isInteger(perEni) || perEni < 1 || perEni * enis > MAX_FLOW_LOG_RECORDS) {
+      throw new RangeError(`flow-log table: ${perEni} records per ENI x ${enis} ENIs exceeds ${MAX_FLOW_LOG_RECORDS}`);
+    }
+    this.enis = enis;
+    this.recordsPerEni = perEni;
+    this.capacity = perEni * enis;
+    this.regionSlots = nextPow2(Math.max(16, perEni * 4));
+    this.regionMask = this.regionSlots - 1;
+    this.seed = opts.seed ?? randomSeed();
+    this.slots = new Int32Array(this.regionSlots * enis).fill(EMPTY);
+    const n = this.capacity;
+    this.src = new Int32Array(n);
+    this.dst = new Int32Array(n);
+    this.ports = new Int32Array(n);
+    this.protoAction = new Int32Array(n);
+    this.packets = new Float64Array(n);
+    this.bytes = new Float64Array(n);
+    this.firstMs = new Float64Array(n);
+    this.lastMs = new Float64Array(n);
+    this.slotOf = new Int32Array(n);
+    this.count = new Int32Array(enis);
+    this.skipped = new Float64Array(enis);
   }
 
   /** One packet of `len` IP bytes seen on ENI `eni` with `action` (1 ACCEPT, 0 REJECT) at Unix ms `nowMs`. */
   record(eni: number, src: number, dst: number, sport: number, dport: number, proto: number, action: number, len: number, nowMs: number): void {
-    const ports = (sport << 16) | dport;
+    if (eni < 0 || eni >= this.enis) {
+      this.skippedUnknown++;
+      return;
+    }
     src |= 0;
     dst |= 0;
-    const pa = (proto << 8) | action;
-    let h = Math.imul(eni ^ src, 0x9e3779b1) ^ Math.imul(dst ^ ports, 0x85ebca6b) ^ pa;
-    h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
-    const { keys, used, mask } = this;
-    for (let i = (h ^ (h >>> 13)) & mask; ; i = (i + 1) & mask) {
-      const u = used[i];
-      const k = i * KEY_WORDS;
-      if (u === NIL) {
-        if (this.size >= this.capacity) {
-          this.skippedPackets++;
-          return;
-        }
-        keys[k] = eni;
-        keys[k + 1] = src;
-        keys[k + 2] = dst;
-        keys[k + 3] = ports;
-        keys[k + 4] = pa;
-        used[i] = this.size;
-        this.order[this.size++] = i;
-        this.packets[i] = 1;
-        this.bytes[i] = len;
-        this.firstMs[i] = nowMs;
-        this.lastMs[i] = nowMs;
+    const ports = ((sport & 0xffff) << 16) | (dport & 0xffff);
+    const pa = ((proto & 0xff) << 1) | (action & 1);
+    const mask = this.regionMask;
+    const base = eni * this.regionSlots;
+    const slots = this.slots;
+    let i = hash4(src, dst, ports, pa, this.seed) & mask;
+    for (let p = 0; p < MAX_PROBES; p++) {
+      const n = slots[base + i]!;
+      if (n === EMPTY) {
+        const c = this.count[eni]!;
+        if (c >= this.recordsPerEni) break;
+        const r = eni * this.recordsPerEni + c;
+        slots[base + i] = c;
+        this.count[eni] = c + 1;
+        this.size++;
+        this.src[r] = src;
+        this.dst[r] = dst;
+        this.ports[r] = ports;
+        this.protoAction[r] = pa;
+        this.packets[r] = 1;
+        this.bytes[r] = len;
+        this.firstMs[r] = nowMs;
+        this.lastMs[r] = nowMs;
+        this.slotOf[r] = i;
         return;
       }
-      if (keys[k] === eni && keys[k + 1] === src && keys[k + 2] === dst && keys[k + 3] === ports && keys[k + 4] === pa) {
-        this.packets[i]++;
-        this.bytes[i] += len;
-        this.lastMs[i] = nowMs;
+      const r = eni * this.recordsPerEni + n;
+      if (this.src[r] === src && this.dst[r] === dst && this.ports[r] === ports && this.protoAction[r] === pa) {
+        this.packets[r]++;
+        this.bytes[r] += len;
+        this.lastMs[r] = nowMs;
         return;
       }
+      i = (i + 1) & mask;
     }
+    this.skipped[eni]++;
   }
 
-  /** Visits every record of the interval, then empties the table. Control plane. */
+  /** Records ENI `eni` holds this interval; its records are at eni * recordsPerEni + 0..n-1. */
+  recordsOf(eni: number): number {
+    return this.count[eni] ?? 0;
+  }
+
+  /** Packets of ENI `eni` that were not recorded this interval (its SKIPDATA). */
+  skippedOf(eni: number): number {
+    return this.skipped[eni] ?? 0;
+  }
+
+  /** Empties the table for the next interval. O(records). Control plane. */
+  clear(): void {
+    for (let e = 0; e < this.enis; e++) {
+      const c = this.count[e]!;
+      const base = e * this.regionSlots;
+      const first = e * this.recordsPerEni;
+      for (let n = 0; n < c; n++) this.slots[base + this.slotOf[first + n]!] = EMPTY;
+      this.count[e] = 0;
+      this.skipped[e] = 0;
+    }
+    this.size = 0;
+    this.skippedUnknown = 0;
+  }
+
+  /** Visits every record of the interval, then empties the table. Control plane (tests and tools). */
   drain(visit: (eni: number, src: number, dst: number, sport: number, dport: number, proto: number, accept: boolean,
     packets: number, bytes: number, firstMs: number, lastMs: number) => void): { skipped: number } {
-    const { keys } = this;
-    for (let n = 0; n < this.size; n++) {
-      const i = this.order[n];
-      const k = i * KEY_WORDS;
-      visit(keys[k], keys[k + 1] >>> 0, keys[k + 2] >>> 0, keys[k + 3] >>> 16, keys[k + 3] & 0xffff, keys[k + 4] >>> 8, (keys[k + 4] & 1) === 1,
-        this.packets[i], this.bytes[i], this.firstMs[i], this.lastMs[i]);
-      this.used[i] = NIL;
+    let skipped = this.skippedUnknown;
+    for (let e = 0; e < this.enis; e++) {
+      skipped += this.skipped[e]!;
+      const first = e * this.recordsPerEni;
+      for (let n = 0; n < this.count[e]!; n++) {
+        const r = first + n;
+        const ports = this.ports[r]!, pa = this.protoAction[r]!;
+        visit(e, this.src[r]! >>> 0, this.dst[r]! >>> 0, ports >>> 16, ports & 0xffff, pa >>> 1, (pa & 1) === 1,
+          this.packets[r]!, this.bytes[r]!, this.firstMs[r]!, this.lastMs[r]!);
+      }
     }
-    const skipped = this.skippedPackets;
-    this.size = 0;
-    this.skippedPackets = 0;
+    this.clear();
     return { skipped };
   }
 }

@@ -2,51 +2,357 @@
  * VPC Flow Logs, version 2 default format [VPC-FL]:
  *   version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status
  * One record per flow (5-tuple) per ENI per direction per aggregation
- * interval; NODATA for an ENI without traffic in the interval; SKIPDATA when
- * records were dropped because the interval's table was full.
+ * interval; NODATA for an ENI without traffic in the interval; SKIPDATA for
+ * an ENI some of whose packets were not recorded (its quota was used).
+ *
+ * Off the packet path: at the end of an interval the packet path's table is
+ * swapped with a spare (one reference), and the full one is formatted and
+ * written in chunks of CHUNK_RECORDS, each chunk in its own event-loop turn
+ * (setImmediate) with an asynchronous write, so a flush never holds the
+ * batch loop for more than one chunk's formatting. The table goes back as the
+ * spare once written. Intervals are written in order through one queue.
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import type { FlowLogTable } from '../pipeline/flowlog-table.js';
+import { performance } from 'node:perf_hooks';
+import { FlowLogTable } from '../pipeline/flowlog-table.js';
+import type { FlowLogsConfig } from '../control/config-types.js';
 import { formatIpv4 } from '../lib/ipv4.js';
+import { DEFAULT_FILE_MODE, DEFAULT_KEEP, DEFAULT_MAX_BYTES, FlowLogFile, type FlowLogFileOptions } from './flowlog-file.js';
 
 export const FLOW_LOG_HEADER = 'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status';
 
-export class FlowLogWriter {
-  records = 0;
-  private wroteHeader = false;
+/** Records formatted per event-loop turn. */
+export const CHUNK_RECORDS = 1024;
 
-  constructor(private readonly path: string, private accountId: string, private instanceNames: readonly string[]) {
-    mkdirSync(dirname(path), { recursive: true });
+/** Where the packet path looks for the table it records into (the security stage). */
+export interface FlowLogSink {
+  flowLog: FlowLogTable | null;
+}
+
+/** Figures of the last interval written. */
+export interface FlushStats {
+  records: number;
+  chunks: number;
+  /** Longest synchronous slice (formatting one chunk), ms. */
+  maxSliceMs: number;
+  /** All slices together, ms. */
+  busyMs: number;
+  /** From the swap to the last byte written, ms. */
+  totalMs: number;
+}
+
+interface Interval {
+  readonly table: FlowLogTable;
+  readonly generation: number;
+  readonly names: readonly string[];
+  readonly accountId: string;
+  readonly file: FlowLogFile;
+  readonly startS: number;
+  readonly endS: number;
+}
+
+/** The file options of a flowLogs section, defaults applied. */
+export function fileOptions(cfg: FlowLogsConfig): FlowLogFileOptions {
+  return {
+    path: cfg.path,
+    mode: cfg.fileMode ?? DEFAULT_FILE_MODE,
+    allowSharedDirectory: cfg.allowSharedDirectory ?? false,
+    maxBytes: cfg.maxBytes ?? DEFAULT_MAX_BYTES,
+    keep: cfg.keep ?? DEFAULT_KEEP,
+    header: FLOW_LOG_HEADER,
+  };
+}
+
+function sameFile(a: FlowLogsConfig, b: FlowLogsConfig): boolean {
+  const x = fileOptions(a), y = fileOptions(b);
+  return x.path === y.path && x.mode === y.mode && x.allowSharedDirectory === y.allowSharedDirectory && x.maxBytes === y.maxBytes && x.keep === y.keep;
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((n, i) => n === b[i]);
+}
+
+/** Formats one record. */
+function recordLine(acct: string, name: string, t: FlowLogTable, r: number): string {
+  const ports = t.ports[r]!, pa = t.protoAction[r]!;
+  const first = Math.floor(t.firstMs[r]! / 1000);
+  return `2 ${acct} eni-${name} ${formatIpv4(t.src[r]! >>> 0)} ${formatIpv4(t.dst[r]! >>> 0)} ${ports >>> 16} ${ports & 0xffff} ${pa >>> 1} ` +
+    `${t.packets[r]} ${t.bytes[r]} ${first} ${Math.max(Math.ceil(t.lastMs[r]! / 1000), first)} ${(pa & 1) === 1 ? 'ACCEPT' : 'REJECT'} OK`;
+}
+
+function yieldTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A prepared flow-log change of a reload: commit() cannot throw; abort() undoes what prepare opened. */
+export interface FlowLogsChange {
+  /** What changes, for the reload's log line (empty: nothing). */
+  readonly changes: readonly string[];
+  commit(nowMs: number): FlowLogs | null;
+  abort(): Promise<void>;
+}
+
+export class FlowLogs {
+  /** Records (lines other than the header) written. */
+  records = 0;
+  /** Records lost to write errors. */
+  lostRecords = 0;
+  /** Packets that were not recorded (quota used or no slot), all intervals. */
+  skippedPackets = 0;
+  /** Intervals that could not end on time because the previous one was still being written. */
+  lateIntervals = 0;
+  lastFlush: FlushStats = { records: 0, chunks: 0, maxSliceMs: 0, busyMs: 0, totalMs: 0 };
+
+  private active: FlowLogTable;
+  private spare: FlowLogTable | null;
+  private generation = 0;
+  private intervalStartMs: number;
+  private queue: Promise<void> = Promise.resolve();
+
+  /**
+   * `onError`: a write failure (the interval's records are lost and counted).
+   * Construction does not touch the sink; attach() does.
+   */
+  private constructor(
+    private cfg: FlowLogsConfig, private file: FlowLogFile, tables: [FlowLogTable, FlowLogTable],
+    private names: readonly string[], private accountId: string, private readonly sink: FlowLogSink,
+    private readonly onError: (place: string, e: unknown) => void, nowMs: number,
+  ) {
+    this.active = tables[0];
+    this.spare = tables[1];
+    this.intervalStartMs = nowMs;
   }
 
-  setInstances(names: readonly string[], accountId: string): void {
-    this.instanceNames = names;
+  get aggregationInterval(): number {
+    return this.cfg.aggregationInterval;
+  }
+
+  get path(): string {
+    return this.file.path;
+  }
+
+  /** Size rotations, all files this object wrote. */
+  get rotations(): number {
+    return this.rotationsBefore + this.file.rotations;
+  }
+
+  private rotationsBefore = 0;
+
+  private static tables(cfg: FlowLogsConfig, enis: number): [FlowLogTable, FlowLogTable] {
+    const opts = { enis: Math.max(1, enis), ...(cfg.recordsPerEni !== undefined ? { recordsPerEni: cfg.recordsPerEni } : {}) };
+    return [new FlowLogTable(opts), new FlowLogTable(opts)];
+  }
+
+  /**
+   * Builds everything a configuration needs (opens the file, sizes the
+   * tables) without touching the running state. Throws with the reason
+   * (FlowLogFileError, RangeError). `current`: the running flow logs, if any.
+   */
+  static prepare(current: FlowLogs | null, cfg: FlowLogsConfig | undefined, names: readonly string[], accountId: string,
+    sink: FlowLogSink, onError: (place: string, e: unknown) => void): FlowLogsChange {
+    if (cfg === undefined) {
+      return {
+        changes: current ? ['disabled'] : [],
+        commit: (nowMs) => {
+          current?.retire(nowMs);
+          return null;
+        },
+        abort: () => Promise.resolve(),
+      };
+    }
+    if (current === null) {
+      const file = FlowLogFile.open(fileOptions(cfg));
+      let tables: [FlowLogTable, FlowLogTable];
+      try {
+        tables = FlowLogs.tables(cfg, names.length);
+      } catch (e) {
+        void file.discardIfUnused();
+        throw e;
+      }
+      return {
+        changes: ['enabled'],
+        commit: (nowMs) => {
+          const f = new FlowLogs(cfg, file, tables, names, accountId, sink, onError, nowMs);
+          sink.flowLog = f.active;
+          return f;
+        },
+        abort: () => file.discardIfUnused(),
+      };
+    }
+    const changes: string[] = [];
+    const fileChanged = !sameFile(current.cfg, cfg);
+    const tablesChanged = !sameNames(current.names, names) || current.cfg.recordsPerEni !== cfg.recordsPerEni;
+    if (fileChanged) changes.push(current.cfg.path !== cfg.path ? `path ${cfg.path}` : 'file options');
+    if (tablesChanged) changes.push('table size');
+    if (current.cfg.aggregationInterval !== cfg.aggregationInterval) changes.push(`aggregationInterval ${cfg.aggregationInterval}`);
+    if (current.accountId !== accountId) changes.push('accountId');
+    const file = fileChanged ? FlowLogFile.open(fileOptions(cfg)) : null;
+    let tables: [FlowLogTable, FlowLogTable] | null = null;
+    try {
+      if (tablesChanged) tables = FlowLogs.tables(cfg, names.length);
+    } catch (e) {
+      if (file) void file.discardIfUnused();
+      throw e;
+    }
+    return {
+      changes,
+      commit: (nowMs) => {
+        current.replace(nowMs, cfg, file, tables, names, accountId);
+        return current;
+      },
+      abort: () => (file ? file.discardIfUnused() : Promise.resolve()),
+    };
+  }
+
+  /**
+   * Ends the interval: the packet path gets the spare table, and the full one
+   * is written in the background. When the previous interval is still being
+   * written, this one goes on (counted in lateIntervals).
+   */
+  endInterval(nowMs: number): void {
+    const full = this.active;
+    const next = this.spare;
+    if (next === null) {
+      this.lateIntervals++;
+      return;
+    }
+    this.spare = null;
+    this.active = next;
+    this.sink.flowLog = next;
+    this.write({
+      table: full, generation: this.generation, names: this.names, accountId: this.accountId, file: this.file,
+      startS: Math.floor(this.intervalStartMs / 1000), endS: Math.floor(nowMs / 1000),
+    });
+    this.intervalStartMs = nowMs;
+  }
+
+  /** Reopens the file (SIGUSR1 after an external rotation). */
+  reopen(): Promise<void> {
+    return this.file.reopen();
+  }
+
+  /** Writes the current interval and closes the file; resolves when everything is on disk. */
+  async close(nowMs: number): Promise<void> {
+    this.retire(nowMs);
+    await this.queue;
+  }
+
+  /** Resolves when every interval queued so far is written. */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
+  /** Flow logs switched off: the sink stops recording; the current interval is written, then the file closes. */
+  private retire(nowMs: number): void {
+    this.sink.flowLog = null;
+    this.write({
+      table: this.active, generation: -1, names: this.names, accountId: this.accountId, file: this.file,
+      startS: Math.floor(this.intervalStartMs / 1000), endS: Math.floor(nowMs / 1000),
+    });
+    const file = this.file;
+    this.enqueue(() => file.close(), 'flow-log-write');
+  }
+
+  /** Applies a prepared change: the interval so far is written under the old settings; nothing here throws. */
+  private replace(nowMs: number, cfg: FlowLogsConfig, file: FlowLogFile | null, tables: [FlowLogTable, FlowLogTable] | null,
+    names: readonly string[], accountId: string): void {
+    const startS = Math.floor(this.intervalStartMs / 1000), endS = Math.floor(nowMs / 1000);
+    if (tables !== null) {
+      // New ENIs or quota: the interval so far is written under the old names, the new tables start empty.
+      this.write({ table: this.active, generation: -1, names: this.names, accountId: this.accountId, file: this.file, startS, endS });
+      this.generation++;
+      this.active = tables[0];
+      this.spare = tables[1];
+      this.intervalStartMs = nowMs;
+    } else if (file !== null && this.spare !== null) {
+      // A new file: the interval so far goes to the old one.
+      this.write({ table: this.active, generation: this.generation, names: this.names, accountId: this.accountId, file: this.file, startS, endS });
+      this.active = this.spare;
+      this.spare = null;
+      this.intervalStartMs = nowMs;
+    }
+    // (A new file while the spare is still being written: the interval goes on and ends in the new file.)
+    this.sink.flowLog = this.active;
+    if (file !== null) {
+      const old = this.file;
+      this.rotationsBefore += old.rotations;
+      this.file = file;
+      this.enqueue(() => old.close(), 'flow-log-write');
+    }
+    this.cfg = cfg;
+    this.names = names;
     this.accountId = accountId;
   }
 
-  /** Drains the interval's table into the file. `startS`/`endS`: the interval, Unix seconds. */
-  flush(table: FlowLogTable, startS: number, endS: number): number {
-    const lines: string[] = [];
-    if (!this.wroteHeader) {
-      lines.push(FLOW_LOG_HEADER);
-      this.wroteHeader = true;
+  private enqueue(op: () => Promise<void>, place: string): void {
+    this.queue = this.queue.then(op).catch((e: unknown) => this.onError(place, e));
+  }
+
+  private write(iv: Interval): void {
+    this.enqueue(() => this.writeInterval(iv), 'flow-log-write');
+  }
+
+  /** Formats and writes one interval in chunks, then returns its table as the spare. */
+  private async writeInterval(iv: Interval): Promise<void> {
+    const t = iv.table;
+    const t0 = performance.now();
+    const stats: FlushStats = { records: 0, chunks: 0, maxSliceMs: 0, busyMs: 0, totalMs: 0 };
+    let lines: string[] = [];
+    let eni = 0, n = 0, formatted = 0;
+    let unknownDone = false;
+    try {
+      for (;;) {
+        await yieldTurn();
+        const s0 = performance.now();
+        lines = [];
+        while (lines.length < CHUNK_RECORDS && eni < t.enis) {
+          const name = iv.names[eni] ?? String(eni);
+          const count = t.recordsOf(eni);
+          if (n < count) {
+            lines.push(recordLine(iv.accountId, name, t, eni * t.recordsPerEni + n));
+            n++;
+            formatted++;
+            continue;
+          }
+          const skipped = t.skippedOf(eni);
+          if (skipped > 0) {
+            lines.push(`2 ${iv.accountId} eni-${name} - - - - - - - ${iv.startS} ${iv.endS} - SKIPDATA`);
+            this.skippedPackets += skipped;
+          } else if (count === 0) {
+            lines.push(`2 ${iv.accountId} eni-${name} - - - - - - - ${iv.startS} ${iv.endS} - NODATA`);
+          }
+          eni++;
+          n = 0;
+        }
+        if (eni >= t.enis && !unknownDone) {
+          unknownDone = true;
+          if (t.skippedUnknown > 0) {
+            lines.push(`2 ${iv.accountId} - - - - - - - - ${iv.startS} ${iv.endS} - SKIPDATA`);
+            this.skippedPackets += t.skippedUnknown;
+          }
+        }
+        // appendLines makes the chunk's bytes in this turn; only the write itself waits.
+        const written = lines.length > 0 ? iv.file.appendLines(lines) : null;
+        const slice = performance.now() - s0;
+        stats.maxSliceMs = Math.max(stats.maxSliceMs, slice);
+        stats.busyMs += slice;
+        if (written === null) break;
+        stats.chunks++;
+        try {
+          await written;
+          stats.records += lines.length;
+          this.records += lines.length;
+        } catch (e) {
+          // This chunk and every record not formatted yet are lost.
+          this.lostRecords += lines.length + (t.size - formatted);
+          throw e;
+        }
+        if (eni >= t.enis) break;
+      }
+    } finally {
+      t.clear();
+      if (iv.generation === this.generation && this.spare === null && t !== this.active) this.spare = t;
+      stats.totalMs = performance.now() - t0;
+      this.lastFlush = stats;
     }
-    const seen = new Set<number>();
-    const acct = this.accountId;
-    const { skipped } = table.drain((eni, src, dst, sport, dport, proto, accept, packets, bytes, firstMs, lastMs) => {
-      seen.add(eni);
-      const name = this.instanceNames[eni] ?? `${eni}`;
-      lines.push(`2 ${acct} eni-${name} ${formatIpv4(src)} ${formatIpv4(dst)} ${sport} ${dport} ${proto} ${packets} ${bytes} ` +
-        `${Math.floor(firstMs / 1000)} ${Math.max(Math.ceil(lastMs / 1000), Math.floor(firstMs / 1000))} ${accept ? 'ACCEPT' : 'REJECT'} OK`);
-    });
-    this.instanceNames.forEach((name, i) => {
-      if (!seen.has(i)) lines.push(`2 ${acct} eni-${name} - - - - - - - ${startS} ${endS} - NODATA`);
-    });
-    if (skipped > 0) lines.push(`2 ${acct} - - - - - - - - ${startS} ${endS} - SKIPDATA`);
-    const n = lines.length - (lines[0] === FLOW_LOG_HEADER ? 1 : 0);
-    if (lines.length > 0) appendFileSync(this.path, `${lines.join('\n')}\n`);
-    this.records += n;
-    return n;
   }
 }

@@ -2,8 +2,8 @@
  * Prometheus exposition (prom-client). The packet path only bumps typed-array
  * counters; the collect() callbacks here copy them into prom-client at scrape
  * time, so nothing on the per-packet path touches the metrics library.
+ * The HTTP endpoint is served by the watchdog thread (src/daemon/http-worker.ts).
  */
-import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** A counter whose value is read from a source at scrape time (monotonic by construction of the source). */
@@ -47,58 +47,4 @@ export function newRegistry(): Registry {
   const r = new Registry();
   collectDefaultMetrics({ register: r, prefix: 'vpcd_process_' });
   return r;
-}
-
-/** Parses `host:port` (IPv6 as `[::1]:port`). */
-export function parseListen(s: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(s);
-  if (!m) throw new Error(`metrics.listen: expected host:port, got ${s}`);
-  return { host: m[1] ?? m[2] ?? '127.0.0.1', port: Number(m[3]) };
-}
-
-export class MetricsServer {
-  private server: Server | undefined;
-  constructor(private readonly registry: Registry, private readonly health: () => { ok: boolean; detail: unknown }) {}
-
-  listen(addr: string): Promise<void> {
-    const { host, port } = parseListen(addr);
-    const server = createServer((req, res) => {
-      const url = req.url ?? '/';
-      if (req.method === 'GET' && (url === '/metrics' || url.startsWith('/metrics?'))) {
-        this.registry.metrics().then((body) => {
-          res.writeHead(200, { 'content-type': this.registry.contentType });
-          res.end(body);
-        }, (err: unknown) => {
-          res.writeHead(500, { 'content-type': 'text/plain' });
-          res.end(String(err));
-        });
-        return;
-      }
-      if (req.method === 'GET' && url === '/healthz') {
-        const h = this.health();
-        res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(h));
-        return;
-      }
-      res.writeHead(404, { 'content-type': 'text/plain' });
-      res.end('not found: try /metrics or /healthz\n');
-    });
-    this.server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  }
-
-  close(): Promise<void> {
-    const s = this.server;
-    if (!s) return Promise.resolve();
-    return new Promise((resolve) => {
-      s.close(() => resolve());
-      s.closeAllConnections();
-    });
-  }
 }

@@ -61,7 +61,7 @@ export class Harness {
       this.security = new SecurityStage(this.policy, this.ct);
       this.dp.security = this.security;
       if (opts.flowLogs) {
-        this.flowLog = new FlowLogTable(1024);
+        this.flowLog = new FlowLogTable({ enis: this.topo.instanceNames.length, recordsPerEni: 1024 });
         this.security.flowLog = this.flowLog;
       }
     }
