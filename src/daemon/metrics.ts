@@ -183,6 +183,8 @@ export function registerMetrics(registry: Registry, s: MetricsSource, history: P
     emit({ direction: 'out' }, s.dp.igwCounters[1]!);
     emit({ direction: 'in' }, s.dp.igwCounters[3]!);
   });
+  pulledGauge(registry, 'vpcd_neighbor_entries', 'Addresses in the uplink neighbour table (resolved or being resolved).', [], (emit) => emit({}, s.dp.neighbors.entries()));
+  pulledGauge(registry, 'vpcd_flow_log_entries', 'Flow-log records accumulating in the current interval.', [], (emit) => emit({}, s.security.flowLog?.size ?? 0));
   pulledCounter(registry, 'vpcd_neighbor_evictions_total', 'Uplink neighbour entries evicted to make room (bounded table).', [], (emit) => emit({}, s.dp.neighbors.evicted));
   pulledCounter(registry, 'vpcd_neighbor_unsolicited_arp_total', 'ARP replies on the uplink for addresses vpcd did not ask for (ignored).', [], (emit) => emit({}, s.dp.neighbors.unsolicited));
   pulledCounter(registry, 'vpcd_ike_datagrams_dropped_total', 'IKE datagrams dropped before or by their session, by reason (rate_limited, unknown_peer, malformed, refused, session_error).',

@@ -135,7 +135,8 @@ export class Legs {
     if (r !== DropReason.None) return r;
     const t = this.tunnel;
     if (t.vpn !== null && pkt.proto === PROTO_UDP && pkt.fragOff === 0 && t.isWanAddr(pkt.dst)) return this.fromWan(b, pkt, nowMs);
-    if (isPrivateOrShared(pkt.src) || isLinkLocal(pkt.src)) return DropReason.IgwRejected;
+    // The internet gateway refuses private, shared and link-local sources, and the VPC's own addresses (spoofed).
+    if (isPrivateOrShared(pkt.src) || isLinkLocal(pkt.src) || ((pkt.src & this.topo.vpcMask) >>> 0) === this.topo.vpcNet) return DropReason.IgwRejected;
     return this.internetToVpc(b, pkt, nowMs);
   }
 

@@ -89,6 +89,13 @@ export class NeighborTable {
   evicted = 0;
   /** ARP senders not learned because no request of ours was outstanding for them. */
   unsolicited = 0;
+  /** Addresses held now (resolved or being resolved). Control plane: O(slots), for the metrics scrape. */
+  entries(): number {
+    let n = 0;
+    for (let i = 0; i < this.state.length; i++) if (this.state[i] !== EMPTY) n++;
+    return n;
+  }
+
   /** Slots examined by the last lookup/learn/shouldRequest/hold (instrumentation; <= NEIGHBOR_MAX_PROBE). */
   lastProbes = 0;
 
