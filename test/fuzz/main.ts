@@ -1,0 +1,57 @@
+/**
+ * `npm run fuzz` (scripts/fuzz.sh compiles and runs this file).
+ *   FUZZ_SEED     seed (default: random, printed)
+ *   FUZZ_FRAMES   data-plane frames (default 10,000,000)
+ *   FUZZ_IKE      IKE messages (default 20,000)
+ *   FUZZ_SLOW_MS  a batch slower than this is a finding (default 50)
+ *   FUZZ_HANG_MS  no batch finished for this long: a hang (default 5000)
+ *   FUZZ_REPORT   where the JSON report goes (default /tmp/vpcd-fuzz/report-SEED.json)
+ * Exit status 1 when anything was found.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { randomInt } from 'node:crypto';
+import { runFuzz } from './supervisor.js';
+
+function envInt(name: string, dflt: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v.replaceAll('_', '').replaceAll(',', ''));
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`fuzz: ${name} must be a non-negative integer (got '${v}')`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const seed = envInt('FUZZ_SEED', randomInt(1, 2 ** 31));
+const frames = envInt('FUZZ_FRAMES', 10_000_000);
+const ikeMessages = envInt('FUZZ_IKE', 20_000);
+const slowBatchMs = envInt('FUZZ_SLOW_MS', 50);
+const hangMs = envInt('FUZZ_HANG_MS', 5000);
+const reportPath = process.env.FUZZ_REPORT || `/tmp/vpcd-fuzz/report-${seed}.json`;
+
+console.log(`fuzz: seed ${seed} (replay: FUZZ_SEED=${seed} FUZZ_FRAMES=${frames} npm run fuzz), ${frames} frames, ${ikeMessages} IKE messages`);
+const r = await runFuzz({ seed, frames, ikeMessages, slowBatchMs, hangMs, log: (l) => console.log(`fuzz: ${l}`) });
+mkdirSync(dirname(reportPath), { recursive: true });
+writeFileSync(reportPath, JSON.stringify(r, null, 1));
+for (const d of r.dp) {
+  console.log(`fuzz: data plane seed ${d.seed}: ${d.frames} frames in ${d.batches} batches, ${d.seconds.toFixed(1)} s, ${d.framesPerSecond} frames/s; ` +
+    `tx ${d.txFrames}; batch mean ${d.batchMeanMs.toFixed(3)} ms, p99 ${d.batchP99Ms.toFixed(2)} ms, max ${d.batchMaxMs.toFixed(2)} ms`);
+  console.log(`fuzz:   generated: ${JSON.stringify(d.gen)}; checked: ${JSON.stringify(d.checks)}; IKE punts ${d.punts}; conntrack max ${d.conntrackMax}, NAT sessions max ${d.natSessionsMax}, flow-log records ${d.flowLogRecords}`);
+  console.log(`fuzz:   drops: ${JSON.stringify(d.drops)}`);
+  console.log(`fuzz:   findings: ${JSON.stringify(d.findingCounts)}`);
+}
+if (r.ike) {
+  const i = r.ike;
+  console.log(`fuzz: IKE: ${i.messages} messages in ${i.seconds.toFixed(1)} s (${JSON.stringify(i.byKind)}), ${i.handshakesRun} half-open handshakes, slowest ${i.maxMessageMs.toFixed(1)} ms; ` +
+    `legit handshake afterwards: ${i.legitAfter ? 'up' : 'FAILED'}`);
+  console.log(`fuzz:   responder refusals: ${JSON.stringify(i.errors)}`);
+}
+console.log(`fuzz: total ${r.frames} frames, ${r.framesPerSecond} frames/s, batch p99 ${r.batchP99Ms.toFixed(2)} ms, max ${r.batchMaxMs.toFixed(2)} ms`);
+for (const f of r.findings) {
+  const x = f as { kind: string; detail: string; port?: number; frameHex?: string; batch?: number };
+  console.log(`FINDING ${x.kind}: ${x.detail}${x.batch !== undefined ? ` [batch ${x.batch}]` : ''}${x.frameHex ? `\n   port ${x.port} frame ${x.frameHex.slice(0, 400)}` : ''}`);
+}
+console.log(`fuzz: ${r.findings.length} finding(s); report: ${reportPath}`);
+process.exit(r.findings.length > 0 ? 1 : 0);
