@@ -70,6 +70,8 @@ export interface DpFuzzReport {
   conntrackMax: number;
   natSessionsMax: number;
   flowLogRecords: number;
+  /** Addresses the uplink's neighbour table holds at the end (white box). */
+  neighborEntries: number;
 }
 
 /** Fingerprint of an IPv4 packet (what survives NAT: id, protocol, length) for frames released later. */
@@ -368,6 +370,7 @@ function fuzzOn(plane: Plane, o: DpFuzzOptions): DpFuzzReport {
     findings, findingCounts: counts, drops,
     gen: { esp: gen.espFrames, reflected: gen.reflectedFrames, random: gen.randomFrames },
     checks, punts, conntrackMax: ctMax, natSessionsMax: natMax, flowLogRecords: plane.flowWriter.records,
+    neighborEntries: (dp.neighbors as unknown as { used: Int8Array }).used.filter((x) => x !== 0 && x !== -1).length,
   };
 }
 

@@ -86,7 +86,7 @@ export class FrameGen {
 
   private addr(): number {
     const r = this.rng;
-    if (this.opts.wideAddresses && r.chance(0.25)) return r.u32();
+    if (this.opts.wideAddresses && r.chance(0.5)) return r.u32();
     return r.pick(this.addrPool);
   }
 
@@ -167,7 +167,7 @@ export class FrameGen {
     if (!ipv4At(b, off + VNET, off + len, v)) return;
     const l3 = v.l3;
     const l4 = l3 + v.ihl;
-    const what = r.int(6);
+    const what = r.int(3);
     if (what === 0) wr32(b, l3 + 16, this.addr());
     else if (what === 1 && this.port === UPLINK_PORT) wr32(b, l3 + 12, this.addr());
     if (!v.frag && (v.proto === 6 || v.proto === 17) && v.total - v.ihl >= 4) {

@@ -38,7 +38,7 @@ writeFileSync(reportPath, JSON.stringify(r, null, 1));
 for (const d of r.dp) {
   console.log(`fuzz: data plane seed ${d.seed}: ${d.frames} frames in ${d.batches} batches, ${d.seconds.toFixed(1)} s, ${d.framesPerSecond} frames/s; ` +
     `tx ${d.txFrames}; batch mean ${d.batchMeanMs.toFixed(3)} ms, p99 ${d.batchP99Ms.toFixed(2)} ms, max ${d.batchMaxMs.toFixed(2)} ms`);
-  console.log(`fuzz:   generated: ${JSON.stringify(d.gen)}; checked: ${JSON.stringify(d.checks)}; IKE punts ${d.punts}; conntrack max ${d.conntrackMax}, NAT sessions max ${d.natSessionsMax}, flow-log records ${d.flowLogRecords}`);
+  console.log(`fuzz:   generated: ${JSON.stringify(d.gen)}; checked: ${JSON.stringify(d.checks)}; IKE punts ${d.punts}; conntrack max ${d.conntrackMax}, NAT sessions max ${d.natSessionsMax}, flow-log records ${d.flowLogRecords}, neighbour entries ${d.neighborEntries}`);
   console.log(`fuzz:   drops: ${JSON.stringify(d.drops)}`);
   console.log(`fuzz:   findings: ${JSON.stringify(d.findingCounts)}`);
 }

@@ -37,7 +37,9 @@ export interface FuzzResult {
   hangs: HangFinding[];
   /** Every finding of every run, in one list. */
   findings: (Finding | HangFinding | { kind: string; detail: string; message: number; hex: string })[];
+  /** Frames processed, hung workers' included. */
   frames: number;
+  /** Over the workers that finished (a hung worker's time is not counted). */
   framesPerSecond: number;
   batchMaxMs: number;
   batchP99Ms: number;
@@ -87,6 +89,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
   let remaining = o.frames;
   let seed = o.seed >>> 0;
   let wide = true;
+  let hungFrames = 0;
   for (let run = 0; remaining > 0 && run < 8; run++) {
     log(`data plane: worker ${run + 1}, seed ${seed}, ${remaining} frames, ${wide ? 'unbounded' : 'pooled'} addresses`);
     const r = await runWorker<DpFuzzReport>({ kind: 'dp', seed, frames: remaining, wideAddresses: wide, slowBatchMs: o.slowBatchMs }, o.hangMs);
@@ -102,6 +105,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
     log(`data plane: ${kind}: ${detail}`);
     hangs.push({ kind, detail, seed, batch: r.beat, frames: r.batch });
     remaining -= Math.max(r.frames, 1);
+    hungFrames += r.frames;
     wide = false;
     seed = (seed + 0x9e3779b9) >>> 0;
   }
@@ -112,12 +116,13 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
     if ('report' in r) ike = r.report;
     else hangs.push({ kind: 'hang' in r ? 'hang' : 'worker-error', detail: `IKE: ${'error' in r ? r.error : 'no progress'} after message ${r.beat}`, seed: o.seed, batch: r.beat, frames: [] });
   }
-  const frames = dp.reduce((s, x) => s + x.frames, 0);
+  const done = dp.reduce((s, x) => s + x.frames, 0);
+  const frames = done + hungFrames;
   const secs = dp.reduce((s, x) => s + x.seconds, 0);
   return {
     seed: o.seed, dp, ike, hangs,
     findings: [...hangs, ...dp.flatMap((x) => x.findings), ...(ike?.findings ?? [])],
-    frames, framesPerSecond: secs > 0 ? Math.round(frames / secs) : 0,
+    frames, framesPerSecond: secs > 0 ? Math.round(done / secs) : 0,
     batchMaxMs: Math.max(0, ...dp.map((x) => x.batchMaxMs)),
     batchP99Ms: Math.max(0, ...dp.map((x) => x.batchP99Ms)),
   };
