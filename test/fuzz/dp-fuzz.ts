@@ -45,6 +45,8 @@ export interface DpFuzzOptions {
   onBatch?: (batch: number, frames: number) => boolean | void;
   /** Called with the arena's rx area and descriptors right before processBatch (flight recorder). */
   beforeBatch?: (p: Plane, packedEnd: number) => void;
+  /** Called every 64 batches with the number of addresses in the uplink's neighbour table. */
+  neighborGauge?: (n: number) => void;
   /** Batches slower than this are findings (0: never). */
   slowBatchMs?: number;
   /** Most findings of one kind kept (the rest are counted). */
@@ -354,6 +356,7 @@ function fuzzOn(plane: Plane, o: DpFuzzOptions): DpFuzzReport {
     }
     frames += n;
     batches++;
+    if (o.neighborGauge && (batches & 63) === 0) o.neighborGauge(neighborCount(dp.neighbors));
     if (o.onBatch && o.onBatch(batches, frames) === false) break;
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -370,7 +373,7 @@ function fuzzOn(plane: Plane, o: DpFuzzOptions): DpFuzzReport {
     findings, findingCounts: counts, drops,
     gen: { esp: gen.espFrames, reflected: gen.reflectedFrames, random: gen.randomFrames },
     checks, punts, conntrackMax: ctMax, natSessionsMax: natMax, flowLogRecords: plane.flowWriter.records,
-    neighborEntries: (dp.neighbors as unknown as { used: Int8Array }).used.filter((x) => x !== 0 && x !== -1).length,
+    neighborEntries: neighborCount(dp.neighbors),
   };
 }
 
@@ -389,6 +392,14 @@ export function quotedHeaderState(b: Uint8Array, eth: number, end: number, v: Ip
   const qihl = (b[q]! & 15) * 4;
   if (qihl < 20 || q + qihl > pend) return -1;
   return sum16(b, q, qihl) === 0xffff ? 1 : 0;
+}
+
+/** Addresses the neighbour table holds (white box: its `used` array, -1 = empty). */
+function neighborCount(n: object): number {
+  const used = (n as { used: Int8Array }).used;
+  let c = 0;
+  for (let i = 0; i < used.length; i++) if (used[i] !== -1) c++;
+  return c;
 }
 
 /** The rx frame whose slot holds `off` (the data plane's parse position when it threw), or -1. */

@@ -5,13 +5,15 @@
  * then the arena bytes from offset 0.
  *   Int32 [0] batches (or IKE messages) done   [1] frames done
  *         [2] frames in the current batch      [3] arena bytes copied
+ *         [4] addresses in the uplink's neighbour table (every 64 batches)
  *         [8 + 3i ..] port, offset, length of frame i (64 frames at most)
  */
 export const RECORDER_HEADER = 4096;
 
 export type Job =
   | { kind: 'dp'; seed: number; frames: number; wideAddresses: boolean; slowBatchMs: number }
-  | { kind: 'ike'; seed: number; messages: number; slowMs: number };
+  | { kind: 'ike'; seed: number; messages: number; slowMs: number }
+  | { kind: 'repro'; name: string };
 export type WorkerJob = Job & { shared: SharedArrayBuffer };
 
 export interface RecordedFrame {

@@ -45,11 +45,11 @@ export interface FuzzResult {
   batchP99Ms: number;
 }
 
-type Outcome<R> = { report: R } | { hang: true; beat: number; frames: number; batch: RecordedFrame[] } | { error: string; beat: number; frames: number; batch: RecordedFrame[] };
+type Outcome<R> = { report: R } | { hang: true; beat: number; frames: number; neighbors: number; batch: RecordedFrame[] } | { error: string; beat: number; frames: number; batch: RecordedFrame[] };
 
-function runWorker<R>(job: Job, hangMs: number): Promise<Outcome<R>> {
+function runWorker<R>(job: Job, hangMs: number, startGraceMs = 20_000): Promise<Outcome<R>> {
   const shared = new SharedArrayBuffer(RECORDER_HEADER + 64 * 65_664 + 64);
-  const beat = new Int32Array(shared, 0, 4);
+  const beat = new Int32Array(shared, 0, 8);
   const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { ...job, shared } });
   return new Promise((resolve) => {
     let last = -1;
@@ -69,17 +69,25 @@ function runWorker<R>(job: Job, hangMs: number): Promise<Outcome<R>> {
         return;
       }
       // the first beat comes after setup (corpus, keys): allow more
-      const limit = b === 0 ? hangMs + 20_000 : hangMs;
+      const limit = b === 0 ? hangMs + startGraceMs : hangMs;
       if (Date.now() - lastChange > limit) {
         const batch = job.kind === 'dp' ? recordedBatch(shared) : [];
         void w.terminate();
-        finish({ hang: true, beat: b, frames: Atomics.load(beat, 1), batch });
+        finish({ hang: true, beat: b, frames: Atomics.load(beat, 1), neighbors: Atomics.load(beat, 4), batch });
       }
     }, 100);
     w.on('message', (m: { report: R }) => finish({ report: m.report }));
     w.on('error', (e) => finish({ error: e.stack ?? String(e), beat: Atomics.load(beat, 0), frames: Atomics.load(beat, 1), batch: job.kind === 'dp' ? recordedBatch(shared) : [] }));
     w.on('exit', (code) => finish({ error: `worker exited with code ${code}`, beat: Atomics.load(beat, 0), frames: Atomics.load(beat, 1), batch: [] }));
   });
+}
+
+/** Runs one reproducer of repro.ts in a worker: 'ok', 'hang' (no end within timeoutMs) or the error. */
+export async function runReproInWorker(name: string, timeoutMs: number): Promise<string> {
+  const r = await runWorker<{ batches: number }>({ kind: 'repro', name }, timeoutMs, 0);
+  if ('report' in r) return 'ok';
+  if ('hang' in r) return 'hang';
+  return r.error.split('\n').slice(0, 2).join(' ');
 }
 
 export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
@@ -100,7 +108,8 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
     }
     const kind = 'hang' in r ? 'hang' : 'worker-error';
     const detail = 'hang' in r
-      ? `no batch finished for ${o.hangMs} ms after batch ${r.beat} (${r.frames} frames done, seed ${seed}, ${wide ? 'unbounded' : 'pooled'} addresses)`
+      ? `no batch finished for ${o.hangMs} ms after batch ${r.beat} (${r.frames} frames done, seed ${seed}, ${wide ? 'unbounded' : 'pooled'} addresses; ` +
+        `uplink neighbour table held ${r.neighbors} addresses)`
       : `${r.error} (after batch ${r.beat}, seed ${seed})`;
     log(`data plane: ${kind}: ${detail}`);
     hangs.push({ kind, detail, seed, batch: r.beat, frames: r.batch });

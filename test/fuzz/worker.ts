@@ -8,6 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { runDataplaneFuzz } from './dp-fuzz.js';
 import { runIkeFuzz } from './ike-fuzz.js';
+import { runRepro } from './repro.js';
 import { RECORDER_HEADER, type WorkerJob } from './recorder.js';
 
 const job = workerData as WorkerJob;
@@ -21,6 +22,7 @@ if (job.kind === 'dp') {
       Atomics.store(beat, 0, batches);
       Atomics.store(beat, 1, frames);
     },
+    neighborGauge: (n) => Atomics.store(hdr, 4, n),
     beforeBatch: (p, packedEnd) => {
       const b = p.batch;
       const n = b.count;
@@ -37,6 +39,8 @@ if (job.kind === 'dp') {
     },
   });
   parentPort!.postMessage({ kind: 'dp', report });
+} else if (job.kind === 'repro') {
+  parentPort!.postMessage({ kind: 'repro', report: runRepro(job.name) });
 } else {
   const report = runIkeFuzz({ seed: job.seed, messages: job.messages, slowMs: job.slowMs, onMessage: (n) => Atomics.store(beat, 0, n) });
   parentPort!.postMessage({ kind: 'ike', report });
