@@ -116,8 +116,12 @@ function fuzzOn(plane: Plane, o: DpFuzzOptions): DpFuzzReport {
   let sumMs = 0;
   const checks = { ipHeaders: 0, l4: 0, partial: 0, quotes: 0, passedInvalidL4: 0 };
   let curBatch = 0;
+  /** The previous batch threw: the data plane's per-batch state (deferred ESP seals...) may be left over. */
+  let afterException = false;
+  let threw = false;
 
-  const report = (kind: string, detail: string, rx = -1): void => {
+  const report = (kind0: string, detail: string, rx = -1): void => {
+    const kind = afterException && kind0 !== 'exception' ? `after-exception:${kind0}` : kind0;
     counts[kind] = (counts[kind] ?? 0) + 1;
     if (counts[kind]! > maxPerKind) return;
     const f: Finding = { kind, detail, batch: curBatch };
@@ -197,6 +201,8 @@ function fuzzOn(plane: Plane, o: DpFuzzOptions): DpFuzzReport {
 
     // ---- run
     h.security!.wallMs = 1_700_000_000_000 + now;
+    afterException = threw;
+    threw = false;
     const c0 = process.cpuUsage();
     const s0 = performance.now();
     try {
@@ -214,6 +220,10 @@ function fuzzOn(plane: Plane, o: DpFuzzOptions): DpFuzzReport {
       dp.processBatch(b, now);
     } catch (e) {
       const err = e as Error;
+      threw = true;
+      // processBatch ends with the batch's deferred ESP seals; an aborted batch would leave them queued
+      // for the next batch's flush (into slots that are no longer theirs): finish them here.
+      plane.crypto.flush?.(arena, null);
       report('exception', `${err.name}: ${err.message} ${(err.stack ?? '').split('\n').slice(1, 4).join(' | ')}`, frameAt(b, n, dp.ethOff - VNET));
     }
     const dt = performance.now() - s0;
