@@ -98,7 +98,7 @@ routeTables:
   public: { routes: [ { destination: 0.0.0.0/0, target: igw } ] }
   private: { routes: [ { destination: 0.0.0.0/0, target: nat-a } ] }
 # short idle timeouts: the tables reach their steady state well before the baseline sample
-conntrack: { max: 65536, timeouts: { tcpEstablished: 60, tcp: 30, udp: 30, udpStream: 30, icmp: 30, other: 30 } }
+conntrack: { max: 65536, timeouts: { tcpEstablished: 60, tcp: 30, udp: 30, udpStream: 60, icmp: 30, other: 30 } }
 flowLogs: { path: $WORK/flows.log, aggregationInterval: 60 }
 metrics: { listen: "127.0.0.1:$MPORT" }
 lab: { prefix: $PREFIX, internet: $INET, internetHosts: { h1: $H1 } }
