@@ -2,7 +2,7 @@
  * The minimal reproducers of test/fuzz/FINDINGS.md, as code: each builds the
  * fuzz data plane (plane.ts) and sends its frames, one batch after another.
  * A fixed data plane runs each to the end without an exception; an unfixed
- * one throws or never returns, so findings.test.ts runs them in a worker
+ * one throws or never returns, so fuzz.test.ts runs them in a worker
  * thread with a deadline.
  */
 import { ethIpv4Udp, withVnetHdr } from '../helpers/frames.js';
