@@ -7,7 +7,8 @@
 #   FUZZ_FRAMES=200000 FUZZ_IKE=2000 npm run fuzz # quick look
 #   bash scripts/fuzz.sh build                    # only compile (used by the unit test)
 #
-# Knobs: FUZZ_SEED, FUZZ_FRAMES, FUZZ_IKE, FUZZ_SLOW_MS (50), FUZZ_HANG_MS (5000), FUZZ_REPORT (JSON path).
+# Knobs: FUZZ_SEED, FUZZ_FRAMES, FUZZ_IKE, FUZZ_SLOW_MS (50), FUZZ_HANG_MS (5000), FUZZ_REPORT (JSON path),
+# FUZZ_DEBUG_BATCH (see test/fuzz/main.ts). Findings and their reproducers: test/fuzz/FINDINGS.md.
 # Exit status 1 when anything was found; the findings are printed and in the JSON report.
 set -euo pipefail
 cd "$(dirname "$0")/.."

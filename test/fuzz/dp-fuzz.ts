@@ -18,7 +18,7 @@ import { writeSync } from 'node:fs';
 import { DROP_REASON_LABELS } from '../../src/pipeline/batch.js';
 import { buildPlane, type Plane, UPLINK_PORT } from './plane.js';
 import { FrameGen, MAX_FRAME } from './gen.js';
-import { ETH, L4, VNET, hex, ipv4At, ipHeaderOk, l4State, rd16, rd32, sum16, type Ipv4View } from './wire.js';
+import { ETH, L4, VNET, hex, ipv4At, ipHeaderOk, l4State, rd16, sum16, type Ipv4View } from './wire.js';
 
 export const CANARY = 0xa5;
 /** FUZZ_DEBUG_BATCH=N: batch N runs frame by frame, printing what each frame changed outside its slot. */

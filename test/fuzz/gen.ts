@@ -30,7 +30,6 @@ export interface GenOptions {
 }
 
 const INTERESTING16 = [0, 1, 2, 7, 8, 19, 20, 21, 27, 28, 40, 59, 60, 64, 127, 128, 255, 256, 576, 1280, 1400, 1472, 1480, 1500, 1514, 4096, 0x7fff, 0x8000, 0xfffe, 0xffff];
-const INTERESTING8 = [0, 1, 2, 3, 4, 5, 6, 8, 11, 12, 15, 16, 17, 0x40, 0x45, 0x46, 0x4f, 0x50, 0x7f, 0x80, 0xf0, 0xff];
 const IP_OPTIONS: readonly (readonly number[])[] = [
   [1], [0], [7, 7, 4, 0, 0, 0, 0], [7, 3, 4], [68, 12, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0], [131, 7, 4, 198, 18, 1, 10], [137, 3, 4],
   [148, 4, 0, 0], [7, 0], [7, 1], [7, 255], [130, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0], [25, 8, 1, 2, 3, 4, 5, 6],
@@ -100,7 +99,6 @@ export class FrameGen {
   tracing = false;
   readonly trace: string[] = [];
   generate(out: Uint8Array, off: number, room: number): number {
-    const r = this.rng;
     this.trace.length = 0;
     this.innerLen = -1;
     this.written = 0;

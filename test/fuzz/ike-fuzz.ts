@@ -79,7 +79,7 @@ const sends = (acts: readonly IkeAction[]) => acts.filter((a): a is Extract<IkeA
 
 export function runIkeFuzz(o: { seed: number; messages: number; onMessage?: (n: number) => void; slowMs?: number }): IkeFuzzReport {
   const rng = new Rng(o.seed ^ 0x1ce);
-  const { cgw, vgw } = configs(rng);
+  const { vgw } = configs(rng);
   const R = new IkeResponder(vgw);
   let now = 5_000_000;
   R.start(now);

@@ -6,12 +6,17 @@
  *   FUZZ_SLOW_MS  a batch slower than this is a finding (default 50)
  *   FUZZ_HANG_MS  no batch finished for this long: a hang (default 5000)
  *   FUZZ_REPORT   where the JSON report goes (default /tmp/vpcd-fuzz/report-SEED.json)
- * Exit status 1 when anything was found.
+ *   FUZZ_DEBUG_BATCH=N  batch N runs frame by frame, printing what each frame changed outside its slot
+ * Each finding that names its frame is replayed alone on a fresh data plane: "alone" when that
+ * frame by itself shows the same fault, "needs earlier state" otherwise (the JSON report has the
+ * whole batch then). Exit status 1 when anything was found.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { runFuzz } from './supervisor.js';
+import { replay } from './replay.js';
+import { L4 } from './wire.js';
 
 function envInt(name: string, dflt: number): number {
   const v = process.env[name];
@@ -49,9 +54,22 @@ if (r.ike) {
   console.log(`fuzz:   responder refusals: ${JSON.stringify(i.errors)}`);
 }
 console.log(`fuzz: total ${r.frames} frames, ${r.framesPerSecond} frames/s, batch p99 ${r.batchP99Ms.toFixed(2)} ms, max ${r.batchMaxMs.toFixed(2)} ms`);
-for (const f of r.findings) {
-  const x = f as { kind: string; detail: string; port?: number; frameHex?: string; batch?: number };
-  console.log(`FINDING ${x.kind}: ${x.detail}${x.batch !== undefined ? ` [batch ${x.batch}]` : ''}${x.frameHex ? `\n   port ${x.port} frame ${x.frameHex.slice(0, 400)}` : ''}`);
+/** Does the frame alone, on a fresh data plane, show the same fault? */
+function alone(kind: string, port: number, frameHex: string): boolean {
+  const x = replay([{ port, hex: frameHex }]);
+  if (kind === 'exception') return x.error !== null;
+  if (kind === 'write-past-frame') return x.pastEnd[0]!.length > 0;
+  if (kind === 'bad-ip-header-checksum') return x.tx.some((t) => t.ipHeaderOk === false);
+  if (kind === 'bad-l4-checksum' || kind === 'udp-checksum-zeroed') return x.tx.some((t) => t.l4 === L4.Invalid || t.l4 === L4.UdpZero);
+  if (kind === 'bad-partial-checksum') return x.tx.some((t) => t.l4 === L4.PartialBad);
+  return false;
 }
+for (const f of r.findings) {
+  const x = f as { kind: string; detail: string; port?: number; frameHex?: string; batch?: number; alone?: boolean };
+  if (x.frameHex && x.port !== undefined) x.alone = alone(x.kind, x.port, x.frameHex);
+  console.log(`FINDING ${x.kind}: ${x.detail}${x.batch !== undefined ? ` [batch ${x.batch}]` : ''}` +
+    `${x.frameHex ? `\n   port ${x.port} frame ${x.frameHex.slice(0, 400)} (${x.alone ? 'alone' : 'needs earlier state'})` : ''}`);
+}
+writeFileSync(reportPath, JSON.stringify(r, null, 1));
 console.log(`fuzz: ${r.findings.length} finding(s); report: ${reportPath}`);
 process.exit(r.findings.length > 0 ? 1 : 0);
