@@ -9,7 +9,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['test/unit/**/*.test.ts', 'src/**/*.test.ts'],
+          include: ['test/unit/**/*.test.ts', 'src/**/*.test.ts', 'test/fuzz/*.test.ts'],
           environment: 'node',
           testTimeout: 30_000,
         },
