@@ -48,7 +48,8 @@ export class Dataplane {
   readonly counters: Counters;
   readonly ports: Ports;
   readonly legs: Legs;
-  private readonly pkt = new Packet();
+  /** The record of the frame being processed (read it only for diagnostics, e.g. after an exception). */
+  readonly packet = new Packet();
   private flushBatch: PacketBatch | null = null;
   /** A deferred seal failed: its frame must not leave (tx skips zero-length descriptors and counts them). */
   private readonly onSealFail = (txIdx: number): void => {
@@ -160,7 +161,7 @@ export class Dataplane {
     const len = b.rxLen[i];
     const ports = this.ports;
     this.counters.rx(port, len);
-    const pkt = this.pkt;
+    const pkt = this.packet;
     const ethType = pkt.begin(b.arena, port, b.rxOff[i], len, ports.vnet[port] === 1);
     if (ethType < 0) return DropReason.Malformed;
     const role = ports.role[port];

@@ -224,7 +224,7 @@ function fuzzOn(plane: Plane, o: DpFuzzOptions): DpFuzzReport {
       // processBatch ends with the batch's deferred ESP seals; an aborted batch would leave them queued
       // for the next batch's flush (into slots that are no longer theirs): finish them here.
       plane.crypto.flush?.(arena, null);
-      report('exception', `${err.name}: ${err.message} ${(err.stack ?? '').split('\n').slice(1, 4).join(' | ')}`, frameAt(b, n, dp.ethOff - VNET));
+      report('exception', `${err.name}: ${err.message} ${(err.stack ?? '').split('\n').slice(1, 4).join(' | ')}`, frameAt(b, n, dp.packet.ethOff - VNET));
     }
     const dt = performance.now() - s0;
     const cpu = process.cpuUsage(c0);
@@ -362,7 +362,7 @@ function fuzzOn(plane: Plane, o: DpFuzzOptions): DpFuzzReport {
     }
     if (now - lastFlowFlush >= 60_000) {
       lastFlowFlush = now;
-      plane.flowWriter.flush(h.flowLog!, 0, 60);
+      plane.flowWriter.flush(h.flowLog!);
     }
     frames += n;
     batches++;
@@ -405,11 +405,8 @@ export function quotedHeaderState(b: Uint8Array, eth: number, end: number, v: Ip
 }
 
 /** Addresses the neighbour table holds (white box: its `used` array, -1 = empty). */
-function neighborCount(n: object): number {
-  const used = (n as { used: Int8Array }).used;
-  let c = 0;
-  for (let i = 0; i < used.length; i++) if (used[i] !== -1) c++;
-  return c;
+function neighborCount(n: { entries(): number }): number {
+  return n.entries();
 }
 
 /** The rx frame whose slot holds `off` (the data plane's parse position when it threw), or -1. */

@@ -71,7 +71,8 @@ interface SaKeys { spiI: Uint8Array; spiR: Uint8Array; suite: IkeSuite; outKeys:
 
 /** The initiator's IKE SAs with keys (white box, tests only). */
 function initiatorSas(s: IkeSession): SaKeys[] {
-  const m = (s as unknown as { sas: Map<string, SaKeys & { keys?: unknown }> }).sas;
+  // The session's shared context (src/ike/session-context.ts) holds its IKE SAs.
+  const m = (s as unknown as { s: { sas: Map<string, SaKeys & { keys?: unknown }> } }).s.sas;
   return [...m.values()].filter((x) => x.keys !== undefined && x.suite !== undefined);
 }
 
