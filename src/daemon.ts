@@ -415,13 +415,17 @@ export class Daemon implements MetricsSource {
   /** Swaps the prepared state in. Only reference swaps and the router's setters: nothing here is expected to fail. */
   private apply(plan: ReloadPlan): void {
     const { cfg, policy } = plan;
-    if (policy !== this.policy) {
+    const oldPolicy = this.policy;
+    if (policy !== oldPolicy) {
       this.epoch++;
       // Per-ENI allowances in the new instance order; live flows follow their instances by name.
       const oldNames = this.topo.instanceNames;
       this.ct.setAllowances(allowancesOf(cfg, policy.topology), oldNames.map((n) => policy.topology.instanceNames.indexOf(n)));
-      this.history.fold(this.security.setPolicy(policy), this.policy);
     }
+    // One swap: topology, compiled policy, NAT gateways and VPN tables, between two batches.
+    const nats = plan.attach ? this.attach.natsFor(cfg, policy.topology, plan.attach) : this.dp.nats;
+    const old = this.dp.setSnapshot({ topology: policy.topology, policy, nats, vpn: this.dp.vpn });
+    if (old) this.history.fold(old, oldPolicy);
     this.policy = policy;
     this.cfg = cfg;
     this.topo = policy.topology;

@@ -85,7 +85,29 @@ export class Attachments {
     for (const p of plan.opened) this.guard.run('reload-abort', () => engine.closePort(p.id));
   }
 
-  /** Closes ports no longer wanted and wires the router to `topo`. */
+  /**
+   * The NAT gateways of the new snapshot: each keeps its state (its sessions
+   * are its connections) across reloads; new ones come from the plan.
+   */
+  natsFor(cfg: VpcConfig, topo: Topology, plan: AttachPlan): NatGatewayState[] {
+    const next: NatGatewayState[] = [];
+    topo.natNames.forEach((name, i) => {
+      let st = this.natByName.get(name);
+      const g = cfg.natGateways.get(name)!;
+      if (st) {
+        st.update({ ip: topo.natIp[i]!, publicIp: topo.natPublicIp[i]!, subnet: topo.natSubnet[i]!, isPublic: topo.natPublic[i] === 1,
+          maxPerDestination: g.maxConnectionsPerDestination, idleTimeout: g.idleTimeout });
+      } else {
+        st = plan.newNats.get(name)!;
+        this.natByName.set(name, st);
+      }
+      next.push(st);
+    });
+    for (const name of [...this.natByName.keys()]) if (!cfg.natGateways.has(name)) this.natByName.delete(name);
+    return next;
+  }
+
+  /** Closes ports no longer wanted and attaches the ports of the snapshot the router now runs (Dataplane.setSnapshot first). */
   commit(engine: NativeIoEngine, cfg: VpcConfig, topo: Topology, plan: AttachPlan): void {
     for (const p of plan.opened) this.ports.set(p.ifname, p);
     for (const [ifname, p] of this.ports) {
@@ -96,7 +118,6 @@ export class Attachments {
       this.guard.run('port-close', () => engine.closePort(p.id));
     }
     const dp = this.dp;
-    dp.setTopology(topo);
     topo.instanceIfNames.forEach((ifname, inst) => {
       const p = this.ports.get(ifname)!;
       dp.attachInstance(p.id, inst, p.vnet);
@@ -126,20 +147,5 @@ export class Attachments {
       dp.dxNetAddr = Uint32Array.from(nets.map((n) => n.net));
       dp.dxNetMask = Uint32Array.from(nets.map((n) => n.mask));
     }
-    const next: NatGatewayState[] = [];
-    topo.natNames.forEach((name, i) => {
-      let st = this.natByName.get(name);
-      const g = cfg.natGateways.get(name)!;
-      if (st) {
-        st.update({ ip: topo.natIp[i]!, publicIp: topo.natPublicIp[i]!, subnet: topo.natSubnet[i]!, isPublic: topo.natPublic[i] === 1,
-          maxPerDestination: g.maxConnectionsPerDestination, idleTimeout: g.idleTimeout });
-      } else {
-        st = plan.newNats.get(name)!;
-        this.natByName.set(name, st);
-      }
-      next.push(st);
-    });
-    for (const name of [...this.natByName.keys()]) if (!cfg.natGateways.has(name)) this.natByName.delete(name);
-    dp.nats = next;
   }
 }

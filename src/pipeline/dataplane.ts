@@ -19,7 +19,7 @@
  */
 import type { Topology } from '../control/topology.js';
 import type { CompiledPolicy } from '../control/compile.js';
-import type { SecurityStage } from '../conntrack/sg-stage.js';
+import type { NaclHits, SecurityStage } from '../conntrack/sg-stage.js';
 import type { NatGatewayState } from '../nat/nat-gateway.js';
 import type { NeighborTable } from './neighbors.js';
 import type { VpnPath } from '../vpn/vpn-path.js';
@@ -78,13 +78,16 @@ export class Dataplane {
   /**
    * Swaps in a whole snapshot at once (between batches). Port attachments are
    * re-made by the caller when the topology changed (attachInstance...).
+   * Returns the security stage's counters of the old policy (for the control
+   * plane to fold), or null when the policy did not change.
    */
-  setSnapshot(s: DataplaneSnapshot): void {
+  setSnapshot(s: DataplaneSnapshot): { naclHits: NaclHits; sgVerdicts: Float64Array } | null {
     if (s.topology !== this.legs.topo) this.setTopology(s.topology);
     const sec = this.legs.security;
-    if (sec !== null && s.policy !== null && sec.policy !== s.policy) sec.setPolicy(s.policy);
+    const old = sec !== null && s.policy !== null && sec.policy !== s.policy ? sec.setPolicy(s.policy) : null;
     this.legs.nats = s.nats;
     this.legs.tunnel.vpn = s.vpn;
+    return old;
   }
 
   /** Swaps in a new topology (between batches). Port attachments are re-made by the caller. */
