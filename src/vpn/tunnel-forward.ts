@@ -37,6 +37,8 @@ export interface PuntedDatagram {
 export const MAX_PUNTS_PER_BATCH = 64;
 /** IPv4 + TCP headers without options: what an MSS excludes. */
 const TCPIP_HEADERS = 40;
+/** Smallest payload per segment when splitting a super-frame (RFC 9293's default MSS, 536). */
+export const MIN_SEGMENT_PAYLOAD = 536;
 
 export class TunnelForward {
   private readonly ports: Ports;
@@ -93,7 +95,13 @@ export class TunnelForward {
     const l3 = pkt.l3Off;
     if (pkt.vnetOff >= 0) {
       if (gsoType(buf, pkt.vnetOff) === GSO_TCPV4 && pkt.proto === 6) {
-        const mss = Math.min(gsoSize(buf, pkt.vnetOff), mtu - TCPIP_HEADERS);
+        // Segments carry this super-frame's own IP and TCP headers (options included), so the
+        // payload per segment is what the tunnel leaves after them. A tiny gso_size cannot fan one
+        // frame out into thousands of ESP packets: segments carry at least MIN_SEGMENT_PAYLOAD bytes.
+        const hdrs = (pkt.l4Off - l3) + ((buf[pkt.l4Off + 12] >>> 4) << 2);
+        const room = mtu - hdrs;
+        if (room <= 0) return DropReason.TooBig;
+        const mss = Math.min(Math.max(gsoSize(buf, pkt.vnetOff), MIN_SEGMENT_PAYLOAD), room);
         this.segBatch = b;
         this.segTunnel = t;
         this.segNow = nowMs;

@@ -44,7 +44,7 @@ export class Harness {
    * opts.uplink: attach the internet uplink (port after the instances), the NAT gateways' state as
    * the daemon builds it, and resolve each internet address in opts.neighbors to `neighborMac`.
    */
-  constructor(yaml: string, opts: { slots?: number; security?: boolean; flowLogs?: boolean; uplink?: boolean; neighbors?: string[]; neighborMac?: Buffer } = {}) {
+  constructor(yaml: string, opts: { slots?: number; security?: boolean; flowLogs?: boolean; uplink?: boolean; neighbors?: string[]; neighborMac?: Buffer; slotSize?: number } = {}) {
     const slots = opts.slots ?? 32;
     this.cfg = parseConfig(yaml, 'test.yaml');
     if (opts.security) {
@@ -53,7 +53,7 @@ export class Harness {
     } else {
       this.topo = new Topology(this.cfg, 1);
     }
-    this.batch = new PacketBatch(slots, 4096, slots, 2048);
+    this.batch = new PacketBatch(slots, opts.slotSize ?? 4096, slots * 4, 2048);
     this.dp = new Dataplane(this.topo, this.counters);
     this.topo.instanceNames.forEach((_, i) => this.dp.attachInstance(i, i, true));
     if (this.policy) {
@@ -107,12 +107,14 @@ export class Harness {
   }
 
   /** Runs frames (each received on a port) as one batch; returns what was queued for tx. */
-  run(frames: { port: number; frame: Uint8Array }[]): TxFrame[] {
+  /** `vnet`: the frame's 10-byte virtio-net header (zeros when absent), e.g. a GSO super-frame's. */
+  run(frames: { port: number; frame: Uint8Array; vnet?: Uint8Array }[]): TxFrame[] {
     const b = this.batch;
     b.reset();
     frames.forEach((f, i) => {
       const off = i * b.slotSize;
       b.arena.fill(0, off, off + VNET_HDR_LEN);
+      if (f.vnet !== undefined) b.arena.set(f.vnet.subarray(0, VNET_HDR_LEN), off);
       b.arena.set(f.frame, off + VNET_HDR_LEN);
       b.rxPort[i] = f.port;
       b.rxOff[i] = off;

@@ -172,3 +172,60 @@ vpnConnections:
     expect(ip.readUInt32BE(12)).toBe(0xc6120201); // the subnet router .1
   });
 });
+
+describe('super-frames into the tunnel', () => {
+  const VPN2 = `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  priv: { cidr: 198.18.2.0/24, routeTable: private }
+routeTables:
+  private: { routes: [ { destination: 198.19.0.0/16, target: vgw } ] }
+securityGroups:
+  open: { ingress: [ { protocol: all, cidr: 0.0.0.0/0 } ] }
+instances:
+  app: { subnet: priv, ip: 198.18.2.10, securityGroups: [open] }
+customerGateway: { name: cgw, asn: 65000, wan: { ip: 198.51.100.2 } }
+vpnConnections:
+  to-site:
+    role: cgw
+    remoteNetworks: [198.19.0.0/16]
+    localNetworks: [198.18.0.0/16]
+    auth: { psk: { env: VPN_PSK } }
+    tunnels: [ { peer: 198.51.100.1, insideCidr: 169.254.10.0/30 } ]
+`;
+  const MTU = 1400;
+  function run(gsoSize: number, payload: number) {
+    const h = new Harness(VPN2, { security: true, uplink: true, neighbors: ['198.51.100.1'], slotSize: 70_000 });
+    const vpn = new VpnPath(h.cfg);
+    const inner: number[] = [];
+    vpn.crypto = {
+      lastTunnel: 0,
+      encrypt(_t, _b, _o, len, out, outOff) { inner.push(len); out.fill(0, outOff, outOff + 8); return len + 8; },
+      decrypt() { return -1; },
+      innerMtu() { return MTU; },
+      hasOutbound() { return true; },
+    };
+    vpn.tunUp[0] = 1;
+    h.dp.vpn = vpn;
+    // TCP with the timestamp option (12 bytes): 32-byte TCP headers.
+    const seg = ethIpv4Tcp({ srcMac: MAC('app'), dstMac: R('priv'), src: '198.18.2.10', dst: '198.19.1.1', sport: 40000, dport: 22, flags: TCP_ACK, seq: 1, ack: 1,
+      options: [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2], payload: Buffer.alloc(payload, 0x61) });
+    const vnet = Buffer.alloc(10);
+    vnet[1] = 1; // GSO_TCPV4
+    vnet.writeUInt16LE(gsoSize, 4);
+    h.run([{ port: h.port('app'), frame: seg, vnet }]);
+    return inner;
+  }
+
+  it('segments that carry TCP options still fit the tunnel MTU', () => {
+    const inner = run(1448, 8000);
+    expect(inner.length).toBeGreaterThan(5);
+    expect(Math.max(...inner)).toBeLessThanOrEqual(MTU);
+  });
+
+  it('a tiny gso_size does not fan one frame out into thousands of ESP packets', () => {
+    const inner = run(8, 8000);
+    expect(inner.length).toBeLessThanOrEqual(Math.ceil(8000 / 536));
+    expect(Math.max(...inner)).toBeLessThanOrEqual(MTU);
+  });
+});
