@@ -51,9 +51,11 @@ describe('fuzzing (CI size)', () => {
   });
 
   it('every transmitted IPv4 frame has valid checksums (or a consistent partial sum)', () => {
-    // frames of workers that finished (a hung worker reports nothing): most of them led to a transmitted IPv4 frame
+    // frames of workers that finished (a hung worker reports nothing): a good share led to a transmitted IPv4
+    // frame (about 0.43 per input frame at the CI seed; tunnel segmentation sends at least 536 payload bytes per
+    // segment, so a GSO super-frame no longer fans out into hundreds of tiny ESP packets)
     const checked = result.dp.reduce((s, x) => s + x.checks.ipHeaders, 0);
-    expect(checked).toBeGreaterThan(result.dp.reduce((s, x) => s + x.frames, 0) / 2);
+    expect(checked).toBeGreaterThan(result.dp.reduce((s, x) => s + x.frames, 0) / 4);
     const bad = result.findings.filter((f) => /checksum|bad-ipv4/.test(f.kind));
     expect(bad.map((f) => `${f.kind}: ${f.detail.slice(0, 200)}`)).toEqual([]);
   });
