@@ -58,6 +58,7 @@ export class Harness {
     this.topo.instanceNames.forEach((_, i) => this.dp.attachInstance(i, i, true));
     if (this.policy) {
       this.ct = new Conntrack(this.cfg.conntrack, 1234);
+      this.ct.setAllowances(this.topo.instanceNames.map((n) => this.cfg.instances.get(n)?.conntrackAllowance ?? 0));
       this.security = new SecurityStage(this.policy, this.ct);
       this.dp.security = this.security;
       if (opts.flowLogs) {

@@ -177,4 +177,30 @@ describe('link-local VPC services never leave the VPC', () => {
   }
 });
 
+describe('per-ENI connection allowance (instances.<name>.conntrackAllowance)', () => {
+  const CFG = `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  sa: { cidr: 198.18.1.0/24 }
+  sb: { cidr: 198.18.2.0/24 }
+securityGroups:
+  c: {}
+  s: { ingress: [ { protocol: tcp, ports: 80, cidr: 198.18.0.0/16 } ] }
+instances:
+  a: { subnet: sa, ip: 198.18.1.10, securityGroups: [c], conntrackAllowance: 3 }
+  b: { subnet: sa, ip: 198.18.1.11, securityGroups: [c] }
+  srv: { subnet: sb, ip: 198.18.2.20, securityGroups: [s] }
+`;
+  const syn = (from: string, ip: string, sport: number) => ethIpv4Tcp({ srcMac: MAC(from), dstMac: R('sa'), src: ip, dst: '198.18.2.20', sport, dport: 80, flags: TCP_SYN, seq: 1, ack: 0 });
+  it("a SYN flood from ENI a stops at a's allowance; b's new flows are still admitted", () => {
+    const h = new Harness(CFG, { security: true });
+    let passed = 0;
+    for (let p = 0; p < 20; p++) passed += h.run([{ port: h.port('a'), frame: syn('a', '198.18.1.10', 30000 + p) }]).length;
+    expect(passed).toBe(3);
+    expect(h.drops(DropReason.ConntrackFull)).toBe(17);
+    expect(h.ct!.allowanceExceededPerEni[h.port('a')]).toBe(17);
+    for (let p = 0; p < 10; p++) expect(h.run([{ port: h.port('b'), frame: syn('b', '198.18.1.11', 30000 + p) }])).toHaveLength(1);
+  });
+});
+
 void TCP_ACK;
