@@ -77,7 +77,11 @@ export interface RawSgRule extends RawRule {
   readonly peer: number;
 }
 export interface RawNacl {
-  /** 0-59 none; else an allow for TCP and UDP from anywhere to one (often partial) ephemeral range, before the other allows. */
+  /**
+   * 0-59 none; else an allow for TCP and UDP from anywhere to one (often
+   * partial) ephemeral range, before the other allows, and the catch-all
+   * allow (when there is one) then covers only the VPC.
+   */
   readonly inEphemeral: number;
   readonly inDeny: readonly RawRule[];
   readonly inAllow: readonly RawRule[];
@@ -359,7 +363,9 @@ export function resolveVpc(raw: RawVpc): VpcModel {
         rules.push(`      - { rule: 91, action: allow, protocol: udp, ports: ${ports}, cidr: 0.0.0.0/0 }`);
       }
       rules.push(...allow.map((r, k) => naclRule(100 + 10 * k, 'allow', r)));
-      if (all) rules.push('      - { rule: 200, action: allow, protocol: all, cidr: 0.0.0.0/0 }');
+      // With an ephemeral-range rule, the catch-all allow covers the VPC only: replies from outside need the range.
+      const allFrom = dir === 'inbound' && n.inEphemeral >= 60 ? VPC_CIDR : '0.0.0.0/0';
+      if (all) rules.push(`      - { rule: 200, action: allow, protocol: all, cidr: ${allFrom} }`);
       y.push(rules.length === 0 ? `    ${dir}: []` : `    ${dir}:`);
       y.push(...rules);
     }

@@ -128,7 +128,7 @@ const CASES = Number(process.env.AGREEMENT_CASES ?? 10_000);
 const MAX_FLOWS = 40;
 const RUNS = Math.ceil(CASES / 18);
 /** Distinct disagreements shrunk and printed in full (the others are listed with counts). */
-const SHRINK_AT_MOST = Number(process.env.AGREEMENT_SHRINK ?? 16);
+const SHRINK_AT_MOST = Number(process.env.AGREEMENT_SHRINK ?? 12);
 
 // ---------------------------------------------------------------------------
 // explain's side
@@ -182,7 +182,7 @@ function explain(w: PacketWorld, f: FlowCase): Explanation | string {
     return evaluateFlow(w.h.cfg, flow, f.from !== undefined ? { from: f.from } : {});
   } catch (e) {
     if (e instanceof ExplainInputError) return `explain refuses the flow: ${e.message}`;
-    throw e;
+    return `explain throws: ${(e as Error).stack ?? String(e)}`;
   }
 }
 
@@ -319,7 +319,7 @@ interface FlowResult {
 }
 
 function compareFlow(m: VpcModel, f: FlowCase, ex: Explanation | string, trace: FlowTrace): Disagreement | undefined {
-  if (typeof ex === 'string') return { signature: 'explain refuses a flow the data plane carries', detail: ex };
+  if (typeof ex === 'string') return { signature: ex.startsWith('explain throws') ? `explain throws: ${ex.split('\n')[0]}` : 'explain refuses a flow', detail: ex };
   const reqFlow = flowOfJson(ex.flow);
   const reqE = expectOf(m, reqFlow, ex.verdict, ex.path);
   const request = trace.legs[0]!.sent;
@@ -378,7 +378,17 @@ function runCase(raw: RawVpc, flows: readonly RawFlow[]): { model: VpcModel; res
   for (const rf of flows) {
     const f = resolveFlow(model, rf);
     const ex = explain(world, f);
-    const trace = world.runFlow(f, (p) => replyOf(wireFlow(p)) !== undefined);
+    let trace: FlowTrace;
+    try {
+      trace = world.runFlow(f, (p) => replyOf(wireFlow(p)) !== undefined);
+    } catch (e) {
+      // "never a crash": an exception on the packet path is a finding of its own
+      const err = e as Error;
+      const where = (err.stack ?? '').split('\n').find((l) => l.includes('/src/')) ?? '';
+      const disagreement = { signature: `packet path throws: ${err.message}`, detail: `packet path throws: ${err.stack ?? err.message}` };
+      results.push({ flow: f, explanation: ex, trace: { legs: [] }, disagreement, pathKind: `${pathKindOf(model, ex)}${where !== '' ? '' : ''}` });
+      continue;
+    }
     results.push({ flow: f, explanation: ex, trace, disagreement: compareFlow(model, f, ex, trace), pathKind: pathKindOf(model, ex) });
   }
   return { model, results };
@@ -461,7 +471,7 @@ describe('explain and the packet path agree', () => {
     let run = 0;
     let flows = 0;
     const t0 = performance.now();
-    fc.check(
+    const phase1 = fc.check(
       fc.property(caseArb, (c) => {
         const { results } = runCase(c.vpc, c.flows);
         for (const r of results) {
@@ -478,14 +488,15 @@ describe('explain and the packet path agree', () => {
       }),
       { seed: SEED, numRuns: RUNS },
     );
+    if (phase1.failed) console.log(`phase 1 stopped: ${String(phase1.errorInstance)} at run ${run}`);
     const secs = (performance.now() - t0) / 1000;
     console.log(
       `agreement: seed ${SEED}: ${flows} flows in ${run} VPCs, ${secs.toFixed(1)} s (${Math.round(flows / secs)} flows/s)\n${tally.format()}`,
     );
 
     // Every distinct disagreement: shrink its first occurrence to a small VPC and one flow.
-    // Different answers first (verdict, place, rewrites), then different reasons for a denial; most frequent first.
-    const severity = (sig: string): number => (sig.includes(': deny reason:') ? 1 : 0);
+    // Exceptions first, then different answers (verdict, place, rewrites), then different reasons for a denial; most frequent first.
+    const severity = (sig: string): number => (sig.includes(' throws') ? 0 : sig.includes(': deny reason:') ? 2 : 1);
     const kinds = [...firstRun.entries()].sort((a, b) => severity(a[0]) - severity(b[0]) || b[1].count - a[1].count);
     const reports: string[] = [];
     kinds.forEach(([signature, { run: at, count }], i) => {
@@ -495,7 +506,7 @@ describe('explain and the packet path agree', () => {
       }
       const r = fc.check(
         fc.property(caseArb, (c) => runCase(c.vpc, c.flows).results.every((x) => x.disagreement?.signature !== signature)),
-        { seed: SEED, path: String(at), numRuns: RUNS, interruptAfterTimeLimit: 4000 },
+        { seed: SEED, path: String(at), numRuns: RUNS, interruptAfterTimeLimit: 3000 },
       );
       const ce = r.counterexample?.[0];
       if (ce === undefined) {
