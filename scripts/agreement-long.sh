@@ -10,7 +10,8 @@
 # Knobs (environment):
 #   AGREEMENT_CASES=1000000   flows to run (random VPCs serve about 20 flows each)
 #   AGREEMENT_SEED            fast-check seed; random (and printed) when unset
-#   AGREEMENT_SHRINK=16       distinct disagreements to shrink and print in full
+#   AGREEMENT_SHRINK=12       distinct disagreements to shrink and print in full
+#   AGREEMENT_FOCUS=text      shrink only the disagreements whose description contains the text
 # Output: the seed, flows/s, counts per category, and every kind of disagreement found.
 set -euo pipefail
 cd "$(dirname "$0")/.."

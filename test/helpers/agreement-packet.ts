@@ -222,6 +222,8 @@ export class PacketWorld {
   private readonly routerIps: Set<string>;
   private readonly vpnPath: VpnPath | null;
   private masq: Masq[] = [];
+  /** What a NAT instance decided for a first fragment (undo or not), so its later fragments follow as after reassembly. */
+  private fragUnmasq = new Map<string, Masq | undefined>();
 
   constructor(readonly model: VpcModel) {
     this.h = new Harness(model.yaml, { security: true, slots: 4 });
@@ -273,6 +275,7 @@ export class PacketWorld {
       return st;
     });
     this.masq = [];
+    this.fragUnmasq = new Map();
   }
 
   /** Runs a flow: its request, its reply (built from what was delivered), then the request direction once more. */
@@ -418,7 +421,7 @@ export class PacketWorld {
       }
       // A reply to what this NAT instance masqueraded: back to the inside host.
       ip.writeUInt32BE(ipToU32(m.inside), 16);
-      if (p.fragOffset === 0 && m.port !== undefined) this.writeL4(ip, p.proto, 'dst', m.port);
+      if (p.fragOffset === 0 && m.port !== undefined) this.writeL4Dst(ip, p.proto, m.port);
     } else if (inst.sourceDestCheck) {
       out.push({ kind: 'misdelivered', name: inst.name, pkt: p, via });
       return;
@@ -436,10 +439,17 @@ export class PacketWorld {
   }
 
   private unmasquerade(k: number, p: WirePkt): Masq | undefined {
+    const fragKey = `${k}/${p.src}/${p.proto}/${p.ipId}`;
+    if (p.fragOffset !== 0) return this.fragUnmasq.get(fragKey);
+    const m = this.findMasq(k, p);
+    if (p.moreFragments) this.fragUnmasq.set(fragKey, m);
+    return m;
+  }
+
+  private findMasq(k: number, p: WirePkt): Masq | undefined {
     for (let i = this.masq.length - 1; i >= 0; i--) {
       const m = this.masq[i]!;
       if (m.at !== k || m.proto !== p.proto || m.remote !== p.src) continue;
-      if (p.fragOffset !== 0) return m;
       if (p.proto === 6 || p.proto === 17) {
         if (m.port === p.dport && m.remotePort === p.sport) return m;
       } else if (p.proto === 1) {
@@ -450,9 +460,9 @@ export class PacketWorld {
   }
 
   /** Writes the destination port (TCP/UDP) or the identifier (ICMP) of a whole or first-fragment packet. */
-  private writeL4(ip: Buffer, proto: number, which: 'dst', value: number): void {
+  private writeL4Dst(ip: Buffer, proto: number, value: number): void {
     const ihl = (ip[0]! & 15) * 4;
-    if (proto === 6 || proto === 17) ip.writeUInt16BE(value, ihl + (which === 'dst' ? 2 : 0));
+    if (proto === 6 || proto === 17) ip.writeUInt16BE(value, ihl + 2);
     else if (proto === 1) ip.writeUInt16BE(value, ihl + 4);
   }
 }

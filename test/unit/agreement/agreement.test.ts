@@ -127,7 +127,11 @@ const CASES = Number(process.env.AGREEMENT_CASES ?? 10_000);
 /** Flows per VPC: 1..MAX_FLOWS (uniform), about 20 on average, so one compiled VPC serves ~20 flows. */
 const MAX_FLOWS = 40;
 const RUNS = Math.ceil(CASES / 18);
-/** Distinct disagreements shrunk and printed in full (the others are listed with counts). */
+/**
+ * Distinct disagreements shrunk and printed in full (the others are listed
+ * with counts); AGREEMENT_FOCUS=<text> shrinks only those whose description
+ * contains the text.
+ */
 const SHRINK_AT_MOST = Number(process.env.AGREEMENT_SHRINK ?? 12);
 
 // ---------------------------------------------------------------------------
@@ -498,9 +502,10 @@ describe('explain and the packet path agree', () => {
     // Exceptions first, then different answers (verdict, place, rewrites), then different reasons for a denial; most frequent first.
     const severity = (sig: string): number => (sig.includes(' throws') ? 0 : sig.includes(': deny reason:') ? 2 : 1);
     const kinds = [...firstRun.entries()].sort((a, b) => severity(a[0]) - severity(b[0]) || b[1].count - a[1].count);
+    const focus = process.env.AGREEMENT_FOCUS;
     const reports: string[] = [];
     kinds.forEach(([signature, { run: at, count }], i) => {
-      if (i >= SHRINK_AT_MOST) {
+      if (i >= SHRINK_AT_MOST || (focus !== undefined && !signature.includes(focus))) {
         reports.push(`#${i + 1} ${signature} (${count} flows; not shrunk)`);
         return;
       }
