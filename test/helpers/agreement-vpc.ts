@@ -17,6 +17,7 @@
  * a valid file; an invalid file is a generator bug and fails the test loudly.
  */
 import fc from 'fast-check';
+import { parseConfig } from '../../src/control/config.js';
 
 export const VPC_NAME = 'ag';
 export const VPC_CIDR = '198.18.0.0/16';
@@ -451,4 +452,22 @@ export function resolveVpc(raw: RawVpc): VpcModel {
   y.push('lab:');
   y.push(`  internetHosts: { ${INTERNET_HOSTS.map((h, i) => `h${i}: ${h}`).join(', ')} }`);
   return { yaml: `${y.join('\n')}\n`, subnets, instances, nats, igw, vpn: raw.vpn, remoteNetworks };
+}
+
+/**
+ * The model of a hand-written file (the reproducers in FINDINGS.md): subnets,
+ * instances and NAT gateways in file order; a NAT gateway's first port is
+ * taken from `natCursor` (default 9967) so a reproducer replays exactly.
+ */
+export function modelFromYaml(yaml: string, natCursor = 9967): VpcModel {
+  const cfg = parseConfig(yaml, 'reproducer.yaml');
+  const subnets = [...cfg.subnets.values()].map((s) => ({ name: s.name, cidr: s.cidr }));
+  const subnetIndex = (name: string): number => subnets.findIndex((s) => s.name === name);
+  const instances = [...cfg.instances.values()].map((i) => ({
+    name: i.name, subnet: subnetIndex(i.subnet), ip: i.ip, publicIp: i.publicIp, sourceDestCheck: i.sourceDestCheck, natInstance: i.natInstance,
+  }));
+  const nats = [...cfg.natGateways.values()].map((g) => ({ name: g.name, subnet: subnetIndex(g.subnet), ip: g.ip, publicIp: g.publicIp, cursor: natCursor }));
+  const vpn = cfg.vpnConnections.size > 0;
+  const remoteNetworks = [...cfg.vpnConnections.values()].flatMap((c) => c.remoteNetworks);
+  return { yaml, subnets, instances, nats, igw: cfg.internetGateway !== undefined, vpn, remoteNetworks };
 }

@@ -48,7 +48,8 @@ import {
   type PathStage,
   type StageName,
 } from '../../../src/policy/reference.js';
-import { resolveVpc, vpcArb, type RawVpc, type VpcModel } from '../../helpers/agreement-vpc.js';
+import { modelFromYaml, resolveVpc, vpcArb, type RawVpc, type VpcModel } from '../../helpers/agreement-vpc.js';
+import { REPRODUCERS } from '../../helpers/agreement-reproducers.js';
 import { explainCommand, flowArb, ICMP_ERRORS, resolveFlow, type FlowCase, type RawFlow } from '../../helpers/agreement-flow.js';
 import { PacketWorld, type FlowTrace, type LegTrace, type Outcome, type WirePkt } from '../../helpers/agreement-packet.js';
 
@@ -374,28 +375,26 @@ function protoClass(f: FlowCase): string {
   return `proto-${f.proto}`;
 }
 
+/** One flow through both paths, compared. */
+function runFlowCase(model: VpcModel, world: PacketWorld, f: FlowCase): FlowResult {
+  const ex = explain(world, f);
+  let trace: FlowTrace;
+  try {
+    trace = world.runFlow(f, (p) => replyOf(wireFlow(p)) !== undefined);
+  } catch (e) {
+    // "never a crash": an exception on the packet path is a finding of its own
+    const err = e as Error;
+    const disagreement = { signature: `packet path throws: ${err.message}`, detail: `packet path throws: ${err.stack ?? err.message}` };
+    return { flow: f, explanation: ex, trace: { legs: [] }, disagreement, pathKind: pathKindOf(model, ex) };
+  }
+  return { flow: f, explanation: ex, trace, disagreement: compareFlow(model, f, ex, trace), pathKind: pathKindOf(model, ex) };
+}
+
 /** Runs every flow of a case through both paths. */
 function runCase(raw: RawVpc, flows: readonly RawFlow[]): { model: VpcModel; results: FlowResult[] } {
   const model = resolveVpc(raw);
   const world = new PacketWorld(model);
-  const results: FlowResult[] = [];
-  for (const rf of flows) {
-    const f = resolveFlow(model, rf);
-    const ex = explain(world, f);
-    let trace: FlowTrace;
-    try {
-      trace = world.runFlow(f, (p) => replyOf(wireFlow(p)) !== undefined);
-    } catch (e) {
-      // "never a crash": an exception on the packet path is a finding of its own
-      const err = e as Error;
-      const where = (err.stack ?? '').split('\n').find((l) => l.includes('/src/')) ?? '';
-      const disagreement = { signature: `packet path throws: ${err.message}`, detail: `packet path throws: ${err.stack ?? err.message}` };
-      results.push({ flow: f, explanation: ex, trace: { legs: [] }, disagreement, pathKind: `${pathKindOf(model, ex)}${where !== '' ? '' : ''}` });
-      continue;
-    }
-    results.push({ flow: f, explanation: ex, trace, disagreement: compareFlow(model, f, ex, trace), pathKind: pathKindOf(model, ex) });
-  }
-  return { model, results };
+  return { model, results: flows.map((rf) => runFlowCase(model, world, resolveFlow(model, rf))) };
 }
 
 // ---------------------------------------------------------------------------
@@ -436,10 +435,10 @@ function record(t: Tally, r: FlowResult): void {
   t.add('agreement', r.disagreement === undefined ? 'agree' : 'DISAGREE');
 }
 
-function report(model: VpcModel, r: FlowResult, seed: number): string {
+function report(model: VpcModel, r: FlowResult, origin: number | string): string {
   const ex = r.explanation;
   const lines = [
-    `seed ${seed} (replay: AGREEMENT_SEED=${seed} npx vitest run test/unit/agreement)`,
+    typeof origin === 'number' ? `seed ${origin} (replay: AGREEMENT_SEED=${origin} npx vitest run test/unit/agreement)` : origin,
     '--- config (YAML) ---',
     model.yaml.trimEnd(),
     '--- flow ---',
@@ -469,6 +468,13 @@ function stageText(s: PathStage): string {
 const caseArb = fc.record({ vpc: vpcArb, flows: fc.array(flowArb, { minLength: 1, maxLength: MAX_FLOWS, size: 'max' }) });
 
 describe('explain and the packet path agree', () => {
+  // The reproducers of FINDINGS.md: one small configuration and flow per kind of disagreement found.
+  it.each(REPRODUCERS.map((r) => [r.id, r.title, r] as const))('%s: %s', (_id, _title, r) => {
+    const model = modelFromYaml(r.yaml);
+    const result = runFlowCase(model, new PacketWorld(model), r.flow);
+    expect(result.disagreement === undefined ? 'agree' : report(model, result, `reproducer ${r.id} (test/helpers/agreement-reproducers.ts, FINDINGS.md)`), `${r.id}: ${r.title}`).toBe('agree');
+  });
+
   it(`on random VPCs and flows (${CASES} flows or more, seed printed)`, () => {
     const tally = new Tally();
     const firstRun = new Map<string, { run: number; count: number }>();
