@@ -104,6 +104,11 @@ function u32(ip: string): number {
 function dotted(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }
+function inCidr(ip: string, cidr: string): boolean {
+  const [net, len] = cidr.split('/') as [string, string];
+  const size = 2 ** (32 - Number(len));
+  return Math.floor(u32(ip) / size) === Math.floor(u32(net) / size);
+}
 function pick<T>(list: readonly T[], i: number): T {
   return list[i % list.length] as T;
 }
@@ -169,8 +174,9 @@ export function resolveFlow(m: VpcModel, r: RawFlow): FlowCase {
       break;
     }
     case 'vpn2i': {
+      // From inside the connection's remote networks: explain cannot say that a packet came through a tunnel otherwise.
       origin = { at: 'vpn' };
-      src = pick(REMOTE_HOSTS, r.a);
+      src = pick(REMOTE_HOSTS.filter((h) => m.remoteNetworks.some((n) => inCidr(h, n))), r.a);
       const dsts = [...m.instances.map((i) => i.ip), ...m.instances.map((i) => i.ip), ...m.nats.map((g) => g.ip), '198.18.200.5'];
       dst = pick(dsts, r.b);
       break;

@@ -29,7 +29,9 @@
  *   first fragment was sent are compared (explain's answer for the whole
  *   packet is what every fragment must get).
  * - Direct Connect (a project extension explain does not model) is not
- *   generated.
+ *   generated, nor are packets arriving through a VPN tunnel from outside
+ *   its remote networks (explain has no way to say that a packet came in
+ *   through a tunnel; it would take such a source for an internet host).
  * - Which port a NAT gateway picks is chosen at run time (AWS
  *   REMAP_EPHEMERAL_PORT); the data plane's port must lie in 1024-65535,
  *   explain's shown port is whatever explain prints, and what follows from the
