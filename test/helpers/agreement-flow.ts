@@ -185,7 +185,7 @@ export function resolveFlow(m: VpcModel, r: RawFlow): FlowCase {
       from = inst.name;
       const others = m.instances.filter((_, k) => k !== ai).map((i) => i.ip);
       src = pick([...INTERNET_HOSTS, ...others], r.a >> 2);
-      dst = pick([...m.instances.map((i) => i.ip), ...INTERNET_HOSTS], r.b);
+      dst = pick([...m.instances.map((i) => i.ip), ...INTERNET_HOSTS, REMOTE_HOSTS[0] as string], r.b);
       if (dst === src || dst === inst.ip) dst = INTERNET_HOSTS[0] === src ? (INTERNET_HOSTS[1] as string) : (INTERNET_HOSTS[0] as string);
       break;
     }
