@@ -344,18 +344,6 @@ routeTables:
     flow: fromInstance(0, '198.18.2.10', '203.0.113.100', { proto: 6, sport: 49152, dport: 443 }, { kind: 'i2net' }),
   },
   {
-    id: 'F17',
-    title: 'the VPN gateway carries a source that is not an address of the VPC',
-    yaml: `${VPC}subnets:
-  s0: { cidr: 198.18.1.0/24 }
-instances:
-  m: { subnet: s0, ip: 198.18.1.11, sourceDestCheck: false }
-${VPN}routeTables:
-  main: { routes: [ { destination: 0.0.0.0/0, target: vgw } ] }
-`,
-    flow: fromInstance(0, '198.51.100.100', '198.19.1.10', { proto: 17, sport: 40000, dport: 53 }, { kind: 'spoof', from: 'm' }),
-  },
-  {
     id: 'F16',
     title: "order of checks: the packet path routes before the sender's security group and NACL",
     yaml: `${VPC}subnets:
@@ -366,5 +354,17 @@ instances:
   i0: { subnet: s0, ip: 198.18.1.10, securityGroups: [no-egress] }
 `,
     flow: fromInstance(0, '198.18.1.10', '203.0.113.100', { proto: 6, sport: 40000, dport: 443 }, { kind: 'i2net' }),
+  },
+  {
+    id: 'F17',
+    title: 'the VPN gateway carries a source that is not an address of the VPC',
+    yaml: `${VPC}subnets:
+  s0: { cidr: 198.18.1.0/24 }
+instances:
+  m: { subnet: s0, ip: 198.18.1.11, sourceDestCheck: false }
+${VPN}routeTables:
+  main: { routes: [ { destination: 0.0.0.0/0, target: vgw } ] }
+`,
+    flow: fromInstance(0, '198.51.100.100', '198.19.1.10', { proto: 17, sport: 40000, dport: 53 }, { kind: 'spoof', from: 'm' }),
   },
 ];
