@@ -132,7 +132,8 @@ export class SecurityStage {
     this.forceTrack = forceTrack;
     const instIp = this.policy.topology.instIp;
     this.viaMiddlebox = S >= 0 && pkt.src !== instIp[S];
-    this.toMiddlebox = R >= 0 && pkt.dst !== instIp[R];
+    // Towards a gateway or an appliance (the route is not local to the destination): egress group references do not match.
+    this.toMiddlebox = R < 0 || pkt.dst !== instIp[R];
     const proto = pkt.proto;
     this.l4 = proto === PROTO_TCP || proto === PROTO_UDP || proto === PROTO_ICMP ? pkt.dport : 0;
     const ref = this.lookup(pkt, 0);
@@ -382,19 +383,22 @@ export class SecurityStage {
   }
 
   /**
-   * The sender's side of a crossing that never reaches a receiver (no route,
-   * a blackhole): S's egress rules (or its tracking of the flow) and the
-   * outbound NACL of its subnet, judged as AWS does before the router drops
-   * it. Creates no state. Returns DropReason.None when both pass.
+   * A crossing that ends before the receiver's security group (no route, a
+   * blackhole, a gateway or router that refuses the packet, a receiver's
+   * source/destination check): S's egress rules (or its tracking of the
+   * flow), then the NACLs of the crossing from sSub to rSub (rSub -1: only
+   * the outbound one), judged as AWS does before the drop. Creates no state.
+   * Returns DropReason.None when all pass. `local`: the route delivers
+   * inside the VPC to the destination itself (egress group references match).
    */
-  senderSide(pkt: Packet, S: number, sSub: number, nowMs: number): number {
+  senderSide(pkt: Packet, S: number, sSub: number, rSub: number, local: boolean, nowMs: number): number {
     if (pkt.fragOff !== 0) {
       return this.frags.allowed(pkt.src, pkt.dst, pkt.ipId, pkt.proto, nowMs) ? DropReason.None : DropReason.Fragment;
     }
     const p = this.policy;
     const proto = pkt.proto;
     this.viaMiddlebox = S >= 0 && pkt.src !== p.topology.instIp[S];
-    this.toMiddlebox = false;
+    this.toMiddlebox = !local;
     const l4 = proto === PROTO_TCP || proto === PROTO_UDP || proto === PROTO_ICMP ? pkt.dport : 0;
     if (S >= 0) {
       const ref = this.lookup(pkt, 0);
@@ -405,7 +409,7 @@ export class SecurityStage {
         return DropReason.Sg;
       }
     }
-    if (this.nacl.crossing(sSub, -1, pkt.src, pkt.dst, proto, l4) !== DropReason.None) {
+    if (this.nacl.crossing(sSub, rSub, pkt.src, pkt.dst, proto, l4) !== DropReason.None) {
       this.reject(pkt, S, -1, pkt.l3Len);
       return DropReason.Nacl;
     }

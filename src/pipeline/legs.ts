@@ -103,12 +103,18 @@ export class Legs {
     const kind = topo.rtKind[e];
     if (kind === Target.Local) {
       const a = topo.classify(dst);
-      if (a < 0) return DropReason.NoDestination;
+      if (a < 0) return this.dropAfterSender(pkt, S, sSub, DropReason.NoDestination, nowMs, topo.subnetOf(dst), true);
       const akind = a >>> 24;
       if (akind === AddrKind.Instance) return this.toInstance(b, pkt, S, sSub, a & 0xffffff, nowMs);
-      if (akind === AddrKind.Router) return this.router.echo(b, pkt, topo, a & 0xffffff);
-      if (akind === AddrKind.Reserved) return DropReason.ReservedAddress;
-      return DropReason.UnsupportedTarget;
+      if (akind === AddrKind.Router) {
+        // The router's own answer (echo on .1) is not filtered ([VPC-SEC]: the reserved addresses are AWS's);
+        // anything else for it crosses the sender's SG and the NACLs first, then is dropped.
+        if (this.router.isEcho(pkt)) return this.router.echo(b, pkt, topo, a & 0xffffff);
+        return this.dropAfterSender(pkt, S, sSub, DropReason.NotForRouter, nowMs, a & 0xffffff, true);
+      }
+      const rSub = topo.subnetOf(dst);
+      if (akind === AddrKind.Reserved) return this.dropAfterSender(pkt, S, sSub, DropReason.ReservedAddress, nowMs, rSub, true);
+      return this.dropAfterSender(pkt, S, sSub, DropReason.UnsupportedTarget, nowMs, rSub, true);
     }
     if (kind === Target.Instance) {
       const R = topo.rtTarget[e];
@@ -167,11 +173,12 @@ export class Legs {
   /** To instance R (the destination, or an appliance / NAT instance the route names). */
   private toInstance(b: PacketBatch, pkt: Packet, S: number, sSub: number, R: number, nowMs: number): number {
     const topo = this.topo;
-    // The receiving ENI takes packets not addressed to it only with its check off.
-    if (pkt.dst !== topo.instIp[R] && topo.instSrcDstCheck[R] === 1) return DropReason.SourceDestCheck;
+    const rSub = topo.instSubnet[R];
+    // The receiving ENI takes packets not addressed to it only with its check off (after the subnet NACLs).
+    if (pkt.dst !== topo.instIp[R] && topo.instSrcDstCheck[R] === 1) return this.dropAfterSender(pkt, S, sSub, DropReason.SourceDestCheck, nowMs, rSub, false);
     const port = this.ports.instPort[R];
-    if (port < 0) return DropReason.NoDestination;
-    const r = this.crossing(pkt, S, sSub, R, topo.instSubnet[R], nowMs, false);
+    if (port < 0) return this.dropAfterSender(pkt, S, sSub, DropReason.NoDestination, nowMs, rSub, pkt.dst === topo.instIp[R]);
+    const r = this.crossing(pkt, S, sSub, R, rSub, nowMs, false);
     if (r !== DropReason.None) return r;
     return this.deliver(b, pkt, R, port);
   }
@@ -183,11 +190,12 @@ export class Legs {
   /** Instance -> internet: 1:1 NAT of the source to the instance's public address. */
   private toInternet(b: PacketBatch, pkt: Packet, S: number, sSub: number, nowMs: number): number {
     const topo = this.topo, igw = this.igw;
-    if (igw.port < 0) return DropReason.NoRoute;
+    // The internet gateway's refusals come after the sender's SG egress and its subnet's outbound NACL.
+    if (igw.port < 0) return this.dropAfterSender(pkt, S, sSub, DropReason.NoRoute, nowMs);
     const pub = topo.instPublicIp[S];
     // Nothing to translate to (IGW_PUBLIC_IP_ASSOCIATION_FOR_EGRESS): no public IP, or not the ENI's own address.
-    if (pub === 0 || pkt.src !== topo.instIp[S]) return DropReason.IgwNoPublicIp;
-    if (isPrivateOrShared(pkt.dst) || isLinkLocal(pkt.dst)) return DropReason.IgwRejected;
+    if (pub === 0 || pkt.src !== topo.instIp[S]) return this.dropAfterSender(pkt, S, sSub, DropReason.IgwNoPublicIp, nowMs);
+    if (isPrivateOrShared(pkt.dst) || isLinkLocal(pkt.dst)) return this.dropAfterSender(pkt, S, sSub, DropReason.IgwRejected, nowMs);
     const r = this.crossing(pkt, S, sSub, -1, -1, nowMs, false);
     if (r !== DropReason.None) return r;
     igw.translateOut(pkt, pub);
@@ -299,11 +307,11 @@ export class Legs {
       return dx.send(b, pkt);
     }
     const vpn = this.tunnel.vpn;
-    if (vpn === null) return DropReason.NoRoute;
+    if (vpn === null) return this.dropAfterSender(pkt, S, sSub, DropReason.NoRoute, nowMs);
     // The WAN peer itself is never reached through its own tunnel.
     if (vpn.isPeer(pkt.dst)) return this.toInternet(b, pkt, S, sSub, nowMs);
     const c = vpn.connectionFor(pkt.dst, -1);
-    if (c < 0) return DropReason.NoRoute;
+    if (c < 0) return this.dropAfterSender(pkt, S, sSub, DropReason.NoRoute, nowMs);
     const r = this.crossing(pkt, S, sSub, -1, -1, nowMs, false);
     if (r !== DropReason.None) return r;
     return this.tunnel.encryptOut(b, pkt, this.topo, c, S, nowMs);
@@ -351,11 +359,17 @@ export class Legs {
 
   // ======================================================================
 
-  /** A packet the router cannot forward: judged on the sender's side first, then dropped with `reason`. */
-  private dropAfterSender(pkt: Packet, S: number, sSub: number, reason: number, nowMs: number): number {
+  /**
+   * A packet that ends before a receiver's security group (no route, a
+   * blackhole, a gateway or the router refusing it, a receiver's
+   * source/destination check): the sender's SG egress and the crossing's
+   * NACLs (sSub -> rSub; rSub -1: outbound only) are judged first, as AWS
+   * orders them; then it is dropped with `reason`.
+   */
+  private dropAfterSender(pkt: Packet, S: number, sSub: number, reason: number, nowMs: number, rSub = -1, local = false): number {
     const sec = this.security;
     if (sec === null) return reason;
-    const r = sec.senderSide(pkt, S, sSub, nowMs);
+    const r = sec.senderSide(pkt, S, sSub, rSub, local, nowMs);
     return r !== DropReason.None ? r : reason;
   }
 

@@ -61,12 +61,16 @@ export class VpcRouter {
     return DropReason.None;
   }
 
+  /** An unfragmented ICMP echo request: what the router answers. */
+  isEcho(pkt: Packet): boolean {
+    return pkt.proto === 1 && !pkt.isFragment() && pkt.buf[pkt.l4Off] === 8;
+  }
+
   /** Traffic to a subnet's router address: answers ICMP echo in place, drops the rest. */
   echo(b: PacketBatch, pkt: Packet, topo: Topology, subnet: number): number {
-    if (pkt.proto !== 1 || pkt.isFragment()) return DropReason.NotForRouter;
+    if (!this.isEcho(pkt)) return DropReason.NotForRouter;
     const buf = pkt.buf;
     const l4 = pkt.l4Off;
-    if (buf[l4] !== 8) return DropReason.NotForRouter;
     const l3 = pkt.l3Off;
     // Echo reply: swap addresses, type 8 -> 0, TTL 64, checksums patched incrementally.
     writeU32(buf, l3 + 12, pkt.dst);
