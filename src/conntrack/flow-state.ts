@@ -54,17 +54,15 @@ export function flowSectionBytes(count: number): number {
   return HEADER_BYTES + count * FLOW_RECORD_BYTES;
 }
 
-/** The live flows of `pool` at nowMs (monotonic), oldest activity first. */
+/** The live flows of `pool` at nowMs (monotonic), in index order. */
 export function encodeFlows(pool: FlowPool, nowMs: number): Uint8Array {
-  const live: number[] = [];
-  for (let f = 0; f < pool.max; f++) if (pool.live[f] === 1) live.push(f);
-  live.sort((a, b) => pool.lastSeenMs[a] - pool.lastSeenMs[b]);
-  const out = new Uint8Array(flowSectionBytes(live.length));
+  const out = new Uint8Array(flowSectionBytes(pool.count));
   const dv = new DataView(out.buffer);
   dv.setUint32(0, FLOW_RECORD_BYTES, true);
-  dv.setUint32(4, live.length, true);
+  dv.setUint32(4, pool.count, true);
   let o = HEADER_BYTES;
-  for (const f of live) {
+  for (let f = 0; f < pool.max; f++) {
+    if (pool.live[f] !== 1) continue;
     for (let w = 0; w < FLOW_KEY_WORDS; w++) dv.setInt32(o + w * 4, pool.key[f * FLOW_KEY_WORDS + w], true);
     dv.setInt32(o + 32, pool.egressInstance[f], true);
     dv.setInt32(o + 36, pool.ingressInstance[f], true);
