@@ -118,20 +118,12 @@ export function restoreRestartState(p: RestartParts, log: Logger): void {
   try {
     file = readStateFile(path, maxStateBytes(p));
   } catch (e) {
-    const reason = e instanceof StateFileError ? e.message : `unreadable: ${(e as Error).message}`;
-    refuse(reason);
     forget(path, log);
-    return;
+    return refuse(e instanceof StateFileError ? e.message : `unreadable: ${(e as Error).message}`);
   }
   if (file === undefined) return;
-  if (!forget(path, log)) {
-    refuse('the file could not be deleted, so a later crash could bring it back');
-    return;
-  }
-  if (!p.cfg.state.enabled) {
-    refuse('state.enabled is false');
-    return;
-  }
+  if (!forget(path, log)) return refuse('the file could not be deleted, so a later crash could bring it back');
+  if (!p.cfg.state.enabled) return refuse('state.enabled is false');
   const { header, sections } = file;
   if (header.vpc !== p.cfg.vpc.name) return refuse(`it is the state of VPC ${JSON.stringify(header.vpc)}`);
   let saved: Record<string, unknown>;
@@ -149,7 +141,7 @@ export function restoreRestartState(p: RestartParts, log: Logger): void {
   try {
     decoded = decodeSections(p, sections);
   } catch (e) {
-    return refuse(e instanceof SavedStateError || e instanceof StateFileError ? e.message : `${(e as Error).message}`);
+    return refuse((e as Error).message);
   }
   let natSessions = 0;
   try {
