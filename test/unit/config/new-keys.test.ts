@@ -164,3 +164,19 @@ describe('route target blackhole', () => {
       'vpnGateway.name: "blackhole" is the route target that drops packets; a gateway needs another name');
   });
 });
+
+describe('state.path and state.enabled', () => {
+  it('default to /run/vpcd/<vpc.name>.state, enabled', () => {
+    expect(parseConfig(doc(...HEAD), '/etc/vpcd/c.yaml').state).toEqual({ path: '/run/vpcd/t.state', enabled: true });
+  });
+
+  it('take a path relative to the file and a boolean', () => {
+    const c = parseConfig(doc(...HEAD, 'state: { path: run/vpcd.state, enabled: false }'), '/etc/vpcd/c.yaml');
+    expect(c.state).toEqual({ path: '/etc/vpcd/run/vpcd.state', enabled: false });
+  });
+
+  it('reject other keys and values at the value', () => {
+    expectAt(doc(...HEAD, 'state: { enabled: maybe }'), 4, 'maybe', 'state.enabled: expected true or false, got "maybe"');
+    expect(issues(doc(...HEAD, 'state: { file: x }')).map((i) => i.message).join('\n')).toContain('state.file: unknown key');
+  });
+});
