@@ -180,3 +180,21 @@ describe('state.path and state.enabled', () => {
     expect(issues(doc(...HEAD, 'state: { file: x }')).map((i) => i.message).join('\n')).toContain('state.file: unknown key');
   });
 });
+
+describe('routes more specific than the local route', () => {
+  const base = (target: string) => `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  a: { cidr: 198.18.1.0/24, routeTable: r }
+  b: { cidr: 198.18.2.0/24 }
+internetGateway: { name: igw }
+instances:
+  fw: { subnet: a, ip: 198.18.1.10, sourceDestCheck: false }
+routeTables:
+  r: { routes: [ { destination: 198.18.2.0/24, target: ${target} } ] }
+`;
+  it('may target an instance (an appliance), not the internet gateway', () => {
+    expect(() => parseConfig(base('fw'), 't.yaml')).not.toThrow();
+    expect(() => parseConfig(base('igw'), 't.yaml')).toThrow(/more specific than the local route can only target an instance/);
+  });
+});
