@@ -15,8 +15,9 @@
  * SIGHUP reloads by prepare-then-commit (daemon/reload.ts): every section of
  * the new file applies, or the reload is rejected with its reasons and the
  * running configuration stays. SIGUSR1 reopens the flow-log file. SIGTERM /
- * SIGINT close every socket (the kernel drops our promiscuous memberships with
- * them) and exit 0.
+ * SIGINT save the connection state for the next start (daemon/restart-state.ts:
+ * flows, NAT sessions, ESP and IKE SAs), close every socket (the kernel drops
+ * our promiscuous memberships with them) and exit 0.
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -39,6 +40,7 @@ import { FaultGuard } from './daemon/guard.js';
 import { PolicyCounterHistory, registerMetrics, type MetricsSource } from './daemon/metrics.js';
 import { ReloadRejected, changedSections, restartOnlyIssues } from './daemon/reload.js';
 import { VpnGlue } from './daemon/vpn-glue.js';
+import { restoreRestartState, saveRestartState, type RestartParts } from './daemon/restart-state.js';
 import { Watchdog, type Listener } from './daemon/watchdog.js';
 
 /** Batches per wake-up before yielding to the event loop. */
@@ -149,7 +151,7 @@ export class Daemon implements MetricsSource {
     const plan: ReloadPlan = { cfg: this.cfg, policy: this.policy, changed: [] };
     try {
       await this.build(plan, undefined);
-      this.vpn.start(this.cfg);
+      this.vpn.build(this.cfg);
     } catch (e) {
       await this.abort(plan);
       engine.close();
@@ -159,6 +161,9 @@ export class Daemon implements MetricsSource {
       throw e;
     }
     this.apply(plan);
+    // Connections saved by the previous process's clean stop continue (before any packet or IKE message).
+    this.guard.run('state-restore', () => restoreRestartState(this.restartParts(), this.log));
+    this.vpn.start();
     engine.start(() => this.onReadable());
     this.startTimers();
     this.installSignals();
@@ -231,6 +236,11 @@ export class Daemon implements MetricsSource {
       this.failpoints.timer('flow-log-flush');
       this.flowLogs?.endInterval(Date.now());
     }), fl.aggregationInterval * 1000);
+  }
+
+  /** What a restart saves and restores (daemon/restart-state.ts). */
+  private restartParts(): RestartParts {
+    return { cfg: this.cfg, topo: this.topo, ct: this.ct, nats: this.dp.nats, vpn: this.vpn, epoch: this.epoch };
   }
 
   /** Drains readable ports: rx a batch, route it, tx it; bounded per wake-up. */
@@ -451,8 +461,12 @@ export class Daemon implements MetricsSource {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.watchdog.markStopping();
-    await this.vpn.stop().catch((e: unknown) => this.guard.fail('stop', e));
+    // No batch runs from here on: the state saved is the state the next process continues.
     this.stopping = true;
+    let detached = new Set<string>();
+    if (this.engine) this.guard.run('state-save', () => { detached = saveRestartState(this.restartParts(), this.log); });
+    // DELETE for the tunnels whose state was not saved (they go out before the sockets close).
+    await this.vpn.stop(detached).catch((e: unknown) => this.guard.fail('stop', e));
     this.guard.run('stop', () => {
       this.engine?.stop();
       this.engine?.close();

@@ -34,6 +34,8 @@ import { ExpiryLists, TimeoutClass, type TimeoutsSeconds, timeoutsMs } from './e
 import { FLOW_KEY_WORDS, FlowFlag, FlowPool, NO_INSTANCE, TRACKED_BOTH } from './flow-pool.js';
 import { FlowKeyTable, InsertResult, packPorts, packZoneProto } from './flow-table.js';
 import { tcpNext, tcpTimeoutClass } from './tcp-state.js';
+import { encodeFlows, type SavedFlows } from './flow-state.js';
+import { SavedStateError } from '../lib/saved-fields.js';
 
 export { NO_FLOW } from './flow-table.js';
 
@@ -356,6 +358,19 @@ export class Conntrack {
       this.counters[CtCounter.AllowanceExceeded]++;
       return FULL;
     }
+    const f = this.insert(orig, reply, cls, nowMs, epoch, egressInstance, ingressInstance, tracked, ce, ci);
+    if (f >= 0) this.counters[CtCounter.Created]++;
+    return f;
+  }
+
+  /**
+   * Both keys and the flow's fields, charging ce / ci (instance indices or
+   * -1) without checking their allowances. Returns the flow index, or FULL /
+   * KEY_EXISTS (counted). Never allocates.
+   */
+  private insert(orig: FlowTuple, reply: FlowTuple, cls: number, nowMs: number, epoch: number,
+    egressInstance: number, ingressInstance: number, tracked: number, ce: number, ci: number): number {
+    const { pool, table } = this;
     // int32 locals (see flow-table.ts: u32 arguments would be boxed)
     const ports = hasPorts(orig.proto);
     const os = orig.src | 0;
@@ -407,7 +422,6 @@ export class Conntrack {
     }
     pool.flags[f] = fl;
     this.expiry.touch(f, cls, nowMs);
-    this.counters[CtCounter.Created]++;
     return f;
   }
 
@@ -464,6 +478,69 @@ export class Conntrack {
     this.sweepCallback = null;
     this.counters[CtCounter.Expired] += n;
     return n;
+  }
+
+  /**
+   * Restart: the live flows as a state-file section (flow-state.ts), times
+   * relative to nowMs. Control plane: O(max).
+   */
+  serialize(nowMs: number): Uint8Array {
+    return encodeFlows(this.pool, nowMs);
+  }
+
+  /**
+   * Restart: re-creates saved flows (decodeFlows) on this process's clock,
+   * `baseMs` being the instant the save maps to (a flow idle for d ms at the
+   * save was last seen at baseMs - d), with policy epoch `epoch`. Oldest
+   * activity first, so the expiry lists stay sorted. Flows count against
+   * their ENIs' allowances but are never refused by them (as flows kept
+   * across a reload). Returns the flow index of each record; throws
+   * SavedStateError when a record does not fit (the table is full or a key
+   * is taken), after emptying the table: restore into a fresh one.
+   */
+  restore(d: SavedFlows, baseMs: number, epoch: number): Int32Array {
+    const order = Array.from({ length: d.count }, (_, i) => i).sort((a, b) => d.idleMs[b] - d.idleMs[a]);
+    const made = new Int32Array(d.count).fill(-1);
+    const orig = new FlowTuple(), reply = new FlowTuple();
+    const n = this.allowance.length;
+    for (const i of order) {
+      const k = i * FLOW_KEY_WORDS;
+      orig.set(d.key[k], d.key[k + 1], d.key[k + 2] >>> 16, d.key[k + 2] & 0xffff, d.key[k + 3] & 0xff, d.key[k + 3] >>> 8);
+      reply.set(d.key[k + 4], d.key[k + 5], d.key[k + 6] >>> 16, d.key[k + 6] & 0xffff, d.key[k + 7] & 0xff, d.key[k + 7] >>> 8);
+      const fl = d.flags[i];
+      const tracked = fl & TRACKED_BOTH;
+      const ce = chargedEni(tracked & FlowFlag.TrackedEgress, d.egress[i], -1, n);
+      const ci = chargedEni(tracked & FlowFlag.TrackedIngress, d.ingress[i], ce, n);
+      const f = this.pool.count >= this.max ? FULL
+        : this.insert(orig, reply, d.cls[i], baseMs - d.idleMs[i], epoch, d.egress[i], d.ingress[i], tracked, ce, ci);
+      if (f < 0) {
+        this.clear();
+        throw new SavedStateError(`flow record ${i}: ${f === FULL ? 'the table is full' : 'its key is already tracked'}`);
+      }
+      made[i] = f;
+      const pool = this.pool;
+      pool.flags[f] |= fl & (FlowFlag.SeenReply | FlowFlag.LastDirReply);
+      pool.tcpState[f] = d.tcpState[i];
+      pool.udpTransactions[f] = d.udpTransactions[i];
+      pool.createdMs[f] = baseMs - d.ageMs[i];
+      pool.natAddr[f] = d.natAddr[i];
+      pool.natPort[f] = d.natPort[i];
+      for (let dir = 0; dir < 2; dir++) {
+        pool.packets[f * 2 + dir] = d.packets[i * 2 + dir];
+        pool.bytes[f * 2 + dir] = d.bytes[i * 2 + dir];
+      }
+    }
+    return made;
+  }
+
+  /** Removes every flow without counting them (a restore that is undone). Control plane: O(max). */
+  clear(): void {
+    const pool = this.pool;
+    for (let f = 0; f < pool.max; f++) {
+      if (pool.live[f] !== 1) continue;
+      this.expiry.unlink(f);
+      this.release(f);
+    }
   }
 
   /** Monotonic ms at which a flow expires if idle. */

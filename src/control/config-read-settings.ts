@@ -1,6 +1,6 @@
 /**
  * Readers for the process settings: `lab`, `dataplane`, `conntrack`,
- * `flowLogs` and `metrics`.
+ * `flowLogs`, `metrics` and `state`.
  */
 import { formatIpv4, type Ipv4Cidr, parseCidr, parseIpv4 } from './cidr.js';
 import { isScalar } from 'yaml';
@@ -133,6 +133,21 @@ function readFileMode(ctx: Ctx, v: V): number | undefined {
     return undefined;
   }
   return mode;
+}
+
+/** Directory of the default state file (`/run/vpcd/<vpc.name>.state`). */
+export const STATE_DIR = '/run/vpcd';
+
+export function readState(ctx: Ctx, v: V | undefined, vpcName: string): VpcConfig['state'] {
+  let path = `${STATE_DIR}/${vpcName}.state`;
+  let enabled = true;
+  if (v === undefined) return { path, enabled };
+  const f = readMap(ctx, v, ['path', 'enabled']);
+  const pv = f?.get('path');
+  if (pv !== undefined) path = readPath(ctx, pv) ?? path;
+  const ev = f?.get('enabled');
+  if (ev !== undefined) enabled = readBool(ctx, ev) ?? enabled;
+  return { path, enabled };
 }
 
 export function readMetrics(ctx: Ctx, v: V | undefined): VpcConfig['metrics'] {

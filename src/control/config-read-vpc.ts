@@ -138,6 +138,13 @@ export function readRouteTables(ctx: Ctx, entries: Entry[], env: RouteEnv): Map<
       }
       const tv = required(ctx, rf, 'target', item, 'igw, vgw, a NAT gateway or an instance');
       const target = tv && readTarget(ctx, tv, env);
+      // AWS: a route more specific than the local route (inside vpc.cidr) may only target a network
+      // interface (an instance: appliance, NAT instance) or a NAT gateway; never igw or vgw.
+      if (dest !== undefined && target !== undefined && env.vpcCidr !== undefined && cidrContains(env.vpcCidr, dest) &&
+          (target.targetKind === 'igw' || target.targetKind === 'vgw')) {
+        ctx.error(tv!.at, `${tv!.path}: ${cidrToString(dest)} lies inside vpc.cidr; a route more specific than the local route can only target an instance (network interface) or a NAT gateway, not ${target.target}`);
+        continue;
+      }
       if (dest === undefined || target === undefined) continue;
       routes.push(withParsed({ destination: cidrToString(dest), ...target }, 'block', dest));
     }

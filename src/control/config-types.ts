@@ -289,6 +289,8 @@ export interface VpcConfig {
   readonly conntrack: ConntrackConfig;
   readonly flowLogs?: FlowLogsConfig;
   readonly metrics: { readonly listen: string };
+  /** `state:`: where a clean stop saves connection state for the next start (docs/config.md#state). */
+  readonly state: StateConfig;
   readonly lab: LabConfig;
   readonly dataplane: DataplaneConfig;
   /**
@@ -296,6 +298,14 @@ export interface VpcConfig {
    * with protocol `all`, which AWS ignores). `vpcd check` prints them.
    */
   readonly warnings?: readonly ConfigIssue[];
+}
+
+/** `state:`. The loader always sets both keys. */
+export interface StateConfig {
+  /** The state file (default /run/vpcd/<vpc.name>.state). */
+  readonly path: string;
+  /** false: a stop saves nothing and a start restores nothing. */
+  readonly enabled: boolean;
 }
 
 /**

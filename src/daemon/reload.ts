@@ -20,7 +20,7 @@ export class ReloadRejected extends Error {
 /** The top-level sections of a configuration, in file order. */
 export const SECTIONS = [
   'vpc', 'subnets', 'networkAcls', 'securityGroups', 'prefixLists', 'instances', 'routeTables', 'internetGateway',
-  'natGateways', 'vpnGateway', 'customerGateway', 'vpnConnections', 'conntrack', 'flowLogs', 'metrics', 'lab', 'dataplane',
+  'natGateways', 'vpnGateway', 'customerGateway', 'vpnConnections', 'conntrack', 'flowLogs', 'metrics', 'state', 'lab', 'dataplane',
 ] as const satisfies readonly (keyof VpcConfig)[];
 
 /** JSON of a configuration value, maps and sets included (as entries), for comparison only. */

@@ -14,7 +14,9 @@ import { DropReason, type PacketBatch } from '../pipeline/batch.js';
 import type { Counters } from '../pipeline/counters.js';
 import type { Dataplane } from '../pipeline/dataplane.js';
 import { createTunnelCrypto, rekeyOnPacketLimits, type BoundTunnelCrypto } from '../vpn/crypto.js';
-import { VpnManager } from '../vpn/manager.js';
+import { VpnManager, type SavedTunnel, type UnsavedTunnel } from '../vpn/manager.js';
+import type { SavedEspSa } from '../ipsec/sa-table.js';
+import { SavedStateError } from '../lib/saved-fields.js';
 import { VpnCounter, VpnPath } from '../vpn/vpn-path.js';
 import type { FaultGuard } from './guard.js';
 
@@ -40,8 +42,8 @@ export class VpnGlue {
   constructor(private readonly dp: Dataplane, private readonly batch: PacketBatch, private readonly counters: Counters,
     private readonly engine: () => NativeIoEngine | undefined, private readonly log: Logger, private readonly guard: FaultGuard) {}
 
-  /** Builds the path and the sessions and starts them. Throws ConfigSecretError when secrets are missing. */
-  start(cfg: VpcConfig): void {
+  /** Builds the path and the sessions (not started yet: start()). Throws ConfigSecretError when secrets are missing. */
+  build(cfg: VpcConfig): void {
     if (cfg.vpnConnections.size === 0) return;
     const path = new VpnPath(cfg);
     const crypto = createTunnelCrypto(path);
@@ -78,7 +80,52 @@ export class VpnGlue {
     mgr.build();
     this.dp.vpn = path;
     this.manager = mgr;
-    mgr.start();
+  }
+
+  /** Starts the sessions (those restore() brought back go on as they are). */
+  start(): void {
+    this.manager?.start();
+  }
+
+  /**
+   * Restart: the IKE sessions (with their CHILD_SAs and keys) and the ESP
+   * SAs' sequence numbers (advanced by `seqMargin`) and replay windows.
+   */
+  saveState(seqMargin: number): { tunnels: SavedTunnel[]; unsaved: UnsavedTunnel[]; esp: SavedEspSa[] } {
+    const mgr = this.manager, crypto = this.crypto;
+    if (!mgr || !crypto) return { tunnels: [], unsaved: [], esp: [] };
+    return { ...mgr.saveState(), esp: crypto.saveState(seqMargin) };
+  }
+
+  /**
+   * Restart, between build() and start(): the saved sessions continue; each
+   * tunnel's CHILD_SAs are installed again with their saved sequence numbers
+   * and replay windows. A tunnel any of whose CHILD_SAs has no saved ESP
+   * state is refused (a fresh sequence counter under an old key would
+   * repeat GCM nonces) and negotiated again. Returns the tunnels restored.
+   */
+  restore(tunnels: readonly SavedTunnel[], esp: readonly SavedEspSa[], baseMs: number): number {
+    const mgr = this.manager, crypto = this.crypto;
+    if (!mgr || !crypto) return 0;
+    const bySpi = new Map(esp.map((e) => [e.spiIn, e]));
+    const restored: SavedEspSa[] = [];
+    const n = mgr.restore(tunnels, baseMs, (children) => {
+      for (const c of children) {
+        const e = bySpi.get(c.spiIn >>> 0);
+        if (!e || e.spiOut !== c.spiOut >>> 0 || e.algorithm !== c.algorithm) throw new SavedStateError(`no saved ESP state for CHILD_SA ${(c.spiIn >>> 0).toString(16)}`);
+      }
+      for (const c of children) restored.push(bySpi.get(c.spiIn >>> 0)!);
+    });
+    for (const e of restored) {
+      try {
+        crypto.loadState(e);
+      } catch (err) {
+        // Not installed (logged by installSa) or not the same SA: it sends nothing, so no number repeats.
+        this.log.error({ event: 'esp-restore-failed', spiIn: (e.spiIn >>> 0).toString(16), error: (err as Error).message }, 'saved ESP state not applied');
+        crypto.remove(e.spiIn);
+      }
+    }
+    return n;
   }
 
   /** Tunnels that received ESP since the last tick are alive: tell their IKE sessions (DPD). */
@@ -143,10 +190,10 @@ export class VpnGlue {
     }
   }
 
-  /** Sends DELETE notifications (they go out before the sockets close). */
-  async stop(): Promise<void> {
+  /** Sends DELETE notifications (they go out before the sockets close), except for the `detached` tunnels (saved for the next process). */
+  async stop(detached?: ReadonlySet<string>): Promise<void> {
     if (this.manager) {
-      await this.manager.stop();
+      await this.manager.stop(detached);
       this.guard.run('ike-send', () => this.flushOutbox());
     }
     this.stopping = true;

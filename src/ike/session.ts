@@ -36,6 +36,8 @@ import { describeSelected } from './proposals.js';
 import type { IkeSa, Intent, RequestCtx } from './sa-state.js';
 import { SessionContext } from './session-context.js';
 import { nextTimerMs, onTimer } from './timers.js';
+import { decodeSession, restoreSession, saveSession, type SavedSession } from './session-state.js';
+import { SavedStateError } from '../lib/saved-fields.js';
 import { admit } from './transport.js';
 
 export type { IkeAction, IkeStats, LogLevel, TunnelState, UdpEndpoint } from './actions.js';
@@ -120,6 +122,34 @@ export class IkeSession {
       }
       this.s.setState('down', 'stopped');
     });
+  }
+
+  /**
+   * Restart of the daemon: this session's state (session-state.ts), times
+   * relative to nowMs, or why it cannot be saved (the tunnel is then
+   * negotiated again by the next process).
+   */
+  save(nowMs: number): { saved: SavedSession } | { reason: string } {
+    return saveSession(this.s, nowMs);
+  }
+
+  /**
+   * Restart of the daemon: takes state saved by save() into this session,
+   * which must not have started (call instead of start()); `baseMs` is the
+   * instant of this clock the save maps to. Throws SavedStateError (the
+   * session is unchanged) when the state does not fit its configuration,
+   * or when `accept`, shown the CHILD_SAs first, throws it. Returns the
+   * CHILD_SAs for the data plane and the actions (tunnel up).
+   */
+  restore(saved: unknown, baseMs: number, accept?: (children: readonly ChildSa[]) => void): { children: ChildSa[]; actions: IkeAction[] } {
+    const r = decodeSession(saved, this.s, baseMs);
+    if (this.s.started || this.s.sas.size > 0) throw new SavedStateError('the session already started');
+    accept?.(r.sa.children.map((c) => c.sa));
+    let children: ChildSa[] = [];
+    const actions = this.s.run(() => {
+      children = restoreSession(this.s, r);
+    });
+    return { children, actions };
   }
 
   /** Begin (or restart) an IKE_SA_INIT towards the peer, whatever the role. */

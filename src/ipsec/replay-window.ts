@@ -101,6 +101,18 @@ export class ReplayWindow {
     return this.check(seq) && this.update(seq);
   }
 
+  /** The window's state (bitmap blocks, then the highest number seen), for a restart. */
+  save(): Uint32Array {
+    return this.ring.slice();
+  }
+
+  /** Takes back the state of save() from a window of the same size; false (and no change) for another shape. */
+  load(words: Uint32Array): boolean {
+    if (words.length !== this.ring.length) return false;
+    this.ring.set(words);
+    return true;
+  }
+
   /** Forgets everything (a new SA starts at top = 0). */
   reset(): void {
     this.ring.fill(0);

@@ -28,7 +28,8 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import { EspCipherKind, espAlgParams, type EspHash } from './esp-alg.js';
 import { loadEspNative, type EspAeadEngine } from './esp-native.js';
-import { DEFAULT_REPLAY_WINDOW, ReplayWindow } from './replay-window.js';
+import { DEFAULT_REPLAY_WINDOW, MAX_REPLAY_WINDOW, ReplayWindow } from './replay-window.js';
+import { SavedStateError, bytesToSaved, savedBytes, savedInt, savedObject, savedString } from '../lib/saved-fields.js';
 import type { ChildSa, EspAlgorithm } from './sa-types.js';
 
 /** Highest sequence number an SA may send (2^32 - 1, ESN off): the largest hard packet limit. */
@@ -68,6 +69,35 @@ export const SaCounter = {
 export const SA_COUNTER_COUNT = 10;
 
 export type EspBackend = 'auto' | 'node' | 'native';
+
+/** One ESP SA as the restart state file keeps it (SaTable.saveState, decodeSavedEspSa). */
+export interface SavedEspSa {
+  readonly connection: string;
+  readonly tunnel: number;
+  readonly spiIn: number;
+  readonly spiOut: number;
+  readonly algorithm: string;
+  /** The next outbound sequence number must be above this. */
+  readonly seqOut: number;
+  readonly window: number;
+  /** ReplayWindow.save() words, base64 (host byte order). */
+  readonly replay: string;
+}
+
+/** A SavedEspSa from parsed JSON; throws SavedStateError. */
+export function decodeSavedEspSa(v: unknown): SavedEspSa {
+  const o = savedObject(v, 'ESP SA');
+  return {
+    connection: savedString(o, 'connection', 255), tunnel: savedInt(o, 'tunnel', 0, 255),
+    spiIn: savedInt(o, 'spiIn', 1, 0xffffffff), spiOut: savedInt(o, 'spiOut', 1, 0xffffffff), algorithm: savedString(o, 'algorithm', 32),
+    seqOut: savedInt(o, 'seqOut', 0, SEQ_MAX), window: savedInt(o, 'window', 1, MAX_REPLAY_WINDOW),
+    replay: bytesToSaved(savedBytes(o, 'replay', undefined, (MAX_REPLAY_WINDOW / 32 + 3) * 8)),
+  };
+}
+
+function hexSpi(v: number): string {
+  return (v >>> 0).toString(16).padStart(8, '0');
+}
 
 export interface SaTableOptions {
   /** Slots (installed SAs at once, old + new during rekeys). Default 64. */
@@ -415,6 +445,39 @@ export class SaTable {
       }
     }
     return calls;
+  }
+
+  /**
+   * Restart: per installed SA its SPIs, algorithm, replay window and last
+   * outbound sequence number plus `margin` (so that no number the old
+   * process might have sent is sent again: the GCM IV is the sequence
+   * number). The keys are not here: the IKE session that owns the CHILD_SA
+   * saves them and installs it again.
+   */
+  saveState(margin: number): SavedEspSa[] {
+    return this.list().map((e) => ({
+      connection: e.child.connection, tunnel: e.child.tunnel, spiIn: e.spiIn, spiOut: e.spiOut, algorithm: e.algorithm,
+      seqOut: Math.min(SEQ_MAX, e.seqOut + margin), window: e.replay.size, replay: bytesToSaved(new Uint8Array(e.replay.save().buffer)),
+    }));
+  }
+
+  /**
+   * Restart: the installed SA with the saved inbound SPI takes the saved
+   * outbound sequence number and replay window. Throws SavedStateError when
+   * no such SA is installed or it differs (outbound SPI, algorithm, window).
+   */
+  loadState(saved: SavedEspSa): void {
+    const e = this.at(this.lookupIn(saved.spiIn));
+    if (e === null) throw new SavedStateError(`ESP SA ${hexSpi(saved.spiIn)}: not installed`);
+    if (e.spiOut !== saved.spiOut || e.algorithm !== saved.algorithm || e.replay.size !== saved.window) {
+      throw new SavedStateError(`ESP SA ${hexSpi(saved.spiIn)}: differs from the installed one`);
+    }
+    const words = Buffer.from(saved.replay, 'base64');
+    if (words.length % 4 !== 0 || !e.replay.load(new Uint32Array(new Uint8Array(words).buffer))) {
+      throw new SavedStateError(`ESP SA ${hexSpi(saved.spiIn)}: replay window of another shape`);
+    }
+    this.setSeqOut(e.slot, Math.max(e.seqOut, saved.seqOut));
+    e.lifetimeSeen = SaLifetime.Fresh;
   }
 
   /** The native engine keyed by this table, or null (node:crypto). */

@@ -18,7 +18,7 @@
  * the control plane which tunnels need a rekey.
  */
 import { EspError, EspSealQueue, espDecrypt, espEncrypt, espEncryptDeferred, espFlushSeals, tunnelMtu } from './esp.js';
-import { type EspBackend, type EspSa, SaLifetime, SaTable } from './sa-table.js';
+import { type EspBackend, type EspSa, type SavedEspSa, SaLifetime, SaTable } from './sa-table.js';
 import type { ChildSa } from './sa-types.js';
 
 export interface EspTunnelCryptoOptions {
@@ -73,6 +73,16 @@ export class EspTunnelCrypto {
    */
   pollLifetimes(onLimit: (slot: number, spiIn: number, hard: boolean) => void): number {
     return this.table.pollLifetimes((sa, state) => onLimit(sa.tunnelId, sa.spiIn, state === SaLifetime.Hard));
+  }
+
+  /** Restart: SaTable.saveState. */
+  saveState(margin: number): SavedEspSa[] {
+    return this.table.saveState(margin);
+  }
+
+  /** Restart: SaTable.loadState (throws SavedStateError). */
+  loadState(saved: SavedEspSa): void {
+    this.table.loadState(saved);
   }
 
   /** Whether tunnel slot t has an outbound SA that may still send. */

@@ -14,7 +14,8 @@
  *
  * `up` records what it made in /run/vpcd/lab-<prefix>.json; `down` removes the
  * union of that record and what the config names, so it works after a crash,
- * after the config changed, and when run twice.
+ * after the config changed, and when run twice. Both remove the daemon's
+ * restart state file (`state.path`): its connections belong to the lab.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -217,6 +218,12 @@ function labDownByPrefix(prefix: string, cfg: VpcConfig | undefined, out: Out, q
     const names = labNamespaces(cfg);
     names.instances.forEach((n) => toDelete.add(n));
     toDelete.add(names.dataplane);
+    // The connections a saved state describes go with the lab (and a new lab starts without them).
+    try {
+      rmSync(cfg.state.path, { force: true });
+    } catch {
+      // not a file: `vpcd run` refuses it anyway
+    }
   }
   // The internet namespace is never in toDelete: it may be shared.
   if (internet) toDelete.delete(internet);

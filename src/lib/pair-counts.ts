@@ -124,6 +124,18 @@ export class PairCounts {
     return true;
   }
 
+  /** Calls fn(a, b, count) for every key (control plane: saving state, tests; O(capacity)). */
+  forEach(fn: (a: number, b: number, count: number) => void): void {
+    const { keyA, keyB, counts } = this;
+    for (let i = 0; i < this.capacity; i++) if (counts[i] !== 0) fn(keyA[i], keyB[i], counts[i]);
+  }
+
+  /** Forgets every key (control plane; O(capacity)). */
+  clear(): void {
+    this.counts.fill(0);
+    this.size = 0;
+  }
+
   /** Longest distance of a key from its home slot (tests, diagnostics; O(capacity)). */
   maxProbe(): number {
     let worst = 0;

@@ -15,6 +15,9 @@ import { Conntrack, FlowTuple, NO_FLOW, icmpPairedType, initialTimeoutClass } fr
 import { TcpState } from '../conntrack/tcp-state.js';
 import { PairCounts } from '../lib/pair-counts.js';
 import { randomSeed } from '../lib/hash.js';
+import { SavedStateError } from '../lib/saved-fields.js';
+import { decodeFlows } from '../conntrack/flow-state.js';
+import { FLOW_KEY_WORDS } from '../conntrack/flow-pool.js';
 
 /** Counters per gateway, mirroring the CloudWatch AWS/NATGateway metrics. */
 export const NatCounter = {
@@ -43,6 +46,11 @@ export const NAT_COUNTER_NAMES: readonly string[] = [
 const PORT_LO = 1024, PORT_HI = 65535;
 const PROTO_TCP = 6;
 const TCP_ESTABLISHED_STATE: number = TcpState.Established;
+
+/** The per-destination bucket of a session to (dst, dport, proto): dport << 8 | proto; every ICMP query shares 1 << 16. */
+function sessionBucket(proto: number, dport: number): number {
+  return proto === 1 ? (1 << 16) : ((dport << 8) | proto);
+}
 
 export class NatGatewayState {
   readonly name: string;
@@ -135,7 +143,7 @@ export class NatGatewayState {
    * table is full (counted in PacketsDropped).
    */
   create(src: number, dst: number, sport: number, dport: number, proto: number, nowMs: number): number {
-    const pp = proto === 1 ? (1 << 16) : ((dport << 8) | proto);
+    const pp = sessionBucket(proto, dport);
     const used = this.destinations.get(dst, pp);
     if (used >= this.maxPerDestination) {
       this.counters[NatCounter.ErrorPortAllocation]++;
@@ -182,6 +190,82 @@ export class NatGatewayState {
     this.sessPortProto[f] = pp;
     this.counters[NatCounter.ConnectionAttempts]++;
     return f;
+  }
+
+  /**
+   * Restart: the sessions (Conntrack.serialize, allocated ports in natPort),
+   * the port cursor and the per-destination counts, times relative to nowMs.
+   *
+   *   u32 portCursor, u32 n, n × (i32 destination, i32 port << 8 | proto, i32 count), flow section
+   */
+  serialize(nowMs: number): Uint8Array {
+    const dests: number[] = [];
+    this.destinations.forEach((a, b, n) => dests.push(a, b, n));
+    const flows = this.sessions.serialize(nowMs);
+    const head = 8 + dests.length * 4;
+    const out = new Uint8Array(head + flows.length);
+    const dv = new DataView(out.buffer);
+    dv.setUint32(0, this.portCursor, true);
+    dv.setUint32(4, dests.length / 3, true);
+    dests.forEach((v, i) => dv.setInt32(8 + i * 4, v, true));
+    out.set(flows, head);
+    return out;
+  }
+
+  /**
+   * Restart: the sessions of serialize() on this process's clock (`baseMs`
+   * is the save instant), into this fresh gateway. Every session must be
+   * this gateway's (its address, a port in 1024-65535 as the reply key's
+   * destination port or ICMP identifier) and the per-destination counts
+   * must be what the sessions add up to. Throws SavedStateError, leaving
+   * the gateway empty. Returns the number of sessions.
+   */
+  restore(bytes: Uint8Array, baseMs: number): number {
+    if (bytes.length < 8) throw new SavedStateError(`NAT gateway ${this.name}: section truncated`);
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const cursor = dv.getUint32(0, true);
+    const n = dv.getUint32(4, true);
+    if (cursor < PORT_LO || cursor > PORT_HI || n > this.sessions.max || bytes.length < 8 + n * 12) {
+      throw new SavedStateError(`NAT gateway ${this.name}: bad header (cursor ${cursor}, ${n} destinations)`);
+    }
+    const saved = new Map<string, number>();
+    for (let i = 0; i < n; i++) saved.set(`${dv.getInt32(8 + i * 12, true)}/${dv.getInt32(12 + i * 12, true)}`, dv.getInt32(16 + i * 12, true));
+    const d = decodeFlows(bytes.subarray(8 + n * 12), { max: this.sessions.max, instances: 0 });
+    const counted = new Map<string, number>();
+    for (let i = 0; i < d.count; i++) {
+      const k = i * FLOW_KEY_WORDS;
+      const proto = d.proto[i];
+      const port = d.natPort[i];
+      const replyPort = proto === 1 ? d.key[k + 6] >>> 16 : d.key[k + 6] & 0xffff;
+      if ((d.natAddr[i] | 0) !== (this.ip | 0) || (d.key[k + 5] | 0) !== (this.ip | 0) || port < PORT_LO || replyPort !== port) {
+        throw new SavedStateError(`NAT gateway ${this.name}: session ${i} is not one of this gateway's (address or port)`);
+      }
+      const key = `${d.key[k + 1]}/${sessionBucket(proto, d.key[k + 2] & 0xffff)}`;
+      counted.set(key, (counted.get(key) ?? 0) + 1);
+    }
+    if (counted.size !== saved.size || [...counted].some(([key, c]) => saved.get(key) !== c)) {
+      throw new SavedStateError(`NAT gateway ${this.name}: the per-destination counts do not match the sessions`);
+    }
+    const flows = this.sessions.restore(d, baseMs, 0);
+    for (let i = 0; i < d.count; i++) {
+      const f = flows[i]!;
+      const dst = d.key[i * FLOW_KEY_WORDS + 1];
+      const pp = sessionBucket(d.proto[i], d.key[i * FLOW_KEY_WORDS + 2] & 0xffff);
+      this.sessDst[f] = dst;
+      this.sessPortProto[f] = pp;
+      if (!this.destinations.add(dst, pp)) {
+        this.clear();
+        throw new SavedStateError(`NAT gateway ${this.name}: the destination table is full`);
+      }
+    }
+    this.portCursor = cursor;
+    return d.count;
+  }
+
+  /** Forgets every session (a restore that is undone). Control plane. */
+  clear(): void {
+    this.sessions.clear();
+    this.destinations.clear();
   }
 
   /** Records a packet on a session; counts ConnectionEstablished when TCP reaches it (or a UDP/ICMP reply first arrives). */

@@ -192,9 +192,11 @@ export class Legs {
     const topo = this.topo, igw = this.igw;
     // The internet gateway's refusals come after the sender's SG egress and its subnet's outbound NACL.
     if (igw.port < 0) return this.dropAfterSender(pkt, S, sSub, DropReason.NoRoute, nowMs);
-    const pub = topo.instPublicIp[S];
-    // Nothing to translate to (IGW_PUBLIC_IP_ASSOCIATION_FOR_EGRESS): no public IP, or not the ENI's own address.
-    if (pub === 0 || pkt.src !== topo.instIp[S]) return this.dropAfterSender(pkt, S, sSub, DropReason.IgwNoPublicIp, nowMs);
+    // The 1:1 mapping is by the packet's private source address: an instance's own packet, or one an
+    // appliance forwards for it, leaves as that instance's public IP (IGW_PUBLIC_IP_ASSOCIATION_FOR_EGRESS).
+    const a = topo.classify(pkt.src);
+    const pub = a >= 0 && a >>> 24 === AddrKind.Instance ? topo.instPublicIp[a & 0xffffff] : 0;
+    if (pub === 0) return this.dropAfterSender(pkt, S, sSub, DropReason.IgwNoPublicIp, nowMs);
     if (isPrivateOrShared(pkt.dst) || isLinkLocal(pkt.dst)) return this.dropAfterSender(pkt, S, sSub, DropReason.IgwRejected, nowMs);
     const r = this.crossing(pkt, S, sSub, -1, -1, nowMs, false);
     if (r !== DropReason.None) return r;

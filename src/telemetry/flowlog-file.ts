@@ -22,7 +22,8 @@
  * open() is synchronous and throws FlowLogFileError with the reason: callers
  * use it to validate a configuration before applying it.
  */
-import { chmodSync, closeSync, constants, existsSync, fstatSync, fchmodSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fchmodSync, openSync, statSync, unlinkSync } from 'node:fs';
+import { makeDirectories, sharedDirectoryProblem } from '../lib/private-dir.js';
 import { close, fstat, rename, unlink, write } from 'node:fs';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
@@ -55,37 +56,12 @@ export class FlowLogFileError extends Error {}
 const OPEN_EXISTING = constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 const OPEN_NEW = constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW | constants.O_CREAT | constants.O_EXCL;
 
-/**
- * mkdir -p with DIRECTORY_MODE set exactly on each directory created (the
- * umask must neither narrow nor widen it). One mkdir per missing component:
- * bounded, unlike a recursive mkdirSync, which can loop forever on a
- * pseudo-filesystem such as /proc.
- */
-function makeDirectories(dir: string): void {
-  const missing: string[] = [];
-  for (let d = dir; ; d = dirname(d)) {
-    if (existsSync(d)) break;
-    missing.push(d);
-    if (dirname(d) === d || missing.length > 64) break;
-  }
-  for (let i = missing.length - 1; i >= 0; i--) {
-    const d = missing[i]!;
-    try {
-      mkdirSync(d, { mode: DIRECTORY_MODE });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
-      throw e;
-    }
-    chmodSync(d, DIRECTORY_MODE);
-  }
-}
-
 /** Opens (creating it if needed) the file at opts.path under the rules above. Returns the fd, its size, and whether it was created. */
 function secureOpen(opts: FlowLogFileOptions): { fd: number; size: number; created: boolean } {
   const path = opts.path;
   const dir = dirname(path);
   try {
-    makeDirectories(dir);
+    makeDirectories(dir, DIRECTORY_MODE);
   } catch (e) {
     throw new FlowLogFileError(`flowLogs.path ${path}: cannot create directory ${dir}: ${(e as Error).message}`);
   }
@@ -96,16 +72,10 @@ function secureOpen(opts: FlowLogFileOptions): { fd: number; size: number; creat
     throw new FlowLogFileError(`flowLogs.path ${path}: ${(e as Error).message}`);
   }
   if (!st.isDirectory()) throw new FlowLogFileError(`flowLogs.path ${path}: ${dir} is not a directory`);
-  if (!opts.allowSharedDirectory) {
-    const uid = process.getuid?.() ?? 0;
-    if ((st.mode & 0o022) !== 0) {
-      throw new FlowLogFileError(`flowLogs.path ${path}: directory ${dir} is writable by ${(st.mode & 0o002) !== 0 ? 'others' : 'its group'} ` +
-        `(mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}): another user could replace the file; use a private directory or set flowLogs.allowSharedDirectory: true`);
-    }
-    if (st.uid !== uid && st.uid !== 0) {
-      throw new FlowLogFileError(`flowLogs.path ${path}: directory ${dir} belongs to uid ${st.uid}, not to vpcd's user or root; ` +
-        'use a private directory or set flowLogs.allowSharedDirectory: true');
-    }
+  const shared = opts.allowSharedDirectory ? undefined : sharedDirectoryProblem(st);
+  if (shared !== undefined) {
+    throw new FlowLogFileError(`flowLogs.path ${path}: directory ${dir} ${shared}: another user could replace the file; ` +
+      'use a private directory or set flowLogs.allowSharedDirectory: true');
   }
   let fd: number;
   let created = true;

@@ -12,6 +12,7 @@
  */
 import type { Logger } from 'pino';
 import type { ChildSa } from '../ipsec/sa-types.js';
+import type { SavedEspSa } from '../ipsec/sa-table.js';
 import { EspTunnelCrypto } from '../ipsec/tunnel-crypto.js';
 import type { VpnManager } from './manager.js';
 import type { TunnelCrypto, VpnPath } from './vpn-path.js';
@@ -19,6 +20,10 @@ import type { TunnelCrypto, VpnPath } from './vpn-path.js';
 export interface BoundTunnelCrypto extends TunnelCrypto {
   install(slot: number, sa: ChildSa): unknown;
   remove(spiIn: number): void;
+  /** Restart: the installed SAs' sequence numbers (plus `margin`) and replay windows (SaTable.saveState). */
+  saveState(margin: number): SavedEspSa[];
+  /** Restart: an installed SA takes its saved sequence number and replay window (SaTable.loadState); throws SavedStateError. */
+  loadState(saved: SavedEspSa): void;
   /** Tunnels whose outbound SA reached its soft (hard = false) or hard packet limit since the last call, once each. */
   pollLifetimes(onLimit: (slot: number, spiIn: number, hard: boolean) => void): number;
 }

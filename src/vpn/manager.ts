@@ -118,6 +118,22 @@ interface Entry {
   readonly peerU32: number;
   timer: NodeJS.Timeout | undefined;
   timerAt: number;
+  /** Its session continues SAs saved by the previous process (start() does not start it). */
+  restored: boolean;
+}
+
+/** One tunnel's IKE session as the restart state file keeps it. */
+export interface SavedTunnel {
+  readonly connection: string;
+  readonly tunnel: number;
+  readonly session: unknown;
+}
+
+/** A tunnel whose session was not saved (it is negotiated again), and why. */
+export interface UnsavedTunnel {
+  readonly connection: string;
+  readonly tunnel: number;
+  readonly reason: string;
 }
 
 /**
@@ -213,7 +229,7 @@ export class VpnManager {
         const sc = this.sessionConfig(this.cfg, conn, i, auth);
         const session = conn.role === 'cgw' ? new IkeInitiator(sc) : new IkeResponder(sc);
         const info: TunnelInfo = { connection: conn.name, tunnel: i, role: conn.role, local: sc.localAddr, peer: t.peer, state: 'down', upSinceMs: 0, lastSetupMs: 0, connectStartedMs: 0 };
-        this.entries.push({ session, info, localU32: parseIpv4(sc.localAddr), peerU32: parseIpv4(t.peer), timer: undefined, timerAt: Infinity });
+        this.entries.push({ session, info, localU32: parseIpv4(sc.localAddr), peerU32: parseIpv4(t.peer), timer: undefined, timerAt: Infinity, restored: false });
       });
       this.running.set(conn.name, { fingerprint, settings: settingsKey(conn) });
     }
@@ -222,6 +238,13 @@ export class VpnManager {
       this.pairs[2 * i] = e.localU32;
       this.pairs[2 * i + 1] = e.peerU32;
     });
+  }
+
+  /** Digest of every connection's settings and secret inputs: a restart continues SAs only under the same ones. */
+  identity(): string {
+    const h = createHash('sha256');
+    for (const [name, r] of this.running) h.update(`${name}\0${r.settings}\0${r.fingerprint}\0`);
+    return h.digest('hex');
   }
 
   get tunnels(): readonly TunnelInfo[] {
@@ -246,12 +269,69 @@ export class VpnManager {
     return r;
   }
 
+  /** Starts every session that restore() did not already bring back. */
   start(): void {
     const now = this.clock();
     for (const e of this.entries) {
+      if (e.restored) continue;
       e.info.connectStartedMs = now;
       this.apply(e, e.session.start(now));
     }
+  }
+
+  /**
+   * Restart: every tunnel's session state at the clock's now, for the state
+   * file, and the tunnels whose state cannot be saved (no established IKE
+   * SA, an exchange in flight) with the reason.
+   */
+  saveState(): { tunnels: SavedTunnel[]; unsaved: UnsavedTunnel[] } {
+    const now = this.clock();
+    const tunnels: SavedTunnel[] = [];
+    const unsaved: UnsavedTunnel[] = [];
+    for (const e of this.entries) {
+      const r = e.session.save(now);
+      const id = { connection: e.info.connection, tunnel: e.info.tunnel };
+      if ('saved' in r) tunnels.push({ ...id, session: r.saved });
+      else unsaved.push({ ...id, reason: r.reason });
+    }
+    return { tunnels, unsaved };
+  }
+
+  /**
+   * Restart, before start(): each saved tunnel's session continues its SAs
+   * (`baseMs`: the clock's instant the save maps to). `accept` sees a
+   * tunnel's CHILD_SAs first and throws to refuse it. The CHILD_SAs go to
+   * the data plane (installSa) and the tunnel up; a tunnel that is refused,
+   * or that the file does not have, is negotiated as at any start. Logs one
+   * line per tunnel. Returns how many tunnels were restored.
+   */
+  restore(saved: readonly SavedTunnel[], baseMs: number, accept: (children: readonly ChildSa[]) => void): number {
+    let n = 0;
+    for (const t of saved) {
+      const e = this.entries.find((x) => x.info.connection === t.connection && x.info.tunnel === t.tunnel);
+      const where = { connection: t.connection, tunnel: t.tunnel };
+      if (!e || e.restored) {
+        this.log.warn({ event: 'ike-restore-refused', ...where, reason: e ? 'saved twice' : 'no such tunnel' }, 'saved IKE state not restored: no such tunnel');
+        continue;
+      }
+      let r: { children: ChildSa[]; actions: IkeAction[] };
+      try {
+        r = e.session.restore(t.session, baseMs, accept);
+      } catch (err) {
+        this.count('ike_restore_refused');
+        this.log.warn({ event: 'ike-restore-refused', ...where, reason: (err as Error).message }, 'saved IKE state not restored: the tunnel is negotiated again');
+        continue;
+      }
+      e.restored = true;
+      for (const c of r.children) this.hooks.installSa(c);
+      const info = e.session.ikeSaInfo;
+      this.count('ike_sa_restored');
+      this.log.info({ event: 'ike-sa-restored', ...where, spiI: info?.spiI, spiR: info?.spiR,
+        children: r.children.map((c) => ({ spiIn: hex(c.spiIn), spiOut: hex(c.spiOut) })) }, 'IKE SA and CHILD_SAs restored from the state file');
+      this.apply(e, r.actions);
+      n++;
+    }
+    return n;
   }
 
   /**
@@ -351,11 +431,17 @@ export class VpnManager {
     if (e) this.apply(e, e.session.rekeyChild(this.clock()));
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops every session: DELETE notifications for its SAs, except the
+   * tunnels in `detached` (`connection#tunnel`): their state was saved for
+   * the next process, which continues them, so the peer must keep them.
+   */
+  async stop(detached: ReadonlySet<string> = new Set()): Promise<void> {
     if (this.stopped) return;
     const now = this.clock();
     for (const e of this.entries) {
       if (e.timer) clearTimeout(e.timer);
+      if (detached.has(`${e.info.connection}#${e.info.tunnel}`)) continue;
       try {
         this.apply(e, e.session.stop(now));
       } catch {

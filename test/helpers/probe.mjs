@@ -3,6 +3,8 @@
 //   probe.mjs tcp-connect <ip> <port> <timeout_ms> [sport]   {"ok":true|false}
 //   probe.mjs tcp-hold <ip> <port> <seconds> <interval_ms> [sport]
 //        keeps one connection and sends a line every interval; prints {"sent":n,"echoed":m,"error":...}
+//   probe.mjs tcp-stream <ip> <port> <seconds> <interval_ms>
+//        as tcp-hold, but prints {"sent":n,"echoed":m,"error":...,"closed":bool} every 100 ms while it runs
 //   probe.mjs udp-serve <ip> <port> <seconds>          echo datagrams, prefixed with the peer address
 //   probe.mjs udp-request <ip> <port> <timeout_ms>     {"ok":true,"reply":"..."}
 import net from 'node:net';
@@ -37,6 +39,19 @@ if (mode === 'tcp-serve') {
     setTimeout(() => { clearInterval(iv); out({ sent, echoed, error }); s.destroy(); process.exit(0); }, Number(a) * 1000);
   });
   setTimeout(() => { out({ sent, echoed, error: error ?? 'no connect' }); process.exit(1); }, Number(a) * 1000 + 5000);
+} else if (mode === 'tcp-stream') {
+  const s = net.connect({ host: ip, port });
+  let sent = 0, echoed = 0, error = null, closed = false;
+  s.setNoDelay(true);
+  s.on('data', (d) => { echoed += d.toString().split('\n').length - 1; });
+  s.on('error', (e) => { error = e.code ?? e.message; });
+  s.on('close', () => { closed = true; });
+  s.on('connect', () => {
+    process.stderr.write('connected\n');
+    setInterval(() => { if (!s.destroyed) { s.write(`x${sent}\n`); sent++; } }, Number(b));
+  });
+  setInterval(() => out({ sent, echoed, error, closed }), 100);
+  setTimeout(() => { out({ sent, echoed, error, closed }); process.exit(error ? 1 : 0); }, Number(a) * 1000);
 } else if (mode === 'udp-serve') {
   const s = dgram.createSocket('udp4');
   s.on('message', (m, r) => s.send(`${r.address}:${r.port} ${m}`, r.port, r.address));

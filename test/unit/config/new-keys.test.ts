@@ -164,3 +164,37 @@ describe('route target blackhole', () => {
       'vpnGateway.name: "blackhole" is the route target that drops packets; a gateway needs another name');
   });
 });
+
+describe('state.path and state.enabled', () => {
+  it('default to /run/vpcd/<vpc.name>.state, enabled', () => {
+    expect(parseConfig(doc(...HEAD), '/etc/vpcd/c.yaml').state).toEqual({ path: '/run/vpcd/t.state', enabled: true });
+  });
+
+  it('take a path relative to the file and a boolean', () => {
+    const c = parseConfig(doc(...HEAD, 'state: { path: run/vpcd.state, enabled: false }'), '/etc/vpcd/c.yaml');
+    expect(c.state).toEqual({ path: '/etc/vpcd/run/vpcd.state', enabled: false });
+  });
+
+  it('reject other keys and values at the value', () => {
+    expectAt(doc(...HEAD, 'state: { enabled: maybe }'), 4, 'maybe', 'state.enabled: expected true or false, got "maybe"');
+    expect(issues(doc(...HEAD, 'state: { file: x }')).map((i) => i.message).join('\n')).toContain('state.file: unknown key');
+  });
+});
+
+describe('routes more specific than the local route', () => {
+  const base = (target: string) => `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  a: { cidr: 198.18.1.0/24, routeTable: r }
+  b: { cidr: 198.18.2.0/24 }
+internetGateway: { name: igw }
+instances:
+  fw: { subnet: a, ip: 198.18.1.10, sourceDestCheck: false }
+routeTables:
+  r: { routes: [ { destination: 198.18.2.0/24, target: ${target} } ] }
+`;
+  it('may target an instance (an appliance), not the internet gateway', () => {
+    expect(() => parseConfig(base('fw'), 't.yaml')).not.toThrow();
+    expect(() => parseConfig(base('igw'), 't.yaml')).toThrow(/more specific than the local route can only target an instance/);
+  });
+});

@@ -190,6 +190,9 @@ describe('JSON Schema', () => {
     ['flow log interval', doc(...HEAD, 'flowLogs: { path: f, aggregationInterval: 0 }')],
     ['metrics listen', doc(...HEAD, 'metrics: { listen: 9469 }')],
     ['batch', doc(...HEAD, 'dataplane: { batch: 0 }')],
+    ['state path', doc(...HEAD, 'state: { path: 5 }')],
+    ['state enabled', doc(...HEAD, 'state: { enabled: maybe }')],
+    ['state unknown key', doc(...HEAD, 'state: { file: x }')],
     ['role', doc(...VPN.map((l) => l.replace('role: vgw', 'role: aws')), TUN)],
     ['psk and certificate', doc(...VPN.map((l) => l.replace('auth: { psk: { env: K } }', 'auth: { psk: { env: K }, certificate: { cert: a, key: b, ca: c } }')), TUN)],
     ['psk env and file', doc(...VPN.map((l) => l.replace('{ env: K }', '{ env: K, file: k }')), TUN)],
@@ -217,6 +220,7 @@ describe('JSON Schema', () => {
       doc(...NET, 'instances: { i: { subnet: a, ip: 198.18.1.9, mac: "02:AB:00:00:00:01", interface: eth-i } }', 'lab:', 'dataplane: { netns: x }'),
       doc(...HEAD, 'x-rules: &r [ { protocol: tcp, ports: 1024-65535, cidr: 0.0.0.0/0 } ]', 'securityGroups: { s: { ingress: *r } }'),
       doc(...HEAD, 'securityGroups: { s: { ingress: [ { protocol: "6", ports: "80", cidr: "2001:db8::/32" } ] } }'),
+      doc(...HEAD, 'state: { path: run/t.state, enabled: false }'),
     ];
     for (const text of ok) {
       expect(schemaErrors(text), text).toEqual([]);
