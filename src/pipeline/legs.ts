@@ -119,6 +119,8 @@ export class Legs {
     if (kind === Target.Instance) {
       const R = topo.rtTarget[e];
       if (R < 0) return this.dropAfterSender(pkt, S, sSub, DropReason.NoRoute, nowMs);
+      // A route back to the sender itself leads nowhere.
+      if (R === S) return this.dropAfterSender(pkt, S, sSub, DropReason.NoRoute, nowMs, sSub, false);
       return this.toInstance(b, pkt, S, sSub, R, nowMs);
     }
     if (kind === Target.Igw) return this.toInternet(b, pkt, S, sSub, nowMs);
@@ -141,6 +143,8 @@ export class Legs {
     if (r !== DropReason.None) return r;
     const t = this.tunnel;
     if (t.vpn !== null && pkt.proto === PROTO_UDP && pkt.fragOff === 0 && t.isWanAddr(pkt.dst)) return this.fromWan(b, pkt, nowMs);
+    // A WAN uplink without an internet gateway: nothing else enters the VPC from it.
+    if (this.topo.config.internetGateway === undefined) return DropReason.IgwNoPublicIp;
     // The internet gateway refuses private, shared and link-local sources, and the VPC's own addresses (spoofed).
     if (isPrivateOrShared(pkt.src) || isLinkLocal(pkt.src) || ((pkt.src & this.topo.vpcMask) >>> 0) === this.topo.vpcNet) return DropReason.IgwRejected;
     return this.internetToVpc(b, pkt, nowMs);
@@ -251,6 +255,8 @@ export class Legs {
       return this.tunnel.encryptOut(b, pkt, topo, c, -1, nowMs);
     }
     if (kind === Target.Blackhole) return natDrop(nat, DropReason.Blackhole);
+    // A route back into a NAT gateway (itself or another) leads nowhere.
+    if (kind === Target.NatGateway) return natDrop(nat, DropReason.NoRoute);
     if (kind !== Target.Igw) return natDrop(nat, DropReason.UnsupportedTarget);
     // A private NAT gateway has no Elastic IP: the IGW drops what it sends.
     if (!nat.isPublic || nat.publicIp === 0 || this.igw.port < 0) return natDrop(nat, DropReason.IgwNoPublicIp);
