@@ -30,7 +30,7 @@ import { INTERNET_HOSTS, UNOWNED_PUBLIC, VPC_NAME, VPN_LOCAL, VPN_PEER } from '.
 import type { FlowCase } from './agreement-flow.js';
 import { ICMP_ERRORS } from './agreement-flow.js';
 import { Conntrack } from '../../src/conntrack/conntrack.js';
-import { SecurityStage } from '../../src/pipeline/security.js';
+import { SecurityStage } from '../../src/conntrack/sg-stage.js';
 import { DROP_REASON_LABELS } from '../../src/pipeline/batch.js';
 import { PortRole } from '../../src/pipeline/dataplane.js';
 import { NatGatewayState } from '../../src/nat/nat-gateway.js';

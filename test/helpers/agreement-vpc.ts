@@ -439,6 +439,8 @@ export function resolveVpc(raw: RawVpc): VpcModel {
         target = (fwd.length > 0 && r.target < 5 ? fwd[r.target % fwd.length]! : instances[r.target % instances.length]!).name;
       } else if (r.kind === 3 && raw.vpn) target = 'vgw';
       if (target === undefined || seen.has(dest)) continue;
+      // AWS (and vpcd's config check): a route inside vpc.cidr may target only an instance or a NAT gateway.
+      if ((target === 'igw' || target === 'vgw') && dest.startsWith('198.18.')) continue;
       seen.add(dest);
       lines.push(`      - { destination: ${dest}, target: ${target} }`);
     }

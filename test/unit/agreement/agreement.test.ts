@@ -82,11 +82,17 @@ const DENY_MAP: readonly { readonly stage: StageName; readonly code: Explanation
   { stage: 'source-dest-check', code: 'ENI_SOURCE_DEST_CHECK_RESTRICTION', drops: ['source_dest_check'] },
   { stage: 'sg-egress', code: 'ENI_SG_RULES_MISMATCH', drops: ['sg'] },
   { stage: 'sg-ingress', code: 'ENI_SG_RULES_MISMATCH', drops: ['sg'] },
+  // the ENI's groups have no rule at all in that direction
+  { stage: 'sg-egress', code: 'SG_HAS_NO_RULES', drops: ['sg'] },
+  { stage: 'sg-ingress', code: 'SG_HAS_NO_RULES', drops: ['sg'] },
+  // AWS's own services (DNS, metadata, time sync, ECS metadata): never filtered, never routed out
+  { stage: 'vpc-service', code: 'UNSUPPORTED_COMPONENT', drops: ['vpc_service'] },
+  { stage: 'nat', code: 'NGW_REQUIRES_SOURCE_IN_VPC', drops: ['nat_source_outside_vpc'] },
   { stage: 'nacl-outbound', code: 'SUBNET_ACL_RESTRICTION', drops: ['nacl'] },
   { stage: 'nacl-inbound', code: 'SUBNET_ACL_RESTRICTION', drops: ['nacl'] },
   // no route in the table; a route back to the sender; more than 16 hops
   { stage: 'route', code: 'NO_ROUTE_TO_DESTINATION', drops: ['no_route', 'loop'] },
-  { stage: 'route', code: 'BAD_STATE_ROUTE', drops: ['no_route'] },
+  { stage: 'route', code: 'BAD_STATE_ROUTE', drops: ['no_route', 'blackhole'] },
   { stage: 'igw', code: 'IGW_PUBLIC_IP_ASSOCIATION_FOR_EGRESS', drops: ['igw_no_public_ip'] },
   { stage: 'igw', code: 'IGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS', drops: ['igw_no_public_ip'] },
   { stage: 'igw', code: 'IGW_DESTINATION_ADDRESS_NOT_IN_RFC1918_EGRESS', drops: ['igw_rejected'] },
