@@ -40,6 +40,10 @@
  *   generated, nor are packets arriving through a VPN tunnel from outside
  *   its remote networks (explain has no way to say that a packet came in
  *   through a tunnel; it would take such a source for an internet host).
+ * - Two situations the test's own world (appliances as Linux forwarders,
+ *   NAT instances as nftables masquerade) cannot play as AWS would are not
+ *   generated: an established packet after a reply that looped through NAT
+ *   instances, and a spoofed source equal to an appliance's own address.
  * - Which port a NAT gateway picks is chosen at run time (AWS
  *   REMAP_EPHEMERAL_PORT); the data plane's port must lie in 1024-65535,
  *   explain's shown port is whatever explain prints, and what follows from the
