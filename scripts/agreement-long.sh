@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/agreement-long.sh - `npm run agreement:long`: the explain/packet-path agreement
 # test (test/unit/agreement) with 1,000,000 flows instead of the unit tier's 10,000.
-# No root needed; one core; about 30-60 minutes.
+# No root needed; one core; about 15 minutes on an idle core (1,000-1,500 flows/s), longer under load.
 #
 #   npm run agreement:long
 #   AGREEMENT_SEED=123 npm run agreement:long             # replay one seed

@@ -183,7 +183,8 @@ export function resolveFlow(m: VpcModel, r: RawFlow): FlowCase {
     }
     case 'spoof': {
       from = inst.name;
-      const others = m.instances.filter((_, k) => k !== ai).map((i) => i.ip);
+      // Not the address of an instance that forwards: its Linux would drop a packet carrying its own address as a martian.
+      const others = m.instances.filter((i, k) => k !== ai && i.sourceDestCheck).map((i) => i.ip);
       src = pick([...INTERNET_HOSTS, ...others], r.a >> 2);
       dst = pick([...m.instances.map((i) => i.ip), ...INTERNET_HOSTS, REMOTE_HOSTS[0] as string], r.b);
       if (dst === src || dst === inst.ip) dst = INTERNET_HOSTS[0] === src ? (INTERNET_HOSTS[1] as string) : (INTERNET_HOSTS[0] as string);

@@ -18,6 +18,10 @@
  *   instance also masquerades it (and translates the replies back) as the
  *   nftables rule the lab loads into it does.
  *
+ * The established packet (the request direction once more) is sent after a
+ * reply, unless the reply went round a routing loop through NAT instances
+ * (their masquerade tables then hold the loop's entries, as Linux's would).
+ *
  * Each flow starts from fresh state (conntrack, security-stage caches, NAT
  * sessions, masquerade table; the clock moves 60 s so fragment verdicts of
  * the previous flow have expired), so flows are independent and any single
@@ -306,7 +310,10 @@ export class PacketWorld {
       ipId: f.ipId ^ 0xffff, fragOffset: 0, moreFragments: false, checksumsOk: true,
     };
     const replyFrom = end.kind === 'instance' ? end.name : end.kind;
-    legs.push(this.leg('reply', back, replyFrom, f.frag, 2));
+    const reply = this.leg('reply', back, replyFrom, f.frag, 2);
+    legs.push(reply);
+    // After a routing loop the appliances' own translation state is full of the loop; an established packet means nothing then.
+    if (reply.parts.some((part) => part.some((o) => o.kind === 'loop'))) return { legs };
     const again: WirePkt = { ...req, ...(f.proto === 6 ? { tcpFlags: TCP_ACK } : {}), ipId: (f.ipId + 1) & 0xffff };
     legs.push(this.leg('again', again, fromName, 'none', 3));
     return { legs };
@@ -375,13 +382,17 @@ export class PacketWorld {
         }
         if (tx.length === 0 && drops.every((v, r) => v === before[r])) out.push({ kind: 'lost', via });
       }
-      for (const t of tx) this.receive(t.port, t.frame, via, out, queue);
+      const sent = parseWire(frame);
+      for (const t of tx) this.receive(t.port, t.frame, via, out, queue, port, sent);
     }
     return out;
   }
 
   /** A frame vpcd sent on `port`: who receives it, and what they do. */
-  private receive(port: number, frame: Buffer, via: string[], out: Outcome[], queue: { port: number; frame: Buffer; via: string[] }[]): void {
+  private receive(
+    port: number, frame: Buffer, via: string[], out: Outcome[], queue: { port: number; frame: Buffer; via: string[] }[],
+    inPort: number, sent: WirePkt | undefined,
+  ): void {
     if (port === this.uplinkPort) {
       if (u16(frame, 12) === 0x0806) {
         if (u16(frame, 20) !== 1) return;
@@ -408,7 +419,8 @@ export class PacketWorld {
     const inst = this.model.instances[k];
     const p = parseWire(frame);
     if (inst === undefined || p === undefined) return;
-    if (this.routerIps.has(p.src) && p.proto === 1) {
+    // The VPC router's answer: back out of the port the packet came in on, from the router address it was sent to.
+    if (port === inPort && sent !== undefined && this.routerIps.has(sent.dst) && p.src === sent.dst && p.proto === 1) {
       out.push({ kind: 'router', pkt: p, via });
       return;
     }
