@@ -44,7 +44,7 @@ export interface CheckResult {
   readonly status: 0 | 1 | 2;
 }
 
-export function runCheck(argv: string[], out: CheckOut): number {
+export function runCheck(argv: string[], out: CheckOut, stdin: () => string = () => readFileSync(0, 'utf8')): number {
   if (wantsHelp(argv)) {
     out.stdout(CHECK_HELP);
     return 0;
@@ -60,7 +60,7 @@ export function runCheck(argv: string[], out: CheckOut): number {
     if (e instanceof UsageError) return usageFailure('check', e, out);
     throw e;
   }
-  const results = files.map(checkOne);
+  const results = files.map((f) => checkOne(f, stdin));
   if (json) {
     const valid = results.every((r) => r.valid);
     const doc = { valid, files: results.map(({ status: _status, ...r }) => r) };
@@ -85,10 +85,10 @@ function print(r: CheckResult, out: CheckOut): void {
   out.stdout(`${r.file}: OK: ${r.summary ?? ''}`);
 }
 
-export function checkOne(file: string): CheckResult {
+export function checkOne(file: string, stdin: () => string): CheckResult {
   let config: VpcConfig;
   try {
-    config = file === '-' ? parseConfig(readFileSync(0, 'utf8'), '<stdin>') : loadConfig(file);
+    config = file === '-' ? parseConfig(stdin(), '<stdin>') : loadConfig(file);
   } catch (e) {
     if (e instanceof ConfigError) return { file, valid: false, problems: e.issues, warnings: [], status: 1 };
     const err = e as NodeJS.ErrnoException;

@@ -225,9 +225,9 @@ export function resolveDestination(cfg: VpcConfig, x: string, srcIp: string): st
 }
 
 /** Loads CONFIG (`-`: standard input); on failure prints why and returns the exit code. */
-function load(file: string, out: ExplainOut): VpcConfig | number {
+function load(file: string, out: ExplainOut, stdin: () => string): VpcConfig | number {
   try {
-    return file === '-' ? parseConfig(readFileSync(0, 'utf8'), '<stdin>') : loadConfig(file);
+    return file === '-' ? parseConfig(stdin(), '<stdin>') : loadConfig(file);
   } catch (e) {
     if (e instanceof ConfigError) {
       for (const issue of e.issues) out.stderr(formatIssue(issue));
@@ -253,7 +253,7 @@ export function outcome(e: Explanation): { verdict: 'allow' | 'deny'; why?: stri
 }
 
 /** Runs `vpcd explain` with the arguments after `explain`; returns the exit code. */
-export function runExplain(argv: string[], out: ExplainOut): number {
+export function runExplain(argv: string[], out: ExplainOut, stdin: () => string = () => readFileSync(0, 'utf8')): number {
   let args: ExplainArgs | 'help';
   try {
     args = parseExplainArgs(argv);
@@ -265,7 +265,7 @@ export function runExplain(argv: string[], out: ExplainOut): number {
     out.stdout(EXPLAIN_HELP);
     return 0;
   }
-  const cfg = load(args.config, out);
+  const cfg = load(args.config, out, stdin);
   if (typeof cfg === 'number') return cfg;
   try {
     const src = resolveSource(cfg, args.src);

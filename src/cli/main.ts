@@ -7,11 +7,9 @@
  * help on stdout and exits 0; an unknown option exits 1 with a suggestion and
  * a pointer to `--help`. `vpcd` alone prints the overview on stdout and exits 0.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { hint } from '../control/config-issues.js';
 import type { Out } from './args.js';
+import { version } from './version.js';
 
 export type { Out } from './args.js';
 
@@ -37,11 +35,7 @@ commands:
 
 Run 'vpcd COMMAND --help' for a command's options.`;
 
-export function version(): string {
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
-}
+export { version } from './version.js';
 
 type Command = (argv: string[], out: Out) => number | Promise<number>;
 
