@@ -57,10 +57,8 @@ export function labUp(cfg: VpcConfig, progress: Progress = () => {}): string {
   const names = labNamespaces(cfg);
   const say = (s: string) => progress(`lab ${prefix}: ${s}`);
   // Idempotent: a previous lab of the same prefix is removed first.
-  if (readState(prefix) !== undefined || listNetns().includes(names.dataplane)) {
-    say('removing the previous lab of this prefix');
-    labDownByPrefix(prefix, cfg);
-  }
+  if (readState(prefix) !== undefined || listNetns().includes(names.dataplane)) say('removing the previous lab of this prefix');
+  labDownByPrefix(prefix, cfg);
   const state: LabState = { prefix, dataplane: names.dataplane, namespaces: [], internet: names.internet, attached: [] };
   const save = () => saveState(state);
   save();
