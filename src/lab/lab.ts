@@ -21,7 +21,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { VpcConfig } from '../control/config-types.js';
 import { parseCidr4, formatIpv4 } from '../lib/ipv4.js';
-import { attachInstance, detachInstance, resolveAttach } from './attach.js';
+import { attachInstance, detachInstance, namespaceId, resolveAttach } from './attach.js';
 import { fnv1a32, labUplinkIfName } from './names.js';
 import { addInternetUser, type LabState, readState, removeInternetUser, removeState, saveState } from './state.js';
 import { addNetns, delNetns, ip, listNetns, nsExec, OFFLOADS_OFF, sysctl } from './sys.js';
@@ -72,6 +72,9 @@ export function labUp(cfg: VpcConfig, progress: Progress = () => {}): string {
     const { len, router } = subnetRouter(cfg, inst.subnet);
     if (inst.attach !== undefined) {
       const resolved = resolveAttach(inst.attach.target);
+      // The lab deletes the namespaces it makes: an attached instance must not live in one of them.
+      const own = [names.dataplane, names.internet, ...names.instances].find((n) => namespaceId(`/run/netns/${n}`) === resolved.id);
+      if (own !== undefined) throw new Error(`${inst.name}: ${resolved.what} is ${own}, a namespace this lab makes and removes; attach to a namespace of its own`);
       const line = attachInstance(inst, resolved, { dataplane: names.dataplane, prefixLen: len, router, vnetHeader: cfg.dataplane.vnetHeader }, (r) => {
         state.attached.push(r);
         save();
