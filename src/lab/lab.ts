@@ -6,7 +6,12 @@
  *   <prefix>-vpcd         the daemon side: the peer of every eth0 (named by
  *                         labInstanceIfName), opened by `vpcd run` with AF_PACKET
  *   <lab.internet>        the "internet": bridge inet0 with the internet hosts'
- *                         addresses; the IGW uplink's veth is enslaved to it
+ *                         addresses and a default route (so every public address
+ *                         vpcd owns is on-link, whatever its range); the IGW
+ *                         uplink's veth is enslaved to it
+ *
+ * An instance with `attach:` lives in a namespace the lab did not make: the
+ * lab adds only a veth to it (attach.ts) and `down` removes only that.
  *
  * veth rather than TAP: AF_PACKET with recvmmsg/sendmmsg batches both ways,
  * TAP needs one read/write per frame (docs/benchmark.md has the figures), and a
@@ -16,7 +21,6 @@
  * union of that record and what the config names, so it works after a crash,
  * after the config changed, and when run twice.
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { VpcConfig } from '../control/config-types.js';
@@ -25,8 +29,6 @@ import { attachInstance, detachInstance, namespaceId, resolveAttach } from './at
 import { fnv1a32, labUplinkIfName } from './names.js';
 import { addInternetUser, type LabState, readState, removeInternetUser, removeState, saveState } from './state.js';
 import { addNetns, delNetns, ip, listNetns, nsExec, OFFLOADS_OFF, sysctl } from './sys.js';
-
-export { listNetns } from './sys.js';
 
 /** Where progress lines go (the CLI prints them on stderr). */
 export type Progress = (line: string) => void;
@@ -103,9 +105,9 @@ export function labUp(cfg: VpcConfig, progress: Progress = () => {}): string {
       sysctl(ns, 'net.ipv4.ip_forward=1');
       const rules = `table ip vpcd_nat {\n chain postrouting {\n  type nat hook postrouting priority srcnat; policy accept;\n  oifname "eth0" ip saddr != ${inst.ip} masquerade\n }\n}\n`;
       try {
-        execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: rules, stdio: ['pipe', 'pipe', 'pipe'] });
+        nsExec(ns, ['nft', '-f', '-'], { input: rules });
       } catch (e) {
-        throw new Error(`nft masquerade in ${ns}: ${((e as { stderr?: Buffer }).stderr ?? '').toString().trim() || (e as Error).message}`);
+        throw new Error(`nft masquerade in ${ns}: ${(e as Error).message}`);
       }
       // A masquerading router that hairpins on one interface must not send redirects.
       sysctl(ns, 'net.ipv4.conf.all.send_redirects=0');
