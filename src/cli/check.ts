@@ -6,61 +6,97 @@
  * to stderr as `file:line:column: warning: message` and do not fail the check.
  * A valid file gets a one-line summary on stdout (`FILE: OK: ...`; counts
  * include the implicit default NACL, default security group and main route
- * table). `-` reads standard input. Exit 0 when every file is valid, 1 otherwise
+ * table). `-` reads standard input. `--json` prints one JSON document instead
+ * (CHECK_HELP gives its shape). Exit 0 when every file is valid, 1 otherwise
  * (also for bad arguments or a missing file), 2 when a file exists but cannot
  * be read (permissions, I/O error).
  */
 import { readFileSync } from 'node:fs';
 import { formatIssue, loadConfig, parseConfig } from '../control/config.js';
-import { ConfigError, type VpcConfig } from '../control/config-types.js';
+import { ConfigError, type ConfigIssue, type VpcConfig } from '../control/config-types.js';
+import { flag, type Out, parseCommandArgs, UsageError, usageFailure, wantsHelp } from './args.js';
 
-export interface CheckOut {
-  stdout: (s: string) => void;
-  stderr: (s: string) => void;
+export type CheckOut = Out;
+
+export const CHECK_HELP = `usage: vpcd check [--json] CONFIG [CONFIG...]
+
+Validates configuration files without touching the system; - reads standard input.
+Each problem prints as file:line:column: message on stdout; warnings
+(file:line:column: warning: message) and the problem count go to stderr.
+
+  --json      one JSON document on stdout instead:
+              { "valid": bool, "files": [ { "file", "valid", "problems": [...],
+                "warnings": [...], "summary" (valid files), "error" (unreadable files) } ] }
+  -h, --help  this text
+
+Exit status: 0 every file valid, 1 a file invalid or missing (or bad arguments),
+2 a file that exists but cannot be read.`;
+
+/** One file's result, as --json prints it. */
+export interface CheckResult {
+  readonly file: string;
+  readonly valid: boolean;
+  readonly problems: readonly ConfigIssue[];
+  readonly warnings: readonly ConfigIssue[];
+  readonly summary?: string;
+  readonly error?: string;
+  /** Exit status for this file. */
+  readonly status: 0 | 1 | 2;
 }
 
-const USAGE = 'usage: vpcd check CONFIG [CONFIG...]';
-
-export function runCheck(argv: string[], out: CheckOut): number {
-  const files: string[] = [];
-  let options = true;
-  for (const a of argv) {
-    if (options && a === '--') options = false;
-    else if (options && (a === '-h' || a === '--help')) {
-      out.stdout(USAGE);
-      return 0;
-    } else if (options && a.startsWith('-') && a !== '-') {
-      out.stderr(`vpcd check: unknown option ${a}\n${USAGE}`);
-      return 1;
-    } else files.push(a);
+export function runCheck(argv: string[], out: CheckOut, stdin: () => string = () => readFileSync(0, 'utf8')): number {
+  if (wantsHelp(argv)) {
+    out.stdout(CHECK_HELP);
+    return 0;
   }
-  if (files.length === 0) {
-    out.stderr(`vpcd check: no configuration file given\n${USAGE}`);
-    return 1;
+  let json: boolean;
+  let files: readonly string[];
+  try {
+    const p = parseCommandArgs(argv, { json: { type: 'boolean' } });
+    json = flag(p, 'json');
+    files = p.positionals;
+    if (files.length === 0) throw new UsageError('no configuration file given');
+  } catch (e) {
+    if (e instanceof UsageError) return usageFailure('check', e, out);
+    throw e;
   }
-  let status = 0;
-  for (const file of files) status = Math.max(status, checkOne(file, out));
-  return status;
+  const results = files.map((f) => checkOne(f, stdin));
+  if (json) {
+    const valid = results.every((r) => r.valid);
+    const doc = { valid, files: results.map(({ status: _status, ...r }) => r) };
+    out.stdout(JSON.stringify(doc, null, 2));
+  } else {
+    for (const r of results) print(r, out);
+  }
+  return Math.max(0, ...results.map((r) => r.status));
 }
 
-function checkOne(file: string, out: CheckOut): number {
+function print(r: CheckResult, out: CheckOut): void {
+  if (r.error !== undefined) {
+    out.stderr(`${r.file}: cannot read: ${r.error}`);
+    return;
+  }
+  if (!r.valid) {
+    for (const issue of r.problems) out.stdout(formatIssue(issue));
+    out.stderr(`${r.file === '-' ? '<stdin>' : r.file}: ${plural(r.problems.length, 'problem')} found`);
+    return;
+  }
+  for (const w of r.warnings) out.stderr(`${w.file}:${w.line}:${w.column}: warning: ${w.message}`);
+  out.stdout(`${r.file}: OK: ${r.summary ?? ''}`);
+}
+
+export function checkOne(file: string, stdin: () => string): CheckResult {
   let config: VpcConfig;
   try {
-    config = file === '-' ? parseConfig(readFileSync(0, 'utf8'), '<stdin>') : loadConfig(file);
+    config = file === '-' ? parseConfig(stdin(), '<stdin>') : loadConfig(file);
   } catch (e) {
-    if (e instanceof ConfigError) {
-      for (const issue of e.issues) out.stdout(formatIssue(issue));
-      out.stderr(`${file === '-' ? '<stdin>' : file}: ${plural(e.issues.length, 'problem')} found`);
-      return 1;
-    }
+    if (e instanceof ConfigError) return { file, valid: false, problems: e.issues, warnings: [], status: 1 };
     const err = e as NodeJS.ErrnoException;
     const reason = err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.message;
-    out.stderr(`${file}: cannot read: ${reason}`);
-    return err.code === 'ENOENT' || err.code === 'EISDIR' || err.code === 'ENOTDIR' ? 1 : 2;
+    const status = err.code === 'ENOENT' || err.code === 'EISDIR' || err.code === 'ENOTDIR' ? 1 : 2;
+    return { file, valid: false, problems: [], warnings: [], error: reason, status };
   }
-  for (const w of config.warnings ?? []) out.stderr(`${w.file}:${w.line}:${w.column}: warning: ${w.message}`);
-  out.stdout(`${file}: OK: ${summary(config)}`);
-  return 0;
+  return { file, valid: true, problems: [], warnings: config.warnings ?? [], summary: summary(config), status: 0 };
 }
 
 function plural(n: number, one: string, many = `${one}s`): string {

@@ -1,6 +1,6 @@
 /**
  * `vpcd explain CONFIG --src X --dst Y --proto P [--sport N] [--dport N]
- *  [--icmp-type T --icmp-code C] [--nat-port N] [--from NAME] [--json]`
+ *  [--icmp-type T --icmp-code C] [--nat-port N] [--from NAME] [--expect V] [--json]`
  *
  * Evaluates one flow and its reply against a configuration with the reference
  * evaluator (src/policy/reference.ts), without packets or privileges.
@@ -17,27 +17,56 @@
  * names the instance that sends the packet when --src is an address it does
  * not own (an appliance forwarding someone else's packet).
  *
- * Exit 0 when the flow was evaluated (whatever the verdict), 1 for bad
- * arguments or an invalid/missing configuration, 2 when the file exists but
- * cannot be read.
+ * CONFIG `-` reads standard input. A name that is not a place (a subnet, a
+ * security group, a typo) gets a message that says what it is or suggests
+ * the closest name.
+ *
+ * Exit 0 when the flow was evaluated (whatever the verdict, unless --expect
+ * names another outcome), 1 for bad arguments, an invalid/missing
+ * configuration or an --expect mismatch, 2 when the file exists but cannot
+ * be read.
  */
-import { formatIssue, loadConfig } from '../control/config.js';
+import { readFileSync } from 'node:fs';
+import { formatIssue, loadConfig, parseConfig } from '../control/config.js';
+import { hint } from '../control/config-issues.js';
 import { ConfigError, type VpcConfig } from '../control/config-types.js';
 import { formatExplanation } from '../policy/format.js';
 import { classifyAddress, evaluateFlow, ExplainInputError, type Flow } from '../policy/reference.js';
+import type { Explanation } from '../policy/types.js';
 import { isIpv4 } from '../policy/addr.js';
+import { flag, type Out, parseCommandArgs, str, UsageError, usageFailure, wantsHelp } from './args.js';
 
-export interface ExplainOut {
-  stdout: (s: string) => void;
-  stderr: (s: string) => void;
-}
+export type ExplainOut = Out;
 
-export const EXPLAIN_USAGE =
-  'usage: vpcd explain CONFIG --src X --dst Y --proto P [--sport N] [--dport N] [--icmp-type T --icmp-code C] [--nat-port N] [--from NAME] [--json]\n' +
-  '  X, Y         instance, NAT gateway, lab internet host, igw, or IPv4 address\n' +
-  '  P            tcp, udp, icmp, or a protocol number 0-255\n' +
-  '  --nat-port   the source port a NAT gateway picks (1024-65535); default: judge the whole range\n' +
-  '  --from       the instance that sends the packet (an appliance forwarding a source it does not own)';
+export const EXPLAIN_HELP = `usage: vpcd explain CONFIG --src X --dst Y --proto P [--sport N] [--dport N]
+                    [--icmp-type T --icmp-code C] [--nat-port N] [--from NAME]
+                    [--expect allow|deny] [--json]
+
+Evaluates one flow and its reply against CONFIG (- reads standard input),
+stage by stage, without packets or privileges.
+
+  --src X, --dst Y   an instance, NAT gateway, lab internet host, igw (a host on
+                     the internet), or an IPv4 address
+  --proto P          tcp, udp, icmp, or a protocol number 0-255
+  --sport N          source port (tcp/udp; default 49152)
+  --dport N          destination port (tcp/udp; required for them)
+  --icmp-type T, --icmp-code C
+                     ICMP type and code (default: echo request, 8/0)
+  --nat-port N       the source port a NAT gateway picks (1024-65535);
+                     default: judge the whole range
+  --from NAME        the instance that sends the packet (an appliance forwarding
+                     a source it does not own)
+  --expect V         allow or deny: exit 1 when the outcome differs (for CI). The
+                     outcome is allow when the request and its reply both pass.
+  --json             the evaluation as JSON (docs/explain.md)
+  -h, --help         this text
+
+Exit status: 0 evaluated (whatever the verdict, or as --expect said), 1 bad
+arguments, an invalid or missing configuration, or an --expect mismatch, 2 a
+file that exists but cannot be read.`;
+
+/** The first line of the help: what error messages point at. */
+export const EXPLAIN_USAGE = EXPLAIN_HELP.slice(0, EXPLAIN_HELP.indexOf('\n\n'));
 
 /** A host on the internet when the user says `igw` and the lab names none. */
 const DEFAULT_INTERNET_HOST = '198.51.100.100';
@@ -53,16 +82,20 @@ export interface ExplainArgs {
   readonly icmpCode?: number;
   readonly natPort?: number;
   readonly from?: string;
+  readonly expect?: 'allow' | 'deny';
   readonly json: boolean;
 }
 
-export class ArgError extends Error {}
-
-const OPTIONS = ['--src', '--dst', '--proto', '--sport', '--dport', '--icmp-type', '--icmp-code', '--nat-port', '--from'] as const;
-type OptionName = (typeof OPTIONS)[number];
+const OPTIONS = {
+  src: { type: 'string' }, dst: { type: 'string' }, proto: { type: 'string' },
+  sport: { type: 'string' }, dport: { type: 'string' },
+  'icmp-type': { type: 'string' }, 'icmp-code': { type: 'string' },
+  'nat-port': { type: 'string' }, from: { type: 'string' },
+  expect: { type: 'string' }, json: { type: 'boolean' },
+} as const;
 
 function intArg(name: string, text: string, max: number): number {
-  if (!/^[0-9]+$/.test(text) || Number(text) > max) throw new ArgError(`${name} must be an integer 0-${max}, not '${text}'`);
+  if (!/^[0-9]+$/.test(text) || Number(text) > max) throw new UsageError(`${name} must be an integer 0-${max}, not '${text}'`);
   return Number(text);
 }
 
@@ -71,65 +104,44 @@ export function parseProto(text: string): number {
   if (t === 'tcp') return 6;
   if (t === 'udp') return 17;
   if (t === 'icmp') return 1;
-  if (t === 'all' || t === '-1') throw new ArgError("--proto: a packet has one protocol; give tcp, udp, icmp or a number 0-255, not 'all'");
-  if (t === 'icmpv6' || t === '58') throw new ArgError('--proto: only IPv4 flows are evaluated (no icmpv6)');
+  if (t === 'all' || t === '-1') throw new UsageError("--proto: a packet has one protocol; give tcp, udp, icmp or a number 0-255, not 'all'");
+  if (t === 'icmpv6' || t === '58') throw new UsageError('--proto: only IPv4 flows are evaluated (no icmpv6)');
   if (/^[0-9]+$/.test(t) && Number(t) <= 255) return Number(t);
-  throw new ArgError(`--proto must be tcp, udp, icmp or a number 0-255, not '${text}'`);
+  throw new UsageError(`--proto must be tcp, udp, icmp or a number 0-255, not '${text}'${hint(t, ['tcp', 'udp', 'icmp'])}`);
 }
 
-/** Parses the arguments after `explain`. Throws ArgError with a message for the user. */
+/** Parses the arguments after `explain`. Throws UsageError with a message for the user. */
 export function parseExplainArgs(argv: readonly string[]): ExplainArgs | 'help' {
-  const values = new Map<OptionName, string>();
-  const positional: string[] = [];
-  let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (a === '-h' || a === '--help') return 'help';
-    if (a === '--json') {
-      json = true;
-      continue;
-    }
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      const name = (eq < 0 ? a : a.slice(0, eq)) as OptionName;
-      if (!OPTIONS.includes(name)) throw new ArgError(`unknown option ${a.slice(0, eq < 0 ? undefined : eq)}`);
-      let value: string | undefined;
-      if (eq >= 0) value = a.slice(eq + 1);
-      else {
-        value = argv[i + 1];
-        i++;
-      }
-      if (value === undefined || value === '') throw new ArgError(`${name} needs a value`);
-      if (values.has(name)) throw new ArgError(`${name} given twice`);
-      values.set(name, value);
-      continue;
-    }
-    if (a.startsWith('-') && a !== '-') throw new ArgError(`unknown option ${a}`);
-    positional.push(a);
+  if (wantsHelp(argv)) return 'help';
+  const p = parseCommandArgs(argv, OPTIONS);
+  const positional = p.positionals;
+  if (positional.length === 0) throw new UsageError('no configuration file given');
+  if (positional.length > 1) throw new UsageError(`one configuration file expected, got ${positional.map((x) => `'${x}'`).join(' ')}`);
+  for (const required of ['src', 'dst', 'proto'] as const) {
+    if (str(p, required) === undefined) throw new UsageError(`--${required} is required`);
   }
-  if (positional.length === 0) throw new ArgError('no configuration file given');
-  if (positional.length > 1) throw new ArgError(`one configuration file expected, got ${positional.map((p) => `'${p}'`).join(' ')}`);
-  for (const required of ['--src', '--dst', '--proto'] as const) {
-    if (!values.has(required)) throw new ArgError(`${required} is required`);
-  }
-  const proto = parseProto(values.get('--proto') as string);
+  const proto = parseProto(str(p, 'proto') as string);
   const ports = proto === 6 || proto === 17;
-  const sport = values.get('--sport');
-  const dport = values.get('--dport');
-  const icmpType = values.get('--icmp-type');
-  const icmpCode = values.get('--icmp-code');
-  if (!ports && (sport !== undefined || dport !== undefined)) throw new ArgError('--sport/--dport apply to tcp and udp only');
-  if (proto !== 1 && (icmpType !== undefined || icmpCode !== undefined)) throw new ArgError('--icmp-type/--icmp-code apply to icmp only');
-  if (ports && dport === undefined) throw new ArgError(`--dport is required for ${proto === 6 ? 'tcp' : 'udp'}`);
-  const natPort = values.get('--nat-port');
-  if (natPort !== undefined && !ports) throw new ArgError('--nat-port applies to tcp and udp only');
+  const sport = str(p, 'sport');
+  const dport = str(p, 'dport');
+  const icmpType = str(p, 'icmp-type');
+  const icmpCode = str(p, 'icmp-code');
+  if (!ports && (sport !== undefined || dport !== undefined)) throw new UsageError('--sport/--dport apply to tcp and udp only');
+  if (proto !== 1 && (icmpType !== undefined || icmpCode !== undefined)) throw new UsageError('--icmp-type/--icmp-code apply to icmp only');
+  if (ports && dport === undefined) throw new UsageError(`--dport is required for ${proto === 6 ? 'tcp' : 'udp'}`);
+  const natPort = str(p, 'nat-port');
+  if (natPort !== undefined && !ports) throw new UsageError('--nat-port applies to tcp and udp only');
   const natPortN = natPort !== undefined ? intArg('--nat-port', natPort, 65535) : undefined;
-  if (natPortN !== undefined && natPortN < 1024) throw new ArgError(`--nat-port must be an integer 1024-65535 (the range a NAT gateway uses), not '${natPort}'`);
-  const from = values.get('--from');
+  if (natPortN !== undefined && natPortN < 1024) throw new UsageError(`--nat-port must be an integer 1024-65535 (the range a NAT gateway uses), not '${natPort}'`);
+  const from = str(p, 'from');
+  const expect = str(p, 'expect');
+  if (expect !== undefined && expect !== 'allow' && expect !== 'deny') {
+    throw new UsageError(`--expect must be allow or deny, not '${expect}'${hint(expect, ['allow', 'deny'])}`);
+  }
   return {
     config: positional[0] as string,
-    src: values.get('--src') as string,
-    dst: values.get('--dst') as string,
+    src: str(p, 'src') as string,
+    dst: str(p, 'dst') as string,
     proto,
     ...(sport !== undefined ? { sport: intArg('--sport', sport, 65535) } : {}),
     ...(dport !== undefined ? { dport: intArg('--dport', dport, 65535) } : {}),
@@ -137,7 +149,8 @@ export function parseExplainArgs(argv: readonly string[]): ExplainArgs | 'help' 
     ...(icmpCode !== undefined ? { icmpCode: intArg('--icmp-code', icmpCode, 255) } : {}),
     ...(natPortN !== undefined ? { natPort: natPortN } : {}),
     ...(from !== undefined ? { from } : {}),
-    json,
+    ...(expect !== undefined ? { expect } : {}),
+    json: flag(p, 'json'),
   };
 }
 
@@ -147,6 +160,36 @@ function internetHost(cfg: VpcConfig): string {
 
 function isIgwName(cfg: VpcConfig, x: string): boolean {
   return x === 'igw' || x === cfg.internetGateway?.name;
+}
+
+/**
+ * Why a name is not a place a flow can start or end, with a suggestion: a
+ * subnet or security group named exactly lists its instances; otherwise the
+ * closest name of any kind (did you mean ...).
+ */
+export function unknownPlace(cfg: VpcConfig, option: string, x: string): UsageError {
+  const base = `${option} '${x}' is not an instance, NAT gateway, internet host, igw or IPv4 address of this configuration`;
+  const members = (pred: (i: { subnet: string; securityGroups: readonly string[] }) => boolean): string => {
+    const names = [...cfg.instances.values()].filter(pred).map((i) => i.name);
+    return names.length === 0 ? 'it has no instances' : `its instances: ${names.join(', ')}`;
+  };
+  const subnet = cfg.subnets.get(x);
+  if (subnet !== undefined) {
+    return new UsageError(`${option} '${x}' is a subnet (${subnet.cidr}), not an instance; give one of its instances or an address in it (${members((i) => i.subnet === x)})`);
+  }
+  if (cfg.securityGroups.has(x)) {
+    return new UsageError(`${option} '${x}' is a security group, not an instance (${members((i) => i.securityGroups.includes(x))})`);
+  }
+  const kinds = new Map<string, string>();
+  for (const n of cfg.instances.keys()) kinds.set(n, 'instance');
+  for (const n of cfg.natGateways.keys()) kinds.set(n, 'NAT gateway');
+  for (const n of Object.keys(cfg.lab.internetHosts)) kinds.set(n, 'internet host');
+  for (const n of cfg.subnets.keys()) if (!kinds.has(n)) kinds.set(n, 'subnet');
+  for (const n of cfg.securityGroups.keys()) if (!kinds.has(n)) kinds.set(n, 'security group');
+  const h = hint(x, kinds.keys());
+  if (h === '') return new UsageError(base);
+  const name = /"(.*)"/.exec(h)?.[1] ?? '';
+  return new UsageError(`${base} (did you mean ${kinds.get(name) ?? 'name'} "${name}"?)`);
 }
 
 /** `--src`: the address the request leaves with, and the ENI that sends it when there is one. */
@@ -164,7 +207,7 @@ export function resolveSource(cfg: VpcConfig, x: string): { ip: string; from?: s
     if (c.kind === 'nat-gateway-public') return { ip: c.natGateway.ip, from: c.natGateway.name };
     return { ip: x };
   }
-  throw new ArgError(`--src '${x}' is not an instance, NAT gateway, internet host, igw or IPv4 address of this configuration`);
+  throw unknownPlace(cfg, '--src', x);
 }
 
 /** `--dst`: the address the request is sent to (an ENI's public IP when the source is on the internet). */
@@ -178,13 +221,13 @@ export function resolveDestination(cfg: VpcConfig, x: string, srcIp: string): st
   if (host !== undefined) return host;
   if (isIgwName(cfg, x)) return internetHost(cfg);
   if (isIpv4(x)) return x;
-  throw new ArgError(`--dst '${x}' is not an instance, NAT gateway, internet host, igw or IPv4 address of this configuration`);
+  throw unknownPlace(cfg, '--dst', x);
 }
 
-/** Loads CONFIG; on failure prints why and returns the exit code. */
-function load(file: string, out: ExplainOut): VpcConfig | number {
+/** Loads CONFIG (`-`: standard input); on failure prints why and returns the exit code. */
+function load(file: string, out: ExplainOut, stdin: () => string): VpcConfig | number {
   try {
-    return loadConfig(file);
+    return file === '-' ? parseConfig(stdin(), '<stdin>') : loadConfig(file);
   } catch (e) {
     if (e instanceof ConfigError) {
       for (const issue of e.issues) out.stderr(formatIssue(issue));
@@ -197,21 +240,32 @@ function load(file: string, out: ExplainOut): VpcConfig | number {
   }
 }
 
+/**
+ * The outcome --expect compares: allow when the request is allowed and its
+ * reply (when the protocol has one) is allowed too; otherwise deny, with the
+ * stage that denied.
+ */
+export function outcome(e: Explanation): { verdict: 'allow' | 'deny'; why?: string } {
+  const denied = e.verdict !== 'allow' ? { dir: 'request', d: e } : e.reply !== undefined && e.reply.verdict !== 'allow' ? { dir: 'reply', d: e.reply } : undefined;
+  if (denied === undefined) return { verdict: 'allow' };
+  const end = denied.d.end;
+  return { verdict: 'deny', why: `${denied.dir} denied at ${end.stage} on ${end.at}${end.code !== undefined ? ` (${end.code})` : ''}` };
+}
+
 /** Runs `vpcd explain` with the arguments after `explain`; returns the exit code. */
-export function runExplain(argv: string[], out: ExplainOut): number {
+export function runExplain(argv: string[], out: ExplainOut, stdin: () => string = () => readFileSync(0, 'utf8')): number {
   let args: ExplainArgs | 'help';
   try {
     args = parseExplainArgs(argv);
   } catch (e) {
-    if (!(e instanceof ArgError)) throw e;
-    out.stderr(`vpcd explain: ${e.message}\n${EXPLAIN_USAGE}`);
-    return 1;
+    if (!(e instanceof UsageError)) throw e;
+    return usageFailure('explain', e, out);
   }
   if (args === 'help') {
-    out.stdout(EXPLAIN_USAGE);
+    out.stdout(EXPLAIN_HELP);
     return 0;
   }
-  const cfg = load(args.config, out);
+  const cfg = load(args.config, out, stdin);
   if (typeof cfg === 'number') return cfg;
   try {
     const src = resolveSource(cfg, args.src);
@@ -227,16 +281,23 @@ export function runExplain(argv: string[], out: ExplainOut): number {
     };
     const from = args.from ?? src.from;
     if (args.from !== undefined && !cfg.instances.has(args.from)) {
-      throw new ArgError(`--from '${args.from}' is not an instance of this configuration`);
+      throw new UsageError(`--from '${args.from}' is not an instance of this configuration${hint(args.from, cfg.instances.keys())}`);
     }
     const e = evaluateFlow(cfg, flow, {
       ...(from !== undefined ? { from } : {}),
       ...(args.natPort !== undefined ? { natPort: args.natPort } : {}),
     });
     out.stdout(args.json ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e));
+    if (args.expect !== undefined) {
+      const o = outcome(e);
+      if (o.verdict !== args.expect) {
+        out.stderr(`vpcd explain: expected ${args.expect}, got ${o.verdict}${o.why !== undefined ? `: ${o.why}` : ''}`);
+        return 1;
+      }
+    }
     return 0;
   } catch (e) {
-    if (e instanceof ArgError || e instanceof ExplainInputError) {
+    if (e instanceof UsageError || e instanceof ExplainInputError) {
       out.stderr(`vpcd explain: ${e.message}`);
       return 1;
     }

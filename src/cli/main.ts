@@ -1,112 +1,85 @@
 /**
  * `vpcd` command dispatch. Exit codes (interfaces.md): 0 success, 1 invalid
  * input (config, arguments), 2 runtime failure with a one-line reason on stderr.
+ *
+ * Conventions every command follows (docs/cli.md): arguments parsed with
+ * node:util parseArgs (src/cli/args.ts); `--help`/`-h` prints the command's
+ * help on stdout and exits 0; an unknown option exits 1 with a suggestion and
+ * a pointer to `--help`. `vpcd` alone prints the overview on stdout and exits 0.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import pino from 'pino';
-import { ConfigError } from '../control/config-types.js';
+import { hint } from '../control/config-issues.js';
+import type { Out } from './args.js';
+import { version } from './version.js';
 
-export interface Out {
-  stdout(s: string): void;
-  stderr(s: string): void;
-}
+export type { Out } from './args.js';
 
 const stdio: Out = {
   stdout: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
   stderr: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
 };
 
-const USAGE = `usage:
-  vpcd run CONFIG                      run the data plane (root)
-  vpcd check CONFIG                    validate a configuration
-  vpcd explain CONFIG --src X --dst Y --proto P [--sport N] [--dport N]
-               [--icmp-type T --icmp-code C] [--nat-port N] [--from NAME] [--json]
-                                       evaluate one flow and its reply, stage by stage
-  vpcd lab up|down CONFIG              create / remove the namespace test bed (root)
-  vpcd version                         print the version`;
+export const OVERVIEW = `usage: vpcd COMMAND [ARGS...]
 
-export function version(): string {
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
-}
+commands:
+  run CONFIG                       run the data plane (root)
+  check [--json] CONFIG...         validate configurations (- reads stdin)
+  explain CONFIG --src X --dst Y --proto P [...]
+                                   evaluate one flow and its reply, stage by stage
+  lab up|down|status CONFIG        create / remove / show the namespace test bed (root)
+  lab exec CONFIG INSTANCE -- CMD...
+                                   run a command in an instance's namespace
+  import aws FILE|DIR|- [--remap FROM=TO]...
+                                   AWS CLI describe-* JSON to a vpcd configuration
+  version                          print the version (also --version)
+  help [COMMAND]                   this text, or a command's help
+
+Run 'vpcd COMMAND --help' for a command's options.`;
+
+export { version } from './version.js';
+
+type Command = (argv: string[], out: Out) => number | Promise<number>;
+
+/** Each command's module is loaded only when it runs (`explain` needs no daemon code). */
+const COMMANDS: Readonly<Record<string, Command>> = {
+  run: async (argv, out) => (await import('./run.js')).runDaemon(argv, out),
+  check: async (argv, out) => (await import('./check.js')).runCheck(argv, out),
+  explain: async (argv, out) => (await import('./explain.js')).runExplain(argv, out),
+  lab: async (argv, out) => (await import('./lab.js')).runLab(argv, out),
+  import: async (argv, out) => (await import('./import.js')).runImport(argv, out),
+  version: (argv, out) => {
+    if (argv.length > 0 && argv[0] !== '--help' && argv[0] !== '-h') {
+      out.stderr(`vpcd version: takes no arguments\nRun 'vpcd version --help' for usage.`);
+      return 1;
+    }
+    out.stdout(argv.length > 0 ? 'usage: vpcd version\n\nPrints the version (vpcd --version does the same).' : `vpcd ${version()}`);
+    return 0;
+  },
+};
 
 export async function main(argv: string[], out: Out = stdio): Promise<number> {
   const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case 'version':
-    case '--version':
-      out.stdout(`vpcd ${version()}`);
-      return 0;
-    case 'check': {
-      const { runCheck } = await import('./check.js');
-      return runCheck(rest, out);
-    }
-    case 'explain': {
-      const { runExplain } = await import('./explain.js');
-      return runExplain(rest, out);
-    }
-    case 'lab': {
-      const { runLab } = await import('../lab/lab.js');
-      return runLab(rest, out);
-    }
-    case 'run':
-      return run(rest, out);
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      out.stdout(USAGE);
-      return cmd === undefined ? 1 : 0;
-    default:
-      out.stderr(`vpcd: unknown command '${cmd}'\n${USAGE}`);
-      return 1;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h') {
+    out.stdout(OVERVIEW);
+    return 0;
   }
+  if (cmd === '--version' || cmd === '-V') return COMMANDS.version!([], out);
+  if (cmd === 'help') {
+    const topic = rest[0];
+    if (topic === undefined) {
+      out.stdout(OVERVIEW);
+      return 0;
+    }
+    const c = COMMANDS[topic];
+    if (c === undefined) return unknown(topic, out);
+    return c(['--help'], out);
+  }
+  const c = COMMANDS[cmd];
+  if (c === undefined) return unknown(cmd, out);
+  return c(rest, out);
 }
 
-async function run(args: string[], out: Out): Promise<number> {
-  if (args.length !== 1 || args[0]!.startsWith('-')) {
-    out.stderr('usage: vpcd run CONFIG');
-    return 1;
-  }
-  const log = pino({ base: { svc: 'vpcd' }, timestamp: pino.stdTimeFunctions.isoTime });
-  const { Daemon } = await import('../daemon.js');
-  let d: InstanceType<typeof Daemon>;
-  try {
-    d = new Daemon(args[0]!, log);
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      out.stderr(e.message);
-      return 1;
-    }
-    out.stderr(`vpcd: ${(e as Error).message}`);
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 1 : 2;
-  }
-  try {
-    await d.start();
-  } catch (e) {
-    out.stderr(`vpcd: ${(e as Error).message}`);
-    return 2;
-  }
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (sig: string) => {
-      // A repeated signal (a process group receiving it twice, an impatient Ctrl-C) must not cut the clean stop short.
-      if (stopping) {
-        log.info({ event: 'signal', signal: sig }, 'already stopping');
-        return;
-      }
-      stopping = true;
-      log.info({ event: 'signal', signal: sig }, 'stopping');
-      d.stop().then(() => resolve(0), () => resolve(2));
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => {
-      log.info({ event: 'signal', signal: 'SIGHUP' }, 'reloading');
-      d.reload();
-    });
-  });
+function unknown(cmd: string, out: Out): number {
+  const what = cmd.startsWith('-') ? `unknown option ${cmd}${hint(cmd, ['--help', '--version'])}` : `unknown command '${cmd}'${hint(cmd, Object.keys(COMMANDS))}`;
+  out.stderr(`vpcd: ${what}\nRun 'vpcd --help' for the commands.`);
+  return 1;
 }

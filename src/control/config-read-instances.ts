@@ -5,11 +5,11 @@
  */
 import { isSeq } from 'yaml';
 import { cidrOverlaps, cidrToString, formatIpv4, type Ipv4Cidr, ipv4InCidr, ipv4Last, ipv4SubnetReserved } from './cidr.js';
-import { type Instance, type InternetGateway, type NatGateway, withParsed } from './config-types.js';
+import { type AttachTarget, type Instance, type InstanceAttach, type InternetGateway, type NatGateway, withParsed } from './config-types.js';
 import { instanceMac, labInstanceIfName, labUplinkIfName } from '../lab/names.js';
 import { DEFAULTS, LIMITS } from './config-defaults.js';
 import { Ctx, type Fields, readList, readMap, required, type V } from './config-issues.js';
-import { checkOutsideVpc, Claims, type Entry, type Names, netnsProblem, readBool, readEnum, readIfName, readGatewayName, readInt, readIpv4, readIpv4Cidr, readMac, readRef } from './config-read-values.js';
+import { checkOutsideVpc, Claims, type Entry, type Names, netnsProblem, readBool, readEnum, readIfName, readGatewayName, readInt, readIpv4, readIpv4Cidr, readMac, readRef, readString } from './config-read-values.js';
 import type { SubnetInfo } from './config-read-vpc.js';
 
 // --- internet gateway --------------------------------------------------------
@@ -148,7 +148,7 @@ function checkTargetName(ctx: Ctx, v: V, kindPath: string, env: AddrEnv, name: s
 
 export function readInstances(ctx: Ctx, entries: Entry[], env: InstanceEnv): Map<string, Instance> {
   const out = new Map<string, Instance>();
-  const keys = ['subnet', 'ip', 'publicIp', 'securityGroups', 'sourceDestCheck', 'natInstance', 'mac', 'interface', 'conntrackAllowance'];
+  const keys = ['subnet', 'ip', 'publicIp', 'securityGroups', 'sourceDestCheck', 'natInstance', 'mac', 'interface', 'conntrackAllowance', 'attach'];
   for (const { name, v } of entries) {
     const path = v.path;
     checkTargetName(ctx, v, path, env, name);
@@ -197,14 +197,62 @@ export function readInstances(ctx: Ctx, entries: Entry[], env: InstanceEnv): Map
     env.ifnames.add(iface, path, fv ?? v);
     const uplink = env.uplinks.get(iface);
     if (uplink !== undefined) ctx.error((fv ?? v).at, `${fv?.path ?? path}: interface ${JSON.stringify(iface)} is the uplink (${uplink})`);
+    const tv = f.get('attach');
+    const attach = tv && readAttach(ctx, tv);
     if (subnet === undefined || ip === undefined) continue;
     out.set(name, {
       name, subnet, ip, ...(publicIp !== undefined ? { publicIp } : {}),
       securityGroups, sourceDestCheck, natInstance, mac, interface: iface,
       ...(conntrackAllowance !== undefined ? { conntrackAllowance } : {}),
+      ...(attach !== undefined ? { attach } : {}),
     });
   }
   return out;
+}
+
+// --- attach: an instance in a namespace vpcd did not create --------------------
+
+/** The interface name inside an attached namespace when the file gives none. */
+const ATTACH_DEFAULT_IFNAME = 'eth1';
+/** Linux's largest pid_max (PID_MAX_LIMIT on 64-bit). */
+const PID_MAX = 4_194_304;
+/** Docker and Podman container names and ids. */
+const CONTAINER_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
+
+function readAttach(ctx: Ctx, v: V): InstanceAttach | undefined {
+  const f = readMap(ctx, v, ['netns', 'pid', 'container', 'interface', 'defaultRoute']);
+  if (f === undefined) return undefined;
+  const given = (['netns', 'pid', 'container'] as const).filter((k) => f.has(k));
+  if (given.length !== 1) {
+    ctx.error(v.at, `${v.path}: give exactly one of netns, pid and container${given.length > 1 ? ` (got ${given.join(', ')})` : ''}`);
+    return undefined;
+  }
+  let target: AttachTarget | undefined;
+  const kind = given[0]!;
+  const tv = f.get(kind)!;
+  if (kind === 'pid') {
+    const pid = readInt(ctx, tv, 1, PID_MAX, 'a process id');
+    if (pid !== undefined) target = { pid };
+  } else if (kind === 'netns') {
+    const s = readString(ctx, tv, 'a namespace name under /run/netns or an absolute path such as /proc/PID/ns/net');
+    if (s !== undefined) {
+      const p = s.startsWith('/') ? (s.includes('\0') ? 'contains a NUL byte' : undefined) : netnsProblem(s);
+      if (p !== undefined) ctx.error(tv.at, `${tv.path}: ${JSON.stringify(s)} ${p}; give a name under /run/netns or an absolute path such as /proc/PID/ns/net`);
+      else target = { netns: s };
+    }
+  } else {
+    const s = readString(ctx, tv, 'a container name or id');
+    if (s !== undefined) {
+      if (!CONTAINER_RE.test(s)) ctx.error(tv.at, `${tv.path}: ${JSON.stringify(s)} is not a container name or id (letters, digits, "_", "." and "-", starting with a letter or digit)`);
+      else target = { container: s };
+    }
+  }
+  const iv = f.get('interface');
+  const iface = iv === undefined ? ATTACH_DEFAULT_IFNAME : readIfName(ctx, iv);
+  const dv = f.get('defaultRoute');
+  const defaultRoute = dv === undefined ? true : readBool(ctx, dv);
+  if (target === undefined || iface === undefined || defaultRoute === undefined) return undefined;
+  return { target, interface: iface, defaultRoute };
 }
 
 // --- NAT gateways ------------------------------------------------------------

@@ -131,6 +131,28 @@ export interface Instance {
    * conntrack.max.
    */
   readonly conntrackAllowance?: number;
+  /**
+   * The instance lives in a network namespace vpcd did not create (a
+   * container, a process's namespace): `vpcd lab up` adds only the veth to it,
+   * `vpcd lab down` removes only that. Absent: the lab makes `<prefix>-<name>`.
+   */
+  readonly attach?: InstanceAttach;
+}
+
+/** Where an attached instance's namespace is found: exactly one of the three. */
+export type AttachTarget =
+  /** A name under /run/netns, or an absolute path such as /proc/PID/ns/net. */
+  | { readonly netns: string }
+  | { readonly pid: number }
+  /** A Docker or Podman container name or id, resolved with `docker|podman inspect` at lab up. */
+  | { readonly container: string };
+
+export interface InstanceAttach {
+  readonly target: AttachTarget;
+  /** The interface's name inside the namespace (default eth1). */
+  readonly interface: string;
+  /** Set a default route via the subnet's router (.1), replacing the namespace's own while the lab is up (default true). */
+  readonly defaultRoute: boolean;
 }
 
 /** `blackhole`: packets matching the route are dropped (AWS shows a route whose target was deleted as state blackhole). */

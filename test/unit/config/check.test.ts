@@ -72,15 +72,39 @@ describe('vpcd check', () => {
     expect(missing.stdout).toEqual([]);
     const none = check();
     expect(none.code).toBe(1);
-    expect(none.stderr[0]).toBe('vpcd check: no configuration file given\nusage: vpcd check CONFIG [CONFIG...]');
+    expect(none.stderr[0]).toBe("vpcd check: no configuration file given\nRun 'vpcd check --help' for usage.");
     const opt = check('--strict', FULL);
     expect(opt.code).toBe(1);
-    expect(opt.stderr[0]).toMatch(/^vpcd check: unknown option --strict/);
+    expect(opt.stderr[0]).toMatch(/^vpcd check: unknown option --strict\n/);
+    const typo = check('--jsn', FULL);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr[0]).toBe('vpcd check: unknown option --jsn (did you mean "--json"?)\nRun \'vpcd check --help\' for usage.');
   });
 
   it('--help prints usage and exits 0; -- ends options', () => {
-    expect(check('--help')).toEqual({ code: 0, stdout: ['usage: vpcd check CONFIG [CONFIG...]'], stderr: [] });
+    const help = check('--help');
+    expect(help.code).toBe(0);
+    expect(help.stderr).toEqual([]);
+    expect(help.stdout[0]).toMatch(/^usage: vpcd check \[--json\] CONFIG \[CONFIG\.\.\.\]\n/);
+    expect(check(FULL, '-h').stdout[0]).toBe(help.stdout[0]);
     expect(check('--', FULL).code).toBe(0);
+  });
+
+  it('--json: one document with every file, its problems, warnings and summary; exit as without', () => {
+    const r = check('--json', FULL, INVALID, WARNING, join(tmp, 'nope.yaml'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toEqual([]);
+    expect(r.stdout).toHaveLength(1);
+    const doc = JSON.parse(r.stdout[0]!) as { valid: boolean; files: { file: string; valid: boolean; problems: { line: number; column: number; message: string }[]; warnings: unknown[]; summary?: string; error?: string }[] };
+    expect(doc.valid).toBe(false);
+    expect(doc.files.map((f) => [f.file, f.valid])).toEqual([[FULL, true], [INVALID, false], [WARNING, true], [join(tmp, 'nope.yaml'), false]]);
+    expect(doc.files[0]!.summary).toMatch(/^vpc demo 198\.18\.0\.0\/16: 3 subnets/);
+    expect(doc.files[1]!.problems.map((p) => `${p.line}:${p.column}`)).toEqual(['4:9', '12:5']);
+    expect(doc.files[2]!.warnings).toHaveLength(1);
+    expect(doc.files[3]!.error).toBe('no such file');
+    const ok = check('--json', FULL);
+    expect(ok.code).toBe(0);
+    expect((JSON.parse(ok.stdout[0]!) as { valid: boolean }).valid).toBe(true);
   });
 
   it('exit 1 for a directory', () => {
