@@ -313,9 +313,9 @@ securityGroups:
 instances:
   i0: { subnet: s0, ip: 198.18.1.10, publicIp: 203.0.113.10, securityGroups: [to-g2] }
   i1: { subnet: s1, ip: 198.18.2.11, securityGroups: [g2] }
-internetGateway: {}
+  fw: { subnet: s0, ip: 198.18.1.20, sourceDestCheck: false }
 routeTables:
-  main: { routes: [ { destination: 198.18.2.0/24, target: igw } ] }
+  main: { routes: [ { destination: 198.18.2.0/24, target: fw } ] }
 `,
     flow: fromInstance(0, '198.18.1.10', '198.18.2.11', TCP22),
   },

@@ -110,6 +110,7 @@ const DENY_MAP: readonly { readonly stage: StageName; readonly code: Explanation
   { stage: 'nat', code: 'NO_POSSIBLE_DESTINATION', drops: ['unsolicited', 'unsupported_target'] },
   { stage: 'vpn', code: 'BAD_STATE_VPN', drops: ['no_route'] },
   { stage: 'vpn', code: 'NO_ROUTE_TO_DESTINATION', drops: ['no_route'] },
+  { stage: 'vpn', code: 'VGW_PRIVATE_IP_ASSOCIATION_FOR_EGRESS', drops: ['vgw_source_outside_vpc'] },
   { stage: 'vpn', code: 'VGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS', drops: ['no_destination'] },
   // nothing takes the address (unassigned, reserved, the router for anything but echo, AWS services, link-local):
   // the packet path drops it where it finds out, or earlier for want of a route
