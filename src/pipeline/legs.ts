@@ -258,8 +258,9 @@ export class Legs {
     // A route back into a NAT gateway (itself or another) leads nowhere.
     if (kind === Target.NatGateway) return natDrop(nat, DropReason.NoRoute);
     if (kind !== Target.Igw) return natDrop(nat, DropReason.UnsupportedTarget);
-    // A private NAT gateway has no Elastic IP: the IGW drops what it sends.
+    // A private NAT gateway has no Elastic IP: the IGW drops what it sends; nor does it carry private destinations.
     if (!nat.isPublic || nat.publicIp === 0 || this.igw.port < 0) return natDrop(nat, DropReason.IgwNoPublicIp);
+    if (isPrivateOrShared(pkt.dst) || isLinkLocal(pkt.dst)) return natDrop(nat, DropReason.IgwRejected);
     r = this.natNacl(pkt, nat.subnet, -1);
     if (r !== DropReason.None) return natDrop(nat, r);
     natgw.sent(pkt, nat, nowMs);
@@ -316,8 +317,9 @@ export class Legs {
     }
     const vpn = this.tunnel.vpn;
     if (vpn === null) return this.dropAfterSender(pkt, S, sSub, DropReason.NoRoute, nowMs);
-    // The WAN peer itself is never reached through its own tunnel.
-    if (vpn.isPeer(pkt.dst)) return this.toInternet(b, pkt, S, sSub, nowMs);
+    // Only the VPC's own addresses go through the virtual private gateway (VGW_PRIVATE_IP_ASSOCIATION_FOR_EGRESS).
+    if (((pkt.src & this.topo.vpcMask) >>> 0) !== this.topo.vpcNet) return this.dropAfterSender(pkt, S, sSub, DropReason.VgwSourceOutsideVpc, nowMs);
+    // A destination no connection carries (the WAN peer's own address included) has no route through the tunnel.
     const c = vpn.connectionFor(pkt.dst, -1);
     if (c < 0) return this.dropAfterSender(pkt, S, sSub, DropReason.NoRoute, nowMs);
     const r = this.crossing(pkt, S, sSub, -1, -1, nowMs, false);
