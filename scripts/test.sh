@@ -12,4 +12,4 @@ fi
 { [ -f native/build/Release/vpcd_io.node ] && [ -f native/build/Release/vpcd_esp.node ]; } || npx node-gyp rebuild --directory native >/dev/null
 npx tsc -p tsconfig.build.json
 npx tsc --noEmit -p .
-exec npx vitest run "$@"
+exec npx vitest run --project unit --project integration "$@"

@@ -464,7 +464,7 @@ function record(t: Tally, r: FlowResult): void {
 function report(model: VpcModel, r: FlowResult, origin: number | string): string {
   const ex = r.explanation;
   const lines = [
-    typeof origin === 'number' ? `seed ${origin} (replay: AGREEMENT_SEED=${origin} npx vitest run test/unit/agreement)` : origin,
+    typeof origin === 'number' ? `seed ${origin} (replay: AGREEMENT_SEED=${origin} npm run agreement)` : origin,
     '--- config (YAML) ---',
     model.yaml.trimEnd(),
     '--- flow ---',
