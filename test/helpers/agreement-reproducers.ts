@@ -311,7 +311,7 @@ securityGroups:
   to-g2: { ingress: [], egress: [ { protocol: all, group: g2 } ] }
   g2: { ingress: [] }
 instances:
-  i0: { subnet: s0, ip: 198.18.1.10, publicIp: 203.0.113.10, securityGroups: [to-g2] }
+  i0: { subnet: s0, ip: 198.18.1.10, securityGroups: [to-g2] }
   i1: { subnet: s1, ip: 198.18.2.11, securityGroups: [g2] }
   fw: { subnet: s0, ip: 198.18.1.20, sourceDestCheck: false }
 routeTables:
