@@ -310,7 +310,7 @@ function fuzzOn(plane: Plane, o: DpFuzzOptions): DpFuzzReport {
       if (ipv4At(arena, off + VNET, off + b.rxLen[i]!, v)) invalidSeen.add(fingerprint(arena, v));
     }
     // Forget the oldest fingerprints only (a frame held for ARP may leave batches after its input came in).
-    if (invalidSeen.size > 200_000) {
+    if (invalidSeen.size > 3_000_000) {
       let k = 0;
       for (const fp of invalidSeen) {
         invalidSeen.delete(fp);
