@@ -48,8 +48,22 @@ export function writeTemp(name: string, text: string): string {
   return p;
 }
 
+const givenPorts = new Set<number>();
+/**
+ * A TCP port for a daemon's /metrics on 127.0.0.1: in 20000-29999, below Linux's ephemeral range
+ * (32768-60999, where outgoing connections take their source ports), never handed out twice by this
+ * process, and with no socket on it now (`ss`). Throws when 50 tries find none.
+ */
 export function randomPort(): number {
-  return 20_000 + Math.floor(Math.random() * 20_000);
+  for (let i = 0; i < 50; i++) {
+    const p = 20_000 + Math.floor(Math.random() * 10_000);
+    if (givenPorts.has(p)) continue;
+    const inUse = sh('ss', ['-Htan', `sport = :${p}`]).trim() !== '';
+    if (inUse) continue;
+    givenPorts.add(p);
+    return p;
+  }
+  throw new Error('randomPort: no free port in 20000-29999 after 50 tries');
 }
 
 /** A running `vpcd run`, with its JSON log lines collected. */

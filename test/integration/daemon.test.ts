@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
-import { DaemonProc, fetchText, isRoot, metricValue, nsx, randomPort, sleep, uniquePrefix, vpcd, writeTemp } from '../helpers/netns.js';
+import { DaemonProc, fetchText, metricValue, nsx, randomPort, sleep, uniquePrefix, vpcd, writeTemp } from '../helpers/netns.js';
+import { describeWith } from '../helpers/needs.js';
 
 const HEADER = 'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status';
 const prefix = uniquePrefix();
@@ -66,7 +67,7 @@ async function until<T>(what: string, f: () => Promise<T | undefined> | T | unde
 
 const fileLines = (p: string): string[] => (existsSync(p) ? readFileSync(p, 'utf8').split('\n').filter((l) => l !== '') : []);
 
-describe.runIf(isRoot)('daemon containment, watchdog, reloads and flow-log files', () => {
+describeWith(['root'], 'daemon containment, watchdog, reloads and flow-log files', () => {
   let cfgPath = '';
   let flowLog = '';
   let port = 0;

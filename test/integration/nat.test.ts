@@ -3,11 +3,12 @@
  * in namespaces, the lab internet (bridge inet0 with internet hosts), Linux
  * servers that report the address they see.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DaemonProc, ROOT, fetchText, isRoot, metricValue, nsx, randomPort, sh, sleep, uniquePrefix, vpcd, writeTemp } from '../helpers/netns.js';
+import { DaemonProc, ROOT, fetchText, metricValue, nsx, randomPort, sh, sleep, uniquePrefix, vpcd, writeTemp } from '../helpers/netns.js';
+import { describeWith } from '../helpers/needs.js';
 
 const PROBE = join(ROOT, 'test', 'helpers', 'probe.mjs');
 const TCP_CHECK = join(ROOT, 'test', 'helpers', 'tcp-check.mjs');
@@ -76,7 +77,7 @@ async function serveInternet(mode: string, ip: string, port: number): Promise<vo
 const metrics = () => fetchText(`http://127.0.0.1:${mport}/metrics`);
 const natMetric = async (name: string, labels: Record<string, string> = {}) => metricValue(await metrics(), name, { gateway: 'nat-a', ...labels }) ?? 0;
 
-describe.runIf(isRoot)('NAT gateway, internet gateway and NAT instance on real packets', () => {
+describeWith(['root', 'tcpdump'], 'NAT gateway, internet gateway and NAT instance on real packets', () => {
   let cfgPath = '';
   let d: DaemonProc | undefined;
 

@@ -2,13 +2,14 @@
  * The VPC router on real packets: two subnets, instances in namespaces wired
  * to vpcd by veth, vpcd as the subnets' router (issue: data-plane foundation).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  DaemonProc, ROOT, fetchText, isRoot, metricValue, nsx, randomPort, shTry, sleep, uniquePrefix, vpcd, writeTemp,
+  DaemonProc, ROOT, fetchText, metricValue, nsx, randomPort, shTry, sleep, uniquePrefix, vpcd, writeTemp,
 } from '../helpers/netns.js';
 import { routerMac } from '../../src/lab/names.js';
+import { describeWith } from '../helpers/needs.js';
 
 const prefix = uniquePrefix();
 const port = randomPort();
@@ -27,7 +28,7 @@ lab: { prefix: ${prefix} }
 
 const TCP_CHECK = join(ROOT, 'test', 'helpers', 'tcp-check.mjs');
 
-describe.runIf(isRoot)('router on real packets', () => {
+describeWith(['root'], 'router on real packets', () => {
   let cfgPath = '';
   let d: DaemonProc | undefined;
   let netnsBefore = '';
@@ -148,7 +149,7 @@ describe.runIf(isRoot)('router on real packets', () => {
   });
 });
 
-describe.runIf(isRoot)('vpcd run failures', () => {
+describeWith(['root'], 'vpcd run failures', () => {
   it('exits 2 with a one-line reason when an interface is missing', () => {
     const p = writeTemp('missing.yaml', `
 vpc: { name: vtmissing, cidr: 198.18.0.0/16 }

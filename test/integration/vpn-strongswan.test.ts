@@ -9,13 +9,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, isRoot, nsx, sh, shTry, uniquePrefix } from '../helpers/netns.js';
+import { ROOT, nsx, sh, shTry, uniquePrefix } from '../helpers/netns.js';
+import { describeWith } from '../helpers/needs.js';
 import { VpnLab, hubConfig, spokeConfig, randomPort, type HubSpec, type SpokeSpec } from '../helpers/vpn-lab.js';
 
 const PEER = join(ROOT, 'scripts', 'strongswan-peer.sh');
 const TCP_CHECK = join(ROOT, 'test', 'helpers', 'tcp-check.mjs');
 const PSK = 'vpcd-ss-interop-psk-0123456789';
-const haveCharon = existsSync('/usr/lib/ipsec/charon');
 
 function peer(cmd: string, env: Record<string, string>, timeoutMs = 60_000): { code: number; stdout: string; stderr: string } {
   return shTry(PEER, [cmd, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)], { timeoutMs });
@@ -58,7 +58,7 @@ function strongswanSite(ns: string, internet: string, wan: string, lanGw: string
   nsx(hostNs, ['ip', 'route', 'add', 'default', 'via', lanGw]);
 }
 
-describe.runIf(isRoot && haveCharon)('vpcd customer gateway <-> strongSwan VPN gateway', () => {
+describeWith(['root', 'strongswan'], 'vpcd customer gateway <-> strongSwan VPN gateway', () => {
   for (const auth of ['psk', 'cert'] as const) {
     describe(`authentication: ${auth}`, () => {
       const prefix = uniquePrefix();
@@ -122,7 +122,7 @@ describe.runIf(isRoot && haveCharon)('vpcd customer gateway <-> strongSwan VPN g
   }
 });
 
-describe.runIf(isRoot && haveCharon)('strongSwan customer gateway -> vpcd VPN gateway', () => {
+describeWith(['root', 'strongswan'], 'strongSwan customer gateway -> vpcd VPN gateway', () => {
   const prefix = uniquePrefix();
   const internet = `${prefix}-net`;
   const lab = new VpnLab(prefix);

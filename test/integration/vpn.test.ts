@@ -4,11 +4,12 @@
  * over a shared lab internet. Tunnel failover and failback, rekeying under
  * traffic, VPN CloudHub, split vs full tunnel, and hostile input.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, fetchText, isRoot, metricValue, nsx, sh, shTry, sleep, uniquePrefix } from '../helpers/netns.js';
+import { ROOT, fetchText, metricValue, nsx, sh, shTry, sleep, uniquePrefix } from '../helpers/netns.js';
 import { VpnLab, hubConfig, spokeConfig, randomPort, type HubSpec, type SpokeSpec } from '../helpers/vpn-lab.js';
+import { describeWith } from '../helpers/needs.js';
 
 const PROBE = join(ROOT, 'test', 'helpers', 'probe.mjs');
 const TCP_CHECK = join(ROOT, 'test', 'helpers', 'tcp-check.mjs');
@@ -62,7 +63,7 @@ async function replayAndTamper(prefix: string, internet: string, onprem: string,
   expect(nsx(onprem, ['ping', '-c', '1', '-W', '2', SRV]).code).toBe(0);
 }
 
-describe.runIf(isRoot)('vpcd customer gateway <-> vpcd VPN gateway: failover, rekey, traffic', () => {
+describeWith(['root', 'python3', 'tcpdump', 'nft'], 'vpcd customer gateway <-> vpcd VPN gateway: failover, rekey, traffic', () => {
   const prefix = uniquePrefix();
   const internet = `${prefix}-net`;
   const lab = new VpnLab(prefix);
@@ -182,7 +183,7 @@ describe.runIf(isRoot)('vpcd customer gateway <-> vpcd VPN gateway: failover, re
   });
 });
 
-describe.runIf(isRoot)('VPN CloudHub: two customer gateways on one VPN gateway, spoke to spoke', () => {
+describeWith(['root', 'python3', 'tcpdump', 'nft'], 'VPN CloudHub: two customer gateways on one VPN gateway, spoke to spoke', () => {
   const prefix = uniquePrefix();
   const internet = `${prefix}-net`;
   const lab = new VpnLab(prefix);
@@ -220,7 +221,7 @@ describe.runIf(isRoot)('VPN CloudHub: two customer gateways on one VPN gateway, 
   });
 });
 
-describe.runIf(isRoot)('split tunnel vs full tunnel; wrong PSK', () => {
+describeWith(['root', 'python3', 'tcpdump', 'nft'], 'split tunnel vs full tunnel; wrong PSK', () => {
   const prefix = uniquePrefix();
   const internet = `${prefix}-net`;
   const lab = new VpnLab(prefix);
@@ -307,7 +308,7 @@ describe.runIf(isRoot)('split tunnel vs full tunnel; wrong PSK', () => {
   });
 });
 
-describe.runIf(isRoot)('Direct Connect stand-in preferred over the VPN while up', () => {
+describeWith(['root', 'python3', 'tcpdump', 'nft'], 'Direct Connect stand-in preferred over the VPN while up', () => {
   const prefix = uniquePrefix();
   const internet = `${prefix}-net`;
   const lab = new VpnLab(prefix);
@@ -358,7 +359,7 @@ describe.runIf(isRoot)('Direct Connect stand-in preferred over the VPN while up'
   });
 });
 
-describe.runIf(isRoot)('private NAT gateway towards the VPN gateway', () => {
+describeWith(['root', 'python3', 'tcpdump', 'nft'], 'private NAT gateway towards the VPN gateway', () => {
   const prefix = uniquePrefix();
   const internet = `${prefix}-net`;
   const lab = new VpnLab(prefix);
