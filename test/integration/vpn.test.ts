@@ -7,12 +7,11 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, fetchText, metricValue, nsx, sh, shTry, sleep, uniquePrefix } from '../helpers/netns.js';
+import { ROOT, fetchText, metricValue, nsx, sh, shTry, sleep, tcpTransfer, uniquePrefix } from '../helpers/netns.js';
 import { VpnLab, hubConfig, spokeConfig, randomPort, type HubSpec, type SpokeSpec } from '../helpers/vpn-lab.js';
 import { describeWith } from '../helpers/needs.js';
 
 const PROBE = join(ROOT, 'test', 'helpers', 'probe.mjs');
-const TCP_CHECK = join(ROOT, 'test', 'helpers', 'tcp-check.mjs');
 const PSK = 'vpcd-vpn-test-psk-0123456789';
 const SRV = '198.18.1.10';
 
@@ -39,13 +38,6 @@ async function waitTunnels(port: number, want: number, timeoutMs = 15_000): Prom
   }
 }
 
-function tcpTransfer(fromNs: string, toNs: string, toIp: string, bytes: number, port: number): { sent: string; got: string; peer: string } {
-  const srv = shTry('bash', ['-c', `ip netns exec ${toNs} ${process.execPath} ${TCP_CHECK} server ${toIp} ${port} 60 > /tmp/${toNs}-${port}.out 2>/dev/null & sleep 0.5; ip netns exec ${fromNs} ${process.execPath} ${TCP_CHECK} client ${toIp} ${port} ${bytes} 60; wait; cat /tmp/${toNs}-${port}.out`], { timeoutMs: 90_000 });
-  const lines = srv.stdout.trim().split('\n');
-  const c = JSON.parse(lines[0]!) as { sha256: string };
-  const s = JSON.parse(lines[lines.length - 1]!) as { sha256: string; peer: string };
-  return { sent: c.sha256, got: s.sha256, peer: s.peer };
-}
 
 async function replayAndTamper(prefix: string, internet: string, onprem: string, hp: number, sp: number): Promise<void> {
   const pcap = `/tmp/${prefix}-esp.pcap`;
@@ -104,13 +96,13 @@ describeWith(['root', 'python3', 'tcpdump', 'nft'], 'vpcd customer gateway <-> v
     await lab.down();
   });
 
-  it('carries ping both ways and a 10 MB TCP transfer byte for byte', () => {
+  it('carries ping both ways and a 10 MB TCP transfer byte for byte', async () => {
     expect(nsx(onprem, ['ping', '-c', '2', '-i', '0.2', '-W', '2', SRV]).code).toBe(0);
     expect(nsx(vpcHost, ['ping', '-c', '2', '-i', '0.2', '-W', '2', spoke.host]).code).toBe(0);
-    const t = tcpTransfer(onprem, vpcHost, SRV, 10 << 20, 7101);
+    const t = await tcpTransfer(onprem, vpcHost, SRV, 10 << 20, 7101);
     expect(t.got).toBe(t.sent);
     expect(t.peer).toBe(spoke.host);
-    const back = tcpTransfer(vpcHost, onprem, spoke.host, 10 << 20, 7102);
+    const back = await tcpTransfer(vpcHost, onprem, spoke.host, 10 << 20, 7102);
     expect(back.got).toBe(back.sent);
   });
 
@@ -248,7 +240,7 @@ describeWith(['root', 'python3', 'tcpdump', 'nft'], 'VPN CloudHub: two customer 
     expect(nsx(`${prefix}s1-host`, ['ping', '-c', '2', '-i', '0.2', '-W', '2', SRV]).code).toBe(0);
     const r = nsx(`${prefix}s0-host`, ['ping', '-c', '3', '-i', '0.2', '-W', '2', s1.host]);
     expect(r.code, r.stdout).toBe(0);
-    const t = tcpTransfer(`${prefix}s0-host`, `${prefix}s1-host`, s1.host, 2 << 20, 7400);
+    const t = await tcpTransfer(`${prefix}s0-host`, `${prefix}s1-host`, s1.host, 2 << 20, 7400);
     expect(t.got).toBe(t.sent);
     expect(t.peer).toBe(s0.host);
     // the hub carried it: bytes out on the hub's tunnel to site 1 include site 0's transfer
@@ -417,7 +409,7 @@ describeWith(['root', 'python3', 'tcpdump', 'nft'], 'private NAT gateway towards
   afterAll(() => lab.down());
 
   it('the on-premises host sees the NAT gateway\'s private address; TCP and ping work; counted per gateway', async () => {
-    const t = tcpTransfer(`${prefix}h-srv`, `${prefix}s0-host`, spoke.host, 1 << 20, 7700);
+    const t = await tcpTransfer(`${prefix}h-srv`, `${prefix}s0-host`, spoke.host, 1 << 20, 7700);
     expect(t.got).toBe(t.sent);
     expect(t.peer).toBe('198.18.2.5');
     expect(nsx(`${prefix}h-srv`, ['ping', '-c', '2', '-i', '0.2', '-W', '2', spoke.host]).code).toBe(0);
