@@ -192,8 +192,8 @@ setTimeout(() => { console.log(JSON.stringify({ error: null })); process.exit(0)
     const td = spawn('ip', ['netns', 'exec', `${prefix}-app`, 'timeout', '5', 'tcpdump', '-n', '-l', '-i', 'eth0', '-c', '1', 'icmp[0] == 3'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     td.stdout.on('data', (x: Buffer) => { out += x.toString(); });
+    // tcpdump prints "listening" once its capture and filter are attached
     await new Promise<void>((res) => td.stderr.once('data', () => res()));
-    await sleep(300);
     nsx(`${prefix}-app`, [process.execPath, PROBE, 'udp-request', HOST, '9', '800']);
     await new Promise<void>((res) => td.on('exit', () => res()));
     // tcpdump shows the quoted packet: from the inside address, to the host's closed port

@@ -88,8 +88,12 @@ describeWith(['root'], 'router on real packets', () => {
     const before = metricValue(await fetchText(`http://127.0.0.1:${port}/metrics`), 'vpcd_drops_total', { reason: 'no_route' }) ?? 0;
     const r = nsx(`${prefix}-a1`, ['ping', '-c', '2', '-i', '0.2', '-W', '1', '203.0.113.99']);
     expect(r.code).not.toBe(0);
-    await sleep(100);
-    const text = await fetchText(`http://127.0.0.1:${port}/metrics`);
+    // both echo requests counted (polled: the scrape may race the last batch)
+    let text = await fetchText(`http://127.0.0.1:${port}/metrics`);
+    for (const t0 = Date.now(); (metricValue(text, 'vpcd_drops_total', { reason: 'no_route' }) ?? 0) - before < 2 && Date.now() - t0 < 5000;) {
+      await sleep(100);
+      text = await fetchText(`http://127.0.0.1:${port}/metrics`);
+    }
     expect((metricValue(text, 'vpcd_drops_total', { reason: 'no_route' }) ?? 0) - before).toBeGreaterThanOrEqual(2);
     expect(metricValue(text, 'vpcd_packets_total', { direction: 'rx' })).toBeGreaterThan(0);
   });
