@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DaemonProc, ROOT, fetchText, metricValue, nsx, randomPort, sh, sleep, uniquePrefix, vpcd, writeTemp } from '../helpers/netns.js';
+import { DaemonProc, ROOT, fetchText, metricValue, nsx, randomPort, sh, uniquePrefix, vpcd, writeTemp } from '../helpers/netns.js';
 import { describeWith } from '../helpers/needs.js';
 
 const PROBE = join(ROOT, 'test', 'helpers', 'probe.mjs');
