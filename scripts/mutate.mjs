@@ -34,7 +34,7 @@ export const GROUPS = {
   },
   router: {
     files: ['src/pipeline/router.ts', 'src/pipeline/frames.ts'],
-    tests: ['test/unit/pipeline/router.test.ts', 'test/unit/pipeline/frames.test.ts', 'test/unit/pipeline/legs.test.ts', 'test/unit/pipeline/gateways.test.ts'],
+    tests: ['test/unit/pipeline/router.test.ts', 'test/unit/pipeline/router-answers.test.ts', 'test/unit/pipeline/frames.test.ts', 'test/unit/pipeline/legs.test.ts', 'test/unit/pipeline/gateways.test.ts'],
   },
   mss: {
     files: ['src/wire/tcp-mss.ts'],
