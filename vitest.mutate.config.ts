@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // The unit tests one mutation-testing group runs (scripts/mutate.mjs sets
-// MUTATE_TESTS to a comma-separated list of globs); never integration tests.
-const include = (process.env.MUTATE_TESTS ?? 'test/unit/**/*.test.ts').split(',').filter((g) => g.startsWith('test/unit/'));
+// MUTATE_TESTS to a JSON array of globs); never integration tests.
+const include = (JSON.parse(process.env.MUTATE_TESTS ?? '["test/unit/**/*.test.ts"]') as string[]).filter((g) => g.startsWith('test/unit/'));
 
 export default defineConfig({
   test: {

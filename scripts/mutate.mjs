@@ -76,7 +76,7 @@ for (const g of groups) {
   const r = spawnSync('npx', ['stryker', 'run', 'stryker.config.mjs'], {
     cwd: root,
     stdio: 'inherit',
-    env: { ...process.env, MUTATE_FORCE: force ? '1' : '', PROPERTY_SEED: process.env.PROPERTY_SEED ?? '20251127', MUTATE_GROUP: g, MUTATE_FILES: files.join(','), MUTATE_TESTS: tests.join(',') },
+    env: { ...process.env, MUTATE_FORCE: force ? '1' : '', PROPERTY_SEED: process.env.PROPERTY_SEED ?? '20251127', MUTATE_GROUP: g, MUTATE_FILES: files.join(','), MUTATE_TESTS: JSON.stringify(tests) },
   });
   const json = join(root, `reports/mutation/${g}.json`);
   if (r.status !== 0 || !existsSync(json)) {
