@@ -10,9 +10,6 @@ const mutate = (process.env.MUTATE_FILES ?? '').split(',').filter(Boolean);
 export default {
   mutate,
   jsonReporter: { fileName: `reports/mutation/${group}.json` },
-  incremental: true,
-  incrementalFile: `reports/mutation/${group}.incremental.json`,
-  force: process.env.MUTATE_FORCE === '1',
   testRunner: 'vitest',
   plugins: ['@stryker-mutator/vitest-runner'],
   vitest: { configFile: 'vitest.mutate.config.ts', related: false },

@@ -4,8 +4,6 @@
 // mutation score per file. Groups: see GROUPS below; no argument runs them all.
 // Score = (killed + timed out) / (killed + timed out + survived + no coverage).
 // Reports: reports/mutation/<group>.json (mutation-testing-elements schema).
-// Incremental: results of mutants whose code and covering tests did not change
-// are reused from reports/mutation/<group>.incremental.json (--force: all again).
 // Property tests run with one fixed PROPERTY_SEED, so every mutant meets the same cases.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -42,7 +40,7 @@ export const GROUPS = {
   },
   esp: {
     files: ['src/ipsec/esp.ts', 'src/ipsec/replay-window.ts'],
-    tests: ['test/unit/ipsec/{esp,replay-window,vectors,sa-table}.test.ts'],
+    tests: ['test/unit/ipsec/{esp,esp-edges,replay-window,vectors,sa-table,tunnel-crypto,encap-mtu}.test.ts'],
   },
 };
 
@@ -58,8 +56,7 @@ function score(report) {
   return rows;
 }
 
-const force = process.argv.includes('--force');
-const args = process.argv.slice(2).filter((a) => a !== '--force');
+const args = process.argv.slice(2);
 const unknown = args.filter((g) => !(g in GROUPS));
 if (unknown.length > 0) {
   console.error(`mutate: unknown group(s) ${unknown.join(', ')}; groups: ${Object.keys(GROUPS).join(', ')}`);
@@ -76,7 +73,7 @@ for (const g of groups) {
   const r = spawnSync('npx', ['stryker', 'run', 'stryker.config.mjs'], {
     cwd: root,
     stdio: 'inherit',
-    env: { ...process.env, MUTATE_FORCE: force ? '1' : '', PROPERTY_SEED: process.env.PROPERTY_SEED ?? '20251127', MUTATE_GROUP: g, MUTATE_FILES: files.join(','), MUTATE_TESTS: JSON.stringify(tests) },
+    env: { ...process.env, PROPERTY_SEED: process.env.PROPERTY_SEED ?? '20251127', MUTATE_GROUP: g, MUTATE_FILES: files.join(','), MUTATE_TESTS: JSON.stringify(tests) },
   });
   const json = join(root, `reports/mutation/${g}.json`);
   if (r.status !== 0 || !existsSync(json)) {

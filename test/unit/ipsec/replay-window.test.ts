@@ -136,3 +136,42 @@ describe('ReplayWindow', () => {
     );
   });
 });
+
+describe('ReplayWindow against a model (sets of seen numbers)', () => {
+  it('check, update and accept agree with the model for every window size, with jumps of any length', () => {
+    for (const size of [1, 31, 32, 33, 64, 100, 1024, 4096]) {
+      const seedBase = 0x5eed + size;
+      fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.oneof(
+        fc.integer({ min: -2 * size - 40, max: 2 * size + 40 }),
+        fc.integer({ min: -70_000, max: 70_000 }),
+      )), { maxLength: 300 }), (ops) => {
+        const w = new ReplayWindow(size);
+        const seen = new Set<number>();
+        let top = 0;
+        const fresh = (s: number): boolean => s !== 0 && (s > top || (top - s < size && !seen.has(s)));
+        for (const [op, delta] of ops) {
+          const s = Math.max(0, Math.min(0xffffffff, top + delta));
+          const want = fresh(s);
+          if (op === 0) {
+            expect(w.check(s), `check ${s} top ${top} size ${size}`).toBe(want);
+            continue;
+          }
+          expect(op === 1 ? w.update(s) : w.accept(s), `${op === 1 ? 'update' : 'accept'} ${s} top ${top} size ${size}`).toBe(want);
+          if (want) {
+            seen.add(s);
+            if (s > top) top = s;
+          }
+          expect(w.top).toBe(top);
+        }
+      }), { seed: seedBase, numRuns: 60 });
+    }
+  });
+
+  it('sizes: clamped to MAX_REPLAY_WINDOW, the default for nonsense, fractional sizes rounded down', () => {
+    expect(new ReplayWindow(MAX_REPLAY_WINDOW).size).toBe(MAX_REPLAY_WINDOW);
+    expect(new ReplayWindow(MAX_REPLAY_WINDOW + 1).size).toBe(MAX_REPLAY_WINDOW);
+    expect(new ReplayWindow(0).size).toBe(DEFAULT_REPLAY_WINDOW);
+    expect(new ReplayWindow(Number.NaN).size).toBe(DEFAULT_REPLAY_WINDOW);
+    expect(new ReplayWindow(64.9).size).toBe(64);
+  });
+});
