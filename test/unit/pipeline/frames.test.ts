@@ -68,8 +68,9 @@ describe('ARP', () => {
     expect(bad(19, 16)).toBe(false); // protocol address length 16
   });
 
-  it('turns a request into the reply in place', () => {
+  it('turns a request into the reply in place (to the sender hardware address, not the Ethernet source)', () => {
     const f = arpRequest({ srcMac: '02:00:00:00:00:01', spa: A, tpa: '198.18.1.1' });
+    f.set([0x02, 0xee, 0xee, 0xee, 0xee, 0xee], 6); // a bridge in front rewrote the Ethernet source
     const mac = Buffer.from([0xaa, 0xbb, 0x02, 0x11, 0x22, 0x33, 0x44, 0x55]);
     arpReplyInPlace(f, 0, mac, 2);
     expect(f.subarray(0, 6).toString('hex')).toBe('020000000001'); // back to the asker
@@ -135,7 +136,10 @@ instances:
     const s1 = takeFrame(b, ports, 1);
     expect(s1).toBe(2 * 256 + 128);
     expect(b.arena[s1]).toBe(0xee);
+    // a full batch: -1, and nothing written anywhere
+    const copy = Buffer.from(b.arena);
     expect(takeFrame(b, ports, 0)).toBe(-1);
+    expect(b.arena.equals(copy)).toBe(true);
   });
 });
 
@@ -161,6 +165,14 @@ describe('ICMP fragmentation needed', () => {
     expect(ic.readUInt16BE(6)).toBe(1400);
     expect(ic.subarray(8).equals(orig.subarray(0, 28))).toBe(true);
     expect(refChecksum(ic)).toBe(0);
+  });
+
+  it('quotes no more than the packet has when it starts at an offset', () => {
+    const orig = ipv4Packet({ src: A, dst: B, proto: 17, payload: Buffer.alloc(2, 3) });
+    const buf = Buffer.concat([Buffer.alloc(30, 0xaa), orig, Buffer.alloc(20, 0xbb)]);
+    const out = Buffer.alloc(100);
+    expect(writeFragNeeded(out, 0, 1, 2, 576, buf, 30, 30 + orig.length)).toBe(20 + 8 + 22);
+    expect(out.subarray(28, 50).equals(orig)).toBe(true);
   });
 
   it('quotes IPv4 options too, and no more than the packet has', () => {

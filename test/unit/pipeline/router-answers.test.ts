@@ -60,6 +60,42 @@ describe('VPC router ARP', () => {
     expect(ask().toString('hex')).toBe(hexMac(other));
   });
 
+  it('answers from the batch slot it came in (frames after the first), with the length it came with', () => {
+    const h = new Harness(YAML);
+    const junk = ethIpv4Udp({ srcMac: B1, dstMac: RB, src: '198.18.2.20', dst: '203.0.113.9', sport: 1, dport: 2 });
+    const req = arpRequest({ srcMac: B1, spa: '198.18.2.20', tpa: '198.18.2.1' });
+    const echo = ethIpv4Icmp({ srcMac: B1, dstMac: RB, src: '198.18.2.20', dst: '198.18.2.1', type: 8, code: 0, id: 1, seq: 1, payload: Buffer.from('xy') });
+    const out = h.run([{ port: h.port('b1'), frame: junk }, { port: h.port('b1'), frame: req }, { port: h.port('b1'), frame: echo }]);
+    expect(out.map((o) => o.frame.length)).toEqual([req.length, echo.length]);
+  });
+
+  it('learns the sender hardware address of an ARP, not its Ethernet source', () => {
+    const h = new Harness(YAML);
+    const announce = arpReply({ srcMac: '02:aa:aa:aa:aa:02', dstMac: RB, spa: '198.18.2.21', tpa: '198.18.2.1' });
+    announce.set([0x02, 0xee, 0xee, 0xee, 0xee, 0xee], 6);
+    h.run([{ port: h.port('b2'), frame: announce }]);
+    const out = h.run([{ port: h.port('b1'), frame: arpRequest({ srcMac: B1, spa: '198.18.2.20', tpa: '198.18.2.21' }) }]);
+    expect(out[0]!.frame.subarray(22, 28).toString('hex')).toBe('02aaaaaaaa02');
+  });
+
+  it('answers for the first instance of the subnet too, and never for a NAT gateway address', () => {
+    const h = new Harness(`
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  sa: { cidr: 198.18.1.0/24 }
+instances:
+  a1: { subnet: sa, ip: 198.18.1.10 }
+  a2: { subnet: sa, ip: 198.18.1.11 }
+natGateways:
+  nat-1: { subnet: sa, type: private, ip: 198.18.1.5 }
+`);
+    const A2 = instanceMac('t', 'a2');
+    const out = h.run([{ port: h.port('a2'), frame: arpRequest({ srcMac: A2, spa: '198.18.1.11', tpa: '198.18.1.10' }) }]);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.frame.subarray(22, 28).toString('hex')).toBe(hexMac(instanceMac('t', 'a1')));
+    expect(h.run([{ port: h.port('a2'), frame: arpRequest({ srcMac: A2, spa: '198.18.1.11', tpa: '198.18.1.5' }) }])).toHaveLength(0);
+  });
+
   it('ignores (counted) ARP for itself, unassigned and reserved addresses, other subnets and outside the VPC', () => {
     const h = new Harness(YAML);
     let n = 0;
@@ -111,7 +147,8 @@ describe('VPC router echo', () => {
     const frames = [
       ethIpv4Icmp({ srcMac: B1, dstMac: RB, src: '198.18.2.20', dst: '198.18.2.1', type: 13, code: 0 }),
       ethIpv4Icmp({ srcMac: B1, dstMac: RB, src: '198.18.2.20', dst: '198.18.2.1', type: 0, code: 0 }),
-      ethIpv4Udp({ srcMac: B1, dstMac: RB, src: '198.18.2.20', dst: '198.18.2.1', sport: 8, dport: 8 }),
+      // UDP whose first byte (source port 0x0801) reads like an echo request's type 8
+      ethIpv4Udp({ srcMac: B1, dstMac: RB, src: '198.18.2.20', dst: '198.18.2.1', sport: 0x0801, dport: 8 }),
       ethIpv4Fragment({ srcMac: B1, dstMac: RB, src: '198.18.2.20', dst: '198.18.2.1', proto: 1, mf: true, fragOffset: 0, payload: Buffer.from([8, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]) }),
     ];
     frames.forEach((frame, i) => {
