@@ -40,7 +40,7 @@ export const GROUPS = {
   },
   esp: {
     files: ['src/ipsec/esp.ts', 'src/ipsec/replay-window.ts'],
-    tests: ['test/unit/ipsec/{esp,esp-edges,replay-window,vectors,sa-table,tunnel-crypto,encap-mtu}.test.ts'],
+    tests: ['test/unit/ipsec/{esp,esp-edges,esp-deferred,replay-window,vectors,sa-table,tunnel-crypto,encap-mtu}.test.ts'],
   },
 };
 

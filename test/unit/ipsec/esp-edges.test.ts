@@ -133,6 +133,10 @@ describe('ESP edges', () => {
     expect(espDecrypt(peer, out, 0, 8 + psa.ivLen + psa.icvLen + 1, back, 0)).toBe(EspError.Malformed);
     expect(psa.ctr[SaCounter.MalformedIn]).toBe(2);
     expect(espDecrypt(peer, out, -1, n, back, 0)).toBe(EspError.Malformed);
+    expect(espDecrypt(peer, out, 0, n, back, -1)).toBe(EspError.NoRoom);
+    const ctLen = n - 8 - psa.ivLen - psa.icvLen;
+    expect(espDecrypt(peer, out, 0, n, Buffer.alloc(ctLen + 3), 4)).toBe(EspError.NoRoom);
+    expect(espDecrypt(peer, out, 0, n, Buffer.alloc(ctLen + 4), 4)).toBe(40);
     expect(espDecrypt(peer, out, 1, n, back, 0)).toBe(EspError.Malformed);
   });
 

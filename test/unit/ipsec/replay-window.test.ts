@@ -175,3 +175,45 @@ describe('ReplayWindow against a model (sets of seen numbers)', () => {
     expect(new ReplayWindow(64.9).size).toBe(64);
   });
 });
+
+describe('ReplayWindow ring edges', () => {
+  const SIZES = [1, 32, 33, 64, 100, 1000, 1024, 4096];
+
+  it('the leftmost number of the window stays seen after the top jumps to it from any bit position', () => {
+    for (const size of SIZES) {
+      for (let u = 0; u < 32; u++) {
+        const w = new ReplayWindow(size);
+        const s0 = 32 * 100 + u;
+        expect(w.accept(s0)).toBe(true);
+        expect(w.accept(s0 + size - 1) || size === 1).toBe(true);
+        expect(w.check(s0), `size ${size} bit ${u}`).toBe(false);
+        expect(w.update(s0), `size ${size} bit ${u}`).toBe(false);
+        expect(w.check(s0 - 1)).toBe(false); // left of the window
+      }
+    }
+  });
+
+  it('in-order traffic through several ring turns: everything in the window is seen, everything above is new', () => {
+    for (const size of SIZES) {
+      const w = new ReplayWindow(size);
+      const last = 3 * size + 100;
+      for (let s = 1; s <= last; s++) expect(w.accept(s)).toBe(true);
+      for (let s = last - size + 1; s <= last; s++) expect(w.check(s), `size ${size} seq ${s}`).toBe(false);
+      for (let s = last + 1; s <= last + 70; s++) expect(w.check(s)).toBe(true);
+    }
+  });
+
+  it('after a long jump nothing of the old window is left: every number of the new window is new once', () => {
+    for (const size of SIZES) {
+      const w = new ReplayWindow(size);
+      for (let s = 1; s <= 2 * size; s++) w.accept(s);
+      for (const jump of [size * 10 + 7, 70_000, 32 * 64 * 3 + 5]) {
+        const top = w.top + jump;
+        expect(w.accept(top)).toBe(true);
+        for (let s = top - size + 1; s < top; s++) expect(w.check(s), `size ${size} jump ${jump} seq ${s}`).toBe(true);
+        for (let s = top - size + 1; s < top; s++) expect(w.accept(s)).toBe(true);
+        for (let s = top - size + 1; s <= top; s++) expect(w.check(s)).toBe(false);
+      }
+    }
+  });
+});
