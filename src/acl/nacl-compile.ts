@@ -131,6 +131,7 @@ export class CompiledNacl {
   matchL4(addr: number, proto: number, l4: number): number {
     const { count, net, mask, l4Lo, l4Hi } = this;
     const protos = this.proto;
+    // Stryker disable next-line EqualityOperator: equivalent mutant (i <= count): past the last entry mask and net read undefined, which never compare equal
     for (let i = 0; i < count; i++) {
       if ((addr & mask[i]) !== net[i]) continue;
       const p = protos[i];
@@ -143,6 +144,7 @@ export class CompiledNacl {
 
   /** True when match() result `idx` allows (NO_MATCH denies). */
   allows(idx: number): boolean {
+    // Stryker disable next-line ConditionalExpression: equivalent mutant: allow[NO_MATCH] reads undefined, which is not 1
     return idx !== NO_MATCH && this.allow[idx] === 1;
   }
 }

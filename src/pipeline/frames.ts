@@ -20,6 +20,7 @@ export const ETH_IPV4 = 0x0800, ETH_ARP = 0x0806;
  */
 export function takeFrame(b: PacketBatch, ports: Ports, port: number): number {
   const s = b.takeScratch();
+  // Stryker disable next-line EqualityOperator: equivalent mutant (s <= 0): a scratch slot starts after the batch's rx slots, never at 0
   if (s < 0) return -1;
   if (ports.vnet[port] === 1) for (let k = 0; k < VNET_HDR_LEN; k++) b.arena[s + k] = 0;
   return s;
@@ -82,6 +83,7 @@ export function writeArpRequest(out: Uint8Array, e: number, mac: Uint8Array, sen
   out[a + 4] = 6;
   out[a + 5] = 4;
   writeU16(out, a + 6, 1);
+  // Stryker disable next-line EqualityOperator: equivalent mutant (k <= 6): the 7th iteration writes a + 14 and a + 24, which the sender and target addresses overwrite next
   for (let k = 0; k < 6; k++) {
     out[a + 8 + k] = mac[k];
     out[a + 18 + k] = 0;

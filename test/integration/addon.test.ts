@@ -2,12 +2,13 @@
  * The native I/O addon on real devices: TAP with IFF_VNET_HDR inside a
  * namespace, AF_PACKET errors, and the uv_poll wake-up.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { loadAddon, netnsPath } from '../../src/io/native.js';
 import { PacketBatch, VNET_HDR_LEN } from '../../src/pipeline/batch.js';
-import { isRoot, nsx, sleep, uniquePrefix } from '../helpers/netns.js';
+import { nsx, sleep, uniquePrefix } from '../helpers/netns.js';
 import { ethIpv4Icmp } from '../helpers/frames.js';
+import { describeWith } from '../helpers/needs.js';
 
 const ns = `${uniquePrefix()}-io`;
 
@@ -16,7 +17,7 @@ function engine(b: PacketBatch) {
   return new IoEngine(b.arenaBuffer, b.slotSize, b.slots, b.rxPort, b.rxOff, b.rxLen, b.txPort, b.txOff, b.txLen);
 }
 
-describe.runIf(isRoot)('native I/O addon', () => {
+describeWith(['root'], 'native I/O addon', () => {
   afterAll(() => {
     try { execFileSync('ip', ['netns', 'del', ns]); } catch { /* not created */ }
   });

@@ -6,11 +6,12 @@
  * refused, and stop cleanly on SIGTERM. Before the bounded neighbour table,
  * 2,048 distinct peers froze the batch loop for good.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { DaemonProc, ROOT, fetchText, isRoot, metricValue, nsx, randomPort, uniquePrefix, vpcd, writeTemp } from '../helpers/netns.js';
+import { DaemonProc, ROOT, fetchText, metricValue, nsx, randomPort, uniquePrefix, vpcd, writeTemp } from '../helpers/netns.js';
 import { derivedMac } from '../../src/lab/names.js';
+import { describeWith } from '../helpers/needs.js';
 
 const PROBE = join(ROOT, 'test', 'helpers', 'probe.mjs');
 const FLOOD = join(ROOT, 'test', 'helpers', 'spoof-flood.py');
@@ -47,7 +48,7 @@ function connectOk(): boolean {
   return nsx(`${prefix}-inet`, [process.execPath, PROBE, 'tcp-connect', WEB_PUB, '8080', '3000']).code === 0;
 }
 
-describe.runIf(isRoot)('hostile traffic from the internet (real packets)', () => {
+describeWith(['root', 'python3'], 'hostile traffic from the internet (real packets)', () => {
   let cfgPath = '';
   let d: DaemonProc | undefined;
 

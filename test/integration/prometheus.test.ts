@@ -3,19 +3,20 @@
  * traffic flows, and every PromQL query of the shipped Grafana dashboard
  * returns data from Prometheus's query API.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DaemonProc, ROOT, fetchText, isRoot, nsx, randomPort, sleep, uniquePrefix, vpcd, writeTemp } from '../helpers/netns.js';
+import { DaemonProc, ROOT, fetchText, nsx, randomPort, sleep, uniquePrefix, vpcd, writeTemp } from '../helpers/netns.js';
+import { describeWith } from '../helpers/needs.js';
 
 const PROMETHEUS = '/usr/bin/prometheus';
 const PROBE = join(ROOT, 'test', 'helpers', 'probe.mjs');
 
 interface Panel { title: string; targets: { expr: string }[] }
 
-describe.runIf(isRoot && existsSync(PROMETHEUS))('Prometheus scrapes vpcd; every dashboard query returns data', () => {
+describeWith(['root', 'prometheus'], 'Prometheus scrapes vpcd; every dashboard query returns data', () => {
   const prefix = uniquePrefix();
   const mport = randomPort();
   const pport = randomPort();
@@ -52,12 +53,17 @@ lab: { prefix: ${prefix} }
     writeFileSync(join(promDir, 'prometheus.yml'), scrape);
     prom = spawn(PROMETHEUS, [`--config.file=${join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(promDir, 'data')}`,
       `--web.listen-address=127.0.0.1:${pport}`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    for (let i = 0; i < 100; i++) {
+    let promErr = '';
+    prom.stderr!.on('data', (x: Buffer) => { promErr = (promErr + x.toString()).slice(-2000); });
+    let ready = false;
+    for (const t0 = Date.now(); !ready && Date.now() - t0 < 30_000;) {
+      if (prom.exitCode !== null) throw new Error(`prometheus exited ${prom.exitCode} before it was ready: ${promErr}`);
       try {
-        if ((await fetchText(`http://127.0.0.1:${pport}/-/ready`, 1000)).includes('Ready')) break;
+        ready = (await fetchText(`http://127.0.0.1:${pport}/-/ready`, 1000)).includes('Ready');
       } catch { /* starting */ }
-      await sleep(200);
+      if (!ready) await sleep(200);
     }
+    if (!ready) throw new Error(`prometheus on 127.0.0.1:${pport} not ready after 30 s: ${promErr}`);
     const srv = spawn('ip', ['netns', 'exec', `${prefix}-s`, process.execPath, PROBE, 'tcp-serve', '198.18.2.10', '80', '60'], { stdio: ['ignore', 'ignore', 'pipe'] });
     kids.push(srv);
     await new Promise<void>((res) => srv.stderr!.once('data', () => res()));
@@ -79,13 +85,21 @@ lab: { prefix: ${prefix} }
       nsx(`${prefix}-c`, [process.execPath, PROBE, 'tcp-connect', '198.18.2.10', '22', '300']);
       nsx(`${prefix}-c`, [process.execPath, PROBE, 'tcp-connect', '198.18.2.10', '443', '300']);
     }
-    await sleep(2500);
     const dash = JSON.parse(readFileSync(join(ROOT, 'config', 'grafana', 'vpcd-dashboard.json'), 'utf8')) as { panels: Panel[] };
     const exprs = dash.panels.flatMap((p) => p.targets.map((t) => ({ title: p.title, expr: t.expr })));
     expect(exprs.length).toBeGreaterThanOrEqual(8);
-    for (const { title, expr } of exprs) {
+    type Answer = { title: string; expr: string; body: string; r: { status: string; data: { result: unknown[] } } };
+    const ask = async (): Promise<Answer[]> => Promise.all(exprs.map(async ({ title, expr }) => {
       const body = await fetchText(`http://127.0.0.1:${pport}/api/v1/query?query=${encodeURIComponent(expr)}`);
-      const r = JSON.parse(body) as { status: string; data: { result: unknown[] } };
+      return { title, expr, body, r: JSON.parse(body) as Answer['r'] };
+    }));
+    // Prometheus scrapes every second and rate() needs two samples: poll until every query has data (bounded)
+    let answers = await ask();
+    for (const t1 = Date.now(); Date.now() - t1 < 20_000 && !answers.every((a) => a.r.status === 'success' && a.r.data.result.length > 0);) {
+      await sleep(500);
+      answers = await ask();
+    }
+    for (const { title, expr, body, r } of answers) {
       expect(r.status, `${title}: ${expr}: ${body}`).toBe('success');
       expect(r.data.result.length, `${title}: ${expr} returned no series`).toBeGreaterThan(0);
     }

@@ -2,13 +2,14 @@
  * The VPC router on real packets: two subnets, instances in namespaces wired
  * to vpcd by veth, vpcd as the subnets' router (issue: data-plane foundation).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  DaemonProc, ROOT, fetchText, isRoot, metricValue, nsx, randomPort, shTry, sleep, uniquePrefix, vpcd, writeTemp,
+  DaemonProc, ROOT, fetchText, metricValue, nsx, randomPort, shTry, sleep, uniquePrefix, vpcd, writeTemp,
 } from '../helpers/netns.js';
 import { routerMac } from '../../src/lab/names.js';
+import { describeWith } from '../helpers/needs.js';
 
 const prefix = uniquePrefix();
 const port = randomPort();
@@ -27,7 +28,7 @@ lab: { prefix: ${prefix} }
 
 const TCP_CHECK = join(ROOT, 'test', 'helpers', 'tcp-check.mjs');
 
-describe.runIf(isRoot)('router on real packets', () => {
+describeWith(['root'], 'router on real packets', () => {
   let cfgPath = '';
   let d: DaemonProc | undefined;
   let netnsBefore = '';
@@ -87,8 +88,12 @@ describe.runIf(isRoot)('router on real packets', () => {
     const before = metricValue(await fetchText(`http://127.0.0.1:${port}/metrics`), 'vpcd_drops_total', { reason: 'no_route' }) ?? 0;
     const r = nsx(`${prefix}-a1`, ['ping', '-c', '2', '-i', '0.2', '-W', '1', '203.0.113.99']);
     expect(r.code).not.toBe(0);
-    await sleep(100);
-    const text = await fetchText(`http://127.0.0.1:${port}/metrics`);
+    // both echo requests counted (polled: the scrape may race the last batch)
+    let text = await fetchText(`http://127.0.0.1:${port}/metrics`);
+    for (const t0 = Date.now(); (metricValue(text, 'vpcd_drops_total', { reason: 'no_route' }) ?? 0) - before < 2 && Date.now() - t0 < 5000;) {
+      await sleep(100);
+      text = await fetchText(`http://127.0.0.1:${port}/metrics`);
+    }
     expect((metricValue(text, 'vpcd_drops_total', { reason: 'no_route' }) ?? 0) - before).toBeGreaterThanOrEqual(2);
     expect(metricValue(text, 'vpcd_packets_total', { direction: 'rx' })).toBeGreaterThan(0);
   });
@@ -148,7 +153,7 @@ describe.runIf(isRoot)('router on real packets', () => {
   });
 });
 
-describe.runIf(isRoot)('vpcd run failures', () => {
+describeWith(['root'], 'vpcd run failures', () => {
   it('exits 2 with a one-line reason when an interface is missing', () => {
     const p = writeTemp('missing.yaml', `
 vpc: { name: vtmissing, cidr: 198.18.0.0/16 }

@@ -9,28 +9,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, isRoot, nsx, sh, shTry, uniquePrefix } from '../helpers/netns.js';
+import { ROOT, nsx, sh, shTry, tcpTransfer, uniquePrefix } from '../helpers/netns.js';
+import { describeWith } from '../helpers/needs.js';
 import { VpnLab, hubConfig, spokeConfig, randomPort, type HubSpec, type SpokeSpec } from '../helpers/vpn-lab.js';
 
 const PEER = join(ROOT, 'scripts', 'strongswan-peer.sh');
-const TCP_CHECK = join(ROOT, 'test', 'helpers', 'tcp-check.mjs');
 const PSK = 'vpcd-ss-interop-psk-0123456789';
-const haveCharon = existsSync('/usr/lib/ipsec/charon');
 
 function peer(cmd: string, env: Record<string, string>, timeoutMs = 60_000): { code: number; stdout: string; stderr: string } {
   return shTry(PEER, [cmd, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)], { timeoutMs });
 }
 
-function transfer(fromNs: string, toNs: string, toIp: string, port: number, bytes: number): { ok: boolean; peer: string } {
-  const r = shTry('bash', ['-c', `ip netns exec ${toNs} ${process.execPath} ${TCP_CHECK} server ${toIp} ${port} 90 > /tmp/${toNs}-${port}.out 2>/dev/null & sleep 0.5; ip netns exec ${fromNs} ${process.execPath} ${TCP_CHECK} client ${toIp} ${port} ${bytes} 90; wait; cat /tmp/${toNs}-${port}.out`], { timeoutMs: 120_000 });
-  const lines = r.stdout.trim().split('\n');
-  try {
-    const c = JSON.parse(lines[0]!) as { sha256: string };
-    const s = JSON.parse(lines[lines.length - 1]!) as { sha256: string; bytes: number; peer: string };
-    return { ok: s.bytes === bytes && s.sha256 === c.sha256, peer: s.peer };
-  } catch {
-    return { ok: false, peer: r.stdout + r.stderr };
-  }
+async function transfer(fromNs: string, toNs: string, toIp: string, port: number, bytes: number): Promise<{ ok: boolean; peer: string }> {
+  const t = await tcpTransfer(fromNs, toNs, toIp, bytes, port, 90);
+  return { ok: t.bytes === bytes && t.got === t.sent, peer: t.peer };
 }
 
 /**
@@ -58,7 +50,7 @@ function strongswanSite(ns: string, internet: string, wan: string, lanGw: string
   nsx(hostNs, ['ip', 'route', 'add', 'default', 'via', lanGw]);
 }
 
-describe.runIf(isRoot && haveCharon)('vpcd customer gateway <-> strongSwan VPN gateway', () => {
+describeWith(['root', 'strongswan'], 'vpcd customer gateway <-> strongSwan VPN gateway', () => {
   for (const auth of ['psk', 'cert'] as const) {
     describe(`authentication: ${auth}`, () => {
       const prefix = uniquePrefix();
@@ -111,18 +103,18 @@ describe.runIf(isRoot && haveCharon)('vpcd customer gateway <-> strongSwan VPN g
         expect(nsx(vpcHost, ['ping', '-c', '3', '-i', '0.3', '-W', '2', '198.19.1.10']).code).toBe(0);
       });
 
-      it('a 10 MB TCP transfer each way arrives byte for byte', () => {
-        const a = transfer(`${prefix}s0-host`, vpcHost, '198.18.1.10', 7501, 10 << 20);
+      it('a 10 MB TCP transfer each way arrives byte for byte', async () => {
+        const a = await transfer(`${prefix}s0-host`, vpcHost, '198.18.1.10', 7501, 10 << 20);
         expect(a.ok, a.peer).toBe(true);
         expect(a.peer).toBe('198.19.1.10');
-        const b = transfer(vpcHost, `${prefix}s0-host`, '198.19.1.10', 7502, 10 << 20);
+        const b = await transfer(vpcHost, `${prefix}s0-host`, '198.19.1.10', 7502, 10 << 20);
         expect(b.ok, b.peer).toBe(true);
       });
     });
   }
 });
 
-describe.runIf(isRoot && haveCharon)('strongSwan customer gateway -> vpcd VPN gateway', () => {
+describeWith(['root', 'strongswan'], 'strongSwan customer gateway -> vpcd VPN gateway', () => {
   const prefix = uniquePrefix();
   const internet = `${prefix}-net`;
   const lab = new VpnLab(prefix);
@@ -155,14 +147,14 @@ describe.runIf(isRoot && haveCharon)('strongSwan customer gateway -> vpcd VPN ga
     rmSync(state, { recursive: true, force: true });
   });
 
-  it('strongSwan initiates; both list the SA; ping and 10 MB TCP both ways', () => {
+  it('strongSwan initiates; both list the SA; ping and 10 MB TCP both ways', async () => {
     const st = peer('status', ssEnv);
     expect(st.stdout).toMatch(/INSTALLED/);
     expect(nsx(onprem, ['ping', '-c', '3', '-i', '0.3', '-W', '2', '198.18.1.10']).code).toBe(0);
     expect(nsx(`${prefix}h-srv`, ['ping', '-c', '3', '-i', '0.3', '-W', '2', '198.19.1.10']).code).toBe(0);
-    const a = transfer(onprem, `${prefix}h-srv`, '198.18.1.10', 7601, 10 << 20);
+    const a = await transfer(onprem, `${prefix}h-srv`, '198.18.1.10', 7601, 10 << 20);
     expect(a.ok, a.peer).toBe(true);
-    const b = transfer(`${prefix}h-srv`, onprem, '198.19.1.10', 7602, 10 << 20);
+    const b = await transfer(`${prefix}h-srv`, onprem, '198.19.1.10', 7602, 10 << 20);
     expect(b.ok, b.peer).toBe(true);
   });
 });

@@ -130,6 +130,32 @@ describe('compileNacl', () => {
     ]);
   });
 
+  it('shadowing at the edges: equal ranges and prefixes cover, a narrower or disjoint earlier entry does not', () => {
+    const c = compileNacl([
+      entry({ ruleNumber: 100, protocol: 6, ports: { from: 80, to: 90 }, cidr: '198.18.0.0/16' }),
+      entry({ ruleNumber: 110, protocol: 6, ports: { from: 80, to: 90 }, cidr: '198.18.0.0/16' }), // identical: covered
+      entry({ ruleNumber: 120, protocol: 6, ports: { from: 80, to: 91 }, cidr: '198.18.1.0/24' }), // one port more
+      entry({ ruleNumber: 130, protocol: 6, ports: { from: 79, to: 90 }, cidr: '198.18.1.0/24' }), // one port less
+      entry({ ruleNumber: 140, protocol: 6, ports: { from: 80, to: 90 }, cidr: '198.19.0.0/24' }), // other network
+      entry({ ruleNumber: 150, protocol: 17, ports: { from: 80, to: 90 }, cidr: '198.18.1.0/24' }), // other protocol
+      entry({ ruleNumber: 160, protocol: 1, cidr: '198.20.1.0/24' }),
+      entry({ ruleNumber: 170, protocol: 1, cidr: '198.20.0.0/16' }), // wider than the earlier ICMP rule
+      entry({ ruleNumber: 180, protocol: 6, ports: { from: 85, to: 85 }, cidr: '198.18.1.7/32' }), // inside 100
+    ]);
+    expect(findShadowedNaclEntries(c)).toEqual([
+      { ruleNumber: 110, by: 100, conflicting: false },
+      { ruleNumber: 180, by: 100, conflicting: false },
+    ]);
+  });
+
+  it('protocol 0 is a protocol like any other, not "all"', () => {
+    const c = compileNacl([entry({ ruleNumber: 100, protocol: 0, cidr: '0.0.0.0/0' })]);
+    expect(c.match(ip('198.18.1.1'), 0, 0, 0, 0)).toBe(0);
+    expect(c.match(ip('198.18.1.1'), 6, 80, 0, 0)).toBe(NO_MATCH);
+    expect(c.allows(NO_MATCH)).toBe(false);
+    expect(c.allows(0)).toBe(true);
+  });
+
   it('agrees with a literal evaluation of the AWS rules on random lists and packets', () => {
     const addrPool = [0, ip('198.18.1.10'), ip('198.18.2.20'), ip('203.0.113.66'), 0xffffffff, 0x80000000];
     const ruleArb = fc.record({

@@ -7,9 +7,10 @@ import {
 import { AuthMethod, HashAlg, IdType } from '../../../src/ike/constants.js';
 import { certSubjectDer, dnFromString, dnToString } from '../../../src/ike/der.js';
 import { IkeErrorCode } from '../../../src/ike/errors.js';
-import { haveOpenssl, TestPki, type Issued } from './pki.js';
+import { TestPki, type Issued } from './pki.js';
+import { describeWith } from '../../helpers/needs.js';
 
-describe.skipIf(!haveOpenssl())('certificates and signatures (RFC 7427, RFC 7296 §3.6-3.8)', () => {
+describeWith(['openssl'], 'certificates and signatures (RFC 7427, RFC 7296 §3.6-3.8)', () => {
   let pki: TestPki;
   let ca: Issued;
   let other: Issued;

@@ -4,9 +4,10 @@ import type { IkeSessionConfig } from '../../../src/ike/config.js';
 import { IkeErrorCode } from '../../../src/ike/errors.js';
 import { IkeInitiator, IkeResponder } from '../../../src/ike/session.js';
 import { onlyChild, Pair, pskConfigs } from './harness.js';
-import { haveOpenssl, TestPki, type Issued } from './pki.js';
+import { TestPki, type Issued } from './pki.js';
+import { describeWith } from '../../helpers/needs.js';
 
-describe.skipIf(!haveOpenssl())('IKE with certificates (in process)', () => {
+describeWith(['openssl'], 'IKE with certificates (in process)', () => {
   let pki: TestPki;
   let ca: Issued;
   let other: Issued;

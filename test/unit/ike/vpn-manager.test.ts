@@ -18,7 +18,8 @@ import { IkeErrorCode } from '../../../src/ike/errors.js';
 import { IkeInitiator, IkeResponder, type IkeAction, type IkeSession, type UdpEndpoint } from '../../../src/ike/session.js';
 import { ConfigSecretError, IKE_DROP_REASONS, IkeDrop, VpnManager, type VpnHooks } from '../../../src/vpn/manager.js';
 import { seededRandom } from './harness.js';
-import { haveOpenssl, TestPki, type Issued } from './pki.js';
+import { TestPki, type Issued } from './pki.js';
+import { describeWith } from '../../helpers/needs.js';
 
 const US = '203.0.113.1';
 const PEER = '203.0.113.20';
@@ -309,7 +310,7 @@ describe('VpnManager: two-phase reload of secrets', () => {
   });
 });
 
-describe.skipIf(!haveOpenssl())('VpnManager: reloaded certificates', () => {
+describeWith(['openssl'], 'VpnManager: reloaded certificates', () => {
   let pki: TestPki;
   let ca: Issued, a: Issued, b: Issued, v: Issued;
   beforeAll(() => {

@@ -136,3 +136,84 @@ describe('ReplayWindow', () => {
     );
   });
 });
+
+describe('ReplayWindow against a model (sets of seen numbers)', () => {
+  it('check, update and accept agree with the model for every window size, with jumps of any length', () => {
+    for (const size of [1, 31, 32, 33, 64, 100, 1024, 4096]) {
+      const seedBase = 0x5eed + size;
+      fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.oneof(
+        fc.integer({ min: -2 * size - 40, max: 2 * size + 40 }),
+        fc.integer({ min: -70_000, max: 70_000 }),
+      )), { maxLength: 300 }), (ops) => {
+        const w = new ReplayWindow(size);
+        const seen = new Set<number>();
+        let top = 0;
+        const fresh = (s: number): boolean => s !== 0 && (s > top || (top - s < size && !seen.has(s)));
+        for (const [op, delta] of ops) {
+          const s = Math.max(0, Math.min(0xffffffff, top + delta));
+          const want = fresh(s);
+          if (op === 0) {
+            expect(w.check(s), `check ${s} top ${top} size ${size}`).toBe(want);
+            continue;
+          }
+          expect(op === 1 ? w.update(s) : w.accept(s), `${op === 1 ? 'update' : 'accept'} ${s} top ${top} size ${size}`).toBe(want);
+          if (want) {
+            seen.add(s);
+            if (s > top) top = s;
+          }
+          expect(w.top).toBe(top);
+        }
+      }), { seed: seedBase, numRuns: 60 });
+    }
+  });
+
+  it('sizes: clamped to MAX_REPLAY_WINDOW, the default for nonsense, fractional sizes rounded down', () => {
+    expect(new ReplayWindow(MAX_REPLAY_WINDOW).size).toBe(MAX_REPLAY_WINDOW);
+    expect(new ReplayWindow(MAX_REPLAY_WINDOW + 1).size).toBe(MAX_REPLAY_WINDOW);
+    expect(new ReplayWindow(0).size).toBe(DEFAULT_REPLAY_WINDOW);
+    expect(new ReplayWindow(Number.NaN).size).toBe(DEFAULT_REPLAY_WINDOW);
+    expect(new ReplayWindow(64.9).size).toBe(64);
+  });
+});
+
+describe('ReplayWindow ring edges', () => {
+  const SIZES = [1, 32, 33, 64, 100, 1000, 1024, 4096];
+
+  it('the leftmost number of the window stays seen after the top jumps to it from any bit position', () => {
+    for (const size of SIZES) {
+      for (let u = 0; u < 32; u++) {
+        const w = new ReplayWindow(size);
+        const s0 = 32 * 100 + u;
+        expect(w.accept(s0)).toBe(true);
+        expect(w.accept(s0 + size - 1) || size === 1).toBe(true);
+        expect(w.check(s0), `size ${size} bit ${u}`).toBe(false);
+        expect(w.update(s0), `size ${size} bit ${u}`).toBe(false);
+        expect(w.check(s0 - 1)).toBe(false); // left of the window
+      }
+    }
+  });
+
+  it('in-order traffic through several ring turns: everything in the window is seen, everything above is new', () => {
+    for (const size of SIZES) {
+      const w = new ReplayWindow(size);
+      const last = 3 * size + 100;
+      for (let s = 1; s <= last; s++) expect(w.accept(s)).toBe(true);
+      for (let s = last - size + 1; s <= last; s++) expect(w.check(s), `size ${size} seq ${s}`).toBe(false);
+      for (let s = last + 1; s <= last + 70; s++) expect(w.check(s)).toBe(true);
+    }
+  });
+
+  it('after a long jump nothing of the old window is left: every number of the new window is new once', () => {
+    for (const size of SIZES) {
+      const w = new ReplayWindow(size);
+      for (let s = 1; s <= 2 * size; s++) w.accept(s);
+      for (const jump of [size * 10 + 7, 70_000, 32 * 64 * 3 + 5]) {
+        const top = w.top + jump;
+        expect(w.accept(top)).toBe(true);
+        for (let s = top - size + 1; s < top; s++) expect(w.check(s), `size ${size} jump ${jump} seq ${s}`).toBe(true);
+        for (let s = top - size + 1; s < top; s++) expect(w.accept(s)).toBe(true);
+        for (let s = top - size + 1; s <= top; s++) expect(w.check(s)).toBe(false);
+      }
+    }
+  });
+});

@@ -4,9 +4,9 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DIRECTORY_MODE, FlowLogFile, FlowLogFileError, type FlowLogFileOptions } from '../../../src/telemetry/flowlog-file.js';
+import { itWith } from '../../helpers/needs.js';
 
 const HEADER = 'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status';
-const isRoot = process.getuid?.() === 0;
 
 let root = '';
 beforeEach(() => {
@@ -56,7 +56,7 @@ describe('FlowLogFile', () => {
     expect(lines(join(dir, 'flows.log'))).toEqual([HEADER, line(1)]);
   });
 
-  it.runIf(isRoot)('refuses a directory that belongs to another user', () => {
+  itWith(['root'], 'refuses a directory that belongs to another user', () => {
     const dir = join(root, 'theirs');
     mkdirSync(dir, { mode: 0o755 });
     chownSync(dir, 4242, 4242);

@@ -94,12 +94,42 @@ describe('clampTcpMss', () => {
     untouched(Buffer.from(p), 0, 30, 1000); // TCP header cut short
     untouched(Buffer.from(p), 0, p.length + 1, 1000); // past the buffer
     untouched(Buffer.from(p), -1, p.length, 1000);
+    untouched(Buffer.from(p), 0, NaN, 1000); // no length at all
+    untouched(Buffer.from(p), 0, 19, 1000);
     untouched(Buffer.from(p), 0, p.length, -40); // a tunnel with no room reports 0 - 40
     untouched(Buffer.from(p), 0, p.length, 70000);
     untouched(Buffer.from(p), 0, p.length, 1000.5);
     const df = Buffer.from(p);
     df.writeUInt16BE(0x4000, 6); // DF alone is not a fragment
     expect(clampTcpMss(df, 0, df.length, 1000)).toBe(true);
+  });
+
+  it('clamps to 0, the lowest value inside 0..65535', () => {
+    const p = syn(1460);
+    expect(clampTcpMss(p, 0, p.length, 0)).toBe(true);
+    expect(p.readUInt16BE(mssOff(p))).toBe(0);
+    expect(tcpOk(p)).toBe(true);
+  });
+
+  it('leaves a SYN without an MSS option alone whatever precedes the segment (no read of a missing option)', () => {
+    // TOS 0xff and a large total length: bytes a stray read at offset -1 + 2 would take for an MSS of 0xff00+
+    const seg = tcpSegment4(src, dst, { sport: 40000, dport: 443, flags: TCP_SYN, options: [1, 1, 1, 1], payload: Buffer.alloc(300) });
+    const p = ipv4Packet({ src, dst, proto: 6, tos: 0xff, payload: seg });
+    const copy = Buffer.from(p);
+    expect(clampTcpMss(p, 0, p.length, 1000)).toBe(false);
+    expect(p.equals(copy)).toBe(true);
+  });
+
+  it('refuses an IPv4 header length below 20 even when the bytes at the claimed offset look like a SYN with an MSS', () => {
+    // IHL 4 puts a would-be TCP header at offset 16: its data-offset/flags bytes (28, 29) are the real
+    // header's acknowledgment number, set here to 0x60 0x02 (24-byte header, SYN), and its option at 36
+    // is the real MSS option. Only the IHL check stands between this packet and a rewrite.
+    const seg = tcpSegment4(src, dst, { sport: 40000, dport: 443, flags: TCP_SYN, ack: 0x60020000, options: [2, 4, 0x05, 0xb4] });
+    const p = ipv4Packet({ src, dst, proto: 6, payload: seg });
+    p[0] = 0x44;
+    const copy = Buffer.from(p);
+    expect(clampTcpMss(p, 0, p.length, 1000)).toBe(false);
+    expect(p.equals(copy)).toBe(true);
   });
 
   it('never throws on garbage (seeded property)', () => {
