@@ -37,6 +37,13 @@ export function nsx(ns: string, args: string[], opts: { timeoutMs?: number; inpu
   return shTry('ip', ['netns', 'exec', ns, ...args], opts);
 }
 
+/** Runs a setup command in a namespace; throws with its stderr when it fails. */
+export function nsxOk(ns: string, args: string[], opts: { timeoutMs?: number; input?: string } = {}): string {
+  const r = nsx(ns, args, opts);
+  if (r.code !== 0) throw new Error(`${ns}: ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
 export function vpcd(args: string[], opts: { timeoutMs?: number } = {}): { code: number; stdout: string; stderr: string } {
   return shTry(VPCD, args, opts);
 }

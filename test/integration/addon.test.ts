@@ -6,7 +6,7 @@ import { afterAll, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { loadAddon, netnsPath } from '../../src/io/native.js';
 import { PacketBatch, VNET_HDR_LEN } from '../../src/pipeline/batch.js';
-import { nsx, sleep, uniquePrefix } from '../helpers/netns.js';
+import { nsx, nsxOk, sleep, uniquePrefix } from '../helpers/netns.js';
 import { ethIpv4Icmp } from '../helpers/frames.js';
 import { describeWith } from '../helpers/needs.js';
 
@@ -47,11 +47,11 @@ describeWith(['root'], 'native I/O addon', () => {
     const port = e.addTapPort('vttap0', netnsPath(ns), true);
     expect(e.portInfo(port)?.kind).toBe('tap');
     // The kernel side of the TAP: an address, a static neighbour for our fake peer.
-    nsx(ns, ['ip', 'link', 'set', 'vttap0', 'address', '02:00:00:00:0a:01']);
-    nsx(ns, ['ip', 'addr', 'add', '198.18.9.1/24', 'dev', 'vttap0']);
-    nsx(ns, ['ip', 'link', 'set', 'vttap0', 'up']);
-    nsx(ns, ['ip', 'neigh', 'replace', '198.18.9.2', 'lladdr', '02:00:00:00:0a:02', 'dev', 'vttap0']);
-    nsx(ns, ['sysctl', '-qw', 'net.ipv6.conf.vttap0.disable_ipv6=1']);
+    nsxOk(ns, ['ip', 'link', 'set', 'vttap0', 'address', '02:00:00:00:0a:01']);
+    nsxOk(ns, ['ip', 'addr', 'add', '198.18.9.1/24', 'dev', 'vttap0']);
+    nsxOk(ns, ['ip', 'link', 'set', 'vttap0', 'up']);
+    nsxOk(ns, ['ip', 'neigh', 'replace', '198.18.9.2', 'lladdr', '02:00:00:00:0a:02', 'dev', 'vttap0']);
+    nsxOk(ns, ['sysctl', '-qw', 'net.ipv6.conf.vttap0.disable_ipv6=1']);
     let wakes = 0;
     e.start(() => { wakes++; });
     // We send an echo request from the fake peer; the kernel answers it through the TAP.

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DaemonProc, ROOT, fetchText, metricValue, nsx, randomPort, sh, uniquePrefix, vpcd, writeTemp } from '../helpers/netns.js';
+import { DaemonProc, ROOT, fetchText, metricValue, nsx, nsxOk, randomPort, sh, uniquePrefix, vpcd, writeTemp } from '../helpers/netns.js';
 import { describeWith } from '../helpers/needs.js';
 
 const PROBE = join(ROOT, 'test', 'helpers', 'probe.mjs');
@@ -90,17 +90,15 @@ describeWith(['root', 'tcpdump'], 'NAT gateway, internet gateway and NAT instanc
     const inet = `${prefix}-inet`, far = `${prefix}-far`;
     sh('ip', ['netns', 'add', far]);
     sh('ip', ['link', 'add', 'fa0', 'netns', far, 'type', 'veth', 'peer', 'name', 'fb0', 'netns', inet]);
-    nsx(far, ['ip', 'addr', 'add', `${FAR}/32`, 'dev', 'fa0']);
-    nsx(far, ['ip', 'link', 'set', 'fa0', 'up']);
-    nsx(far, ['ip', 'link', 'set', 'lo', 'up']);
-    nsx(far, ['ip', 'route', 'add', 'default', 'dev', 'fa0']);
-    nsx(inet, ['ip', 'link', 'set', 'fb0', 'up']);
-    nsx(inet, ['ip', 'route', 'add', `${FAR}/32`, 'dev', 'fb0']);
-    nsx(inet, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-    nsx(inet, ['sysctl', '-qw', 'net.ipv4.conf.inet0.proxy_arp=1']);
-    nsx(inet, ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0']);
-    // the internet reaches the VPC's public addresses on-link (vpcd answers ARP for them)
-    nsx(inet, ['ip', 'route', 'add', `${FAR}/32`, 'dev', 'fb0']);
+    nsxOk(far, ['ip', 'addr', 'add', `${FAR}/32`, 'dev', 'fa0']);
+    nsxOk(far, ['ip', 'link', 'set', 'fa0', 'up']);
+    nsxOk(far, ['ip', 'link', 'set', 'lo', 'up']);
+    nsxOk(far, ['ip', 'route', 'add', 'default', 'dev', 'fa0']);
+    nsxOk(inet, ['ip', 'link', 'set', 'fb0', 'up']);
+    nsxOk(inet, ['ip', 'route', 'add', `${FAR}/32`, 'dev', 'fb0']);
+    nsxOk(inet, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    nsxOk(inet, ['sysctl', '-qw', 'net.ipv4.conf.inet0.proxy_arp=1']);
+    nsxOk(inet, ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0']);
     d = new DaemonProc(cfgPath);
     await d.started();
     await serveInternet('tcp-serve', HOST, 8000);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  DaemonProc, ROOT, fetchText, metricValue, nsx, randomPort, shTry, sleep, uniquePrefix, vpcd, writeTemp,
+  DaemonProc, ROOT, fetchText, metricValue, nsx, nsxOk, randomPort, shTry, sleep, uniquePrefix, vpcd, writeTemp,
 } from '../helpers/netns.js';
 import { routerMac } from '../../src/lab/names.js';
 import { describeWith } from '../helpers/needs.js';
@@ -100,11 +100,11 @@ describeWith(['root'], 'router on real packets', () => {
 
   it('drops spoofed sources (source/destination check) and counts them', async () => {
     const ns = `${prefix}-a1`;
-    nsx(ns, ['ip', 'addr', 'add', '198.18.1.99/32', 'dev', 'eth0']);
+    nsxOk(ns, ['ip', 'addr', 'add', '198.18.1.99/32', 'dev', 'eth0']);
     const before = metricValue(await fetchText(`http://127.0.0.1:${port}/metrics`), 'vpcd_drops_total', { reason: 'source_dest_check' }) ?? 0;
     const r = nsx(ns, ['ping', '-c', '2', '-i', '0.2', '-W', '1', '-I', '198.18.1.99', '198.18.2.20']);
     expect(r.code).not.toBe(0);
-    nsx(ns, ['ip', 'addr', 'del', '198.18.1.99/32', 'dev', 'eth0']);
+    nsxOk(ns, ['ip', 'addr', 'del', '198.18.1.99/32', 'dev', 'eth0']);
     const after = metricValue(await fetchText(`http://127.0.0.1:${port}/metrics`), 'vpcd_drops_total', { reason: 'source_dest_check' }) ?? 0;
     expect(after - before).toBeGreaterThanOrEqual(2);
   });

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, nsx, sh, shTry, tcpTransfer, uniquePrefix } from '../helpers/netns.js';
+import { ROOT, nsx, nsxOk, sh, shTry, tcpTransfer, uniquePrefix } from '../helpers/netns.js';
 import { describeWith } from '../helpers/needs.js';
 import { VpnLab, hubConfig, spokeConfig, randomPort, type HubSpec, type SpokeSpec } from '../helpers/vpn-lab.js';
 
@@ -33,21 +33,21 @@ function strongswanSite(ns: string, internet: string, wan: string, lanGw: string
   sh('ip', ['netns', 'add', ns]);
   sh('ip', ['netns', 'add', hostNs]);
   for (const n of [ns, hostNs]) {
-    nsx(n, ['ip', 'link', 'set', 'lo', 'up']);
-    nsx(n, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1']);
+    sh('ip', ['-n', n, 'link', 'set', 'lo', 'up']);
+    nsxOk(n, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1']);
   }
   sh('ip', ['link', 'add', 'wan0', 'netns', ns, 'type', 'veth', 'peer', 'name', `w${ns.slice(-6)}`, 'netns', internet]);
-  nsx(internet, ['ip', 'link', 'set', `w${ns.slice(-6)}`, 'master', 'inet0']);
-  nsx(internet, ['ip', 'link', 'set', `w${ns.slice(-6)}`, 'up']);
-  nsx(ns, ['ip', 'addr', 'add', `${wan}/24`, 'dev', 'wan0']);
-  nsx(ns, ['ip', 'link', 'set', 'wan0', 'up']);
+  sh('ip', ['-n', internet, 'link', 'set', `w${ns.slice(-6)}`, 'master', 'inet0']);
+  sh('ip', ['-n', internet, 'link', 'set', `w${ns.slice(-6)}`, 'up']);
+  sh('ip', ['-n', ns, 'addr', 'add', `${wan}/24`, 'dev', 'wan0']);
+  sh('ip', ['-n', ns, 'link', 'set', 'wan0', 'up']);
   sh('ip', ['link', 'add', 'lan0', 'netns', ns, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', hostNs]);
-  nsx(ns, ['ip', 'addr', 'add', `${lanGw}/24`, 'dev', 'lan0']);
-  nsx(ns, ['ip', 'link', 'set', 'lan0', 'up']);
-  nsx(ns, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-  nsx(hostNs, ['ip', 'addr', 'add', `${hostIp}/24`, 'dev', 'eth0']);
-  nsx(hostNs, ['ip', 'link', 'set', 'eth0', 'up']);
-  nsx(hostNs, ['ip', 'route', 'add', 'default', 'via', lanGw]);
+  sh('ip', ['-n', ns, 'addr', 'add', `${lanGw}/24`, 'dev', 'lan0']);
+  sh('ip', ['-n', ns, 'link', 'set', 'lan0', 'up']);
+  nsxOk(ns, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  sh('ip', ['-n', hostNs, 'addr', 'add', `${hostIp}/24`, 'dev', 'eth0']);
+  sh('ip', ['-n', hostNs, 'link', 'set', 'eth0', 'up']);
+  sh('ip', ['-n', hostNs, 'route', 'add', 'default', 'via', lanGw]);
 }
 
 describeWith(['root', 'strongswan'], 'vpcd customer gateway <-> strongSwan VPN gateway', () => {

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, fetchText, metricValue, nsx, sh, shTry, sleep, tcpTransfer, uniquePrefix } from '../helpers/netns.js';
+import { ROOT, fetchText, metricValue, nsx, nsxOk, sh, shTry, sleep, tcpTransfer, uniquePrefix } from '../helpers/netns.js';
 import { VpnLab, hubConfig, spokeConfig, randomPort, type HubSpec, type SpokeSpec } from '../helpers/vpn-lab.js';
 import { describeWith } from '../helpers/needs.js';
 
@@ -57,7 +57,7 @@ async function replayAndTamper(prefix: string, internet: string, onprem: string,
   const before = await m(hp), beforeSpoke = await m(sp);
   const inject = join(ROOT, 'test', 'helpers', 'inject-esp.py');
   // the attacker sits on the lab internet
-  nsx(internet, ['ip', 'addr', 'replace', '198.51.100.250/24', 'dev', 'inet0']);
+  nsxOk(internet, ['ip', 'addr', 'replace', '198.51.100.250/24', 'dev', 'inet0']);
   const r1 = nsx(internet, ['python3', inject, pcap, 'replay']);
   expect(r1.code, r1.stdout + r1.stderr).toBe(0);
   const r2 = nsx(internet, ['python3', inject, pcap, 'tamper']);
@@ -183,7 +183,7 @@ describeWith(['root', 'python3', 'tcpdump', 'nft'], 'vpcd customer gateway <-> v
     const inject = join(ROOT, 'test', 'helpers', 'inject-udp.py');
     const dropped = (t: string, reason: string): number => metricValue(t, 'vpcd_ike_datagrams_dropped_total', { reason }) ?? 0;
     // the attacker sits on the lab internet
-    nsx(internet, ['ip', 'addr', 'replace', '198.51.100.250/24', 'dev', 'inet0']);
+    nsxOk(internet, ['ip', 'addr', 'replace', '198.51.100.250/24', 'dev', 'inet0']);
     const before = await m(hp);
     const garbage = ['00', 'ffffffffffffffffffffffffffffffff', '0011223344556677' + '00'.repeat(20) + '2120082200000000000000ff'];
     // from an address that is no peer: dropped before any parsing
@@ -268,7 +268,7 @@ describeWith(['root', 'python3', 'tcpdump', 'nft'], 'split tunnel vs full tunnel
 
   beforeAll(async () => {
     lab.up();
-    nsx(internet, ['ip', 'addr', 'add', '203.0.113.100/24', 'dev', 'inet0']);
+    nsxOk(internet, ['ip', 'addr', 'add', '203.0.113.100/24', 'dev', 'inet0']);
     await lab.start(hubSite, { VPN_PSK_0: PSK, VPN_PSK_1: PSK, VPN_PSK_2: PSK, VPN_PSK_3: PSK });
     await lab.start(sSite, { VPN_PSK: PSK });
     await lab.start(fSite, { VPN_PSK: PSK });
@@ -371,7 +371,7 @@ describeWith(['root', 'python3', 'tcpdump', 'nft'], 'Direct Connect stand-in pre
     expect(await vpnOut()).toBe(v0);
     // the link fails
     const port = internetSideIfName(`${prefix}s0`, 'dx');
-    nsx(internet, ['ip', 'link', 'set', port, 'down']);
+    nsxOk(internet, ['ip', 'link', 'set', port, 'down']);
     // declared down once no hello arrived for its 3 s window (bounded wait for the condition)
     const dxState = async (p: number): Promise<number | undefined> => metricValue(await m(p), 'vpcd_direct_connect_state');
     expect(await until(async () => (await dxState(sp)) === 0, 10_000), 'direct connect declared down').toBe(true);
@@ -380,7 +380,7 @@ describeWith(['root', 'python3', 'tcpdump', 'nft'], 'Direct Connect stand-in pre
     expect(await vpnOut()).toBeGreaterThanOrEqual(v0 + 3);
     expect(await dxOut()).toBe(d0);
     // and comes back
-    nsx(internet, ['ip', 'link', 'set', port, 'up']);
+    nsxOk(internet, ['ip', 'link', 'set', port, 'up']);
     expect(await until(async () => (await dxState(sp)) === 1 && (await dxState(hp)) === 1, 10_000), 'direct connect up again').toBe(true);
     d0 = await dxOut();
     expect(nsx(`${prefix}s0-host`, ['ping', '-c', '2', '-i', '0.2', '-W', '2', SRV]).code).toBe(0);
