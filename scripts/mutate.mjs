@@ -19,8 +19,12 @@ export const GROUPS = {
     tests: ['test/unit/acl/**/*.test.ts', 'test/unit/compile/**/*.test.ts', 'test/unit/pipeline/security.test.ts'],
   },
   sg: {
-    files: ['src/conntrack/sg-stage.ts', 'src/conntrack/sg-compile.ts'],
-    tests: ['test/unit/conntrack/sg-*.test.ts', 'test/unit/compile/**/*.test.ts', 'test/unit/pipeline/security.test.ts'],
+    files: ['src/conntrack/sg-stage.ts'],
+    tests: ['test/unit/conntrack/sg-stage.test.ts', 'test/unit/pipeline/security.test.ts', 'test/unit/pipeline/legs.test.ts'],
+  },
+  sgc: {
+    files: ['src/conntrack/sg-compile.ts'],
+    tests: ['test/unit/conntrack/sg-compile.test.ts', 'test/unit/compile/**/*.test.ts'],
   },
   conntrack: {
     files: ['src/conntrack/conntrack.ts', 'src/conntrack/tcp-state.ts', 'src/conntrack/flow-table.ts', 'src/conntrack/flow-pool.ts', 'src/conntrack/expiry.ts'],

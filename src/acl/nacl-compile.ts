@@ -157,6 +157,7 @@ export function compileNacl(entries: readonly NaclEntry[]): CompiledNacl {
     const m = prefixMask(e.prefixLen);
     c.net[i] = e.net & m;
     c.mask[i] = m;
+    // Stryker disable next-line ConditionalExpression: equivalent mutant: ANY_PROTO is -1, the loader's "all"
     c.proto[i] = e.protocol < 0 ? ANY_PROTO : e.protocol;
     const r = l4RangeOf(e.protocol, e.ports, e.icmpType, e.icmpCode);
     c.l4Lo[i] = r >>> 16;
@@ -186,6 +187,7 @@ export function findShadowedNaclEntries(c: CompiledNacl): ShadowedEntry[] {
     for (let i = 0; i < j; i++) {
       const coversAddr = (c.mask[i] & c.mask[j]) === c.mask[i] && (c.net[j] & c.mask[i]) === c.net[i];
       const coversProto = c.proto[i] === ANY_PROTO || c.proto[i] === c.proto[j];
+      // Stryker disable next-line ConditionalExpression: equivalent mutant: an all-protocols entry has the full L4 range, which covers any other
       const coversL4 = c.proto[i] === ANY_PROTO || (c.l4Lo[i] <= c.l4Lo[j] && c.l4Hi[i] >= c.l4Hi[j]);
       if (coversAddr && coversProto && coversL4) {
         out.push({ ruleNumber: c.ruleNumber[j], by: c.ruleNumber[i], conflicting: c.allow[i] !== c.allow[j] });

@@ -40,10 +40,13 @@ export class ReplayWindow {
   constructor(size: number = DEFAULT_REPLAY_WINDOW) {
     let s = Math.floor(size);
     if (!(s >= 1)) s = DEFAULT_REPLAY_WINDOW;
+    // Stryker disable next-line EqualityOperator: equivalent mutant (>=): MAX_REPLAY_WINDOW is set to itself
     if (s > MAX_REPLAY_WINDOW) s = MAX_REPLAY_WINDOW;
     this.size = s;
+    // Stryker disable next-line ArithmeticOperator: equivalent mutant (s + 1): a ring that is larger than needed behaves the same
     const need = ((s - 1) >>> 5) + 2;
     let blocks = 2;
+    // Stryker disable next-line EqualityOperator: equivalent mutant (<=): a larger ring behaves the same
     while (blocks < need) blocks <<= 1;
     this.ring = new Uint32Array(blocks + 1);
     this.blockMask = blocks - 1;
@@ -78,10 +81,12 @@ export class ReplayWindow {
     const ring = this.ring;
     const mask = this.blockMask;
     const top = ring[this.topIdx];
+    // Stryker disable next-line EqualityOperator: equivalent mutant (s >= top): s === top slides by 0 blocks, then the bit check refuses it as before
     if (s > top) {
       const cur = top >>> 5;
       const nb = s >>> 5;
       let n = nb - cur;
+      // Stryker disable next-line EqualityOperator: equivalent mutant (>=): n is set to itself
       if (n > mask + 1) n = mask + 1;
       for (let i = 1; i <= n; i++) ring[(cur + i) & mask] = 0;
       ring[this.topIdx] = s;

@@ -141,6 +141,8 @@ describe('compileNacl', () => {
       entry({ ruleNumber: 160, protocol: 1, cidr: '198.20.1.0/24' }),
       entry({ ruleNumber: 170, protocol: 1, cidr: '198.20.0.0/16' }), // wider than the earlier ICMP rule
       entry({ ruleNumber: 180, protocol: 6, ports: { from: 85, to: 85 }, cidr: '198.18.1.7/32' }), // inside 100
+      entry({ ruleNumber: 190, protocol: 47, cidr: '198.21.0.0/24' }),
+      entry({ ruleNumber: 200, protocol: 47, cidr: '198.21.0.0/16' }), // same start, wider than 190
     ]);
     expect(findShadowedNaclEntries(c)).toEqual([
       { ruleNumber: 110, by: 100, conflicting: false },

@@ -105,6 +105,14 @@ describe('NaclStage', () => {
     expect(stage.refusedAtReceiver).toBe(0);
   });
 
+  it('judges the receiver side whatever its subnet index (the first subnet too)', () => {
+    const { sa, sb, stage, inHits } = setup();
+    expect(sa).toBe(0);
+    expect(stage.crossing(sb, sa, B, A, 6, 80)).toBe(DropReason.None);
+    expect(stage.inSlot).toBeGreaterThanOrEqual(0);
+    expect(inHits(sa)[stage.inSlot]).toBe(1);
+  });
+
   it('a gateway side (-1) has no NACL: only the subnet side judges', () => {
     const { sa, sb, stage, total } = setup();
     // from the internet into sb: nb inbound only (udp 53 allowed from anywhere)

@@ -11,7 +11,7 @@ import { EspError, espDecrypt, espDropReason, espEncrypt, espLength, tunnelMtu }
 import { SaCounter, SaTable } from '../../../src/ipsec/sa-table.js';
 import type { EspAlgorithm } from '../../../src/ipsec/sa-types.js';
 import { DropReason } from '../../../src/pipeline/batch.js';
-import { ipv4Packet, makeChildSa, mirror } from './helpers.js';
+import { ipv4Packet, makeChildSa, mirror, refEncrypt } from './helpers.js';
 
 function pair(alg: EspAlgorithm) {
   const child = makeChildSa(alg);
@@ -138,6 +138,17 @@ describe('ESP edges', () => {
     expect(espDecrypt(peer, out, 0, n, Buffer.alloc(ctLen + 3), 4)).toBe(EspError.NoRoom);
     expect(espDecrypt(peer, out, 0, n, Buffer.alloc(ctLen + 4), 4)).toBe(40);
     expect(espDecrypt(peer, out, 1, n, back, 0)).toBe(EspError.Malformed);
+  });
+
+  it('the smallest authentic payload, a dummy packet of Pad Length and Next Header alone, is a dummy, not malformed', () => {
+    const child = makeChildSa('aes128gcm16');
+    const t = new SaTable({ backend: 'node' });
+    const sa = t.install(child);
+    const esp = refEncrypt('aes128gcm16', child.spiIn, 1, child.encKeyIn, child.saltIn, child.integKeyIn, new Uint8Array(0), { align: 1, nextHeader: 59 });
+    expect(esp.length).toBe(8 + 8 + 2 + 16);
+    expect(espDecrypt(t, esp, 0, esp.length, Buffer.alloc(esp.length), 0)).toBe(EspError.Dummy);
+    expect(sa.ctr[SaCounter.DummyIn]).toBe(1);
+    expect(sa.ctr[SaCounter.MalformedIn]).toBe(0);
   });
 
   it('refuses authentic payloads that are not a whole IPv4 packet, each counted as malformed', () => {

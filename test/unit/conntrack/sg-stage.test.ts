@@ -1,0 +1,198 @@
+/**
+ * The security stage's bookkeeping on the packet path, exactly: verdict
+ * counters per ENI and direction, flows accepted and rejected, and the flow-log
+ * records (which ENI, which action, every field) for allowed, untracked and
+ * refused flows (egress, NACL at either side, ingress), refused packets of
+ * known flows, the sender-side judgement of packets with no route, and a policy
+ * swap. The ENIs under test are not instance 0, so index arithmetic shows.
+ */
+import { describe, expect, it } from 'vitest';
+import { Harness } from '../../helpers/dp-harness.js';
+import { ethIpv4Icmp, ethIpv4Tcp, ethIpv4Udp, TCP_ACK, TCP_SYN } from '../../helpers/frames.js';
+import { DropReason } from '../../../src/pipeline/batch.js';
+import { instanceMac, routerMac } from '../../../src/lab/names.js';
+import { SgCounter } from '../../../src/conntrack/sg-stage.js';
+
+const YAML = (naclOut = 'allow', extraClientEgress = '') => `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  sz: { cidr: 198.18.9.0/24 }
+  sa: { cidr: 198.18.1.0/24, networkAcl: na }
+  sb: { cidr: 198.18.2.0/24, networkAcl: nb }
+networkAcls:
+  na:
+    outbound:
+      - { rule: 10, action: deny, protocol: tcp, ports: 25, cidr: 0.0.0.0/0 }
+      - { rule: 20, action: ${naclOut}, protocol: all, cidr: 0.0.0.0/0 }
+    inbound: [ { rule: 10, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
+  nb:
+    inbound:
+      - { rule: 10, action: deny, protocol: tcp, ports: 8443, cidr: 0.0.0.0/0 }
+      - { rule: 20, action: allow, protocol: all, cidr: 0.0.0.0/0 }
+    outbound: [ { rule: 10, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
+securityGroups:
+  client:
+    egress:
+      - { protocol: tcp, ports: 1-1000, cidr: 198.18.0.0/16 }
+      - { protocol: tcp, ports: 8443, cidr: 198.18.0.0/16 }
+      - { protocol: icmp, cidr: 198.18.0.0/16 }
+      - { protocol: udp, ports: 53, cidr: 0.0.0.0/0 }
+${extraClientEgress}
+  server:
+    ingress:
+      - { protocol: tcp, ports: 443, cidr: 198.18.1.0/24 }
+      - { protocol: tcp, ports: 8443, cidr: 198.18.1.0/24 }
+      - { protocol: icmp, icmpType: 8, cidr: 198.18.1.0/24 }
+  open:
+    ingress: [ { protocol: all, cidr: 0.0.0.0/0 } ]
+    egress: [ { protocol: all, cidr: 0.0.0.0/0 } ]
+instances:
+  z0: { subnet: sz, ip: 198.18.9.10, securityGroups: [open] }
+  z1: { subnet: sz, ip: 198.18.9.11, securityGroups: [open] }
+  c1: { subnet: sa, ip: 198.18.1.10, securityGroups: [client] }
+  s1: { subnet: sb, ip: 198.18.2.20, securityGroups: [server] }
+  u1: { subnet: sb, ip: 198.18.2.30, securityGroups: [open] }
+`;
+const C1 = '198.18.1.10', S1 = '198.18.2.20', U1 = '198.18.2.30';
+const MC = instanceMac('t', 'c1'), MS = instanceMac('t', 's1'), RA = routerMac('t', 'sa'), RB = routerMac('t', 'sb');
+const ip = (s: string): number => s.split('.').reduce((a, x) => ((a << 8) | Number(x)) >>> 0, 0);
+
+function syn(dport: number, dst = S1, sport = 40000) {
+  return ethIpv4Tcp({ srcMac: MC, dstMac: RA, src: C1, dst, sport, dport, flags: TCP_SYN, seq: 1, ack: 0 });
+}
+
+type Rec = { eni: string; src: number; dst: number; sport: number; dport: number; proto: number; action: string; packets: number; bytes: number };
+function records(h: Harness): Rec[] {
+  const out: Rec[] = [];
+  h.flowLog!.drain((eni, src, dst, sport, dport, proto, accept, packets, bytes) =>
+    out.push({ eni: h.topo.instanceNames[eni]!, src, dst, sport, dport, proto, action: accept ? 'ACCEPT' : 'REJECT', packets, bytes }));
+  return out.sort((a, b) => a.eni.localeCompare(b.eni));
+}
+
+function verdicts(h: Harness, name: string): number[] {
+  const i = h.port(name);
+  return [...h.security!.sgVerdicts.subarray(i * 4, i * 4 + 4)];
+}
+
+describe('security stage bookkeeping', () => {
+  it('an allowed new flow: one allow per side, accepted once, an ACCEPT record with every field on both ENIs', () => {
+    const h = new Harness(YAML(), { security: true, flowLogs: true });
+    const f = syn(443);
+    expect(h.run([{ port: h.port('c1'), frame: f }])).toHaveLength(1);
+    const v = verdicts(h, 'c1'), w = verdicts(h, 's1');
+    expect(v[SgCounter.EgressAllow]).toBe(1);
+    expect(v[SgCounter.EgressDeny]).toBe(0);
+    expect(w[SgCounter.IngressAllow]).toBe(1);
+    expect(w[SgCounter.IngressDeny]).toBe(0);
+    expect(verdicts(h, 'z0')).toEqual([0, 0, 0, 0]);
+    expect(h.security!.flowsAccepted).toBe(1);
+    expect(h.security!.flowsRejected).toBe(0);
+    const rec = { src: ip(C1), dst: ip(S1), sport: 40000, dport: 443, proto: 6, action: 'ACCEPT', packets: 1, bytes: f.length - 14 };
+    expect(records(h)).toEqual([{ eni: 'c1', ...rec }, { eni: 's1', ...rec }]);
+    // the reply of the tracked flow: no new verdicts, no new flow, logged on both ENIs
+    const reply = ethIpv4Tcp({ srcMac: MS, dstMac: RB, src: S1, dst: C1, sport: 443, dport: 40000, flags: TCP_SYN | TCP_ACK, seq: 9, ack: 2 });
+    expect(h.run([{ port: h.port('s1'), frame: reply }])).toHaveLength(1);
+    expect(h.security!.flowsAccepted).toBe(1);
+    expect(verdicts(h, 's1')[SgCounter.EgressDeny]).toBe(0);
+    expect(records(h).map((r) => `${r.eni} ${r.sport}>${r.dport} ${r.action}`)).toEqual(['c1 443>40000 ACCEPT', 's1 443>40000 ACCEPT']);
+  });
+
+  it('ICMP records carry no ports', () => {
+    const h = new Harness(YAML(), { security: true, flowLogs: true });
+    const f = ethIpv4Icmp({ srcMac: MC, dstMac: RA, src: C1, dst: S1, type: 8, code: 0, id: 77, seq: 1 });
+    expect(h.run([{ port: h.port('c1'), frame: f }])).toHaveLength(1);
+    for (const r of records(h)) expect([r.sport, r.dport, r.proto]).toEqual([0, 0, 1]);
+  });
+
+  it('refused by the sender\'s egress: counted there, REJECT on the sender only', () => {
+    const h = new Harness(YAML(), { security: true, flowLogs: true });
+    expect(h.run([{ port: h.port('c1'), frame: syn(2000) }])).toHaveLength(0);
+    expect(h.drops(DropReason.Sg)).toBe(1);
+    expect(verdicts(h, 'c1')[SgCounter.EgressDeny]).toBe(1);
+    expect(verdicts(h, 'c1')[SgCounter.EgressAllow]).toBe(0);
+    expect(verdicts(h, 's1')).toEqual([0, 0, 0, 0]);
+    expect(h.security!.flowsRejected).toBe(1);
+    expect(records(h).map((r) => `${r.eni} ${r.action}`)).toEqual(['c1 REJECT']);
+  });
+
+  it('refused by the receiver\'s ingress: ACCEPT where it left, REJECT where it arrived', () => {
+    const h = new Harness(YAML(), { security: true, flowLogs: true });
+    expect(h.run([{ port: h.port('c1'), frame: syn(80) }])).toHaveLength(0);
+    expect(verdicts(h, 's1')[SgCounter.IngressDeny]).toBe(1);
+    expect(verdicts(h, 's1')[SgCounter.IngressAllow]).toBe(0);
+    expect(verdicts(h, 'c1')[SgCounter.EgressAllow]).toBe(1);
+    expect(h.security!.flowsRejected).toBe(1);
+    expect(records(h).map((r) => `${r.eni} ${r.action}`)).toEqual(['c1 ACCEPT', 's1 REJECT']);
+  });
+
+  it('refused by a NACL: at the sender\'s subnet REJECT on the sender; at the receiver\'s, ACCEPT then REJECT', () => {
+    const h = new Harness(YAML(), { security: true, flowLogs: true, slots: 8 });
+    expect(h.run([{ port: h.port('c1'), frame: syn(25) }])).toHaveLength(0);
+    expect(records(h).map((r) => `${r.eni} ${r.action}`)).toEqual(['c1 REJECT']);
+    expect(h.run([{ port: h.port('c1'), frame: syn(8443) }])).toHaveLength(0);
+    expect(records(h).map((r) => `${r.eni} ${r.action}`)).toEqual(['c1 ACCEPT', 's1 REJECT']);
+    expect(h.drops(DropReason.Nacl)).toBe(2);
+    expect(h.security!.flowsRejected).toBe(2);
+    expect(h.security!.flowsAccepted).toBe(0);
+  });
+
+  it('untracked on both ENIs (all-open rules): accepted and logged, but no connection-tracking entry', () => {
+    const h = new Harness(YAML(), { security: true, flowLogs: true });
+    const f = ethIpv4Udp({ srcMac: instanceMac('t', 'z0'), dstMac: routerMac('t', 'sz'), src: '198.18.9.10', dst: U1, sport: 5000, dport: 6000 });
+    expect(h.run([{ port: h.port('z0'), frame: f }])).toHaveLength(1);
+    expect(h.ct!.entries).toBe(0);
+    expect(records(h).map((r) => `${r.eni} ${r.action}`)).toEqual(['u1 ACCEPT', 'z0 ACCEPT']);
+    // a tracked one does take an entry
+    expect(h.run([{ port: h.port('c1'), frame: syn(443) }])).toHaveLength(1);
+    expect(h.ct!.entries).toBe(1);
+  });
+
+  it('a known flow refused after a NACL change: ACCEPT where it left, REJECT where it was refused', () => {
+    const h = new Harness(YAML(), { security: true, flowLogs: true });
+    expect(h.run([{ port: h.port('c1'), frame: syn(443) }])).toHaveLength(1);
+    records(h);
+    h.reload(YAML().replace('{ rule: 20, action: allow, protocol: all, cidr: 0.0.0.0/0 }\n    outbound: [ { rule: 10',
+      '{ rule: 20, action: deny, protocol: all, cidr: 0.0.0.0/0 }\n    outbound: [ { rule: 10'));
+    const ack = ethIpv4Tcp({ srcMac: MC, dstMac: RA, src: C1, dst: S1, sport: 40000, dport: 443, flags: TCP_ACK, seq: 2, ack: 10 });
+    expect(h.run([{ port: h.port('c1'), frame: ack }])).toHaveLength(0);
+    expect(h.drops(DropReason.Nacl)).toBe(1);
+    expect(records(h).map((r) => `${r.eni} ${r.action}`)).toEqual(['c1 ACCEPT', 's1 REJECT']);
+    // refused at the sender's side instead: REJECT on the sender only
+    h.reload(YAML('deny'));
+    expect(h.run([{ port: h.port('c1'), frame: ack }])).toHaveLength(0);
+    expect(records(h).map((r) => `${r.eni} ${r.action}`)).toEqual(['c1 REJECT']);
+  });
+
+  it('no route: the sender\'s side is judged first (egress, then its NACL), then the route drop', () => {
+    const h = new Harness(YAML(), { security: true, flowLogs: true });
+    // UDP 53 to an address outside the VPC: egress allows, NACL allows, no route
+    const out = ethIpv4Udp({ srcMac: MC, dstMac: RA, src: C1, dst: '203.0.113.9', sport: 5353, dport: 53 });
+    expect(h.run([{ port: h.port('c1'), frame: out }])).toHaveLength(0);
+    expect(h.drops(DropReason.NoRoute)).toBe(1);
+    expect(records(h)).toEqual([]);
+    // TCP 443 outside the VPC: the egress rule covers 198.18.0.0/16 only
+    expect(h.run([{ port: h.port('c1'), frame: syn(443, '203.0.113.9') }])).toHaveLength(0);
+    expect(h.drops(DropReason.Sg)).toBe(1);
+    expect(verdicts(h, 'c1')[SgCounter.EgressDeny]).toBe(1);
+    expect(records(h).map((r) => `${r.eni} ${r.action}`)).toEqual(['c1 REJECT']);
+    // port 25 passes the egress rule only with an extra one; then the NACL refuses it
+    const h2 = new Harness(YAML('allow', '      - { protocol: tcp, ports: 25, cidr: 0.0.0.0/0 }'), { security: true, flowLogs: true });
+    expect(h2.run([{ port: h2.port('c1'), frame: syn(25, '203.0.113.9') }])).toHaveLength(0);
+    expect(h2.drops(DropReason.Nacl)).toBe(1);
+    expect(records(h2).map((r) => `${r.eni} ${r.action}`)).toEqual(['c1 REJECT']);
+  });
+
+  it('a policy swap hands back the old verdict counters and starts from zero for every ENI', () => {
+    const h = new Harness(YAML(), { security: true });
+    h.run([{ port: h.port('c1'), frame: syn(443) }]);
+    const old = h.security!.sgVerdicts;
+    const p2 = h.policy!;
+    const r = h.security!.setPolicy(p2);
+    expect(r.sgVerdicts).toBe(old);
+    expect(old[h.port('c1') * 4 + SgCounter.EgressAllow]).toBe(1);
+    expect(h.security!.sgVerdicts).not.toBe(old);
+    expect(h.security!.sgVerdicts.length).toBe(h.topo.instanceNames.length * 4);
+    expect([...h.security!.sgVerdicts].every((x) => x === 0)).toBe(true);
+    expect(r.naclHits).not.toBe(h.security!.naclHits);
+  });
+});
