@@ -126,8 +126,10 @@ export class SecurityStage {
    * (flows through a NAT gateway, [EC2-CT]).
    */
   crossing(pkt: Packet, S: number, sSub: number, R: number, rSub: number, nowMs: number, forceTrack: boolean): number {
+    // A later fragment follows its first fragment's verdict on this same crossing (each crossing of an
+    // appliance's path keeps its own).
     if (pkt.fragOff !== 0) {
-      return this.frags.allowed(pkt.src, pkt.dst, pkt.ipId, pkt.proto, nowMs) ? DropReason.None : DropReason.Fragment;
+      return this.frags.allowed(pkt.src, pkt.dst, pkt.ipId, pkt.proto, nowMs, FragCache.leg(S, R)) ? DropReason.None : DropReason.Fragment;
     }
     this.forceTrack = forceTrack;
     const instIp = this.policy.topology.instIp;
@@ -141,7 +143,7 @@ export class SecurityStage {
     if (ref === NO_FLOW) r = this.newFlow(pkt, S, sSub, R, rSub, nowMs);
     else if (owns(this.ct, ref, S, R)) r = this.knownFlow(pkt, ref, S, sSub, R, rSub, nowMs);
     else r = this.perEni(pkt, ref, S, sSub, R, rSub, nowMs);
-    if (r === DropReason.None && pkt.moreFrags) this.frags.allow(pkt.src, pkt.dst, pkt.ipId, pkt.proto, nowMs);
+    if (r === DropReason.None && pkt.moreFrags) this.frags.allow(pkt.src, pkt.dst, pkt.ipId, pkt.proto, nowMs, 0, FragCache.leg(S, R));
     return r;
   }
 
@@ -392,9 +394,8 @@ export class SecurityStage {
    * inside the VPC to the destination itself (egress group references match).
    */
   senderSide(pkt: Packet, S: number, sSub: number, rSub: number, local: boolean, nowMs: number): number {
-    if (pkt.fragOff !== 0) {
-      return this.frags.allowed(pkt.src, pkt.dst, pkt.ipId, pkt.proto, nowMs) ? DropReason.None : DropReason.Fragment;
-    }
+    // The first fragment of a packet that ends here was dropped too: its later fragments have nothing to follow.
+    if (pkt.fragOff !== 0) return DropReason.Fragment;
     const p = this.policy;
     const proto = pkt.proto;
     this.viaMiddlebox = S >= 0 && pkt.src !== p.topology.instIp[S];

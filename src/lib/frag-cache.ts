@@ -1,9 +1,16 @@
 /**
  * Verdicts of first fragments, so later fragments (which carry no L4 header,
  * hence no ports to match rules or flows on) follow their first fragment.
- * Direct-mapped over (src, dst, IP id, protocol); an entry lives `ttlMs`.
+ * Direct-mapped over (src, dst, IP id, protocol, leg); an entry lives `ttlMs`.
  * A later fragment whose first fragment was not seen (or was refused) is
  * refused. Allocation-free.
+ *
+ * `leg` names the hop that judged the first fragment (the security stage
+ * passes its crossing, sender and receiver ENI): a packet through an
+ * appliance crosses twice, and its later fragments must follow the first
+ * fragment's verdict on each crossing, never the verdict of another one
+ * (a first fragment refused on the second crossing must not let its later
+ * fragments through on the strength of the first crossing).
  *
  * Bounded by construction (one slot per key, no probing). Outsiders pick the
  * keys, so the slot is a seeded hash (per-process random seed unless a test
@@ -20,6 +27,8 @@ export class FragCache {
   private readonly dst: Int32Array;
   private readonly idProto: Uint32Array;
   private readonly expires: Float64Array;
+  /** The hop that judged the first fragment (exact; 0 when the caller has one hop). */
+  private readonly leg: Float64Array;
   /** What the caller attached to the first fragment (e.g. the inside address a NAT maps it to). */
   private readonly value: Int32Array;
   private readonly mask: number;
@@ -34,35 +43,42 @@ export class FragCache {
     this.dst = new Int32Array(n);
     this.idProto = new Uint32Array(n);
     this.expires = new Float64Array(n);
+    this.leg = new Float64Array(n);
     this.value = new Int32Array(n);
   }
 
-  /** The one slot (src, dst, id, proto) may use. */
-  private slot(src: number, dst: number, idProto: number): number {
-    return hash3(src, dst, idProto, this.seed) & this.mask;
+  /** The one slot (src, dst, id, proto, leg) may use. */
+  private slot(src: number, dst: number, idProto: number, leg: number): number {
+    // Both halves of the leg (up to 2^48) feed the hash.
+    const legMix = Math.imul((leg / 0x1000000) | 0, 0x9e3779b1) ^ (leg % 0x1000000);
+    return hash3(src, (dst ^ legMix) | 0, idProto, this.seed) & this.mask;
   }
 
-  /** Remembers that the first fragment of (src, dst, id, proto) passed. */
-  allow(src: number, dst: number, id: number, proto: number, nowMs: number, value = 0): void {
+  /** Remembers that the first fragment of (src, dst, id, proto) passed on `leg`. */
+  allow(src: number, dst: number, id: number, proto: number, nowMs: number, value = 0, leg = 0): void {
     const ip = ((id << 8) | proto) >>> 0;
-    const i = this.slot(src, dst, ip);
+    const i = this.slot(src, dst, ip, leg);
     this.src[i] = src | 0;
     this.dst[i] = dst | 0;
     this.idProto[i] = ip;
+    this.leg[i] = leg;
     this.expires[i] = nowMs + this.ttlMs;
     this.value[i] = value | 0;
   }
 
-  allowed(src: number, dst: number, id: number, proto: number, nowMs: number): boolean {
+  allowed(src: number, dst: number, id: number, proto: number, nowMs: number, leg = 0): boolean {
     const ip = ((id << 8) | proto) >>> 0;
-    const i = this.slot(src, dst, ip);
-    return this.src[i] === (src | 0) && this.dst[i] === (dst | 0) && this.idProto[i] === ip && this.expires[i] > nowMs;
+    const i = this.slot(src, dst, ip, leg);
+    return this.src[i] === (src | 0) && this.dst[i] === (dst | 0) && this.idProto[i] === ip && this.leg[i] === leg && this.expires[i] > nowMs;
   }
 
-  /** The value attached by allow() when (src, dst, id, proto) is allowed, else `none`. */
-  valueOf(src: number, dst: number, id: number, proto: number, nowMs: number, none: number): number {
-    const ip = ((id << 8) | proto) >>> 0;
-    const i = this.slot(src, dst, ip);
-    return this.src[i] === (src | 0) && this.dst[i] === (dst | 0) && this.idProto[i] === ip && this.expires[i] > nowMs ? this.value[i] : none;
+  /** The value attached by allow() when (src, dst, id, proto) is allowed on `leg`, else `none`. */
+  valueOf(src: number, dst: number, id: number, proto: number, nowMs: number, none: number, leg = 0): number {
+    return this.allowed(src, dst, id, proto, nowMs, leg) ? this.value[this.slot(src, dst, ((id << 8) | proto) >>> 0, leg)] : none;
+  }
+
+  /** The leg number of a crossing from ENI index s to ENI index r (-1: a gateway or the outside); indices < 2^24. */
+  static leg(s: number, r: number): number {
+    return (s + 1) * 0x1000000 + (r + 1);
   }
 }

@@ -136,8 +136,9 @@ export class NatGatewayPath {
     if (pkt.fragOff !== 0) {
       const inside = proto === PROTO_UDP ? this.inFrags.valueOf(pkt.src, pkt.dst, pkt.ipId, proto, nowMs, NO_INSIDE) : NO_INSIDE;
       if (inside === NO_INSIDE) {
+        // Its first fragment never passed the gateway: an orphan, whatever refused the first.
         c[NatCounter.PacketsDropped]++;
-        return DropReason.Unsolicited;
+        return DropReason.Fragment;
       }
       rewriteAddrPort(buf, pkt.l3Off, -1, proto, 16, inside, -1, false);
       this.arrived(pkt, nat, inside, len);

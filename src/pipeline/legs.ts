@@ -112,6 +112,8 @@ export class Legs {
         if (this.router.isEcho(pkt)) return this.router.echo(b, pkt, topo, a & 0xffffff);
         return this.dropAfterSender(pkt, S, sSub, DropReason.NotForRouter, nowMs, a & 0xffffff, true);
       }
+      // To a NAT gateway's private address from inside the VPC: an answer to what it translated.
+      if (akind === AddrKind.NatGateway) return this.instanceToNatAddr(b, pkt, this.nats[a & 0xffffff], S, sSub, nowMs);
       const rSub = topo.subnetOf(dst);
       if (akind === AddrKind.Reserved) return this.dropAfterSender(pkt, S, sSub, DropReason.ReservedAddress, nowMs, rSub, true);
       return this.dropAfterSender(pkt, S, sSub, DropReason.UnsupportedTarget, nowMs, rSub, true);
@@ -245,6 +247,8 @@ export class Legs {
     const e = topo.route(topo.subnetRouteTable[nat.subnet], pkt.dst);
     if (e < 0) return natDrop(nat, DropReason.NoRoute);
     const kind = topo.rtKind[e];
+    // Inside the VPC (a private NAT gateway between subnets, or a route through an appliance).
+    if (kind === Target.Local || kind === Target.Instance) return this.fromNatInside(b, pkt, nat, e, false, nowMs);
     if (kind === Target.Vgw && this.tunnel.vpn !== null) {
       // A private NAT gateway towards the VPN: the other network sees the gateway's private address.
       r = this.natNacl(pkt, nat.subnet, -1);
@@ -277,19 +281,70 @@ export class Legs {
 
   /** A packet for the NAT gateway's private address (from the IGW or a tunnel): reverse translation to the inside host. */
   private natToInside(b: PacketBatch, pkt: Packet, nat: NatGatewayState, nowMs: number): number {
-    const topo = this.topo, natgw = this.natgw;
-    let r = this.natNacl(pkt, -1, nat.subnet);
+    const r = this.natNacl(pkt, -1, nat.subnet);
     if (r !== DropReason.None) return natDrop(nat, r);
-    r = natgw.reverse(pkt, nat, nowMs);
+    return this.natReverse(b, pkt, nat, nowMs);
+  }
+
+  /** Instance S -> a NAT gateway's private address (the answer of a destination inside the VPC). */
+  private instanceToNatAddr(b: PacketBatch, pkt: Packet, nat: NatGatewayState, S: number, sSub: number, nowMs: number): number {
+    // The answerer's SG egress and the NACLs between its subnet and the gateway's (the gateway has no SG).
+    const r = this.crossing(pkt, S, sSub, -1, nat.subnet, nowMs, false);
+    if (r !== DropReason.None) return natDrop(nat, r);
+    return this.natReverse(b, pkt, nat, nowMs);
+  }
+
+  /** Reverse translation, then the gateway's subnet's route table towards the inside host. */
+  private natReverse(b: PacketBatch, pkt: Packet, nat: NatGatewayState, nowMs: number): number {
+    const topo = this.topo;
+    const r = this.natgw.reverse(pkt, nat, nowMs);
     if (r !== DropReason.None) return r;
-    const a = topo.classify(natgw.inside);
-    if (a < 0 || a >>> 24 !== AddrKind.Instance) return DropReason.NoDestination;
-    const R = a & 0xffffff;
+    const e = topo.route(topo.subnetRouteTable[nat.subnet], pkt.dst);
+    if (e < 0) return natDrop(nat, DropReason.NoRoute);
+    const kind = topo.rtKind[e];
+    if (kind === Target.Local || kind === Target.Instance) return this.fromNatInside(b, pkt, nat, e, true, nowMs);
+    if (kind === Target.Blackhole) return natDrop(nat, DropReason.Blackhole);
+    // Routes for the VPC's own addresses name only instances and NAT gateways (configuration check).
+    return natDrop(nat, DropReason.NoRoute);
+  }
+
+  /**
+   * A translated packet the gateway's route `e` (local, or an appliance)
+   * delivers inside the VPC: the crossing from the gateway's subnet to the
+   * receiver (NACLs, the receiver's destination check and SG), then delivery.
+   * `answer`: reverse-translated (counted as delivered to the source).
+   */
+  private fromNatInside(b: PacketBatch, pkt: Packet, nat: NatGatewayState, e: number, answer: boolean, nowMs: number): number {
+    const topo = this.topo;
+    let R: number;
+    if (topo.rtKind[e] === Target.Instance) {
+      R = topo.rtTarget[e];
+      if (R < 0) return natDrop(nat, DropReason.NoRoute);
+    } else {
+      const a = topo.classify(pkt.dst);
+      const akind = a >>> 24;
+      const rSub = topo.subnetOf(pkt.dst);
+      if (a < 0 || akind !== AddrKind.Instance) {
+        // The router, reserved addresses, another gateway, nothing: refused after the gateway subnet's NACL legs.
+        const nr = this.natNacl(pkt, nat.subnet, rSub);
+        if (nr !== DropReason.None) return natDrop(nat, nr);
+        return natDrop(nat, a < 0 ? DropReason.NoDestination : akind === AddrKind.Reserved ? DropReason.ReservedAddress
+          : akind === AddrKind.Router ? DropReason.NotForRouter : DropReason.UnsupportedTarget);
+      }
+      R = a & 0xffffff;
+    }
+    const rSub = topo.instSubnet[R];
+    if (pkt.dst !== topo.instIp[R] && topo.instSrcDstCheck[R] === 1) {
+      const nr = this.natNacl(pkt, nat.subnet, rSub);
+      if (nr !== DropReason.None) return natDrop(nat, nr);
+      return natDrop(nat, DropReason.SourceDestCheck);
+    }
     const port = this.ports.instPort[R];
-    if (port < 0) return DropReason.NoDestination;
-    r = this.crossing(pkt, -1, nat.subnet, R, topo.instSubnet[R], nowMs, false);
+    if (port < 0) return natDrop(nat, DropReason.NoDestination);
+    const r = this.crossing(pkt, -1, nat.subnet, R, rSub, nowMs, false);
     if (r !== DropReason.None) return natDrop(nat, r);
-    natgw.delivered(pkt, nat, nowMs);
+    if (answer) this.natgw.delivered(pkt, nat, nowMs);
+    else this.natgw.sent(pkt, nat, nowMs);
     return this.deliver(b, pkt, R, port);
   }
 

@@ -367,4 +367,23 @@ ${VPN}routeTables:
 `,
     flow: fromInstance(0, '198.51.100.100', '198.19.1.10', { proto: 17, sport: 40000, dport: 53 }, { kind: 'spoof', from: 'm' }),
   },
+  {
+    id: 'F18',
+    title: "through an appliance, a later fragment follows its first fragment's verdict of another crossing: the receiver's security group is not judged",
+    yaml: `${VPC}subnets:
+  s0: { cidr: 198.18.1.0/24, routeTable: via-m }
+  s1: { cidr: 198.18.2.0/24 }
+  s2: { cidr: 198.18.3.0/24 }
+securityGroups:
+  open: { ingress: [ { protocol: all, cidr: 0.0.0.0/0 } ] }
+  closed: { ingress: [] }
+instances:
+  a: { subnet: s0, ip: 198.18.1.10, securityGroups: [open] }
+  m: { subnet: s1, ip: 198.18.2.11, securityGroups: [open], sourceDestCheck: false }
+  b: { subnet: s2, ip: 198.18.3.12, securityGroups: [closed] }
+routeTables:
+  via-m: { routes: [ { destination: 198.18.3.0/24, target: m } ] }
+`,
+    flow: fromInstance(0, '198.18.1.10', '198.18.3.12', { proto: 17, sport: 40000, dport: 53 }, { frag: 'all' }),
+  },
 ];
