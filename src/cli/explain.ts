@@ -1,6 +1,6 @@
 /**
  * `vpcd explain CONFIG --src X --dst Y --proto P [--sport N] [--dport N]
- *  [--icmp-type T --icmp-code C] [--nat-port N] [--from NAME] [--expect V] [--json]`
+ *  [--icmp-type T --icmp-code C] [--fragment first|later] [--nat-port N] [--from NAME] [--expect V] [--json]`
  *
  * Evaluates one flow and its reply against a configuration with the reference
  * evaluator (src/policy/reference.ts), without packets or privileges.
@@ -11,6 +11,10 @@
  * address. As a source, an instance or NAT gateway sends from its private IP
  * (its public IP names it too). As a destination seen from the internet, an
  * instance or NAT gateway name means its public IP.
+ *
+ * --fragment says the flow's packets are IP fragments: a NAT gateway drops
+ * fragmented TCP and ICMP, the VPC router answers no fragmented echo, and a
+ * later fragment (no ports) follows its first fragment's verdict.
  *
  * --nat-port N pins the source port a NAT gateway allocates (1024-65535);
  * without it, stages that see that port judge the whole range. --from NAME
@@ -39,8 +43,8 @@ import { flag, type Out, parseCommandArgs, str, UsageError, usageFailure, wantsH
 export type ExplainOut = Out;
 
 export const EXPLAIN_HELP = `usage: vpcd explain CONFIG --src X --dst Y --proto P [--sport N] [--dport N]
-                    [--icmp-type T --icmp-code C] [--nat-port N] [--from NAME]
-                    [--expect allow|deny] [--json]
+                    [--icmp-type T --icmp-code C] [--fragment first|later]
+                    [--nat-port N] [--from NAME] [--expect allow|deny] [--json]
 
 Evaluates one flow and its reply against CONFIG (- reads standard input),
 stage by stage, without packets or privileges.
@@ -52,6 +56,8 @@ stage by stage, without packets or privileges.
   --dport N          destination port (tcp/udp; required for them)
   --icmp-type T, --icmp-code C
                      ICMP type and code (default: echo request, 8/0)
+  --fragment F       the packets are IP fragments: first (carries the ports) or
+                     later (no ports: follows its first fragment's verdict)
   --nat-port N       the source port a NAT gateway picks (1024-65535);
                      default: judge the whole range
   --from NAME        the instance that sends the packet (an appliance forwarding
@@ -81,6 +87,7 @@ export interface ExplainArgs {
   readonly icmpType?: number;
   readonly icmpCode?: number;
   readonly natPort?: number;
+  readonly fragment?: 'first' | 'later';
   readonly from?: string;
   readonly expect?: 'allow' | 'deny';
   readonly json: boolean;
@@ -90,7 +97,7 @@ const OPTIONS = {
   src: { type: 'string' }, dst: { type: 'string' }, proto: { type: 'string' },
   sport: { type: 'string' }, dport: { type: 'string' },
   'icmp-type': { type: 'string' }, 'icmp-code': { type: 'string' },
-  'nat-port': { type: 'string' }, from: { type: 'string' },
+  'nat-port': { type: 'string' }, from: { type: 'string' }, fragment: { type: 'string' },
   expect: { type: 'string' }, json: { type: 'boolean' },
 } as const;
 
@@ -133,6 +140,10 @@ export function parseExplainArgs(argv: readonly string[]): ExplainArgs | 'help' 
   if (natPort !== undefined && !ports) throw new UsageError('--nat-port applies to tcp and udp only');
   const natPortN = natPort !== undefined ? intArg('--nat-port', natPort, 65535) : undefined;
   if (natPortN !== undefined && natPortN < 1024) throw new UsageError(`--nat-port must be an integer 1024-65535 (the range a NAT gateway uses), not '${natPort}'`);
+  const fragment = str(p, 'fragment');
+  if (fragment !== undefined && fragment !== 'first' && fragment !== 'later') {
+    throw new UsageError(`--fragment must be first or later, not '${fragment}'${hint(fragment, ['first', 'later'])}`);
+  }
   const from = str(p, 'from');
   const expect = str(p, 'expect');
   if (expect !== undefined && expect !== 'allow' && expect !== 'deny') {
@@ -148,6 +159,7 @@ export function parseExplainArgs(argv: readonly string[]): ExplainArgs | 'help' 
     ...(icmpType !== undefined ? { icmpType: intArg('--icmp-type', icmpType, 255) } : {}),
     ...(icmpCode !== undefined ? { icmpCode: intArg('--icmp-code', icmpCode, 255) } : {}),
     ...(natPortN !== undefined ? { natPort: natPortN } : {}),
+    ...(fragment !== undefined ? { fragment } : {}),
     ...(from !== undefined ? { from } : {}),
     ...(expect !== undefined ? { expect } : {}),
     json: flag(p, 'json'),
@@ -278,6 +290,7 @@ export function runExplain(argv: string[], out: ExplainOut, stdin: () => string 
       ...(args.dport !== undefined ? { dport: args.dport } : {}),
       ...(args.icmpType !== undefined ? { icmpType: args.icmpType } : {}),
       ...(args.icmpCode !== undefined ? { icmpCode: args.icmpCode } : {}),
+      ...(args.fragment !== undefined ? { fragment: args.fragment } : {}),
     };
     const from = args.from ?? src.from;
     if (args.from !== undefined && !cfg.instances.has(args.from)) {

@@ -78,7 +78,7 @@ export class NatGatewayPath {
    * Source translation of an admitted inside packet: finds or opens its
    * session (a later fragment follows its first), rewrites the source to the
    * gateway's address and port. A TCP segment with no session that is not a
-   * SYN is answered with a RST to `srcInst` and dropped.
+   * SYN (SYN-ACK included) is answered with a RST to `srcInst` and dropped.
    */
   translate(b: PacketBatch, pkt: Packet, nat: NatGatewayState, topo: Topology, srcInst: number, nowMs: number): number {
     const proto = pkt.proto;
@@ -93,8 +93,9 @@ export class NatGatewayPath {
       let ref = nat.lookupInside(pkt.src, pkt.dst, pkt.sport, pkt.dport, proto);
       if (ref === NO_FLOW) {
         const tcpFlags = pkt.tcpFlags();
-        if (proto === PROTO_TCP && (tcpFlags & 0x02) === 0) {
-          // No session for a mid-stream segment (it idled out): the NAT gateway answers with a RST.
+        // Only a SYN opens a TCP session; a SYN-ACK is the answer of a connection that did not pass the gateway.
+        if (proto === PROTO_TCP && (tcpFlags & 0x12) !== 0x02) {
+          // No session for a mid-stream segment (it idled out, or never passed here): the NAT gateway answers with a RST.
           if ((tcpFlags & 0x04) === 0) this.sendRst(b, pkt, topo, srcInst);
           c[NatCounter.PacketsDropped]++;
           return DropReason.AfterClose;

@@ -65,7 +65,7 @@ export class VpcRouter {
 
   /** An unfragmented ICMP echo request: what the router answers. */
   isEcho(pkt: Packet): boolean {
-    return pkt.proto === 1 && !pkt.isFragment() && pkt.buf[pkt.l4Off] === 8;
+    return pkt.proto === 1 && !pkt.isFragment() && pkt.buf[pkt.l4Off] === 8 && pkt.buf[pkt.l4Off + 1] === 0;
   }
 
   /** Traffic to a subnet's router address: answers ICMP echo in place, drops the rest. */

@@ -49,7 +49,10 @@ export function normaliseFlow(flow: Flow): Flow {
   if (!isIpv4(flow.src)) throw new ExplainInputError(`source '${flow.src}' is not an IPv4 address`);
   if (!isIpv4(flow.dst)) throw new ExplainInputError(`destination '${flow.dst}' is not an IPv4 address`);
   if (!isByte(flow.proto)) throw new ExplainInputError(`protocol ${String(flow.proto)} is not a protocol number 0-255`);
-  const base = { src: flow.src, dst: flow.dst, proto: flow.proto };
+  if (flow.fragment !== undefined && flow.fragment !== 'first' && flow.fragment !== 'later') {
+    throw new ExplainInputError(`fragment must be 'first' or 'later', not '${String(flow.fragment)}'`);
+  }
+  const base = { src: flow.src, dst: flow.dst, proto: flow.proto, ...(flow.fragment !== undefined ? { fragment: flow.fragment } : {}) };
   if (flow.proto === 6 || flow.proto === 17) {
     if (flow.dport === undefined) throw new ExplainInputError(`${PROTO_NAMES[flow.proto]} needs a destination port`);
     const sport = flow.sport ?? DEFAULT_SPORT;
@@ -87,18 +90,21 @@ export function flowJson(f: Pkt): FlowJson {
   }
   if (f.icmpType !== undefined) out.icmpType = f.icmpType;
   if (f.icmpCode !== undefined) out.icmpCode = f.icmpCode;
+  if (f.fragment !== undefined) out.fragment = f.fragment;
   return out;
 }
 
 /** The return traffic of a (delivered) packet, or undefined when the protocol has none (ICMP errors and replies). */
 export function replyOf(p: Flow): Flow | undefined {
-  if (p.proto === 6 || p.proto === 17) return { src: p.dst, dst: p.src, proto: p.proto, sport: p.dport as number, dport: p.sport as number };
+  // The answers of a flow sent in fragments are judged as fragments of the same kind.
+  const frag = p.fragment !== undefined ? { fragment: p.fragment } : {};
+  if (p.proto === 6 || p.proto === 17) return { src: p.dst, dst: p.src, proto: p.proto, sport: p.dport as number, dport: p.sport as number, ...frag };
   if (p.proto === 1) {
     const t = ICMP_REPLY[p.icmpType as number];
-    return t === undefined ? undefined : { src: p.dst, dst: p.src, proto: 1, icmpType: t, icmpCode: 0 };
+    return t === undefined ? undefined : { src: p.dst, dst: p.src, proto: 1, icmpType: t, icmpCode: 0, ...frag };
   }
   // Other protocols: AWS tracks (src, dst, proto) and admits the same kind of traffic back within 600 s ([EC2-CT]).
-  return { src: p.dst, dst: p.src, proto: p.proto };
+  return { src: p.dst, dst: p.src, proto: p.proto, ...frag };
 }
 
 /** replyOf for a packet inside the evaluator: the NAT gateway's pick moves from the source port to the destination port. */
@@ -122,7 +128,8 @@ function portText(p: Pkt, field: 'sport' | 'dport'): string {
 /** One line naming the packet, for notes. */
 export function show(p: Pkt): string {
   const proto = PROTO_NAMES[p.proto] ?? `proto ${p.proto}`;
-  if (hasPorts(p)) return `${proto} ${p.src}:${portText(p, 'sport')} -> ${p.dst}:${portText(p, 'dport')}`;
-  if (p.proto === 1) return `icmp ${p.src} -> ${p.dst} type ${p.icmpType} code ${p.icmpCode}`;
-  return `${proto} ${p.src} -> ${p.dst}`;
+  const frag = p.fragment !== undefined ? ` (${p.fragment} fragment)` : '';
+  if (hasPorts(p)) return `${proto} ${p.src}:${portText(p, 'sport')} -> ${p.dst}:${portText(p, 'dport')}${frag}`;
+  if (p.proto === 1) return `icmp ${p.src} -> ${p.dst} type ${p.icmpType} code ${p.icmpCode}${frag}`;
+  return `${proto} ${p.src} -> ${p.dst}${frag}`;
 }

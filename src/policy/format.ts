@@ -11,11 +11,12 @@ function range(r: PortRange): string {
 }
 
 export function describeFlow(f: FlowJson): string {
+  const frag = f.fragment !== undefined ? ` (${f.fragment} fragment)` : '';
   const sport = f.sport ?? (f.sportRange !== undefined ? range(f.sportRange) : undefined);
   const dport = f.dport ?? (f.dportRange !== undefined ? range(f.dportRange) : undefined);
-  if (sport !== undefined || dport !== undefined) return `${f.proto} ${f.src}:${sport ?? '-'} -> ${f.dst}:${dport ?? '-'}`;
-  if (f.icmpType !== undefined) return `${f.proto} ${f.src} -> ${f.dst} type ${f.icmpType} code ${f.icmpCode ?? 0}`;
-  return `${typeof f.proto === 'number' ? `proto ${f.proto}` : f.proto} ${f.src} -> ${f.dst}`;
+  if (sport !== undefined || dport !== undefined) return `${f.proto} ${f.src}:${sport ?? '-'} -> ${f.dst}:${dport ?? '-'}${frag}`;
+  if (f.icmpType !== undefined) return `${f.proto} ${f.src} -> ${f.dst} type ${f.icmpType} code ${f.icmpCode ?? 0}${frag}`;
+  return `${typeof f.proto === 'number' ? `proto ${f.proto}` : f.proto} ${f.src} -> ${f.dst}${frag}`;
 }
 
 export function describeBy(by: By | undefined): string {

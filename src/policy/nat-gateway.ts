@@ -45,6 +45,9 @@ export function natGatewayRefusal(gateway: string, p: Flow, vpcCidr: string, asy
   if (!cidrContainsIp(vpcCidr, p.src)) {
     return { code: 'NGW_REQUIRES_SOURCE_IN_VPC', note: `${p.src} is outside the VPC: a NAT gateway only serves sources in its VPC` };
   }
+  if (p.fragment !== undefined && p.proto !== 17) {
+    return { code: 'PROTOCOL_RESTRICTION', note: `a NAT gateway forwards fragmented UDP only; fragmented ${p.proto === 6 ? 'TCP' : 'ICMP'} is dropped [VPC-NGW]` };
+  }
   const back = `this is the reply of a flow that did not come through ${gateway} (asymmetric return path)`;
   if (asymmetricReply && p.proto === 6) {
     return {

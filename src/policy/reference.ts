@@ -283,8 +283,7 @@ class Walk {
     if (dstClass.kind === 'special') return this.deny('deliver', p.dst, 'NO_POSSIBLE_DESTINATION', `${p.dst} is ${dstClass.what}`);
 
     const route = routeLookup(cfg, eni.subnet, p.dst);
-    if (route !== null && route.targetKind === 'local' && dstClass.kind === 'reserved' && dstClass.role === 'router' &&
-        p.proto === 1 && (p.icmpType ?? 8) === 8 && (p.icmpCode ?? 0) === 0) {
+    if (route !== null && route.targetKind === 'local' && dstClass.kind === 'reserved' && dstClass.role === 'router' && isRouterEcho(p)) {
       // The VPC router's own address is not filtered by security groups or NACLs [VPC-SEC]: as the packet path, no SG stage.
       this.stages.push('route', eni.subnet.name, 'allow', { by: { table: route.table, destination: route.destination, target: route.target } });
       return this.arrive(p, eni);
@@ -414,7 +413,7 @@ class Walk {
       });
       return DENIED;
     }
-    if (c.kind === 'reserved' && c.role === 'router' && p.proto === 1 && (p.icmpType ?? 8) === 8 && (p.icmpCode ?? 0) === 0) {
+    if (c.kind === 'reserved' && c.role === 'router' && isRouterEcho(p)) {
       // vpcd's choice (docs/semantics.md): the subnet router answers ICMP echo, outside security groups and NACLs
       // like the other VPC-provided addresses [VPC-SEC]; its echo reply is not walked as a flow.
       const on = `router ${p.dst}`;
@@ -670,6 +669,11 @@ function resolveStart(cfg: VpcConfig, p: Flow, from: string | undefined): Start 
  * carries its stages (`path`), its hops (`legs`) and where it ended (`end`):
  * the form a comparison with the packet path consumes.
  */
+/** An echo request the VPC router answers: type 8 code 0, whole (it does not reassemble fragments). */
+function isRouterEcho(p: Pkt): boolean {
+  return p.proto === 1 && (p.icmpType ?? 8) === 8 && (p.icmpCode ?? 0) === 0 && p.fragment === undefined;
+}
+
 export function evaluateFlow(cfg: VpcConfig, flow: Flow, opts: EvaluateOptions = {}): Explanation {
   const pkt = normaliseFlow(flow);
   checkNatPort(opts.natPort);

@@ -41,6 +41,8 @@ function naclOf(cfg: VpcConfig, subnet: Subnet): NetworkAcl {
 
 export class Stages {
   readonly path: PathStage[] = [];
+  /** The packet each ENI's SG egress tracked on this walk (request mode), by instance name. */
+  private readonly trackedOut = new Map<string, Pkt>();
 
   constructor(
     private readonly cfg: VpcConfig,
@@ -132,6 +134,16 @@ export class Stages {
         return false;
       }
     }
+    if (this.mode === 'request' && dir === 'ingress' && isOwnReply(this.trackedOut.get(inst.name), p)) {
+      // Hairpin back to the sender (through its own public address): the ENI's tracking holds a connection
+      // whose reply is exactly this packet, so connection tracking admits it as that reply ([EC2-CT]).
+      this.tracked.set(`${inst.name}/${dir}`, true);
+      this.push(stage, inst.name, 'allow', {
+        by: { tracked: true },
+        note: `${show(p)} is the exact reverse of the connection ${inst.name} tracked when it sent this packet: its tracking admits it as that connection's reply`,
+      });
+      return true;
+    }
     const v = this.sgVerdict(inst, dir, p, sgOpts);
     if (!v.allow) {
       this.sgDeny(inst, dir, p, v, sgOpts);
@@ -139,6 +151,7 @@ export class Stages {
     }
     const tracked = isTracked(this.cfg, inst, dir, p, trackOpts);
     if (this.mode === 'request') this.tracked.set(`${inst.name}/${dir}`, tracked);
+    if (this.mode === 'request' && dir === 'egress' && tracked) this.trackedOut.set(inst.name, p);
     this.push(stage, inst.name, 'allow', { by: v.by, conntrack: tracked ? 'tracked' : 'untracked', ...(v.range !== undefined ? { portRange: v.range } : {}) });
     return true;
   }
@@ -191,4 +204,18 @@ export class Stages {
     this.push('source-dest-check', inst.name, 'deny', { by: { sourceDestCheck: true }, code: 'ENI_SOURCE_DEST_CHECK_RESTRICTION', note });
     return false;
   }
+}
+
+/**
+ * True when `p` arriving at an ENI is the reply direction of `out`, the
+ * packet that ENI sent and tracked: addresses swapped, and for TCP/UDP the
+ * ports swapped too. ICMP is keyed by type (an echo request's reply is an
+ * echo reply), so a hairpinned ICMP packet is never its own reply; other
+ * protocols are tracked by addresses alone ([EC2-CT]).
+ */
+function isOwnReply(out: Pkt | undefined, p: Pkt): boolean {
+  if (out === undefined || out.proto !== p.proto || out.src !== p.dst || out.dst !== p.src) return false;
+  if (p.proto === 1) return false;
+  if (hasPorts(p)) return out.natPort === undefined && p.natPort === undefined && out.sport === p.dport && out.dport === p.sport;
+  return true;
 }

@@ -41,6 +41,12 @@ export interface Flow {
   readonly dport?: number;
   readonly icmpType?: number;
   readonly icmpCode?: number;
+  /**
+   * The packet is a fragment: `first` (it carries the L4 header) or `later`
+   * (no ports: it follows its first fragment's verdict on each crossing).
+   * Absent: a whole packet.
+   */
+  readonly fragment?: 'first' | 'later';
 }
 
 /** Reachability Analyzer explanation codes ([RA-CODES]) that the evaluator emits. */
@@ -170,6 +176,7 @@ export interface FlowJson {
   readonly dportRange?: PortRange;
   readonly icmpType?: number;
   readonly icmpCode?: number;
+  readonly fragment?: 'first' | 'later';
 }
 
 /**

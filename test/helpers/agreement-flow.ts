@@ -217,5 +217,6 @@ export function explainCommand(m: VpcModel, f: FlowCase): string {
   if (f.proto === 6 || f.proto === 17) parts.push(`--proto ${f.proto === 6 ? 'tcp' : 'udp'} --sport ${f.sport} --dport ${f.dport}`);
   else if (f.proto === 1) parts.push(`--proto icmp --icmp-type ${f.icmpType} --icmp-code ${f.icmpCode}`);
   else parts.push(`--proto ${f.proto}`);
+  if (f.frag !== 'none') parts.push('--fragment first');
   return parts.join(' ');
 }

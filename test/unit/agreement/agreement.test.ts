@@ -105,7 +105,10 @@ const DENY_MAP: readonly { readonly stage: StageName; readonly code: Explanation
   { stage: 'igw', code: 'IGW_SOURCE_ADDRESS_NOT_IN_RFC6598_INGRESS', drops: ['igw_rejected'] },
   // no internet gateway: without any uplink nothing arrives; with only a VPN WAN the IGW side finds no public IP
   { stage: 'igw', code: 'NO_PATH', drops: ['no-uplink', 'igw_no_public_ip'] },
-  { stage: 'nat', code: 'PROTOCOL_RESTRICTION', drops: ['nat_unsupported_protocol'] },
+  // fragmented TCP and ICMP are dropped by the gateway as fragments
+  { stage: 'nat', code: 'PROTOCOL_RESTRICTION', drops: ['nat_unsupported_protocol', 'fragment'] },
+  // the answer of a flow that did not pass the gateway: a TCP segment that is not a SYN (RST, after_close), an ICMP reply
+  { stage: 'nat', code: 'NGW_SOURCE_ADDRESS_REASSIGN', drops: ['after_close', 'nat_unsupported_protocol'] },
   // at a NAT gateway without a translation: unsolicited from outside; from inside the VPC nothing handles its address
   { stage: 'nat', code: 'NO_POSSIBLE_DESTINATION', drops: ['unsolicited', 'unsupported_target'] },
   { stage: 'vpn', code: 'BAD_STATE_VPN', drops: ['no_route'] },
@@ -204,6 +207,7 @@ function explain(w: PacketWorld, f: FlowCase): Explanation | string {
     src: f.src, dst: f.dst, proto: f.proto,
     ...(f.sport !== undefined ? { sport: f.sport, dport: f.dport as number } : {}),
     ...(f.icmpType !== undefined ? { icmpType: f.icmpType, icmpCode: f.icmpCode as number } : {}),
+    ...(f.frag !== 'none' ? { fragment: 'first' as const } : {}),
   };
   try {
     return evaluateFlow(w.h.cfg, flow, f.from !== undefined ? { from: f.from } : {});
