@@ -245,28 +245,30 @@ export class Legs {
     if (r !== DropReason.None) return r;
     // From the gateway: its subnet's route table decides where the translated packet goes.
     const e = topo.route(topo.subnetRouteTable[nat.subnet], pkt.dst);
-    if (e < 0) return natDrop(nat, DropReason.NoRoute);
-    const kind = topo.rtKind[e];
+    const kind = e < 0 ? -1 : topo.rtKind[e];
     // Inside the VPC (a private NAT gateway between subnets, or a route through an appliance).
     if (kind === Target.Local || kind === Target.Instance) return this.fromNatInside(b, pkt, nat, e, false, nowMs);
-    if (kind === Target.Vgw && this.tunnel.vpn !== null) {
-      // A private NAT gateway towards the VPN: the other network sees the gateway's private address.
+    // Anything else leaves the gateway's subnet (unless it is a route to a NAT gateway in the same subnet):
+    // its outbound NACL comes first, before any refusal of the route or the gateway behind it.
+    if (kind !== Target.NatGateway || this.nats[topo.rtTarget[e]]?.subnet !== nat.subnet) {
       r = this.natNacl(pkt, nat.subnet, -1);
       if (r !== DropReason.None) return natDrop(nat, r);
+    }
+    if (e < 0) return natDrop(nat, DropReason.NoRoute);
+    if (kind === Target.Vgw && this.tunnel.vpn !== null) {
+      // A private NAT gateway towards the VPN: the other network sees the gateway's private address.
       const c = this.tunnel.vpn.connectionFor(pkt.dst, -1);
       if (c < 0) return natDrop(nat, DropReason.NoRoute);
       natgw.sent(pkt, nat, nowMs);
       return this.tunnel.encryptOut(b, pkt, topo, c, -1, nowMs);
     }
     if (kind === Target.Blackhole) return natDrop(nat, DropReason.Blackhole);
-    // A route back into a NAT gateway (itself or another) leads nowhere.
+    // A route into a NAT gateway (itself or another): vpcd does not translate twice; it leads nowhere.
     if (kind === Target.NatGateway) return natDrop(nat, DropReason.NoRoute);
-    if (kind !== Target.Igw) return natDrop(nat, DropReason.UnsupportedTarget);
+    if (kind !== Target.Igw) return natDrop(nat, DropReason.NoRoute);
     // A private NAT gateway has no Elastic IP: the IGW drops what it sends; nor does it carry private destinations.
     if (!nat.isPublic || nat.publicIp === 0 || this.igw.port < 0) return natDrop(nat, DropReason.IgwNoPublicIp);
     if (isPrivateOrShared(pkt.dst) || isLinkLocal(pkt.dst)) return natDrop(nat, DropReason.IgwRejected);
-    r = this.natNacl(pkt, nat.subnet, -1);
-    if (r !== DropReason.None) return natDrop(nat, r);
     natgw.sent(pkt, nat, nowMs);
     this.igw.translateOut(pkt, nat.publicIp);
     if (topo.publicIndex.get(pkt.dst) >= 0) return this.internetToVpc(b, pkt, nowMs);

@@ -290,7 +290,10 @@ class Walk {
     }
     if (eni.kind === 'instance') {
       // SG references hold only when the packet goes straight to its destination ([VPC-SGR] middlebox note).
-      const sgOpts: SgOptions = { sgReferencesPreserved: route === null || route.targetKind === 'local' };
+      // A route whose target is the destination instance itself also goes straight to it.
+      const straight = route === null || route.targetKind === 'local' ||
+        (route.targetKind === 'instance' && cfg.instances.get(route.target)?.ip === p.dst);
+      const sgOpts: SgOptions = { sgReferencesPreserved: straight };
       const trackOpts: TrackOptions = { natGateway: route?.targetKind === 'nat-gateway' };
       if (!this.stages.sg(eni.instance, 'egress', p, sgOpts, trackOpts)) return DENIED;
     }
@@ -394,6 +397,9 @@ class Walk {
     if (route.target === sender.name && route.targetKind !== 'local') {
       return { code: 'NO_ROUTE_TO_DESTINATION', note: `the route sends the packet back to ${sender.name}, which sent it (loop)` };
     }
+    if (sender.kind === 'nat-gateway' && route.targetKind === 'nat-gateway') {
+      return { code: 'NO_ROUTE_TO_DESTINATION', note: `${sender.name}'s subnet routes the translated packet into NAT gateway ${route.target}: vpcd does not translate a packet twice, it drops it` };
+    }
     return undefined;
   }
 
@@ -441,6 +447,11 @@ class Walk {
     if (!forwarded && b === undefined) return this.deliver(inst.name, p, { at: 'eni', eni });
     this.legs.reaches(inst.name);
     if (b !== undefined) return this.unNat(inst.name, b, p, eni);
+    if (p.src === inst.ip) {
+      // Its own packet came back to it: the instance's OS drops a packet from its own address as a martian.
+      return this.deny('route', inst.name, 'NO_ROUTE_TO_DESTINATION',
+        `${show(p)} comes back to ${inst.name} with ${inst.name}'s own source address: a routing loop (its operating system drops it rather than forward it)`);
+    }
     if (inst.natInstance) {
       // The NAT instance masquerades what it forwards (config: natInstance) [VPC-NATI].
       this.stages.push('nat', inst.name, 'allow', { rewrite: { src: inst.ip }, note: `NAT instance: source becomes ${inst.name}'s private IP` });

@@ -209,13 +209,17 @@ export class Stages {
 /**
  * True when `p` arriving at an ENI is the reply direction of `out`, the
  * packet that ENI sent and tracked: addresses swapped, and for TCP/UDP the
- * ports swapped too. ICMP is keyed by type (an echo request's reply is an
- * echo reply), so a hairpinned ICMP packet is never its own reply; other
- * protocols are tracked by addresses alone ([EC2-CT]).
+ * ports swapped too. ICMP queries are answered by their paired type (echo
+ * request 8 by echo reply 0, timestamp 13 by 14, …), so a hairpinned query
+ * is never its own reply; other ICMP messages (errors, …) are tracked by
+ * type and code, like other protocols by addresses alone ([EC2-CT]).
  */
+/** ICMP types answered by a paired type: echo, timestamp, information, address mask (requests and replies). */
+const ICMP_PAIRED: ReadonlySet<number> = new Set([0, 8, 13, 14, 15, 16, 17, 18]);
+
 function isOwnReply(out: Pkt | undefined, p: Pkt): boolean {
   if (out === undefined || out.proto !== p.proto || out.src !== p.dst || out.dst !== p.src) return false;
-  if (p.proto === 1) return false;
+  if (p.proto === 1) return !ICMP_PAIRED.has(p.icmpType ?? 8) && out.icmpType === p.icmpType && out.icmpCode === p.icmpCode;
   if (hasPorts(p)) return out.natPort === undefined && p.natPort === undefined && out.sport === p.dport && out.dport === p.sport;
   return true;
 }

@@ -117,7 +117,8 @@ const DENY_MAP: readonly { readonly stage: StageName; readonly code: Explanation
   { stage: 'vpn', code: 'VGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS', drops: ['no_destination'] },
   // nothing takes the address (unassigned, reserved, the router for anything but echo, AWS services, link-local):
   // the packet path drops it where it finds out, or earlier for want of a route
-  { stage: 'deliver', code: 'NO_POSSIBLE_DESTINATION', drops: ['no_destination', 'reserved_address', 'not_for_router', 'unsupported_target', 'no_route'] },
+  // (a reply that the path carries somewhere the requester is not, or rewritten: the requester does not recognise it)
+  { stage: 'deliver', code: 'NO_POSSIBLE_DESTINATION', drops: ['no_destination', 'reserved_address', 'not_for_router', 'unsupported_target', 'no_route', 'unrecognised'] },
   // a reply that comes back other than as the reverse of the request
   { stage: 'deliver', code: 'NO_ROUTE_TO_DESTINATION', drops: ['unrecognised'] },
 ];
@@ -312,6 +313,14 @@ function compareLegPart(e: Expect, outcomes: readonly Outcome[], leg: LegTrace, 
     signature: `${tag}: ${aspect}: explain ${expectSummary(e)} / packet ${partKind}`,
     detail: `${leg.leg}${frag}: ${aspect}${more}\n    explain: ${expectSummary(e)}${e.pkt !== undefined ? ` ${showPkt(e.pkt)}` : ''}\n    packet:  ${outcomes.map(showOutcome).join(' | ') || 'nothing'}`,
   });
+  // A NAT gateway that drops a TCP segment it has no session for answers the sender with a RST (after_close):
+  // that answer is part of the drop, not a second outcome.
+  if (outcomes.length === 2 && outcomes.some((x) => x.kind === 'drop' && x.reason === 'after_close')) {
+    const other = outcomes.find((x) => x.kind !== 'drop');
+    if (other !== undefined && 'pkt' in other && other.pkt.proto === 6 && ((other.pkt.tcpFlags ?? 0) & 0x04) !== 0) {
+      outcomes = outcomes.filter((x) => x !== other);
+    }
+  }
   if (outcomes.length !== 1) return mk('outcomes');
   const o = outcomes[0]!;
   // A reply delivered other than as the reverse of the request is not recognised by the requester.
