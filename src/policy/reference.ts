@@ -58,7 +58,7 @@ import { LegRecorder } from './legs.js';
 import { natGatewayRefusal } from './nat-gateway.js';
 import { routeLookup, routeTableOf, type RouteMatch } from './route.js';
 import type { SgOptions, TrackOptions } from './sg.js';
-import { Stages } from './stages.js';
+import { Stages, type TrackedAt } from './stages.js';
 import {
   type By,
   type ExplanationCode,
@@ -139,8 +139,8 @@ interface NatBinding {
 
 /** What the request leaves behind for its reply: conntrack entries per ENI and direction, NAT bindings. */
 interface FlowMemory {
-  /** `${eni}/${direction}` -> tracked? for every SG stage the request passed. */
-  readonly tracked: Map<string, boolean>;
+  /** `${eni}/${direction}` -> tracked?, and the packet as that ENI saw it, for every SG stage the request passed. */
+  readonly tracked: Map<string, TrackedAt>;
   readonly bindings: NatBinding[];
 }
 

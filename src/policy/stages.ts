@@ -16,6 +16,12 @@ import { describeSpans, naclOverPorts, sgOverPorts } from './port-range.js';
 import { instanceRules, isTracked, sgDecision, type SgOptions, type TrackOptions } from './sg.js';
 import type { By, ExplanationCode, NaclDirection, PathStage, PortRangeJudgement, Rewrite, SgDirection, StageName, Verdict } from './types.js';
 
+/** What an SG stage of the request left on an ENI for the reply: tracked or not, and the packet it judged. */
+export interface TrackedAt {
+  readonly tracked: boolean;
+  readonly pkt: Pkt;
+}
+
 /** What a stage may carry besides stage, on and verdict. */
 export interface StageExtra {
   readonly by?: By;
@@ -47,8 +53,8 @@ export class Stages {
   constructor(
     private readonly cfg: VpcConfig,
     private readonly mode: 'request' | 'reply',
-    /** `${eni}/${direction}` -> tracked? for every SG stage the request passed; the reply reads it. */
-    private readonly tracked: Map<string, boolean>,
+    /** `${eni}/${direction}` -> tracked? and the packet, for every SG stage the request passed; the reply reads it. */
+    private readonly tracked: Map<string, TrackedAt>,
   ) {}
 
   /** Appends a stage; `partial` is set when a port-range judgement has both allowed and denied parts. */
@@ -115,7 +121,10 @@ export class Stages {
   sg(inst: Instance, dir: SgDirection, p: Pkt, sgOpts: SgOptions, trackOpts: TrackOptions): boolean {
     const stage: StageName = dir === 'ingress' ? 'sg-ingress' : 'sg-egress';
     if (this.mode === 'reply') {
-      const rec = this.tracked.get(`${inst.name}/${dir === 'ingress' ? 'egress' : 'ingress'}`);
+      const at = this.tracked.get(`${inst.name}/${dir === 'ingress' ? 'egress' : 'ingress'}`);
+      // Tracking (or the untracked re-evaluation) concerns the reverse of what the ENI saw; a reply that comes back
+      // rewritten (a NAT instance or gateway on the way back only) is new traffic to this ENI.
+      const rec = at !== undefined && isReverse(at.pkt, p) ? at.tracked : undefined;
       if (rec === true) {
         this.push(stage, inst.name, 'allow', { by: { tracked: true } });
         return true;
@@ -137,7 +146,7 @@ export class Stages {
     if (this.mode === 'request' && dir === 'ingress' && isOwnReply(this.trackedOut.get(inst.name), p)) {
       // Hairpin back to the sender (through its own public address): the ENI's tracking holds a connection
       // whose reply is exactly this packet, so connection tracking admits it as that reply ([EC2-CT]).
-      this.tracked.set(`${inst.name}/${dir}`, true);
+      this.tracked.set(`${inst.name}/${dir}`, { tracked: true, pkt: p });
       this.push(stage, inst.name, 'allow', {
         by: { tracked: true },
         note: `${show(p)} is the exact reverse of the connection ${inst.name} tracked when it sent this packet: its tracking admits it as that connection's reply`,
@@ -150,7 +159,7 @@ export class Stages {
       return false;
     }
     const tracked = isTracked(this.cfg, inst, dir, p, trackOpts);
-    if (this.mode === 'request') this.tracked.set(`${inst.name}/${dir}`, tracked);
+    if (this.mode === 'request') this.tracked.set(`${inst.name}/${dir}`, { tracked, pkt: p });
     if (this.mode === 'request' && dir === 'egress' && tracked) this.trackedOut.set(inst.name, p);
     this.push(stage, inst.name, 'allow', { by: v.by, conntrack: tracked ? 'tracked' : 'untracked', ...(v.range !== undefined ? { portRange: v.range } : {}) });
     return true;
@@ -222,4 +231,15 @@ function isOwnReply(out: Pkt | undefined, p: Pkt): boolean {
   if (p.proto === 1) return !ICMP_PAIRED.has(p.icmpType ?? 8) && out.icmpType === p.icmpType && out.icmpCode === p.icmpCode;
   if (hasPorts(p)) return out.natPort === undefined && p.natPort === undefined && out.sport === p.dport && out.dport === p.sport;
   return true;
+}
+
+/**
+ * True when `back` travels the reverse way of `seen`: addresses swapped, and
+ * for TCP/UDP the ports swapped (a NAT gateway's unpinned pick is the same
+ * placeholder both ways). ICMP answers carry the paired type, so addresses
+ * decide; other protocols are tracked by addresses alone ([EC2-CT]).
+ */
+function isReverse(seen: Pkt, back: Pkt): boolean {
+  if (seen.proto !== back.proto || seen.src !== back.dst || seen.dst !== back.src) return false;
+  return !hasPorts(back) || (seen.sport === back.dport && seen.dport === back.sport);
 }

@@ -117,6 +117,10 @@ const DENY_MAP: readonly { readonly stage: StageName; readonly code: Explanation
   { stage: 'vpn', code: 'VGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS', drops: ['no_destination'] },
   // nothing takes the address (unassigned, reserved, the router for anything but echo, AWS services, link-local):
   // the packet path drops it where it finds out, or earlier for want of a route
+  // a reply translated by a NAT gateway it did not pass on the way out: it reaches the requester from the gateway's
+  // address, which its connection tracking does not know (its groups judge it as new: sg) or its stack does not
+  // recognise (unrecognised)
+  { stage: 'deliver', code: 'NGW_SOURCE_ADDRESS_REASSIGN', drops: ['sg', 'unrecognised'] },
   // (a reply that the path carries somewhere the requester is not, or rewritten: the requester does not recognise it)
   { stage: 'deliver', code: 'NO_POSSIBLE_DESTINATION', drops: ['no_destination', 'reserved_address', 'not_for_router', 'unsupported_target', 'no_route', 'unrecognised'] },
   // a reply that comes back other than as the reverse of the request
@@ -203,7 +207,7 @@ function expectOf(m: VpcModel, start: Flow, verdict: 'allow' | 'deny', path: rea
   return { verdict, end, pkt: cur, natGateway, path };
 }
 
-function explain(w: PacketWorld, f: FlowCase): Explanation | string {
+function explain(w: PacketWorld, f: FlowCase, natPort?: number): Explanation | string {
   const flow: Flow = {
     src: f.src, dst: f.dst, proto: f.proto,
     ...(f.sport !== undefined ? { sport: f.sport, dport: f.dport as number } : {}),
@@ -211,7 +215,7 @@ function explain(w: PacketWorld, f: FlowCase): Explanation | string {
     ...(f.frag !== 'none' ? { fragment: 'first' as const } : {}),
   };
   try {
-    return evaluateFlow(w.h.cfg, flow, f.from !== undefined ? { from: f.from } : {});
+    return evaluateFlow(w.h.cfg, flow, { ...(f.from !== undefined ? { from: f.from } : {}), ...(natPort !== undefined ? { natPort } : {}) });
   } catch (e) {
     if (e instanceof ExplainInputError) return `explain refuses the flow: ${e.message}`;
     return `explain throws: ${(e as Error).stack ?? String(e)}`;
@@ -416,7 +420,7 @@ function protoClass(f: FlowCase): string {
 
 /** One flow through both paths, compared. */
 function runFlowCase(model: VpcModel, world: PacketWorld, f: FlowCase): FlowResult {
-  const ex = explain(world, f);
+  let ex = explain(world, f);
   let trace: FlowTrace;
   try {
     trace = world.runFlow(f, (p) => replyOf(wireFlow(p)) !== undefined);
@@ -426,7 +430,24 @@ function runFlowCase(model: VpcModel, world: PacketWorld, f: FlowCase): FlowResu
     const disagreement = { signature: `packet path throws: ${err.message}`, detail: `packet path throws: ${err.stack ?? err.message}` };
     return { flow: f, explanation: ex, trace: { legs: [] }, disagreement, pathKind: pathKindOf(model, ex) };
   }
+  // The NAT gateway picked its port: explain judges with that port pinned (--nat-port), as a user who saw it would.
+  const pick = natGatewayPick(ex, trace);
+  if (pick !== undefined) ex = explain(world, f, pick);
   return { flow: f, explanation: ex, trace, disagreement: compareFlow(model, ex, trace), pathKind: pathKindOf(model, ex) };
+}
+
+/**
+ * The source port a NAT gateway picked for the request, when explain's path
+ * passes one (a `nat` stage with a port range) and the packet path delivered
+ * the translated request somewhere (the port is on the delivered packet).
+ */
+function natGatewayPick(ex: Explanation | string, trace: FlowTrace): number | undefined {
+  if (typeof ex === 'string' || !ex.path.some((s) => s.stage === 'nat' && s.rewrite?.sportRange !== undefined)) return undefined;
+  const first = trace.legs.find((l) => l.leg === 'request')?.parts[0];
+  if (first === undefined || first.length !== 1) return undefined;
+  const o = first[0]!;
+  if (!('pkt' in o) || o.pkt.sport === undefined || o.pkt.sport < 1024) return undefined;
+  return o.pkt.sport;
 }
 
 /** Runs every flow of a case through both paths. */
