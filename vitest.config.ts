@@ -3,10 +3,9 @@ import { defineConfig } from 'vitest/config';
 // Projects: `unit` runs anywhere without privileges; `integration` builds
 // network namespaces and needs root (CI is root). Integration files run one at
 // a time: they share the machine's two cores and time-sensitive traffic.
-// `agreement` (npm run agreement) compares explain with the packet path on
-// random VPCs; it is not yet part of `npm test` because disagreements remain
-// open (test/unit/agreement/FINDINGS.md lists them); it joins the unit tier
-// once it is green.
+// The unit tier includes the agreement test (test/unit/agreement: explain
+// against the packet path on 10,000+ random flows, a new seed per run);
+// `npm run agreement` runs it alone, `npm run agreement:long` with 1,000,000.
 export default defineConfig({
   test: {
     projects: [
@@ -14,17 +13,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts', 'src/**/*.test.ts', 'test/fuzz/*.test.ts'],
-          exclude: ['test/unit/agreement/**'],
           environment: 'node',
           testTimeout: 30_000,
-        },
-      },
-      {
-        test: {
-          name: 'agreement',
-          include: ['test/unit/agreement/**/*.test.ts'],
-          environment: 'node',
-          testTimeout: 600_000,
         },
       },
       {

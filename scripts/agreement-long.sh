@@ -16,4 +16,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AGREEMENT_CASES="${AGREEMENT_CASES:-1000000}"
-exec npx vitest run --project agreement "$@"
+exec npx vitest run --project unit test/unit/agreement "$@"

@@ -32,10 +32,10 @@
  *   routing into and out of tunnels is compared. IKE is not involved.
  * - Flows a NAT gateway would originate: it has no ENI the test can send
  *   from (explain accepts it as a source; the data plane never sees one).
- * - A later fragment whose first fragment never came: explain has no
- *   fragment input, so it has no answer to compare with. Fragments whose
- *   first fragment was sent are compared (explain's answer for the whole
- *   packet is what every fragment must get).
+ * - A later fragment whose first fragment never came: it has nothing to
+ *   follow (dropped as `fragment` on every path); not generated. Fragmented
+ *   flows are explained with `fragment: 'first'` (explain --fragment), and
+ *   every fragment must get that answer.
  * - Direct Connect (a project extension explain does not model) is not
  *   generated, nor are packets arriving through a VPN tunnel from outside
  *   its remote networks (explain has no way to say that a packet came in
