@@ -1,8 +1,9 @@
 /**
  * The legs of the packet path where `explain` and the packets disagreed
  * (each case fails on the earlier single-class data plane): an appliance's
- * legs judged per ENI, the NAT gateway's UDP fragments and ICMP queries,
- * untracked flows outside the connection table, link-local VPC services.
+ * legs judged per ENI (fragments included), the NAT gateway's UDP
+ * fragments, ICMP queries, local routes and SYN-only sessions, untracked
+ * flows outside the connection table, link-local VPC services.
  * In memory, real frames, the code the daemon runs.
  */
 import { describe, expect, it } from 'vitest';
@@ -55,6 +56,21 @@ describe('appliance legs are separate crossings (per ENI)', () => {
     // B answers straight to A (sb's table has only the local route): B and A pass it by their own tracking.
     const reply = ethIpv4Tcp({ srcMac: MAC('b'), dstMac: R('sb'), src: B, dst: A, sport: 5432, dport: 40000, flags: TCP_SYN | TCP_ACK, seq: 1, ack: 2 });
     expect(h.run([{ port: h.port('b'), frame: reply }]).map((f) => f.port)).toEqual([h.port('a')]);
+  });
+
+  it("a later fragment follows its first fragment on its own crossing: B's group refuses the first, so the later ones stop at B too", () => {
+    const h = new Harness(APPLIANCE('{ protocol: tcp, ports: 22, cidr: 198.51.100.0/24 }'), { security: true });
+    const dgram = (from: string, sub: string) => ethIpv4Udp({ srcMac: MAC(from), dstMac: R(sub), src: A, dst: B, sport: 40000, dport: 53, payload: Buffer.alloc(3000, 1), id: 0x5151 });
+    const fromA = fragmentFrame(dgram('a', 'sa'), 1400);
+    expect(fromA).toHaveLength(3);
+    // A -> appliance: all three fragments pass (the appliance admits everything).
+    expect(h.run(fromA.map((frame) => ({ port: h.port('a'), frame }))).map((f) => f.port)).toEqual([h.port('fw'), h.port('fw'), h.port('fw')]);
+    const sgBefore = h.drops(DropReason.Sg), fragBefore = h.drops(DropReason.Fragment);
+    // appliance -> B: the first fragment is refused by B's group, and the later ones with it.
+    const fromFw = fragmentFrame(dgram('fw', 'sf'), 1400);
+    expect(h.run(fromFw.map((frame) => ({ port: h.port('fw'), frame })))).toHaveLength(0);
+    expect(h.drops(DropReason.Sg) - sgBefore).toBe(1);
+    expect(h.drops(DropReason.Fragment) - fragBefore).toBe(2);
   });
 
   it("group references do not match on the forwarded leg (the source is not the appliance's)", () => {
@@ -124,6 +140,16 @@ describe('NAT gateway', () => {
     const back = h.run([{ port: h.uplinkPort, frame: ans }]);
     expect(back.map((f) => f.port)).toEqual([h.port('app')]);
     expect(ipv4Of(back[0]!.frame).readUInt16BE(24)).toBe(99);
+  });
+
+  it('a SYN-ACK with no session opens none: the gateway answers it with a RST', () => {
+    const h = mk();
+    const synAck = ethIpv4Tcp({ srcMac: MAC('app'), dstMac: R('priv'), src: APP, dst: NET, sport: 443, dport: 40000, flags: TCP_SYN | TCP_ACK, seq: 1, ack: 2 });
+    const out = h.run([{ port: h.port('app'), frame: synAck }]);
+    expect(out.map((f) => f.port)).toEqual([h.port('app')]);
+    expect(ipv4Of(out[0]!.frame)[33]! & 0x04).toBe(0x04); // RST
+    expect(h.drops(DropReason.AfterClose)).toBe(1);
+    expect(h.dp.nats[0]!.sessions.entries).toBe(0);
   });
 
   it('an ICMP error from inside opens no session', () => {
@@ -204,3 +230,47 @@ instances:
 });
 
 void TCP_ACK;
+
+// A private NAT gateway between two subnets of the VPC: sa routes sb through it.
+const PRIVATE_NAT = (bIngress: string) => `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  sa: { cidr: 198.18.1.0/24, routeTable: via-nat }
+  sn: { cidr: 198.18.3.0/24 }
+  sb: { cidr: 198.18.2.0/24 }
+natGateways:
+  n0: { subnet: sn, type: private, ip: 198.18.3.5 }
+routeTables:
+  via-nat: { routes: [ { destination: 198.18.2.0/24, target: n0 } ] }
+securityGroups:
+  a: {}
+  b: { ingress: [ ${bIngress} ] }
+instances:
+  a: { subnet: sa, ip: 198.18.1.10, securityGroups: [a] }
+  b: { subnet: sb, ip: 198.18.2.20, securityGroups: [b] }
+`;
+
+describe('a NAT gateway routes with its subnet\'s table inside the VPC', () => {
+  const syn = ethIpv4Tcp({ srcMac: MAC('a'), dstMac: R('sa'), src: A, dst: B, sport: 40000, dport: 5432, flags: TCP_SYN, seq: 1, ack: 0 });
+
+  it("delivers the translated packet to B (source: the gateway's address), and B's answer back to A", () => {
+    const h = new Harness(PRIVATE_NAT('{ protocol: tcp, ports: 5432, cidr: 198.18.3.5/32 }'), { security: true, uplink: true });
+    const out = h.run([{ port: h.port('a'), frame: syn }]);
+    expect(out.map((f) => f.port)).toEqual([h.port('b')]);
+    const ip = ipv4Of(out[0]!.frame);
+    expect(ip.readUInt32BE(12)).toBe(0xc6120305); // 198.18.3.5
+    const natPort = ip.readUInt16BE(20);
+    expect(natPort).toBeGreaterThanOrEqual(1024);
+    const answer = ethIpv4Tcp({ srcMac: MAC('b'), dstMac: R('sb'), src: B, dst: '198.18.3.5', sport: 5432, dport: natPort, flags: TCP_SYN | TCP_ACK, seq: 1, ack: 2 });
+    const back = h.run([{ port: h.port('b'), frame: answer }]);
+    expect(back.map((f) => f.port)).toEqual([h.port('a')]);
+    expect(ipv4Of(back[0]!.frame).readUInt32BE(16)).toBe(0xc612010a); // 198.18.1.10
+    expect(ipv4Of(back[0]!.frame).readUInt16BE(22)).toBe(40000);
+  });
+
+  it("B's group judges the gateway's address: admitting only A's address refuses the translated packet", () => {
+    const h = new Harness(PRIVATE_NAT('{ protocol: tcp, ports: 5432, cidr: 198.18.1.10/32 }'), { security: true, uplink: true });
+    expect(h.run([{ port: h.port('a'), frame: syn }])).toHaveLength(0);
+    expect(h.drops(DropReason.Sg)).toBe(1);
+  });
+});
