@@ -149,6 +149,22 @@ describe('vpcd explain --json', () => {
     expect(pinned.end.packet).toMatchObject({ src: '203.0.113.5', sport: 40000 });
   });
 
+  it('--fragment first: a NAT gateway drops fragmented TCP (allowed whole), and the JSON flow says it is a fragment', () => {
+    const whole = json(file, '--src', 'app-1', '--dst', '198.51.100.7', '--proto', 'tcp', '--dport', '443');
+    expect(whole.verdict).toBe('allow');
+    const frag = json(file, '--src', 'app-1', '--dst', '198.51.100.7', '--proto', 'tcp', '--dport', '443', '--fragment', 'first');
+    expect(frag.flow).toMatchObject({ fragment: 'first' });
+    expect(frag.verdict).toBe('deny');
+    expect(frag.path.at(-1)).toMatchObject({ stage: 'nat', verdict: 'deny', code: 'PROTOCOL_RESTRICTION' });
+    expect(frag.path.at(-1)?.note).toMatch(/fragmented UDP only/);
+  });
+
+  it('--fragment later: a later fragment gets its first fragment\'s verdict; the text names it', () => {
+    const r = run(file, '--src', 'web-1', '--dst', 'db-1', '--proto', 'tcp', '--dport', '5432', '--fragment', 'later');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\(later fragment\)/);
+  });
+
   it('--from: the instance that sends a source it does not own', () => {
     const e = json(file, '--src', '198.51.100.7', '--from', 'web-1', '--dst', 'db-1', '--proto', 'tcp', '--dport', '5432');
     expect(e.path).toMatchObject([{ stage: 'source-dest-check', on: 'web-1', verdict: 'deny', code: 'ENI_SOURCE_DEST_CHECK_RESTRICTION' }]);
@@ -233,6 +249,7 @@ describe('vpcd explain errors (exit 1, message on stderr, nothing on stdout)', (
     ['same instance', ['F', '--src', 'web-1', '--dst', '198.18.1.10', '--proto', 'tcp', '--dport', '1'], /both source and destination/],
     ['nat port below 1024', ['F', '--src', 'app-1', '--dst', 'igw', '--proto', 'tcp', '--dport', '443', '--nat-port', '80'], /--nat-port must be an integer 1024-65535/],
     ['nat port with icmp', ['F', '--src', 'app-1', '--dst', 'igw', '--proto', 'icmp', '--nat-port', '2000'], /--nat-port applies to tcp and udp only/],
+    ['bad --fragment', ['F', '--src', 'web-1', '--dst', 'db-1', '--proto', 'tcp', '--dport', '1', '--fragment', 'middle'], /--fragment must be first or later/],
     ['unknown --from', ['F', '--src', '198.51.100.7', '--from', 'nobody', '--dst', 'db-1', '--proto', 'tcp', '--dport', '1'], /--from 'nobody' is not an instance/],
   ];
   it.each(cases)('%s', (_name, argv, message) => {
