@@ -591,6 +591,25 @@ describe('explain and the packet path agree', () => {
     // An exception out of a case (not out of either path: those are findings) is a bug of the generator or the harness.
     expect(phase1.failed ? `stopped at run ${run}: ${String(phase1.errorInstance)}` : 'ran to the end', `seed ${SEED}`).toBe('ran to the end');
     expect(flows, 'the generator made fewer flows than asked').toBeGreaterThanOrEqual(CASES);
+    // The generator reaches what it claims to (at the default size and above): every kind of flow, protocol
+    // class, fragmentation and the main paths, each at least `min` times (the router's echo is rarer).
+    if (CASES >= 10_000) {
+      const reach: Record<string, readonly string[]> = {
+        kind: ['i2i', 'i2net', 'net2pub', 'i2special', 'i2vpn', 'i2pub', 'spoof', 'vpn2i'],
+        proto: ['tcp', 'udp', 'proto-47', 'icmp-error', 'icmp-echo', 'icmp-query', 'icmp-reply', 'icmp-other'],
+        fragments: ['none', 'all', 'first'],
+        path: ['local', 'igw-out', 'igw-in', 'nat-gateway', 'appliance', 'vpn-in', 'vpn-out', 'appliance+nat-instance', 'igw-hairpin', 'router'],
+      };
+      const short: string[] = [];
+      for (const [cat, values] of Object.entries(reach)) {
+        for (const v of values) {
+          const min = v === 'router' ? 1 : 10;
+          const n = tally.counts.get(cat)?.get(v) ?? 0;
+          if (n < min) short.push(`${cat} ${v}: ${n} (at least ${min})`);
+        }
+      }
+      expect(short, `seed ${SEED}: the generator did not reach these cases`).toEqual([]);
+    }
     expect(kinds.map(([s, v]) => `${s} (${v.count})`), `seed ${SEED}: explain and the packet path disagree (details above)`).toEqual([]);
   }, Math.max(180_000, CASES * 30));
 });
