@@ -56,9 +56,10 @@ import { classifyAddress, describeAddress, remoteNetworkOf, subnetContaining, ty
 import { checkNatPort, flowJson, hasPorts, NAT_GATEWAY_PORTS, normaliseFlow, plain, type Pkt, replyOf, show, turnAround } from './flow.js';
 import { LegRecorder } from './legs.js';
 import { natGatewayRefusal } from './nat-gateway.js';
+import { type Eni, type FlowMemory, type InstanceEni, instanceEni, type NatBinding, type NatGatewayEni, natGatewayEni, placeOf, resolveStart, type Start } from './places.js';
 import { routeLookup, routeTableOf, type RouteMatch } from './route.js';
 import type { SgOptions, TrackOptions } from './sg.js';
-import { Stages, type TrackedAt } from './stages.js';
+import { Stages } from './stages.js';
 import {
   type By,
   type ExplanationCode,
@@ -98,51 +99,7 @@ export interface EvaluateOptions {
 }
 
 // ---------------------------------------------------------------------------
-// Walk state
-
-/** A network interface that sends and receives on the VPC fabric. */
-interface InstanceEni {
-  readonly kind: 'instance';
-  readonly name: string;
-  readonly ip: string;
-  readonly subnet: Subnet;
-  readonly instance: Instance;
-}
-interface NatGatewayEni {
-  readonly kind: 'nat-gateway';
-  readonly name: string;
-  readonly ip: string;
-  readonly subnet: Subnet;
-  readonly natGateway: NatGateway;
-}
-type Eni = InstanceEni | NatGatewayEni;
-
-/** Where a packet starts a leg: sent by an ENI, arriving from the internet, or arriving from a VPN. */
-type Start =
-  | { readonly at: 'eni'; readonly eni: Eni }
-  | { readonly at: 'internet' }
-  | { readonly at: 'vpn'; readonly connection: VpnConnection; readonly network: string };
-
-interface Endpoint {
-  readonly ip: string;
-  readonly port?: number;
-}
-
-/** A translation made by a NAT gateway or a NAT instance on the request, for its reply. */
-interface NatBinding {
-  readonly on: string;
-  readonly proto: number;
-  readonly inside: Endpoint;
-  readonly outside: Endpoint;
-  readonly remote: Endpoint;
-}
-
-/** What the request leaves behind for its reply: conntrack entries per ENI and direction, NAT bindings. */
-interface FlowMemory {
-  /** `${eni}/${direction}` -> tracked?, and the packet as that ENI saw it, for every SG stage the request passed. */
-  readonly tracked: Map<string, TrackedAt>;
-  readonly bindings: NatBinding[];
-}
+// Walk state (the places a walk visits: places.ts)
 
 type Step =
   | { readonly kind: 'continue'; readonly start: Start; readonly pkt: Pkt }
@@ -150,33 +107,12 @@ type Step =
 
 const DENIED: Step = { kind: 'end', verdict: 'deny' };
 
-function instanceEni(cfg: VpcConfig, i: Instance): InstanceEni {
-  return { kind: 'instance', name: i.name, ip: i.ip, subnet: subnetNamed(cfg, i.subnet), instance: i };
-}
-
-function natGatewayEni(cfg: VpcConfig, g: NatGateway): NatGatewayEni {
-  return { kind: 'nat-gateway', name: g.name, ip: g.ip, subnet: subnetNamed(cfg, g.subnet), natGateway: g };
-}
-
-function subnetNamed(cfg: VpcConfig, name: string): Subnet {
-  const s = cfg.subnets.get(name);
-  if (s === undefined) throw new ExplainInputError(`configuration names subnet '${name}', which does not exist`);
-  return s;
-}
-
-
 /** For a packet from outside the VPC to an AWS service address: why it never gets there ([VPC-SEC], [EC2-IMDS-LIMIT]). */
 function serviceFromOutside(kind: string): string {
   return kind === 'aws-service'
     ? '; AWS answers its service addresses inside the VPC for the ENI that asks, and no gateway forwards to them: only an appliance with source/dest check off could, reaching its own [EC2-IMDS-LIMIT]'
     : '';
 }
-
-/** The place a leg starts from. */
-function placeOf(s: Start): string {
-  return s.at === 'eni' ? s.eni.name : s.at === 'internet' ? 'internet' : s.connection.name;
-}
-
 
 // ---------------------------------------------------------------------------
 // The walk
@@ -639,38 +575,9 @@ class Walk {
 // ---------------------------------------------------------------------------
 // Entry point
 
-/** Where the request starts: the ENI that owns the source, the internet, or a VPN's remote network. */
-function resolveStart(cfg: VpcConfig, p: Flow, from: string | undefined): Start {
-  if (from !== undefined) {
-    const inst = cfg.instances.get(from);
-    if (inst !== undefined) return { at: 'eni', eni: instanceEni(cfg, inst) };
-    const gw = cfg.natGateways.get(from);
-    if (gw !== undefined) return { at: 'eni', eni: natGatewayEni(cfg, gw) };
-    throw new ExplainInputError(`no instance or NAT gateway named '${from}'`);
-  }
-  const c = classifyAddress(cfg, p.src);
-  switch (c.kind) {
-    case 'instance':
-      return { at: 'eni', eni: instanceEni(cfg, c.instance) };
-    case 'nat-gateway':
-      return { at: 'eni', eni: natGatewayEni(cfg, c.natGateway) };
-    case 'internet':
-      return { at: 'internet' };
-    case 'remote-network':
-      return { at: 'vpn', connection: c.connection, network: c.network };
-    case 'instance-public':
-      throw new ExplainInputError(
-        `${p.src} is the public IP of ${c.instance.name}; inside the VPC it sends from its private IP ${c.instance.ip}`,
-      );
-    case 'nat-gateway-public':
-      throw new ExplainInputError(
-        `${p.src} is the Elastic IP of ${c.natGateway.name}; inside the VPC it sends from its private IP ${c.natGateway.ip}`,
-      );
-    default:
-      throw new ExplainInputError(
-        `no network interface owns the source ${describeAddress(cfg, p.src)}: traffic inside the VPC comes from an instance or a NAT gateway`,
-      );
-  }
+/** An echo request the VPC router answers: type 8 code 0, whole (it does not reassemble fragments). */
+function isRouterEcho(p: Pkt): boolean {
+  return p.proto === 1 && (p.icmpType ?? 8) === 8 && (p.icmpCode ?? 0) === 0 && p.fragment === undefined;
 }
 
 /**
@@ -680,11 +587,6 @@ function resolveStart(cfg: VpcConfig, p: Flow, from: string | undefined): Start 
  * carries its stages (`path`), its hops (`legs`) and where it ended (`end`):
  * the form a comparison with the packet path consumes.
  */
-/** An echo request the VPC router answers: type 8 code 0, whole (it does not reassemble fragments). */
-function isRouterEcho(p: Pkt): boolean {
-  return p.proto === 1 && (p.icmpType ?? 8) === 8 && (p.icmpCode ?? 0) === 0 && p.fragment === undefined;
-}
-
 export function evaluateFlow(cfg: VpcConfig, flow: Flow, opts: EvaluateOptions = {}): Explanation {
   const pkt = normaliseFlow(flow);
   checkNatPort(opts.natPort);
