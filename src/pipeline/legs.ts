@@ -20,11 +20,15 @@
  *                              NAT, uplink (or hairpin back in)
  *   internet -> instance       IGW 1:1 NAT, crossing(out -> R), deliver
  *   instance -> NAT gateway    admits, crossing(S -> gateway subnet, tracked),
- *                              translate, route in the gateway subnet, NACL
- *                              (gateway subnet -> out), IGW to the Elastic IP
- *                              (or a tunnel for a private gateway)
+ *                              translate, route in the gateway subnet: inside
+ *                              the VPC crossing(gateway subnet -> R), deliver;
+ *                              else NACL (gateway subnet -> out), IGW to the
+ *                              Elastic IP (or a tunnel for a private gateway)
  *   internet -> NAT gateway    IGW, NACL (out -> gateway subnet), reverse
- *                              translation, crossing(gateway subnet -> R), deliver
+ *                              translation, route in the gateway subnet,
+ *                              crossing(gateway subnet -> R), deliver
+ *   instance -> NAT address    crossing(S -> gateway subnet), reverse translation,
+ *                              as above (an answer from inside the VPC)
  *   instance -> VPN gateway    Direct Connect while up, else crossing(S -> out),
  *                              encrypt into the active tunnel
  *   tunnel -> instance         decrypt, traffic-selector check, crossing(out -> R),
