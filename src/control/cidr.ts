@@ -6,6 +6,7 @@
  * Not for the per-packet path: these allocate and use strings.
  */
 import ipaddr from 'ipaddr.js';
+import { parseIpv4Text, u32ToIp } from '../wire/addr.js';
 
 export interface Ipv4Cidr {
   readonly family: 4;
@@ -27,32 +28,13 @@ export type CidrParse =
   | { readonly ok: true; readonly cidr: Cidr; /** The text had host bits set (`198.18.1.7/24`). */ readonly hostBits: boolean }
   | { readonly ok: false; readonly error: string };
 
-const DECIMAL_OCTET = /^(?:0|[1-9][0-9]{0,2})$/;
 const V6_ALL = (1n << 128n) - 1n;
 
-/**
- * Parses dotted-quad IPv4 (`198.18.1.10`) into a host-order u32. Strict: four
- * decimal octets 0..255, no leading zeros (`010` is ambiguous: octal to some
- * tools), no surrounding space. Returns undefined when invalid.
- */
-export function parseIpv4(s: string): number | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
-  let n = 0;
-  for (const p of parts) {
-    if (!DECIMAL_OCTET.test(p)) return undefined;
-    const v = Number(p);
-    if (v > 255) return undefined;
-    n = n * 256 + v;
-  }
-  return n >>> 0;
-}
+/** Dotted quad to host-order u32, or undefined (strict: no leading zeros); the parser is wire/addr.ts's. */
+export const parseIpv4: (s: string) => number | undefined = parseIpv4Text;
 
-/** Host-order u32 to dotted quad. */
-export function formatIpv4(n: number): string {
-  n >>>= 0;
-  return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
-}
+/** Host-order u32 to dotted quad (wire/addr.ts). */
+export const formatIpv4: (n: number) => string = u32ToIp;
 
 /** Parses an IPv6 address (any RFC 4291 text form, no zone id) to a 128-bit bigint. */
 export function parseIpv6(s: string): bigint | undefined {

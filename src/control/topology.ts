@@ -6,7 +6,7 @@
  */
 import type { VpcConfig } from './config-types.js';
 import { IpIndex, NOT_FOUND } from '../lib/ip-index.js';
-import { parseIpv4, parseMac } from '../lib/ipv4.js';
+import { ipToU32, parseMac } from '../wire/addr.js';
 import { ipv4NetMask } from './cidr.js';
 import { routerMac } from '../lab/names.js';
 
@@ -117,11 +117,11 @@ export class Topology {
     this.instSrcDstCheck = new Uint8Array(ni);
     this.instPublicIp = new Int32Array(ni);
     insts.forEach((x, i) => {
-      this.instIp[i] = parseIpv4(x.ip);
+      this.instIp[i] = ipToU32(x.ip);
       this.instSubnet[i] = sIdx.get(x.subnet) ?? -1;
       this.instMac.set(parseMac(x.mac), i * 6);
       this.instSrcDstCheck[i] = x.sourceDestCheck ? 1 : 0;
-      this.instPublicIp[i] = x.publicIp ? parseIpv4(x.publicIp) : 0;
+      this.instPublicIp[i] = x.publicIp ? ipToU32(x.publicIp) : 0;
     });
 
     // NAT gateways
@@ -133,8 +133,8 @@ export class Topology {
     this.natSubnet = new Int32Array(nats.length);
     this.natPublic = new Uint8Array(nats.length);
     nats.forEach((n, i) => {
-      this.natIp[i] = parseIpv4(n.ip);
-      this.natPublicIp[i] = n.publicIp ? parseIpv4(n.publicIp) : 0;
+      this.natIp[i] = ipToU32(n.ip);
+      this.natPublicIp[i] = n.publicIp ? ipToU32(n.publicIp) : 0;
       this.natSubnet[i] = sIdx.get(n.subnet) ?? -1;
       this.natPublic[i] = n.type === 'public' ? 1 : 0;
     });

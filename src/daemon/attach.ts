@@ -10,7 +10,8 @@ import type { Topology } from '../control/topology.js';
 import type { NativeIoEngine } from '../io/native.js';
 import { netnsPath } from '../io/native.js';
 import { derivedMac, labUplinkIfName } from '../lab/names.js';
-import { parseCidr4, parseIpv4, parseMac } from '../lib/ipv4.js';
+import { parseCidr4 } from '../lib/ipv4.js';
+import { ipToU32, parseMac } from '../wire/addr.js';
 import { NatGatewayState } from '../nat/nat-gateway.js';
 import type { Counters } from '../pipeline/counters.js';
 import { PortRole, type Dataplane } from '../pipeline/dataplane.js';
@@ -131,7 +132,7 @@ export class Attachments {
       dp.uplinkMac.set(parseMac(derivedMac(`uplink/${cfg.vpc.name}`)));
       // A router's uplink: destinations off the uplink's network go to its gateway (one neighbour entry).
       const g = cfg.internetGateway;
-      dp.legs.igw.configure(g?.uplinkIp ? parseIpv4(g.uplinkIp) : 0, g?.uplinkGateway ? parseIpv4(g.uplinkGateway) : 0,
+      dp.legs.igw.configure(g?.uplinkIp ? ipToU32(g.uplinkIp) : 0, g?.uplinkGateway ? ipToU32(g.uplinkGateway) : 0,
         g?.uplinkBlock?.addr ?? 0, g?.uplinkBlock?.prefix ?? 0);
     }
     dp.dxPort = -1;
@@ -141,8 +142,8 @@ export class Attachments {
       dp.attachPort(p.id, PortRole.DirectConnect, 0, p.vnet);
       dp.dxPort = p.id;
       dp.dxMac.set(parseMac(derivedMac(`dx/${cfg.vpc.name}`)));
-      dp.dxIp = parseIpv4(dx.ip) | 0;
-      dp.dxPeer = parseIpv4(dx.peer) | 0;
+      dp.dxIp = ipToU32(dx.ip) | 0;
+      dp.dxPeer = ipToU32(dx.peer) | 0;
       const nets = dx.remoteNetworks.map((n) => parseCidr4(n));
       dp.dxNetAddr = Uint32Array.from(nets.map((n) => n.net));
       dp.dxNetMask = Uint32Array.from(nets.map((n) => n.mask));

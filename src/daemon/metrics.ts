@@ -8,7 +8,7 @@ import type { Registry } from 'prom-client';
 import type { CompiledPolicy } from '../control/compile.js';
 import type { Conntrack } from '../conntrack/conntrack.js';
 import { CtCounter } from '../conntrack/conntrack.js';
-import { formatIpv4 } from '../lib/ipv4.js';
+import { u32ToIp } from '../wire/addr.js';
 import { NatCounter } from '../nat/nat-gateway.js';
 import { DROP_REASON_LABELS } from '../pipeline/batch.js';
 import type { Counters } from '../pipeline/counters.js';
@@ -128,7 +128,7 @@ export function registerMetrics(registry: Registry, s: MetricsSource, history: P
   });
   pulledGauge(registry, 'vpcd_top_denied_sources', 'Packets refused by security groups or NACLs, for the 20 most refused source addresses (Space-Saving estimate since start).',
     ['source'], (emit) => {
-      for (const t of s.security.deniedSources.top(20)) emit({ source: formatIpv4(t.key) }, t.count);
+      for (const t of s.security.deniedSources.top(20)) emit({ source: u32ToIp(t.key) }, t.count);
     });
   pulledGauge(registry, 'vpcd_conntrack_entries', 'Tracked flows now.', [], (emit) => emit({}, s.ct.entries));
   pulledGauge(registry, 'vpcd_conntrack_max', 'Tracked-flow limit (conntrack.max).', [], (emit) => emit({}, s.ct.max));

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { VpcConfig } from '../control/config-types.js';
 import type { NativeIoEngine } from '../io/native.js';
-import { formatIpv4, parseIpv4 } from '../lib/ipv4.js';
+import { ipToU32, u32ToIp } from '../wire/addr.js';
 import { DropReason, type PacketBatch } from '../pipeline/batch.js';
 import type { Counters } from '../pipeline/counters.js';
 import type { Dataplane } from '../pipeline/dataplane.js';
@@ -55,7 +55,7 @@ export class VpnGlue {
           this.counters.drops[DropReason.TxError]++;
           return;
         }
-        this.outbox.push({ src: parseIpv4(src.addr), sport: src.port, dst: parseIpv4(dst.addr), dport: dst.port, bytes });
+        this.outbox.push({ src: ipToU32(src.addr), sport: src.port, dst: ipToU32(dst.addr), dport: dst.port, bytes });
         if (!this.outboxArmed) {
           this.outboxArmed = true;
           setImmediate(() => this.guard.run('ike-send', () => this.flushOutbox()));

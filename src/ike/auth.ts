@@ -13,7 +13,8 @@
  * announce SIGNATURE_HASH_ALGORITHMS.
  */
 import { createHash, createPrivateKey, sign as cryptoSign, verify as cryptoVerify, X509Certificate, type KeyObject } from 'node:crypto';
-import { buf, concat, equalBytes, ipv4Bytes, u32ToIpv4, readU32 } from './bytes.js';
+import { buf, concat, equalBytes, ipv4Bytes, readU32 } from './bytes.js';
+import { u32ToIp } from '../wire/addr.js';
 import { AuthMethod, HashAlg, IdType } from './constants.js';
 import { prf, type PrfAlg } from './crypto.js';
 import { canonicalDn, certSubjectDer, decodeOid, dnFromString, dnToString, readTlv } from './der.js';
@@ -41,7 +42,7 @@ export function identityFromString(s: string): IkeIdentity {
 
 export function identityToString(id: IkeIdentity): string {
   switch (id.idType) {
-    case IdType.IPV4_ADDR: return id.data.length === 4 ? u32ToIpv4(readU32(id.data, 0)) : '<bad ipv4 id>';
+    case IdType.IPV4_ADDR: return id.data.length === 4 ? u32ToIp(readU32(id.data, 0)) : '<bad ipv4 id>';
     case IdType.FQDN: case IdType.RFC822_ADDR: return Buffer.from(id.data).toString('utf8');
     case IdType.DER_ASN1_DN:
       try {

@@ -1,5 +1,7 @@
 /** Small byte helpers for the IKE control plane (may allocate; not a hot path). */
 
+import { ipToU32 } from '../wire/addr.js';
+
 export function readU16(b: Uint8Array, o: number): number {
   return (b[o] << 8) | b[o + 1];
 }
@@ -61,22 +63,7 @@ export function copyBytes(b: Uint8Array): Uint8Array {
   return new Uint8Array(b);
 }
 
-/** Dotted-quad IPv4 -> host-order u32. Throws on a malformed address. */
-export function ipv4ToU32(s: string): number {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  if (!m) throw new Error(`not an IPv4 address: ${s}`);
-  let v = 0;
-  for (let i = 1; i <= 4; i++) {
-    const o = Number(m[i]);
-    if (o > 255) throw new Error(`not an IPv4 address: ${s}`);
-    v = v * 256 + o;
-  }
-  return v >>> 0;
-}
-export function u32ToIpv4(v: number): string {
-  return `${v >>> 24}.${(v >>> 16) & 0xff}.${(v >>> 8) & 0xff}.${v & 0xff}`;
-}
 export function ipv4Bytes(s: string): Uint8Array {
-  const v = ipv4ToU32(s);
+  const v = ipToU32(s);
   return new Uint8Array([v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);
 }

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { VpnConnection } from '../control/config-types.js';
-import { ipv4ToU32 } from './bytes.js';
+import { ipToU32 } from '../wire/addr.js';
 import { IKE_PORT, NATT_PORT } from './constants.js';
 import { identityFromCert, identityFromString, loadCertCredentials, type CertCredentials, type IkeIdentity } from './auth.js';
 import { IkeError, IkeErrorCode } from './errors.js';
@@ -145,8 +145,8 @@ export function resolveConfig(c: IkeSessionConfig, role: 'initiator' | 'responde
   let localAddrU32: number;
   let peerAddrU32: number;
   try {
-    localAddrU32 = ipv4ToU32(c.localAddr);
-    peerAddrU32 = ipv4ToU32(c.peerAddr);
+    localAddrU32 = ipToU32(c.localAddr);
+    peerAddrU32 = ipToU32(c.peerAddr);
   } catch (e) {
     cfgError((e as Error).message);
   }

@@ -2,7 +2,7 @@
  * Traffic selectors (RFC 7296 §2.9, §3.13): CIDRs to TS_IPV4_ADDR_RANGE,
  * narrowing by intersection on the responder, subset checks on the initiator.
  */
-import { ipv4ToU32, u32ToIpv4 } from './bytes.js';
+import { ipToU32, u32ToIp } from '../wire/addr.js';
 import { TsType } from './constants.js';
 import { IkeError, IkeErrorCode } from './errors.js';
 import type { TrafficSelector } from './payloads.js';
@@ -14,7 +14,7 @@ export function cidrToSelector(cidr: string): TrafficSelector {
   if (!Number.isInteger(len) || len < 0 || len > 32) throw new IkeError(IkeErrorCode.Config, `bad IPv4 CIDR ${cidr}`);
   let a: number;
   try {
-    a = ipv4ToU32(addr);
+    a = ipToU32(addr);
   } catch {
     throw new IkeError(IkeErrorCode.Config, `bad IPv4 CIDR ${cidr} (IPv6 selectors are not supported)`);
   }
@@ -27,10 +27,10 @@ export function cidrToSelector(cidr: string): TrafficSelector {
 /** Readable form: a CIDR when the range is one, else `a-b`; protocol/ports when restricted. */
 export function selectorToString(t: TrafficSelector): string {
   if (t.type !== TsType.IPV4_ADDR_RANGE) return `ts-type-${t.type}`;
-  let s = `${u32ToIpv4(t.startAddr)}-${u32ToIpv4(t.endAddr)}`;
+  let s = `${u32ToIp(t.startAddr)}-${u32ToIp(t.endAddr)}`;
   const size = t.endAddr - t.startAddr + 1;
   if (size > 0 && (size & (size - 1)) === 0 && t.startAddr % size === 0) {
-    s = `${u32ToIpv4(t.startAddr)}/${32 - Math.log2(size)}`;
+    s = `${u32ToIp(t.startAddr)}/${32 - Math.log2(size)}`;
   }
   if (t.ipProtocol !== 0 || t.startPort !== 0 || t.endPort !== 0xffff) {
     s += `[${t.ipProtocol}/${t.startPort === t.endPort ? t.startPort : `${t.startPort}-${t.endPort}`}]`;

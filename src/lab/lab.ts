@@ -25,7 +25,8 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { VpcConfig } from '../control/config-types.js';
-import { parseCidr4, formatIpv4 } from '../lib/ipv4.js';
+import { parseCidr4 } from '../lib/ipv4.js';
+import { u32ToIp } from '../wire/addr.js';
 import { attachInstance, detachInstance, namespaceId, resolveAttach } from './attach.js';
 import { fnv1a32, labUplinkIfName } from './names.js';
 import { addInternetUser, type LabState, readState, removeInternetUser, removeState, saveState } from './state.js';
@@ -51,7 +52,7 @@ export function internetSideIfName(prefix: string, what: string): string {
 
 function subnetRouter(cfg: VpcConfig, subnet: string): { len: number; router: string } {
   const c = parseCidr4(cfg.subnets.get(subnet)!.cidr);
-  return { len: c.len, router: formatIpv4((c.net + 1) >>> 0) };
+  return { len: c.len, router: u32ToIp((c.net + 1) >>> 0) };
 }
 
 /** Creates the lab; returns the summary line. Progress lines go to `progress` as each part is made. */

@@ -13,13 +13,13 @@
  */
 
 import { parseCidr, parseIpv4 } from '../control/cidr.js';
+import { u32ToIp } from '../wire/addr.js';
 
 /** Dotted quad to a host-order unsigned number, or undefined when not an IPv4 address. */
 export const ipv4ToNumber: (s: string) => number | undefined = parseIpv4;
 
-export function numberToIpv4(n: number): string {
-  return [Math.floor(n / 2 ** 24) % 256, Math.floor(n / 2 ** 16) % 256, Math.floor(n / 2 ** 8) % 256, n % 256].join('.');
-}
+/** Host-order number to dotted quad (wire/addr.ts). */
+export const numberToIpv4: (n: number) => string = u32ToIp;
 
 export function isIpv4(s: string): boolean {
   return ipv4ToNumber(s) !== undefined;

@@ -15,7 +15,7 @@
 import { performance } from 'node:perf_hooks';
 import { FlowLogTable } from '../pipeline/flowlog-table.js';
 import type { FlowLogsConfig } from '../control/config-types.js';
-import { formatIpv4 } from '../lib/ipv4.js';
+import { u32ToIp } from '../wire/addr.js';
 import { DEFAULT_FILE_MODE, DEFAULT_KEEP, DEFAULT_MAX_BYTES, FlowLogFile, type FlowLogFileOptions } from './flowlog-file.js';
 
 export const FLOW_LOG_HEADER = 'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status';
@@ -75,7 +75,7 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
 function recordLine(acct: string, name: string, t: FlowLogTable, r: number): string {
   const ports = t.ports[r]!, pa = t.protoAction[r]!;
   const first = Math.floor(t.firstMs[r]! / 1000);
-  return `2 ${acct} eni-${name} ${formatIpv4(t.src[r]! >>> 0)} ${formatIpv4(t.dst[r]! >>> 0)} ${ports >>> 16} ${ports & 0xffff} ${pa >>> 1} ` +
+  return `2 ${acct} eni-${name} ${u32ToIp(t.src[r]! >>> 0)} ${u32ToIp(t.dst[r]! >>> 0)} ${ports >>> 16} ${ports & 0xffff} ${pa >>> 1} ` +
     `${t.packets[r]} ${t.bytes[r]} ${first} ${Math.max(Math.ceil(t.lastMs[r]! / 1000), first)} ${(pa & 1) === 1 ? 'ACCEPT' : 'REJECT'} OK`;
 }
 

@@ -32,7 +32,7 @@ import { IkeInitiator, IkeResponder, type IkeAction, type IkeSession, type UdpEn
 import {
   resolveConfig, sessionConfigFromVpn, vpnAuthFromContract, type IkeAuthConfig, type IkeSessionConfig, type ResolvedIkeConfig, type SecretSources,
 } from '../ike/config.js';
-import { formatIpv4, parseIpv4 } from '../lib/ipv4.js';
+import { ipToU32, u32ToIp } from '../wire/addr.js';
 import { RateLimiter, type RateLimiterOptions } from '../lib/rate-limiter.js';
 import { tunnelLocal } from './vpn-path.js';
 
@@ -229,7 +229,7 @@ export class VpnManager {
         const sc = this.sessionConfig(this.cfg, conn, i, auth);
         const session = conn.role === 'cgw' ? new IkeInitiator(sc) : new IkeResponder(sc);
         const info: TunnelInfo = { connection: conn.name, tunnel: i, role: conn.role, local: sc.localAddr, peer: t.peer, state: 'down', upSinceMs: 0, lastSetupMs: 0, connectStartedMs: 0 };
-        this.entries.push({ session, info, localU32: parseIpv4(sc.localAddr), peerU32: parseIpv4(t.peer), timer: undefined, timerAt: Infinity, restored: false });
+        this.entries.push({ session, info, localU32: ipToU32(sc.localAddr), peerU32: ipToU32(t.peer), timer: undefined, timerAt: Infinity, restored: false });
       });
       this.running.set(conn.name, { fingerprint, settings: settingsKey(conn) });
     }
@@ -343,7 +343,7 @@ export class VpnManager {
     if (this.stopped) return;
     const now = this.clock();
     const e = this.admit(localAddr, fromAddr, now);
-    if (e) this.deliver(e, { addr: formatIpv4(fromAddr), port: fromPort }, localPort, bytes, now, fromAddr);
+    if (e) this.deliver(e, { addr: u32ToIp(fromAddr), port: fromPort }, localPort, bytes, now, fromAddr);
   }
 
   /** An IKE datagram for one of our addresses (text addresses; see onPunt). */
@@ -353,8 +353,8 @@ export class VpnManager {
     let local: number;
     let src: number;
     try {
-      local = parseIpv4(localAddr);
-      src = parseIpv4(from.addr);
+      local = ipToU32(localAddr);
+      src = ipToU32(from.addr);
     } catch {
       this.drop(IkeDrop.UnknownPeer, now, 0, 'not an IPv4 address');
       return;
@@ -501,8 +501,8 @@ export class VpnManager {
     this.dropLoggedCount[reason] = this.dropped[reason];
     const name = IKE_DROP_REASONS[reason];
     const fields = {
-      event: 'ike-datagrams-dropped', reason: name, count: n, total: this.dropped[reason], lastSource: formatIpv4(fromAddr),
-      ...(localAddr !== undefined ? { lastLocal: formatIpv4(localAddr) } : {}),
+      event: 'ike-datagrams-dropped', reason: name, count: n, total: this.dropped[reason], lastSource: u32ToIp(fromAddr),
+      ...(localAddr !== undefined ? { lastLocal: u32ToIp(localAddr) } : {}),
       ...(detail !== undefined ? { last: detail } : {}),
     };
     const msg = `${n} IKE datagram(s) dropped (${name})${Number.isFinite(since) ? ` in the last ${Math.round((now - since) / 1000)} s` : ''}; next summary in ${DROP_LOG_INTERVAL_MS / 1000} s at the earliest`;

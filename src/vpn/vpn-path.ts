@@ -7,7 +7,8 @@
  * the other standby). Built by the control plane; read per packet.
  */
 import type { VpcConfig, VpnConnection } from '../control/config-types.js';
-import { parseCidr4, parseIpv4 } from '../lib/ipv4.js';
+import { parseCidr4 } from '../lib/ipv4.js';
+import { ipToU32 } from '../wire/addr.js';
 
 /** Our address for a tunnel: its `local`, else the customer gateway's WAN address. */
 export function tunnelLocal(cfg: VpcConfig, conn: VpnConnection, t: number): string | undefined {
@@ -88,7 +89,7 @@ export class VpnPath {
       this.tunStart[i] = tuns.length;
       c.tunnels.forEach((t, k) => {
         const local = tunnelLocal(cfg, c, k);
-        tuns.push({ conn: i, index: k, local: local ? parseIpv4(local) : 0, peer: parseIpv4(t.peer) });
+        tuns.push({ conn: i, index: k, local: local ? ipToU32(local) : 0, peer: ipToU32(t.peer) });
       });
       this.tunCount[i] = tuns.length - this.tunStart[i];
     });

@@ -5,18 +5,31 @@
  * hi16/lo32 pairs.
  */
 
-/** '198.18.1.10' -> 0xC612010A. Strict dotted quad: four decimal octets 0..255, no leading zeros. */
-export function ipToU32(s: string): number {
+const DECIMAL_OCTET = /^(0|[1-9][0-9]{0,2})$/;
+
+/**
+ * The one IPv4 text parser: '198.18.1.10' -> 0xC612010A, or undefined.
+ * Strict dotted quad: four decimal octets 0..255, no leading zeros (which
+ * some tools read as octal), no surrounding space.
+ */
+export function parseIpv4Text(s: string): number | undefined {
   const parts = s.split('.');
-  if (parts.length !== 4) throw new RangeError(`invalid IPv4 address: ${JSON.stringify(s)}`);
+  if (parts.length !== 4) return undefined;
   let v = 0;
   for (const p of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) throw new RangeError(`invalid IPv4 address: ${JSON.stringify(s)}`);
+    if (!DECIMAL_OCTET.test(p)) return undefined;
     const n = Number(p);
-    if (n > 255) throw new RangeError(`invalid IPv4 address: ${JSON.stringify(s)}`);
+    if (n > 255) return undefined;
     v = v * 256 + n;
   }
   return v >>> 0;
+}
+
+/** '198.18.1.10' -> 0xC612010A; throws RangeError on anything parseIpv4Text refuses. */
+export function ipToU32(s: string): number {
+  const v = parseIpv4Text(s);
+  if (v === undefined) throw new RangeError(`invalid IPv4 address: ${JSON.stringify(s)}`);
+  return v;
 }
 
 /** Host-order u32 (signed input accepted) -> dotted quad. */
@@ -26,7 +39,7 @@ export function u32ToIp(n: number): string {
 
 /** True for a strict dotted quad accepted by ipToU32. */
 export function isIpv4(s: string): boolean {
-  try { ipToU32(s); return true; } catch { return false; }
+  return parseIpv4Text(s) !== undefined;
 }
 
 /** 'aa:bb:cc:dd:ee:ff' (or '-' separated, any case) -> 6 bytes. */

@@ -13,7 +13,7 @@ import {
   fragmentFrame, ipv4Packet, tcpSegment4, udpDatagram4, withPartialCsum, withVnetHdr,
   TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN,
 } from '../helpers/frames.js';
-import { formatIpv4, formatMac } from '../../src/lib/ipv4.js';
+import { formatMac, u32ToIp } from '../../src/wire/addr.js';
 import { type Plane, UPLINK_PORT } from './plane.js';
 
 export interface Template {
@@ -58,11 +58,11 @@ export function buildCorpus(plane: Plane): { frames: Template[]; inner: InnerTem
   const up = mac(plane.uplinkMac);
   const ports = plane.ports;
   ports.forEach((p, port) => {
-    const srcMac = mac(p.mac), dstMac = mac(p.routerMac), src = formatIpv4(p.ip);
+    const srcMac = mac(p.mac), dstMac = mac(p.routerMac), src = u32ToIp(p.ip);
     const base = { srcMac, dstMac, src };
     const dsts = [
-      ...ports.filter((_, q) => q !== port).map((q) => formatIpv4(q.ip)),
-      ...INTERNET_HOSTS, ...ONPREM_HOSTS, formatIpv4(p.routerIp),
+      ...ports.filter((_, q) => q !== port).map((q) => u32ToIp(q.ip)),
+      ...INTERNET_HOSTS, ...ONPREM_HOSTS, u32ToIp(p.routerIp),
       '198.18.1.5', '198.18.2.5', '198.18.1.255', '198.18.2.2', '198.18.9.9', '203.0.113.10', '203.0.113.5',
     ];
     for (const dst of dsts) {
@@ -83,22 +83,22 @@ export function buildCorpus(plane: Plane): { frames: Template[]; inner: InnerTem
     add(port, `${port} vpn tcp syn mss`, ethIpv4Tcp({ ...base, dst: '198.19.1.1', sport: 40003, dport: 22, flags: TCP_SYN, mss: 1460, options: [1, 1, 4, 2] }));
     add(port, `${port} vpn udp df big`, ethIpv4Udp({ ...base, dst: '198.19.1.1', sport: 5001, dport: 5001, df: true, payload: payload(1460) }));
     add(port, `${port} vpn partial`, withPartialCsum(ethIpv4Udp({ ...base, dst: '198.19.1.1', sport: 5002, dport: 5002, payload: payload(200) })), true);
-    for (const dst of ['198.19.1.1', inet, formatIpv4(ports[(port + 1) % ports.length]!.ip)]) {
+    for (const dst of ['198.19.1.1', inet, u32ToIp(ports[(port + 1) % ports.length]!.ip)]) {
       add(port, `${port} gso ${dst}`, gsoFrame(ethIpv4Tcp({ ...base, dst, sport: 40004, dport: 443, flags: TCP_ACK | TCP_PSH, seq: 1, ack: 1, payload: payload(6000) }), 1448), true);
     }
     add(port, `${port} gso tiny mss`, gsoFrame(ethIpv4Tcp({ ...base, dst: '198.19.1.1', sport: 40005, dport: 443, flags: TCP_ACK, payload: payload(3000) }), 8), true);
     add(port, `${port} gso 60k`, gsoFrame(ethIpv4Tcp({ ...base, dst: '198.19.1.1', sport: 40006, dport: 443, flags: TCP_ACK, payload: payload(60_000) }), 1448), true);
     // fragments: UDP 3000 bytes in three pieces, to a neighbour, to the internet and to the VPN
-    for (const dst of [formatIpv4(ports[(port + 1) % ports.length]!.ip), inet, '198.19.1.1']) {
+    for (const dst of [u32ToIp(ports[(port + 1) % ports.length]!.ip), inet, '198.19.1.1']) {
       const whole = ethIpv4Udp({ ...base, dst, sport: 6000, dport: 1500, id: 4242 + port, payload: payload(3000) });
       fragmentFrame(whole, 1480).forEach((f, k) => add(port, `${port} frag ${k} ${dst}`, f));
     }
     add(port, `${port} frag tcp`, ethIpv4Fragment({ ...base, dst: inet, proto: 6, id: 99, mf: true, payload: tcpSegment4(src, inet, { sport: 1, dport: 443, flags: TCP_SYN }) }));
     add(port, `${port} later frag`, ethIpv4Fragment({ ...base, dst: inet, proto: 17, id: 98, fragOffset: 1480, payload: payload(100) }));
     // ARP
-    add(port, `${port} arp router`, arpRequest({ srcMac, spa: src, tpa: formatIpv4(p.routerIp) }));
-    add(port, `${port} arp peer`, arpRequest({ srcMac, spa: src, tpa: formatIpv4(ports[(port + 1) % ports.length]!.ip), padTo: 60 }));
-    add(port, `${port} arp reply`, arpReply({ srcMac, dstMac, spa: src, tpa: formatIpv4(p.routerIp) }));
+    add(port, `${port} arp router`, arpRequest({ srcMac, spa: src, tpa: u32ToIp(p.routerIp) }));
+    add(port, `${port} arp peer`, arpRequest({ srcMac, spa: src, tpa: u32ToIp(ports[(port + 1) % ports.length]!.ip), padTo: 60 }));
+    add(port, `${port} arp reply`, arpReply({ srcMac, dstMac, spa: src, tpa: u32ToIp(p.routerIp) }));
     // an ICMP error the instance sends about a packet it received from the internet
     const recv = ipv4Packet({ src: inet, dst: src, proto: 17, payload: udpDatagram4(inet, src, { sport: 53, dport: 5353, payload: payload(12) }) });
     add(port, `${port} icmp error out`, ethIpv4IcmpError({ ...base, dst: inet, type: 3, code: 3, original: recv, originalIsIp: true }));

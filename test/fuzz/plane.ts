@@ -20,7 +20,7 @@ import { EspTunnelCrypto } from '../../src/ipsec/tunnel-crypto.js';
 import type { ChildSa } from '../../src/ipsec/sa-types.js';
 import type { FlowLogTable } from '../../src/pipeline/flowlog-table.js';
 import { derivedMac, instanceMac, routerMac } from '../../src/lab/names.js';
-import { parseIpv4, parseMac } from '../../src/lib/ipv4.js';
+import { ipToU32, parseMac } from '../../src/wire/addr.js';
 
 export const FUZZ_YAML = `
 vpc: { name: fz, cidr: 198.18.0.0/16, accountId: "123456789012" }
@@ -94,13 +94,13 @@ flowLogs: { path: /tmp/vpcd-fuzz-flows.log, aggregationInterval: 60 }
 export const UPLINK_PORT = 6;
 
 export const ADDR = {
-  web1: parseIpv4('198.18.1.10'), web2: parseIpv4('198.18.1.11'), box1: parseIpv4('198.18.1.12'),
-  app1: parseIpv4('198.18.2.20'), app2: parseIpv4('198.18.2.21'), iso1: parseIpv4('198.18.3.4'),
-  web1Pub: parseIpv4('203.0.113.10'), web2Pub: parseIpv4('203.0.113.11'),
-  natA: parseIpv4('198.18.1.5'), natAPub: parseIpv4('203.0.113.5'), natP: parseIpv4('198.18.2.5'),
-  uplinkIp: parseIpv4('203.0.113.2'),
-  wan1: parseIpv4('198.51.100.1'), wan2: parseIpv4('198.51.100.9'), peer: parseIpv4('198.51.100.20'),
-  routerPub: parseIpv4('198.18.1.1'), routerPriv: parseIpv4('198.18.2.1'), routerIso: parseIpv4('198.18.3.1'),
+  web1: ipToU32('198.18.1.10'), web2: ipToU32('198.18.1.11'), box1: ipToU32('198.18.1.12'),
+  app1: ipToU32('198.18.2.20'), app2: ipToU32('198.18.2.21'), iso1: ipToU32('198.18.3.4'),
+  web1Pub: ipToU32('203.0.113.10'), web2Pub: ipToU32('203.0.113.11'),
+  natA: ipToU32('198.18.1.5'), natAPub: ipToU32('203.0.113.5'), natP: ipToU32('198.18.2.5'),
+  uplinkIp: ipToU32('203.0.113.2'),
+  wan1: ipToU32('198.51.100.1'), wan2: ipToU32('198.51.100.9'), peer: ipToU32('198.51.100.20'),
+  routerPub: ipToU32('198.18.1.1'), routerPriv: ipToU32('198.18.2.1'), routerIso: ipToU32('198.18.3.1'),
 } as const;
 
 /** Per instance port: its address, its MAC and its subnet router's MAC. */
@@ -133,7 +133,7 @@ function keyBytes(seed: number, n: number): Uint8Array {
 }
 
 function childSa(tunnel: number, local: number, peer: number): ChildSa {
-  const ts = (a: string, b: string) => [{ ipProtocol: 0, startAddr: parseIpv4(a), endAddr: parseIpv4(b), startPort: 0, endPort: 65535 }];
+  const ts = (a: string, b: string) => [{ ipProtocol: 0, startAddr: ipToU32(a), endAddr: ipToU32(b), startPort: 0, endPort: 65535 }];
   return {
     connection: 'to-onprem', tunnel, id: tunnel + 1,
     spiIn: (0xc0000100 + tunnel) >>> 0, spiOut: (0x50000100 + tunnel) >>> 0,
@@ -171,7 +171,7 @@ export function buildPlane(): Plane {
   dp.attachPort(UPLINK_PORT, PortRole.Uplink, 0, true);
   dp.uplinkPort = UPLINK_PORT;
   dp.uplinkMac.set(uplinkMac);
-  dp.uplinkIp = parseIpv4(cfg.internetGateway!.uplinkIp!) | 0;
+  dp.uplinkIp = ipToU32(cfg.internetGateway!.uplinkIp!) | 0;
   // NAT gateways, as Daemon.syncNatGateways does
   dp.nats = topo.natNames.map((name, i) => {
     const g = cfg.natGateways.get(name)!;

@@ -6,7 +6,7 @@
  * thread with a deadline.
  */
 import { ethIpv4Udp, withVnetHdr } from '../helpers/frames.js';
-import { formatMac } from '../../src/lib/ipv4.js';
+import { formatMac } from '../../src/wire/addr.js';
 import { buildPlane, type Plane, UPLINK_PORT } from './plane.js';
 
 export interface ReproFrame {

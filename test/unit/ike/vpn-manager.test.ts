@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import type { VpcConfig } from '../../../src/control/config-types.js';
 import { parseConfig } from '../../../src/control/config.js';
 import type { IkeSessionConfig } from '../../../src/ike/config.js';
-import { parseIpv4 } from '../../../src/lib/ipv4.js';
+import { ipToU32 } from '../../../src/wire/addr.js';
 import { loadCertCredentials, type CertCredentials } from '../../../src/ike/auth.js';
 import { IkeErrorCode } from '../../../src/ike/errors.js';
 import { IkeInitiator, IkeResponder, type IkeAction, type IkeSession, type UdpEndpoint } from '../../../src/ike/session.js';
@@ -154,7 +154,7 @@ describe('VpnManager: hostile datagrams', () => {
       if (port === 4500 && rnd() & 1) bytes.fill(0, 0, Math.min(4, len)); // a zero non-ESP marker: the IKE parser sees it
       const fromPort = 500 + (rnd() & 7);
       // both entry points: text addresses (onDatagram) and host-order u32 (onPunt)
-      if (i & 1) mgr.onPunt(parseIpv4(US), port, parseIpv4(from), fromPort, bytes);
+      if (i & 1) mgr.onPunt(ipToU32(US), port, ipToU32(from), fromPort, bytes);
       else mgr.onDatagram(US, port, { addr: from, port: fromPort }, bytes);
     }
     const delta = [...mgr.dropped].map((v, i) => v - before[i]);
