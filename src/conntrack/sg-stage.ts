@@ -36,7 +36,7 @@ import { ALLOWANCE_EXCEEDED, Conntrack, FlowTuple, FULL, NO_FLOW, initialTimeout
 import { FlowFlag, NO_INSTANCE } from './flow-pool.js';
 import { DropReason } from '../pipeline/batch.js';
 import type { Packet } from '../pipeline/packet.js';
-import type { FlowLogTable } from '../pipeline/flowlog-table.js';
+import { FlowDir, awsTcpFlags, type FlowLogTable } from '../pipeline/flowlog-table.js';
 import { HeavyHitters } from '../lib/heavy-hitters.js';
 import { FragCache } from '../lib/frag-cache.js';
 
@@ -62,6 +62,8 @@ export class SecurityStage {
   flowLog: FlowLogTable | null = null;
   /** Unix ms of the current batch (flow-log timestamps). */
   wallMs = 0;
+  /** traffic-path of the leg being judged (TrafficPath), for the sender's egress record; the wiring sets it. */
+  trafficPath = 0;
   /** First-fragment verdicts, for later fragments. */
   readonly frags = new FragCache();
 
@@ -180,7 +182,7 @@ export class SecurityStage {
     if (nacl.crossing(sSub, rSub, pkt.src, pkt.dst, proto, l4) !== DropReason.None) {
       if (nacl.refusedAtReceiver === 1) {
         this.reject(pkt, -1, R, len);
-        if (S >= 0) this.log(S, pkt, ACCEPT, len);
+        if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
       } else {
         this.reject(pkt, S, -1, len);
       }
@@ -191,7 +193,7 @@ export class SecurityStage {
       if (!this.ingressAllows(p.sgIngress[R], pkt.src, proto, l4)) {
         this.sgVerdicts[R * 4 + SgCounter.IngressDeny]++;
         this.reject(pkt, -1, R, len);
-        if (S >= 0) this.log(S, pkt, ACCEPT, len);
+        if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
         return DropReason.Sg;
       }
       this.sgVerdicts[R * 4 + SgCounter.IngressAllow]++;
@@ -315,7 +317,7 @@ export class SecurityStage {
     if (nacl.crossing(sSub, rSub, pkt.src, pkt.dst, proto, l4) !== DropReason.None) {
       if (nacl.refusedAtReceiver === 1) {
         this.reject(pkt, -1, R, len);
-        if (S >= 0) this.log(S, pkt, ACCEPT, len);
+        if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
       } else {
         this.reject(pkt, S, -1, len);
       }
@@ -331,7 +333,7 @@ export class SecurityStage {
         if (!this.ingressAllows(p.sgIngress[R], pkt.src, proto, l4)) {
           this.sgVerdicts[R * 4 + SgCounter.IngressDeny]++;
           this.reject(pkt, -1, R, len);
-          if (S >= 0) this.log(S, pkt, ACCEPT, len);
+          if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
           return DropReason.Sg;
         }
         this.sgVerdicts[R * 4 + SgCounter.IngressAllow]++;
@@ -423,10 +425,12 @@ export class SecurityStage {
 
   // ---- flow logs: one record per ENI, direction and action (AWS: where it was dropped or would have arrived)
 
+  // S's records are egress (with the leg's traffic path), R's ingress.
+
   private accept(pkt: Packet, S: number, R: number, len: number): void {
     if (this.flowLog === null) return;
-    if (S >= 0) this.log(S, pkt, ACCEPT, len);
-    if (R >= 0) this.log(R, pkt, ACCEPT, len);
+    if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
+    if (R >= 0) this.log(R, pkt, ACCEPT, len, FlowDir.Ingress);
   }
 
   /** A new flow refused; the REJECT record goes on the ENI that refused it. */
@@ -434,8 +438,8 @@ export class SecurityStage {
     this.flowsRejected++;
     this.deniedSources.add(pkt.src);
     if (this.flowLog === null) return;
-    if (atSrc >= 0) this.log(atSrc, pkt, REJECT, len);
-    if (atDst >= 0) this.log(atDst, pkt, REJECT, len);
+    if (atSrc >= 0) this.log(atSrc, pkt, REJECT, len, FlowDir.Egress);
+    if (atDst >= 0) this.log(atDst, pkt, REJECT, len, FlowDir.Ingress);
   }
 
   /** A packet of a known flow refused (a NACL, or an untracked side's SG rule). */
@@ -444,18 +448,19 @@ export class SecurityStage {
     if (this.flowLog === null) return;
     if (atReceiver === 1) {
       // It left the sender's ENI and was refused on arrival.
-      if (S >= 0) this.log(S, pkt, ACCEPT, len);
-      if (R >= 0) this.log(R, pkt, REJECT, len);
+      if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
+      if (R >= 0) this.log(R, pkt, REJECT, len, FlowDir.Ingress);
     } else if (S >= 0) {
-      this.log(S, pkt, REJECT, len);
+      this.log(S, pkt, REJECT, len, FlowDir.Egress);
     }
   }
 
-  private log(eni: number, pkt: Packet, action: number, len: number): void {
+  private log(eni: number, pkt: Packet, action: number, len: number, dir: number): void {
     const t = this.flowLog;
     if (t === null) return;
     const ports = pkt.proto === PROTO_TCP || pkt.proto === PROTO_UDP;
-    t.record(eni, pkt.src, pkt.dst, ports ? pkt.sport : 0, ports ? pkt.dport : 0, pkt.proto, action, len, this.wallMs);
+    t.record(eni, pkt.src, pkt.dst, ports ? pkt.sport : 0, ports ? pkt.dport : 0, pkt.proto, action, len, this.wallMs,
+      awsTcpFlags(pkt.tcpFlags()), dir, dir === FlowDir.Egress ? this.trafficPath : 0, pkt.src, pkt.dst);
   }
 }
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { FLOW_LOG_HEADER, FlowLogs, type FlowLogSink } from '../../../src/telemetry/flowlogs.js';
 import type { FlowLogsConfig } from '../../../src/control/config-types.js';
+import type { FlowLogEni } from '../../../src/telemetry/flowlog-record.js';
 
 let root = '';
 beforeEach(() => {
@@ -21,8 +22,11 @@ function cfg(path: string, o: Partial<FlowLogsConfig> = {}): FlowLogsConfig {
   return { path, aggregationInterval: 60, ...o };
 }
 
+/** Interface descriptors with readable ids (the AWS-form ids are tested with flowLogEnis). */
+const enis = (names: string[]): FlowLogEni[] => names.map((n) => ({ interfaceId: `eni-${n}`, instanceId: `i-${n}`, subnetId: 'subnet-s', vpcId: 'vpc-v' }));
+
 function start(c: FlowLogsConfig, names: string[], sink: FlowLogSink, errors: unknown[] = []): FlowLogs {
-  const ch = FlowLogs.prepare(null, c, names, ACCT, sink, (_p, e) => errors.push(e));
+  const ch = FlowLogs.prepare(null, c, enis(names), ACCT, sink, (_p, e) => errors.push(e));
   expect(sink.flowLog).toBeNull(); // prepare touches nothing running
   const f = ch.commit(1_700_000_000_000);
   expect(f).not.toBeNull();
@@ -121,7 +125,7 @@ describe('FlowLogs', () => {
     const sink: FlowLogSink = { flowLog: null };
     const f = start(cfg(p), ['a', 'b'], sink);
     sink.flowLog!.record(1, 1, 2, 3, 4, 17, 1, 10, 1_700_000_001_000);
-    const ch = FlowLogs.prepare(f, cfg(p, { aggregationInterval: 10 }), ['c', 'a', 'b'], ACCT, sink, () => undefined);
+    const ch = FlowLogs.prepare(f, cfg(p, { aggregationInterval: 10 }), enis(['c', 'a', 'b']), ACCT, sink, () => undefined);
     expect(ch.changes).toEqual(['table size', 'aggregationInterval 10']);
     expect(sink.flowLog!.enis).toBe(2); // not applied yet
     expect(ch.commit(1_700_000_030_000)).toBe(f);
@@ -142,12 +146,12 @@ describe('FlowLogs', () => {
     const sink: FlowLogSink = { flowLog: null };
     const f = start(cfg(p), ['a'], sink);
     const before = sink.flowLog;
-    expect(() => FlowLogs.prepare(f, cfg(join(shared, 'flows.log')), ['a'], ACCT, sink, () => undefined)).toThrow(/writable by others/);
+    expect(() => FlowLogs.prepare(f, cfg(join(shared, 'flows.log')), enis(['a']), ACCT, sink, () => undefined)).toThrow(/writable by others/);
     expect(sink.flowLog).toBe(before);
     expect(f.path).toBe(p);
     // a prepared change that is aborted removes the file it created
     const other = join(root, 'other', 'flows.log');
-    const ch = FlowLogs.prepare(f, cfg(other), ['a'], ACCT, sink, () => undefined);
+    const ch = FlowLogs.prepare(f, cfg(other), enis(['a']), ACCT, sink, () => undefined);
     expect(existsSync(other)).toBe(true);
     await ch.abort();
     expect(existsSync(other)).toBe(false);
@@ -160,7 +164,7 @@ describe('FlowLogs', () => {
     const sink: FlowLogSink = { flowLog: null };
     const f = start(cfg(p), ['a'], sink);
     sink.flowLog!.record(0, 1, 2, 3, 4, 17, 1, 10, 1_700_000_001_000);
-    const ch = FlowLogs.prepare(f, undefined, ['a'], ACCT, sink, () => undefined);
+    const ch = FlowLogs.prepare(f, undefined, enis(['a']), ACCT, sink, () => undefined);
     expect(ch.changes).toEqual(['disabled']);
     expect(ch.commit(1_700_000_005_000)).toBeNull();
     expect(sink.flowLog).toBeNull();
