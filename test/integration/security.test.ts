@@ -156,9 +156,9 @@ describeWith(['root', 'python3', 'tcpdump'], 'security groups and NACLs on real 
   });
 
   it('2. TCP refused by the security group (no rule for port 23), counted', async () => {
-    const before = metricValue(await metrics(), 'vpcd_sg_verdicts_total', { instance: 'web', direction: 'ingress', verdict: 'deny' }) ?? 0;
+    const before = metricValue(await metrics(), 'vpcd_sg_verdicts_total', { vpc_instance: 'web', direction: 'ingress', verdict: 'deny' }) ?? 0;
     expect(connect('client', WEB, 23)).toBe(false);
-    const after = metricValue(await metrics(), 'vpcd_sg_verdicts_total', { instance: 'web', direction: 'ingress', verdict: 'deny' }) ?? 0;
+    const after = metricValue(await metrics(), 'vpcd_sg_verdicts_total', { vpc_instance: 'web', direction: 'ingress', verdict: 'deny' }) ?? 0;
     expect(after).toBeGreaterThan(before);
   });
 
@@ -219,7 +219,7 @@ describeWith(['root', 'python3', 'tcpdump'], 'security groups and NACLs on real 
       });
       td.on('exit', () => res(out.includes('ICMP')));
     });
-    const denied = { instance: 'client', direction: 'ingress', verdict: 'deny' };
+    const denied = { vpc_instance: 'client', direction: 'ingress', verdict: 'deny' };
     const deniedBefore = await sample('vpcd_sg_verdicts_total', denied);
     expect(await seen()).toBe(false);
     // the error reached vpcd and its security group refused it (not lost on the way)
@@ -296,7 +296,7 @@ describeWith(['root', 'python3', 'tcpdump'], 'security groups and NACLs on real 
       return {
         accept: metricValue(m, 'vpcd_flows_total', { verdict: 'accept' }) ?? 0,
         reject: metricValue(m, 'vpcd_flows_total', { verdict: 'reject' }) ?? 0,
-        allow: metricValue(m, 'vpcd_sg_verdicts_total', { instance: 'web', direction: 'ingress', verdict: 'allow' }) ?? 0,
+        allow: metricValue(m, 'vpcd_sg_verdicts_total', { vpc_instance: 'web', direction: 'ingress', verdict: 'allow' }) ?? 0,
         sg: metricValue(m, 'vpcd_drops_total', { reason: 'sg' }) ?? 0,
         nacl: metricValue(m, 'vpcd_drops_total', { reason: 'nacl' }) ?? 0,
       };
