@@ -19,9 +19,6 @@ import type { FlowLogsConfig } from '../control/config-types.js';
 import { DEFAULT_FILE_MODE, DEFAULT_KEEP, DEFAULT_MAX_BYTES, FlowLogFile, type FlowLogFileOptions } from './flowlog-file.js';
 import { type FlowLogEni, FlowLogRecordFormat, sameEnis } from './flowlog-record.js';
 
-/** The header of the default (version 2) text format. */
-export const FLOW_LOG_HEADER = 'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status';
-
 /** Records formatted per event-loop turn. */
 export const CHUNK_RECORDS = 1024;
 

@@ -4,7 +4,8 @@ import { parseConfig } from '../../../src/control/config.js';
 import { ConfigError } from '../../../src/control/config-types.js';
 import { DEFAULT_FLOW_LOG_FIELDS, DEFAULT_LOG_FORMAT, FLOW_LOG_FIELDS, parseLogFormat } from '../../../src/control/flowlog-format.js';
 import { FlowLogRecordFormat } from '../../../src/telemetry/flowlog-record.js';
-import { FLOW_LOG_HEADER } from '../../../src/telemetry/flowlogs.js';
+/** AWS's default (version 2) header, as AWS documents it. */
+const FLOW_LOG_HEADER = 'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status';
 import { FlowDir, FlowLogTable, TrafficPath, awsTcpFlags } from '../../../src/pipeline/flowlog-table.js';
 
 const HEAD = `

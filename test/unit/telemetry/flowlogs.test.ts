@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { FLOW_LOG_HEADER, FlowLogs, type FlowLogSink } from '../../../src/telemetry/flowlogs.js';
+import { FlowLogs, type FlowLogSink } from '../../../src/telemetry/flowlogs.js';
 import type { FlowLogsConfig } from '../../../src/control/config-types.js';
 import type { FlowLogEni } from '../../../src/telemetry/flowlog-record.js';
 
@@ -16,6 +16,8 @@ afterEach(() => {
 });
 
 const ACCT = '123456789012';
+/** AWS's default (version 2) header. */
+const FLOW_LOG_HEADER = 'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status';
 const lines = (p: string): string[] => readFileSync(p, 'utf8').split('\n').filter((l) => l !== '');
 
 function cfg(path: string, o: Partial<FlowLogsConfig> = {}): FlowLogsConfig {
@@ -170,5 +172,19 @@ describe('FlowLogs', () => {
     expect(sink.flowLog).toBeNull();
     await f.idle();
     expect(lines(p).filter((l) => l.endsWith(' OK')).length).toBe(1);
+  });
+
+  it('a reload that changes the format on the same path: the interval so far goes to the old file, which is rotated away; the new file has its own header only', async () => {
+    const p = join(root, 'fmt', 'flows.log');
+    const sink: FlowLogSink = { flowLog: null };
+    const f = start(cfg(p), ['a'], sink);
+    sink.flowLog!.record(0, 1, 2, 3, 4, 17, 1, 10, 1_700_000_001_000);
+    const ch = FlowLogs.prepare(f, cfg(p, { format: ['version', 'interface-id', 'flow-direction', 'action'] }), enis(['a']), ACCT, sink, () => undefined);
+    expect(ch.changes).toEqual(['file options', 'format']);
+    ch.commit(1_700_000_010_000);
+    sink.flowLog!.record(0, 1, 2, 3, 4, 17, 1, 10, 1_700_000_011_000, 0, 2);
+    await f.close(1_700_000_020_000);
+    expect(lines(`${p}.1`)).toEqual([FLOW_LOG_HEADER, `2 ${ACCT} eni-a 0.0.0.1 0.0.0.2 3 4 17 1 10 1700000001 1700000001 ACCEPT OK`]);
+    expect(lines(p)).toEqual(['version interface-id flow-direction action', '5 eni-a egress ACCEPT']);
   });
 });
