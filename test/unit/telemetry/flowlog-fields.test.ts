@@ -3,9 +3,9 @@
  * plane, written by the real writer to a file, and read back the way the
  * tools people use for AWS flow logs read them: Athena's table for the
  * default version-2 format (columns in AWS's order, space-delimited, one
- * header line skipped, typed columns) and, for a custom format with v5
- * fields, the columns AWS's Athena integration derives from the LogFormat
- * (field names with '-' as '_'), checked field by field.
+ * header line skipped, typed columns), AWS's documented table for versions
+ * 2 to 5, and, for a custom format in another order, the columns of the
+ * format's fields (names with '-' as '_'), checked field by field.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -87,7 +87,11 @@ async function writeInterval(c: Partial<FlowLogsConfig>): Promise<{ lines: strin
 
 type Col = readonly [name: string, type: 'int' | 'bigint' | 'string'];
 
-/** Athena's table for the default format (AWS: "Query flow logs using Amazon Athena"), in its column order. */
+/**
+ * Athena's table for the default format, in its column order (AWS: "Create a table for Amazon VPC flow logs and
+ * query it", https://docs.aws.amazon.com/athena/latest/ug/vpc-flow-logs-create-table-statement.html: space-delimited,
+ * skip.header.line.count 1).
+ */
 const ATHENA_V2: readonly Col[] = [
   ['version', 'int'], ['account_id', 'string'], ['interface_id', 'string'], ['srcaddr', 'string'], ['dstaddr', 'string'],
   ['srcport', 'int'], ['dstport', 'int'], ['protocol', 'bigint'], ['packets', 'bigint'], ['bytes', 'bigint'],
@@ -117,6 +121,13 @@ function athenaRows(lines: readonly string[], cols: readonly Col[]): Record<stri
     return row;
   });
 }
+
+/** The same page's table for versions 2 to 5: a flow log whose format names these fields in this order loads into it. */
+const ATHENA_V2_TO_V5: readonly Col[] = [
+  ...ATHENA_V2, ['vpc_id', 'string'], ['subnet_id', 'string'], ['instance_id', 'string'], ['tcp_flags', 'int'], ['type', 'string'],
+  ['pkt_srcaddr', 'string'], ['pkt_dstaddr', 'string'], ['region', 'string'], ['az_id', 'string'], ['sublocation_type', 'string'],
+  ['sublocation_id', 'string'], ['pkt_src_aws_service', 'string'], ['pkt_dst_aws_service', 'string'], ['flow_direction', 'string'], ['traffic_path', 'int'],
+];
 
 const V5 = '${version} ${vpc-id} ${subnet-id} ${instance-id} ${interface-id} ${account-id} ${type} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ' +
   '${pkt-srcaddr} ${pkt-dstaddr} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${tcp-flags} ${log-status} ${flow-direction} ${traffic-path} ' +
@@ -177,6 +188,23 @@ describe('flow-log fields on real packets', () => {
     expect(pick(eni('web'), NET, WEB, 'ingress')).toMatchObject({ pkt_dstaddr: WEB, tcp_flags: 2, traffic_path: null });
     expect(pick(eni('web'), WEB, NET, 'egress')).toMatchObject({ pkt_srcaddr: WEB, tcp_flags: 18, traffic_path: 2 });
     expect(rows.filter((r) => r.srcaddr === EIP || r.dstaddr === EIP || r.srcaddr === '203.0.113.10' || r.dstaddr === '203.0.113.10')).toEqual([]);
+  });
+
+  it('the v2-v5 format in Athena\'s column order loads into AWS\'s documented v2-v5 table, typed columns included', async () => {
+    const fields = ATHENA_V2_TO_V5.map(([c]) => c.replace(/_/g, '-'));
+    const { lines } = await writeInterval({ format: fields });
+    expect(lines[0]).toBe(fields.join(' '));
+    const rows = athenaRows(lines, ATHENA_V2_TO_V5);
+    expect(rows).toHaveLength(8);
+    const scope = { accountId: ACCT, vpcName: 't' };
+    const out = rows.find((r) => r.interface_id === natGatewayEniId(scope, 'nat-a') && r.flow_direction === 'egress' && r.dstaddr === APP);
+    expect(out).toEqual({
+      version: 5, account_id: ACCT, interface_id: natGatewayEniId(scope, 'nat-a'), srcaddr: NATIP, dstaddr: APP, srcport: 443, dstport: 40000,
+      protocol: 6, packets: 1, bytes: 40, start: 1_700_000_001, end: 1_700_000_001, action: 'ACCEPT', log_status: 'OK',
+      vpc_id: awsId(scope, 'vpc', 't'), subnet_id: awsId(scope, 'subnet', 'pub'), instance_id: null, tcp_flags: 18, type: 'IPv4',
+      pkt_srcaddr: NET, pkt_dstaddr: APP, region: null, az_id: null, sublocation_type: null, sublocation_id: null,
+      pkt_src_aws_service: null, pkt_dst_aws_service: null, flow_direction: 'egress', traffic_path: 1,
+    });
   });
 
   it('JSON lines: one object per record keyed by the field names, numbers for numeric fields, null for -', async () => {
