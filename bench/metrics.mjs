@@ -50,10 +50,10 @@ try {
       case 'vpcd_batches_total':
         out.batches = x.value;
         break;
-      case 'vpcd_process_process_cpu_seconds_total':
+      case 'process_cpu_seconds_total':
         out.cpu_seconds = x.value;
         break;
-      case 'vpcd_process_nodejs_gc_duration_seconds_count':
+      case 'nodejs_gc_duration_seconds_count':
         out.gc[x.labels.kind] = x.value;
         break;
     }

@@ -30,6 +30,7 @@ import { Counters } from './pipeline/counters.js';
 import { Dataplane } from './pipeline/dataplane.js';
 import { SecurityStage } from './conntrack/sg-stage.js';
 import { Conntrack } from './conntrack/conntrack.js';
+import { flowLogEnis } from './telemetry/flowlog-record.js';
 import { FlowLogs, type FlowLogsChange } from './telemetry/flowlogs.js';
 import { newRegistry } from './telemetry/metrics.js';
 import { ConfigSecretError, type VpnManager, type VpnReload } from './vpn/manager.js';
@@ -372,7 +373,8 @@ export class Daemon implements MetricsSource {
   private async build(plan: ReloadPlan, current: Listener | undefined): Promise<void> {
     const { cfg, policy } = plan;
     try {
-      plan.flowLogs = FlowLogs.prepare(this.flowLogs, cfg.flowLogs, policy.instanceNames, cfg.vpc.accountId, this.security,
+      const enis = flowLogEnis(cfg, policy.instanceNames, policy.topology.natNames);
+      plan.flowLogs = FlowLogs.prepare(this.flowLogs, cfg.flowLogs, enis, cfg.vpc.accountId, this.security,
         (place, e) => this.guard.fail(place, e));
     } catch (e) {
       throw new ReloadRejected([(e as Error).message]);

@@ -31,13 +31,15 @@
 import type { CompiledPolicy } from '../control/compile.js';
 import { NO_MATCH } from '../acl/nacl-compile.js';
 import { NaclStage, NO_NACL, type NaclHits } from '../acl/nacl-stage.js';
-import { isUntrackedFlow, type CompiledSgSet } from './sg-compile.js';
+import { isUntrackedFlow } from './sg-compile.js';
 import { ALLOWANCE_EXCEEDED, Conntrack, FlowTuple, FULL, NO_FLOW, initialTimeoutClass } from './conntrack.js';
 import { FlowFlag, NO_INSTANCE } from './flow-pool.js';
 import { DropReason } from '../pipeline/batch.js';
 import type { Packet } from '../pipeline/packet.js';
-import type { FlowLogTable } from '../pipeline/flowlog-table.js';
+import { FlowDir, awsTcpFlags, type FlowLogTable } from '../pipeline/flowlog-table.js';
 import { HeavyHitters } from '../lib/heavy-hitters.js';
+import { SgHits } from './sg-hits.js';
+import { DROP_REASON_COUNT } from '../pipeline/batch.js';
 import { FragCache } from '../lib/frag-cache.js';
 
 const PROTO_ICMP = 1, PROTO_TCP = 6, PROTO_UDP = 17;
@@ -48,12 +50,30 @@ export const SgCounter = { EgressAllow: 0, EgressDeny: 1, IngressAllow: 2, Ingre
 
 export { NaclHits } from '../acl/nacl-stage.js';
 
+/** A snapshot's counters, handed back on a policy swap for the control plane to fold. */
+export interface SecurityCounters {
+  readonly naclHits: NaclHits;
+  readonly sgVerdicts: Float64Array;
+  readonly sgHits: SgHits;
+  readonly eniDrops: Float64Array;
+}
+
 export class SecurityStage {
   policy: CompiledPolicy;
   readonly ct: Conntrack;
   readonly nacl: NaclStage;
   /** Per instance index × SgCounter. Re-made on reload (the control plane folds old values). */
   sgVerdicts: Float64Array;
+  /** Hits per security-group rule slot (sg-hits.ts). Re-made on reload. */
+  sgHits: SgHits;
+  /** Drops per instance × DropReason (vpcd_eni_drops_total). Re-made on reload. */
+  eniDrops: Float64Array;
+  /**
+   * The instance a drop of the current frame is counted on: the data plane
+   * sets the sending instance (-1 for a frame from a gateway); a refusal at a
+   * receiving ENI (its SG or its subnet's inbound NACL) moves it there.
+   */
+  dropEni = -1;
   flowsAccepted = 0;
   flowsRejected = 0;
   /** Sources of refused packets (new flows and packets of known flows), top-k. */
@@ -62,6 +82,8 @@ export class SecurityStage {
   flowLog: FlowLogTable | null = null;
   /** Unix ms of the current batch (flow-log timestamps). */
   wallMs = 0;
+  /** traffic-path of the leg being judged (TrafficPath), for the sender's egress record; the wiring sets it. */
+  trafficPath = 0;
   /** First-fragment verdicts, for later fragments. */
   readonly frags = new FragCache();
 
@@ -72,6 +94,11 @@ export class SecurityStage {
   private readonly cacheNaclIn: Int16Array;
   /** For a cached refusal: 1 when the receiving side refused (inbound NACL or receiver SG), 0 the sending side. */
   private readonly cacheAtReceiver: Uint8Array;
+  /** The SG slots that allowed a cached decision's untracked sides (-1: none), counted again on a cache hit. */
+  private readonly cacheSgOut: Int32Array;
+  private readonly cacheSgIn: Int32Array;
+  /** The slot the last egressAllows / ingressAllows matched (-1: none). */
+  private sgSlot = -1;
 
   private readonly tuple = new FlowTuple();
   private readonly rtuple = new FlowTuple();
@@ -98,7 +125,11 @@ export class SecurityStage {
     this.ct = ct;
     this.nacl = new NaclStage(policy);
     this.sgVerdicts = new Float64Array(policy.instanceNames.length * 4);
+    this.sgHits = new SgHits(policy);
+    this.eniDrops = new Float64Array(policy.instanceNames.length * DROP_REASON_COUNT);
     const refs = ct.max * 2;
+    this.cacheSgOut = new Int32Array(refs);
+    this.cacheSgIn = new Int32Array(refs);
     this.cacheEpoch = new Uint32Array(refs);
     this.cacheReason = new Uint8Array(refs);
     this.cacheNaclOut = new Int16Array(refs);
@@ -111,10 +142,12 @@ export class SecurityStage {
   }
 
   /** Swaps in a new snapshot (between batches). Returns the old counters for the control plane to fold. */
-  setPolicy(p: CompiledPolicy): { naclHits: NaclHits; sgVerdicts: Float64Array } {
-    const old = { naclHits: this.nacl.setPolicy(p), sgVerdicts: this.sgVerdicts };
+  setPolicy(p: CompiledPolicy): SecurityCounters {
+    const old = { naclHits: this.nacl.setPolicy(p), sgVerdicts: this.sgVerdicts, sgHits: this.sgHits, eniDrops: this.eniDrops };
     this.policy = p;
     this.sgVerdicts = new Float64Array(p.instanceNames.length * 4);
+    this.sgHits = new SgHits(p);
+    this.eniDrops = new Float64Array(p.instanceNames.length * DROP_REASON_COUNT);
     this.ct.setTimeouts(p.conntrack.timeouts);
     return old;
   }
@@ -170,7 +203,7 @@ export class SecurityStage {
     const len = pkt.l3Len;
     // 1. S's security group, egress
     if (S >= 0) {
-      if (!this.egressAllows(p.sgEgress[S], pkt.dst, proto, l4)) {
+      if (!this.egressAllows(S, pkt.dst, proto, l4)) {
         this.sgVerdicts[S * 4 + SgCounter.EgressDeny]++;
         this.reject(pkt, S, -1, len);
         return DropReason.Sg;
@@ -182,7 +215,7 @@ export class SecurityStage {
     if (nacl.crossing(sSub, rSub, pkt.src, pkt.dst, proto, l4) !== DropReason.None) {
       if (nacl.refusedAtReceiver === 1) {
         this.reject(pkt, -1, R, len);
-        if (S >= 0) this.log(S, pkt, ACCEPT, len);
+        if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
       } else {
         this.reject(pkt, S, -1, len);
       }
@@ -190,10 +223,10 @@ export class SecurityStage {
     }
     // 4. R's security group, ingress
     if (R >= 0) {
-      if (!this.ingressAllows(p.sgIngress[R], pkt.src, proto, l4)) {
+      if (!this.ingressAllows(R, pkt.src, proto, l4)) {
         this.sgVerdicts[R * 4 + SgCounter.IngressDeny]++;
         this.reject(pkt, -1, R, len);
-        if (S >= 0) this.log(S, pkt, ACCEPT, len);
+        if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
         return DropReason.Sg;
       }
       this.sgVerdicts[R * 4 + SgCounter.IngressAllow]++;
@@ -239,6 +272,10 @@ export class SecurityStage {
     if (this.cacheEpoch[ref] === p.epoch) {
       // Cached decision: count the NACL rules that decide this packet, as if judged afresh.
       this.nacl.countCached(sSub, rSub, this.cacheNaclOut[ref], this.cacheNaclIn[ref]);
+      // ... and the security-group rules that allowed its untracked sides.
+      const so = this.cacheSgOut[ref], si = this.cacheSgIn[ref];
+      if (so >= 0 && S >= 0) this.sgHits.egress[S][so]++;
+      if (si >= 0 && R >= 0) this.sgHits.ingress[R][si]++;
       reason = this.cacheReason[ref];
     } else {
       reason = this.judgeKnown(pkt, ref, S, sSub, R, rSub);
@@ -266,17 +303,26 @@ export class SecurityStage {
     let reason: number = DropReason.None;
     let atReceiver = 0;
     let outSlot = NO_NACL, inSlot = NO_NACL;
-    if (S >= 0 && !senderTracked && !this.egressAllows(p.sgEgress[S], pkt.dst, proto, l4)) reason = DropReason.Sg;
+    let sgOut = -1, sgIn = -1;
+    if (S >= 0 && !senderTracked) {
+      if (!this.egressAllows(S, pkt.dst, proto, l4)) reason = DropReason.Sg;
+      sgOut = this.sgSlot;
+    }
     if (reason === DropReason.None) {
       reason = this.nacl.crossing(sSub, rSub, pkt.src, pkt.dst, proto, l4);
       outSlot = this.nacl.outSlot;
       inSlot = this.nacl.inSlot;
       atReceiver = this.nacl.refusedAtReceiver;
     }
-    if (reason === DropReason.None && R >= 0 && !receiverTracked && !this.ingressAllows(p.sgIngress[R], pkt.src, proto, l4)) {
-      reason = DropReason.Sg;
-      atReceiver = 1;
+    if (reason === DropReason.None && R >= 0 && !receiverTracked) {
+      if (!this.ingressAllows(R, pkt.src, proto, l4)) {
+        reason = DropReason.Sg;
+        atReceiver = 1;
+      }
+      sgIn = this.sgSlot;
     }
+    this.cacheSgOut[ref] = sgOut;
+    this.cacheSgIn[ref] = sgIn;
     this.cacheAtReceiver[ref] = atReceiver;
     this.cacheEpoch[ref] = p.epoch;
     this.cacheReason[ref] = reason;
@@ -304,7 +350,7 @@ export class SecurityStage {
       refS = this.lookup(pkt, 1 + S);
       if (refS === NO_FLOW || !tracksAsSender(ct, refS, S)) {
         refS = NO_FLOW;
-        if (!this.egressAllows(p.sgEgress[S], pkt.dst, proto, l4)) {
+        if (!this.egressAllows(S, pkt.dst, proto, l4)) {
           this.sgVerdicts[S * 4 + SgCounter.EgressDeny]++;
           this.reject(pkt, S, -1, len);
           return DropReason.Sg;
@@ -317,7 +363,7 @@ export class SecurityStage {
     if (nacl.crossing(sSub, rSub, pkt.src, pkt.dst, proto, l4) !== DropReason.None) {
       if (nacl.refusedAtReceiver === 1) {
         this.reject(pkt, -1, R, len);
-        if (S >= 0) this.log(S, pkt, ACCEPT, len);
+        if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
       } else {
         this.reject(pkt, S, -1, len);
       }
@@ -330,10 +376,10 @@ export class SecurityStage {
       refR = this.lookup(pkt, 1 + R);
       if (refR === NO_FLOW || !tracksAsReceiver(ct, refR, R)) {
         refR = NO_FLOW;
-        if (!this.ingressAllows(p.sgIngress[R], pkt.src, proto, l4)) {
+        if (!this.ingressAllows(R, pkt.src, proto, l4)) {
           this.sgVerdicts[R * 4 + SgCounter.IngressDeny]++;
           this.reject(pkt, -1, R, len);
-          if (S >= 0) this.log(S, pkt, ACCEPT, len);
+          if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
           return DropReason.Sg;
         }
         this.sgVerdicts[R * 4 + SgCounter.IngressAllow]++;
@@ -380,8 +426,13 @@ export class SecurityStage {
   }
 
   /** The sender's egress rules; group references do not match towards a middlebox. */
-  private egressAllows(set: CompiledSgSet, addr: number, proto: number, l4: number): boolean {
-    return (this.toMiddlebox ? set.matchL4NoGroupRefs(addr, proto, l4) : set.matchL4(addr, proto, l4)) !== NO_MATCH;
+  private egressAllows(S: number, addr: number, proto: number, l4: number): boolean {
+    const set = this.policy.sgEgress[S];
+    const m = this.toMiddlebox ? set.matchL4NoGroupRefs(addr, proto, l4) : set.matchL4(addr, proto, l4);
+    this.sgSlot = m === NO_MATCH ? -1 : m;
+    if (m === NO_MATCH) return false;
+    this.sgHits.egress[S][m]++;
+    return true;
   }
 
   /**
@@ -404,7 +455,7 @@ export class SecurityStage {
     if (S >= 0) {
       const ref = this.lookup(pkt, 0);
       const tracked = ref !== NO_FLOW && tracksAsSender(this.ct, ref, S);
-      if (!tracked && !this.egressAllows(p.sgEgress[S], pkt.dst, proto, l4)) {
+      if (!tracked && !this.egressAllows(S, pkt.dst, proto, l4)) {
         this.sgVerdicts[S * 4 + SgCounter.EgressDeny]++;
         this.reject(pkt, S, -1, pkt.l3Len);
         return DropReason.Sg;
@@ -418,45 +469,57 @@ export class SecurityStage {
   }
 
   /** The receiver's ingress rules; group references do not match what a middlebox forwarded. */
-  private ingressAllows(set: CompiledSgSet, addr: number, proto: number, l4: number): boolean {
-    return (this.viaMiddlebox ? set.matchL4NoGroupRefs(addr, proto, l4) : set.matchL4(addr, proto, l4)) !== NO_MATCH;
+  private ingressAllows(R: number, addr: number, proto: number, l4: number): boolean {
+    const set = this.policy.sgIngress[R];
+    const m = this.viaMiddlebox ? set.matchL4NoGroupRefs(addr, proto, l4) : set.matchL4(addr, proto, l4);
+    this.sgSlot = m === NO_MATCH ? -1 : m;
+    if (m === NO_MATCH) return false;
+    this.sgHits.ingress[R][m]++;
+    return true;
   }
 
   // ---- flow logs: one record per ENI, direction and action (AWS: where it was dropped or would have arrived)
 
+  // S's records are egress (with the leg's traffic path), R's ingress.
+
   private accept(pkt: Packet, S: number, R: number, len: number): void {
     if (this.flowLog === null) return;
-    if (S >= 0) this.log(S, pkt, ACCEPT, len);
-    if (R >= 0) this.log(R, pkt, ACCEPT, len);
+    if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
+    if (R >= 0) this.log(R, pkt, ACCEPT, len, FlowDir.Ingress);
   }
 
   /** A new flow refused; the REJECT record goes on the ENI that refused it. */
   private reject(pkt: Packet, atSrc: number, atDst: number, len: number): void {
     this.flowsRejected++;
+    if (atDst >= 0) this.dropEni = atDst;
+    else if (atSrc >= 0) this.dropEni = atSrc;
     this.deniedSources.add(pkt.src);
     if (this.flowLog === null) return;
-    if (atSrc >= 0) this.log(atSrc, pkt, REJECT, len);
-    if (atDst >= 0) this.log(atDst, pkt, REJECT, len);
+    if (atSrc >= 0) this.log(atSrc, pkt, REJECT, len, FlowDir.Egress);
+    if (atDst >= 0) this.log(atDst, pkt, REJECT, len, FlowDir.Ingress);
   }
 
   /** A packet of a known flow refused (a NACL, or an untracked side's SG rule). */
   private rejectKnown(pkt: Packet, atReceiver: number, S: number, R: number, len: number): void {
     this.deniedSources.add(pkt.src);
+    if (atReceiver === 1 && R >= 0) this.dropEni = R;
+    else if (atReceiver === 0 && S >= 0) this.dropEni = S;
     if (this.flowLog === null) return;
     if (atReceiver === 1) {
       // It left the sender's ENI and was refused on arrival.
-      if (S >= 0) this.log(S, pkt, ACCEPT, len);
-      if (R >= 0) this.log(R, pkt, REJECT, len);
+      if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
+      if (R >= 0) this.log(R, pkt, REJECT, len, FlowDir.Ingress);
     } else if (S >= 0) {
-      this.log(S, pkt, REJECT, len);
+      this.log(S, pkt, REJECT, len, FlowDir.Egress);
     }
   }
 
-  private log(eni: number, pkt: Packet, action: number, len: number): void {
+  private log(eni: number, pkt: Packet, action: number, len: number, dir: number): void {
     const t = this.flowLog;
     if (t === null) return;
     const ports = pkt.proto === PROTO_TCP || pkt.proto === PROTO_UDP;
-    t.record(eni, pkt.src, pkt.dst, ports ? pkt.sport : 0, ports ? pkt.dport : 0, pkt.proto, action, len, this.wallMs);
+    t.record(eni, pkt.src, pkt.dst, ports ? pkt.sport : 0, ports ? pkt.dport : 0, pkt.proto, action, len, this.wallMs,
+      awsTcpFlags(pkt.tcpFlags()), dir, dir === FlowDir.Egress ? this.trafficPath : 0, pkt.src, pkt.dst);
   }
 }
 

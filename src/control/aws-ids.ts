@@ -37,3 +37,8 @@ const ID_RE = /^(i|eni|subnet|vpc|sg|acl|rtb|nat|igw|vgw|cgw|vpn|ami|eipalloc)-[
 export function isAwsId(s: string): boolean {
   return ID_RE.test(s);
 }
+
+/** The id of a NAT gateway's network interface (its name space is apart from the instances'). */
+export function natGatewayEniId(scope: AwsIdScope, natName: string): string {
+  return awsId(scope, 'eni', `nat-gateway/${natName}`);
+}

@@ -7,7 +7,8 @@ import { isScalar } from 'yaml';
 import type { ConntrackConfig, FlowLogsConfig, LabConfig, VpcConfig } from './config-types.js';
 import { DEFAULTS, LIMITS } from './config-defaults.js';
 import { Ctx, describe, readMap, required, type V } from './config-issues.js';
-import { checkOutsideVpc, Claims, netnsProblem, readBool, readEntries, readInt, readIpv4, readName, readNetns, readPath, readString } from './config-read-values.js';
+import { checkOutsideVpc, Claims, netnsProblem, readBool, readEntries, readEnum, readInt, readIpv4, readName, readNetns, readPath, readString } from './config-read-values.js';
+import { parseLogFormat } from './flowlog-format.js';
 
 // --- lab, dataplane ----------------------------------------------------------
 
@@ -86,7 +87,7 @@ const FLOW_LOG_MAX_RECORDS = 1 << 20;
 
 export function readFlowLogs(ctx: Ctx, v: V | undefined, instanceCount: number): VpcConfig['flowLogs'] {
   if (v === undefined) return undefined;
-  const f = readMap(ctx, v, ['path', 'aggregationInterval', 'recordsPerEni', 'fileMode', 'allowSharedDirectory', 'maxBytes', 'keep']);
+  const f = readMap(ctx, v, ['path', 'aggregationInterval', 'recordsPerEni', 'fileMode', 'allowSharedDirectory', 'maxBytes', 'keep', 'format', 'fileFormat']);
   if (f === undefined) return undefined;
   const pv = required(ctx, f, 'path', v, 'the file flow-log records are appended to');
   const path = pv && readPath(ctx, pv);
@@ -115,6 +116,16 @@ export function readFlowLogs(ctx: Ctx, v: V | undefined, instanceCount: number):
   const kv = f.get('keep');
   const keep = kv && readInt(ctx, kv, 0, 1000, 'rotated files kept');
   if (keep !== undefined) out.keep = keep;
+  const fv = f.get('format');
+  const fs = fv && readString(ctx, fv, 'an AWS LogFormat string such as "${version} ${interface-id} ${srcaddr}"');
+  if (fs !== undefined) {
+    const parsed = parseLogFormat(fs);
+    if ('error' in parsed) ctx.error(fv!.at, `${fv!.path}: ${parsed.error}`);
+    else out.format = parsed.fields;
+  }
+  const ffv = f.get('fileFormat');
+  const ff = ffv && readEnum(ctx, ffv, ['text', 'json'] as const);
+  if (ff !== undefined) out.fileFormat = ff;
   return path === undefined ? undefined : out;
 }
 

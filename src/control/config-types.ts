@@ -347,6 +347,10 @@ export interface FlowLogsConfig {
   readonly maxBytes?: number;
   /** Rotated files kept (path.1 .. path.N). */
   readonly keep?: number;
+  /** Record fields in order (AWS's LogFormat, `flowLogs.format`); absent: the default version-2 fields. */
+  readonly format?: readonly string[];
+  /** `text` (AWS's space-separated lines after one header line, the default) or `json` (one object per line, no header). */
+  readonly fileFormat?: 'text' | 'json';
 }
 
 /** One problem found in a file: printed as `file:line:column: message`. */

@@ -10,10 +10,13 @@ import type { Conntrack } from '../conntrack/conntrack.js';
 import { CtCounter } from '../conntrack/conntrack.js';
 import { u32ToIp } from '../wire/addr.js';
 import { NatCounter } from '../nat/nat-gateway.js';
-import { DROP_REASON_LABELS } from '../pipeline/batch.js';
+import { DROP_REASON_COUNT, DROP_REASON_LABELS } from '../pipeline/batch.js';
+import { PortRole } from '../pipeline/ports.js';
+import type { SgHits } from '../conntrack/sg-hits.js';
+import { version } from '../cli/version.js';
 import type { Counters } from '../pipeline/counters.js';
 import type { Dataplane } from '../pipeline/dataplane.js';
-import { SgCounter, type NaclHits, type SecurityStage } from '../conntrack/sg-stage.js';
+import { SgCounter, type NaclHits, type SecurityCounters, type SecurityStage } from '../conntrack/sg-stage.js';
 import { pulledCounter, pulledGauge } from '../telemetry/metrics.js';
 import { VpnCounter } from '../vpn/vpn-path.js';
 import type { VpnManager } from '../vpn/manager.js';
@@ -71,32 +74,99 @@ function sgVerdictSamples(v: Float64Array, p: CompiledPolicy): Map<string, numbe
   return m;
 }
 
+/** Hits per (security group, direction, rule's place in the group's list), summed over the instances that carry the group. */
+function sgRuleHitSamples(h: SgHits, p: CompiledPolicy): Map<string, number> {
+  const m = new Map<string, number>();
+  p.instanceNames.forEach((_, i) => {
+    for (const [direction, set, hits] of [['ingress', p.sgIngress[i], h.ingress[i]], ['egress', p.sgEgress[i], h.egress[i]]] as const) {
+      if (set === undefined || hits === undefined) continue;
+      for (let s = 0; s < set.count; s++) {
+        const key = k(set.groupNames[set.originGroup[s]!] ?? '?', direction, String(set.originRule[s]));
+        m.set(key, (m.get(key) ?? 0) + hits[s]!);
+      }
+    }
+  });
+  return m;
+}
+
+/** Drops per (instance, reason); only the pairs that dropped something (bounded: instances x reasons). */
+function eniDropSamples(d: Float64Array, p: CompiledPolicy): Map<string, number> {
+  const m = new Map<string, number>();
+  p.instanceNames.forEach((name, i) => {
+    for (let r = 1; r < DROP_REASON_COUNT; r++) {
+      const v = d[i * DROP_REASON_COUNT + r] ?? 0;
+      if (v > 0) m.set(k(name, DROP_REASON_LABELS[r] ?? String(r)), v);
+    }
+  });
+  return m;
+}
+
+function add(into: Map<string, number>, from: Map<string, number>): void {
+  for (const [key, v] of from) into.set(key, (into.get(key) ?? 0) + v);
+}
+
+/** Current samples plus the folded ones of replaced snapshots, split back into label values. */
+function withBase(cur: Map<string, number>, base: Map<string, number>): [string[], number][] {
+  const keys = new Set([...cur.keys(), ...base.keys()]);
+  return [...keys].map((key) => [key.split('\u0000'), (cur.get(key) ?? 0) + (base.get(key) ?? 0)]);
+}
+
 /** Counts of replaced snapshots, by label (Prometheus counters never go back). */
 export class PolicyCounterHistory {
   readonly naclHitBase = new Map<string, number>();
   readonly sgVerdictBase = new Map<string, number>();
+  readonly sgRuleHitBase = new Map<string, number>();
+  readonly eniDropBase = new Map<string, number>();
 
   /** Keeps the counts of a replaced snapshot (`policy` is the one they were counted under). */
-  fold(old: { naclHits: NaclHits; sgVerdicts: Float64Array }, policy: CompiledPolicy): void {
-    for (const [key, v] of naclHitSamples(old.naclHits, policy)) this.naclHitBase.set(key, (this.naclHitBase.get(key) ?? 0) + v);
-    for (const [key, v] of sgVerdictSamples(old.sgVerdicts, policy)) this.sgVerdictBase.set(key, (this.sgVerdictBase.get(key) ?? 0) + v);
+  fold(old: SecurityCounters, policy: CompiledPolicy): void {
+    add(this.naclHitBase, naclHitSamples(old.naclHits, policy));
+    add(this.sgVerdictBase, sgVerdictSamples(old.sgVerdicts, policy));
+    add(this.sgRuleHitBase, sgRuleHitSamples(old.sgHits, policy));
+    add(this.eniDropBase, eniDropSamples(old.eniDrops, policy));
   }
 }
 
+/** What an interface serves: the instance on its other end, or the gateway(s) behind the uplink / Direct Connect link. */
+function portLabels(s: MetricsSource, id: number): { vpc_instance: string; gateway: string } {
+  const ports = s.dp.ports, topo = s.policy.topology, cfg = topo.config;
+  const role = ports.role[id];
+  if (role === PortRole.Instance) return { vpc_instance: topo.instanceNames[ports.index[id]!] ?? '', gateway: '' };
+  if (role === PortRole.Uplink || role === PortRole.Wan) {
+    return { vpc_instance: '', gateway: cfg.internetGateway?.name ?? cfg.customerGateway?.name ?? 'uplink' };
+  }
+  if (role === PortRole.DirectConnect) return { vpc_instance: '', gateway: cfg.vpnGateway?.name ?? 'direct-connect' };
+  return { vpc_instance: '', gateway: '' };
+}
+
 export function registerMetrics(registry: Registry, s: MetricsSource, history: PolicyCounterHistory): void {
+  const buildVersion = version();
   const portsByName = () => [...s.ports()];
-  pulledCounter(registry, 'vpcd_packets_total', 'Frames seen on interfaces vpcd owns.', ['interface', 'direction'], (emit) => {
-    for (const p of portsByName()) {
-      emit({ interface: p.ifname, direction: 'rx' }, s.counters.port[p.id * 4]);
-      emit({ interface: p.ifname, direction: 'tx' }, s.counters.port[p.id * 4 + 2]);
-    }
-  });
-  pulledCounter(registry, 'vpcd_bytes_total', 'Bytes seen on interfaces vpcd owns (Ethernet frames, with the virtio-net header).', ['interface', 'direction'], (emit) => {
-    for (const p of portsByName()) {
-      emit({ interface: p.ifname, direction: 'rx' }, s.counters.port[p.id * 4 + 1]);
-      emit({ interface: p.ifname, direction: 'tx' }, s.counters.port[p.id * 4 + 3]);
-    }
-  });
+  pulledGauge(registry, 'vpcd_build_info', 'Always 1; the labels name the build: vpcd version and Node.js version.', ['version', 'node'],
+    (emit) => emit({ version: buildVersion, node: process.version }, 1));
+  const portLabelNames = ['interface', 'vpc_instance', 'gateway', 'direction'];
+  pulledCounter(registry, 'vpcd_packets_total', 'Frames seen on interfaces vpcd owns; vpc_instance: the instance the interface serves, gateway: the gateway(s) behind the uplink or Direct Connect link.',
+    portLabelNames, (emit) => {
+      for (const p of portsByName()) {
+        const l = portLabels(s, p.id);
+        emit({ interface: p.ifname, ...l, direction: 'rx' }, s.counters.port[p.id * 4]);
+        emit({ interface: p.ifname, ...l, direction: 'tx' }, s.counters.port[p.id * 4 + 2]);
+      }
+    });
+  pulledCounter(registry, 'vpcd_bytes_total', 'Bytes seen on interfaces vpcd owns (Ethernet frames, with the virtio-net header); labels as vpcd_packets_total.',
+    portLabelNames, (emit) => {
+      for (const p of portsByName()) {
+        const l = portLabels(s, p.id);
+        emit({ interface: p.ifname, ...l, direction: 'rx' }, s.counters.port[p.id * 4 + 1]);
+        emit({ interface: p.ifname, ...l, direction: 'tx' }, s.counters.port[p.id * 4 + 3]);
+      }
+    });
+  pulledCounter(registry, 'vpcd_eni_drops_total', 'Frames dropped, per instance ENI and reason: the sending instance\'s, or the receiving ENI whose security group or subnet NACL refused it (series appear at their first drop).',
+    ['vpc_instance', 'reason'], (emit) => {
+      for (const [[vpc_instance, reason], v] of withBase(eniDropSamples(s.security.eniDrops, s.policy), history.eniDropBase)) {
+        emit({ vpc_instance: vpc_instance!, reason: reason! }, v);
+      }
+    });
   pulledCounter(registry, 'vpcd_drops_total', 'Frames dropped, by reason.', ['reason'], (emit) => {
     for (let r = 1; r < DROP_REASON_LABELS.length; r++) emit({ reason: DROP_REASON_LABELS[r]! }, s.counters.drops[r]);
   });
@@ -114,12 +184,15 @@ export function registerMetrics(registry: Registry, s: MetricsSource, history: P
       }
     });
   pulledCounter(registry, 'vpcd_sg_verdicts_total', 'New-flow decisions by security groups, per instance and direction.',
-    ['instance', 'direction', 'verdict'], (emit) => {
-      const cur = sgVerdictSamples(s.security.sgVerdicts, s.policy);
-      const keys = new Set([...cur.keys(), ...history.sgVerdictBase.keys()]);
-      for (const k of keys) {
-        const [instance, direction, verdict] = k.split('\u0000') as [string, string, string];
-        emit({ instance, direction, verdict }, (cur.get(k) ?? 0) + (history.sgVerdictBase.get(k) ?? 0));
+    ['vpc_instance', 'direction', 'verdict'], (emit) => {
+      for (const [[vpc_instance, direction, verdict], v] of withBase(sgVerdictSamples(s.security.sgVerdicts, s.policy), history.sgVerdictBase)) {
+        emit({ vpc_instance: vpc_instance!, direction: direction!, verdict: verdict! }, v);
+      }
+    });
+  pulledCounter(registry, 'vpcd_sg_rule_hits_total', 'Packets allowed by each security-group rule (rule: its place in the group\'s ingress or egress list, from 0), summed over the instances that carry the group; refusals are in vpcd_sg_verdicts_total.',
+    ['security_group', 'direction', 'rule'], (emit) => {
+      for (const [[security_group, direction, rule], v] of withBase(sgRuleHitSamples(s.security.sgHits, s.policy), history.sgRuleHitBase)) {
+        emit({ security_group: security_group!, direction: direction!, rule: rule! }, v);
       }
     });
   pulledCounter(registry, 'vpcd_flows_total', 'New flows, by verdict.', ['verdict'], (emit) => {
@@ -136,9 +209,9 @@ export function registerMetrics(registry: Registry, s: MetricsSource, history: P
   pulledCounter(registry, 'vpcd_conntrack_allowance_exceeded_total', 'New flows dropped because the tracked-flow table was full (AWS conntrack_allowance_exceeded).', [],
     (emit) => emit({}, s.ct.allowanceExceeded));
   pulledCounter(registry, 'vpcd_conntrack_eni_allowance_exceeded_total', 'New flows refused because the ENI was at its conntrackAllowance (AWS conntrack_allowance_exceeded, per ENI).',
-    ['eni'], (emit) => s.policy.topology.instanceNames.forEach((n, i) => emit({ eni: n }, s.ct.allowanceExceededPerEni[i] ?? 0)));
-  pulledGauge(registry, 'vpcd_conntrack_eni_entries', 'Tracked flows counted against each ENI.', ['eni'],
-    (emit) => s.policy.topology.instanceNames.forEach((n, i) => emit({ eni: n }, s.ct.entriesPerEni[i] ?? 0)));
+    ['vpc_instance'], (emit) => s.policy.topology.instanceNames.forEach((n, i) => emit({ vpc_instance: n }, s.ct.allowanceExceededPerEni[i] ?? 0)));
+  pulledGauge(registry, 'vpcd_conntrack_eni_entries', 'Tracked flows counted against each ENI.', ['vpc_instance'],
+    (emit) => s.policy.topology.instanceNames.forEach((n, i) => emit({ vpc_instance: n }, s.ct.entriesPerEni[i] ?? 0)));
   pulledCounter(registry, 'vpcd_conntrack_expired_total', 'Tracked flows removed after their idle timeout.', [], (emit) => emit({}, s.ct.counters[CtCounter.Expired]));
   pulledCounter(registry, 'vpcd_flow_log_records_total', 'Flow-log records written (OK, NODATA and SKIPDATA lines).', [], (emit) => emit({}, s.flowLogCounters().records));
   pulledCounter(registry, 'vpcd_flow_log_skipped_packets_total', 'Packets not recorded in flow logs: their ENI used its flowLogs.recordsPerEni quota for the interval (SKIPDATA).', [],

@@ -19,12 +19,12 @@
  */
 import type { Topology } from '../control/topology.js';
 import type { CompiledPolicy } from '../control/compile.js';
-import type { NaclHits, SecurityStage } from '../conntrack/sg-stage.js';
+import type { SecurityCounters, SecurityStage } from '../conntrack/sg-stage.js';
 import type { NatGatewayState } from '../nat/nat-gateway.js';
 import type { NeighborTable } from './neighbors.js';
 import type { VpnPath } from '../vpn/vpn-path.js';
 import type { PuntedDatagram } from '../vpn/tunnel-forward.js';
-import { type PacketBatch, DropReason } from './batch.js';
+import { type PacketBatch, DROP_REASON_COUNT, DropReason } from './batch.js';
 import type { Counters } from './counters.js';
 import { Legs } from './legs.js';
 import { Packet } from './packet.js';
@@ -81,7 +81,7 @@ export class Dataplane {
    * Returns the security stage's counters of the old policy (for the control
    * plane to fold), or null when the policy did not change.
    */
-  setSnapshot(s: DataplaneSnapshot): { naclHits: NaclHits; sgVerdicts: Float64Array } | null {
+  setSnapshot(s: DataplaneSnapshot): SecurityCounters | null {
     if (s.topology !== this.legs.topo) this.setTopology(s.topology);
     const sec = this.legs.security;
     const old = sec !== null && s.policy !== null && sec.policy !== s.policy ? sec.setPolicy(s.policy) : null;
@@ -144,9 +144,14 @@ export class Dataplane {
     const c = this.counters;
     c.batches++;
     c.frames += b.count;
+    const sec = this.legs.security;
     for (let i = 0; i < b.count; i++) {
       const reason = this.processFrame(b, i, nowMs);
-      if (reason !== DropReason.None) c.drops[reason]++;
+      if (reason !== DropReason.None) {
+        c.drops[reason]++;
+        // Per ENI: the sending instance's, or the receiving ENI that refused it (the security stage moved it).
+        if (sec !== null && sec.dropEni >= 0) sec.eniDrops[sec.dropEni * DROP_REASON_COUNT + reason]++;
+      }
     }
     // Tunnel traffic: every ESP seal of the batch in one native call, before tx.
     const vpn = this.legs.tunnel.vpn;
@@ -164,10 +169,12 @@ export class Dataplane {
     const len = b.rxLen[i];
     const ports = this.ports;
     this.counters.rx(port, len);
+    const role = ports.role[port];
+    const sec = this.legs.security;
+    if (sec !== null) sec.dropEni = role === PortRole.Instance ? ports.index[port] : -1;
     const pkt = this.packet;
     const ethType = pkt.begin(b.arena, port, b.rxOff[i], len, ports.vnet[port] === 1);
     if (ethType < 0) return DropReason.Malformed;
-    const role = ports.role[port];
     if (role === PortRole.None) return DropReason.UnknownPort;
     const legs = this.legs;
     if (ethType === ETH_IPV4) {

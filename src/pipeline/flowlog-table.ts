@@ -17,11 +17,27 @@
  * probes with negligible probability); a key that finds neither itself nor a
  * free slot within the bound is counted as skipped. record() allocates nothing.
  */
-import { hash4, nextPow2, randomSeed } from '../lib/hash.js';
+import { hash3, hash4, nextPow2, randomSeed } from '../lib/hash.js';
+
+/** Direction of a record with respect to its ENI (flow-direction); part of the record's key. */
+export const FlowDir = { Unknown: 0, Ingress: 1, Egress: 2 } as const;
+
+/**
+ * AWS's traffic-path codes (egress records only; 0 = none, written `-`):
+ * 1 another resource in the same VPC, 2 an internet gateway or gateway
+ * endpoint, 3 a virtual private gateway, 4/5 intra-/inter-region peering,
+ * 6 a local gateway, 7 a gateway endpoint (Nitro), 8 an internet gateway (Nitro).
+ */
+export const TrafficPath = { None: 0, SameVpc: 1, InternetGateway: 2, VirtualPrivateGateway: 3 } as const;
+
+/** TCP flags as AWS records them: FIN 1, SYN 2, RST 4, and 18 for a SYN-ACK (ACK and PSH alone are not recorded). */
+export function awsTcpFlags(raw: number): number {
+  return (raw & 0x07) | ((raw & 0x12) === 0x12 ? 0x10 : 0);
+}
 
 /** Slots probed at most per packet. */
 export const MAX_PROBES = 32;
-/** Records of one interval over all ENIs, at most (bounds the memory of a table: about 70 MB). */
+/** Records of one interval over all ENIs, at most (bounds the memory of a table: about 80 MB). */
 export const MAX_FLOW_LOG_RECORDS = 1 << 20;
 /** Default records per ENI per interval (flowLogs.recordsPerEni). */
 export const DEFAULT_RECORDS_PER_ENI = 4096;
@@ -51,8 +67,15 @@ export class FlowLogTable {
   readonly dst: Int32Array;
   /** sport << 16 | dport */
   readonly ports: Int32Array;
-  /** proto << 1 | action (1 ACCEPT, 0 REJECT) */
+  /** dir << 9 | proto << 1 | action (1 ACCEPT, 0 REJECT); dir a FlowDir */
   readonly protoAction: Int32Array;
+  /** Addresses in the packet (pkt-srcaddr, pkt-dstaddr): differ from src/dst on a NAT gateway's ENI. Part of the key. */
+  readonly pktSrc: Int32Array;
+  readonly pktDst: Int32Array;
+  /** AWS tcp-flags OR-ed over the interval (awsTcpFlags). */
+  readonly tcpFlags: Uint8Array;
+  /** traffic-path code (TrafficPath) of the record's first packet; 0 none. */
+  readonly path: Uint8Array;
   readonly packets: Float64Array;
   readonly bytes: Float64Array;
   /** Unix ms of the first/last packet in the interval. */
@@ -90,6 +113,10 @@ export class FlowLogTable {
     this.dst = new Int32Array(n);
     this.ports = new Int32Array(n);
     this.protoAction = new Int32Array(n);
+    this.pktSrc = new Int32Array(n);
+    this.pktDst = new Int32Array(n);
+    this.tcpFlags = new Uint8Array(n);
+    this.path = new Uint8Array(n);
     this.packets = new Float64Array(n);
     this.bytes = new Float64Array(n);
     this.firstMs = new Float64Array(n);
@@ -99,20 +126,30 @@ export class FlowLogTable {
     this.skipped = new Float64Array(enis);
   }
 
-  /** One packet of `len` IP bytes seen on ENI `eni` with `action` (1 ACCEPT, 0 REJECT) at Unix ms `nowMs`. */
-  record(eni: number, src: number, dst: number, sport: number, dport: number, proto: number, action: number, len: number, nowMs: number): void {
+  /**
+   * One packet of `len` IP bytes seen on ENI `eni` with `action` (1 ACCEPT,
+   * 0 REJECT) at Unix ms `nowMs`. `flags`: AWS tcp-flags of the packet
+   * (awsTcpFlags); `dir`: FlowDir; `path`: TrafficPath; `pktSrc`/`pktDst`:
+   * the packet's addresses when the record shows others (a NAT gateway's ENI).
+   */
+  record(eni: number, src: number, dst: number, sport: number, dport: number, proto: number, action: number, len: number, nowMs: number,
+    flags = 0, dir = 0, path = 0, pktSrc = src, pktDst = dst): void {
     if (eni < 0 || eni >= this.enis) {
       this.skippedUnknown++;
       return;
     }
     src |= 0;
     dst |= 0;
+    pktSrc |= 0;
+    pktDst |= 0;
     const ports = ((sport & 0xffff) << 16) | (dport & 0xffff);
-    const pa = ((proto & 0xff) << 1) | (action & 1);
+    const pa = ((dir & 3) << 9) | ((proto & 0xff) << 1) | (action & 1);
     const mask = this.regionMask;
     const base = eni * this.regionSlots;
     const slots = this.slots;
-    let i = hash4(src, dst, ports, pa, this.seed) & mask;
+    let h = hash4(src, dst, ports, pa, this.seed);
+    if (pktSrc !== src || pktDst !== dst) h = hash3(h, pktSrc, pktDst, this.seed);
+    let i = h & mask;
     for (let p = 0; p < MAX_PROBES; p++) {
       const n = slots[base + i]!;
       if (n === EMPTY) {
@@ -126,6 +163,10 @@ export class FlowLogTable {
         this.dst[r] = dst;
         this.ports[r] = ports;
         this.protoAction[r] = pa;
+        this.pktSrc[r] = pktSrc;
+        this.pktDst[r] = pktDst;
+        this.tcpFlags[r] = flags;
+        this.path[r] = path;
         this.packets[r] = 1;
         this.bytes[r] = len;
         this.firstMs[r] = nowMs;
@@ -134,7 +175,9 @@ export class FlowLogTable {
         return;
       }
       const r = eni * this.recordsPerEni + n;
-      if (this.src[r] === src && this.dst[r] === dst && this.ports[r] === ports && this.protoAction[r] === pa) {
+      if (this.src[r] === src && this.dst[r] === dst && this.ports[r] === ports && this.protoAction[r] === pa &&
+        this.pktSrc[r] === pktSrc && this.pktDst[r] === pktDst) {
+        this.tcpFlags[r] |= flags;
         this.packets[r]++;
         this.bytes[r] += len;
         this.lastMs[r] = nowMs;
@@ -171,7 +214,7 @@ export class FlowLogTable {
 
   /** Visits every record of the interval, then empties the table. Control plane (tests and tools). */
   drain(visit: (eni: number, src: number, dst: number, sport: number, dport: number, proto: number, accept: boolean,
-    packets: number, bytes: number, firstMs: number, lastMs: number) => void): { skipped: number } {
+    packets: number, bytes: number, firstMs: number, lastMs: number, tcpFlags: number, dir: number, path: number, pktSrc: number, pktDst: number) => void): { skipped: number } {
     let skipped = this.skippedUnknown;
     for (let e = 0; e < this.enis; e++) {
       skipped += this.skipped[e]!;
@@ -179,8 +222,9 @@ export class FlowLogTable {
       for (let n = 0; n < this.count[e]!; n++) {
         const r = first + n;
         const ports = this.ports[r]!, pa = this.protoAction[r]!;
-        visit(e, this.src[r]! >>> 0, this.dst[r]! >>> 0, ports >>> 16, ports & 0xffff, pa >>> 1, (pa & 1) === 1,
-          this.packets[r]!, this.bytes[r]!, this.firstMs[r]!, this.lastMs[r]!);
+        visit(e, this.src[r]! >>> 0, this.dst[r]! >>> 0, ports >>> 16, ports & 0xffff, (pa >>> 1) & 0xff, (pa & 1) === 1,
+          this.packets[r]!, this.bytes[r]!, this.firstMs[r]!, this.lastMs[r]!, this.tcpFlags[r]!, pa >>> 9, this.path[r]!,
+          this.pktSrc[r]! >>> 0, this.pktDst[r]! >>> 0);
       }
     }
     this.clear();

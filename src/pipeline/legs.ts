@@ -48,6 +48,7 @@ import { TunnelForward } from '../vpn/tunnel-forward.js';
 import { clampTcpMss } from '../wire/tcp-mss.js';
 import { DropReason, type PacketBatch } from './batch.js';
 import { writeL2ToInstance } from './frames.js';
+import { FlowDir, TrafficPath, awsTcpFlags } from './flowlog-table.js';
 import type { Packet } from './packet.js';
 import type { Ports } from './ports.js';
 import { VpcRouter, isLinkLocal, isVpcService } from './router.js';
@@ -103,8 +104,13 @@ export class Legs {
     const sSub = topo.instSubnet[S];
     const e = topo.route(topo.subnetRouteTable[sSub], dst);
     // No route, or a blackhole: the packet left the ENI and its subnet first (SG egress, NACL outbound).
-    if (e < 0) return this.dropAfterSender(pkt, S, sSub, DropReason.NoRoute, nowMs);
+    if (e < 0) {
+      if (this.security !== null) this.security.trafficPath = TrafficPath.None;
+      return this.dropAfterSender(pkt, S, sSub, DropReason.NoRoute, nowMs);
+    }
     const kind = topo.rtKind[e];
+    // The sender's egress flow-log records carry the path the route takes.
+    if (this.security !== null) this.security.trafficPath = trafficPathOf(kind);
     if (kind === Target.Local) {
       const a = topo.classify(dst);
       if (a < 0) return this.dropAfterSender(pkt, S, sSub, DropReason.NoDestination, nowMs, topo.subnetOf(dst), true);
@@ -117,7 +123,7 @@ export class Legs {
         return this.dropAfterSender(pkt, S, sSub, DropReason.NotForRouter, nowMs, a & 0xffffff, true);
       }
       // To a NAT gateway's private address from inside the VPC: an answer to what it translated.
-      if (akind === AddrKind.NatGateway) return this.instanceToNatAddr(b, pkt, this.nats[a & 0xffffff], S, sSub, nowMs);
+      if (akind === AddrKind.NatGateway) return this.instanceToNatAddr(b, pkt, this.nats[a & 0xffffff], a & 0xffffff, S, sSub, nowMs);
       const rSub = topo.subnetOf(dst);
       if (akind === AddrKind.Reserved) return this.dropAfterSender(pkt, S, sSub, DropReason.ReservedAddress, nowMs, rSub, true);
       return this.dropAfterSender(pkt, S, sSub, DropReason.UnsupportedTarget, nowMs, rSub, true);
@@ -134,7 +140,7 @@ export class Legs {
     if (kind === Target.NatGateway) {
       const g = topo.rtTarget[e];
       if (g < 0 || g >= this.nats.length) return this.dropAfterSender(pkt, S, sSub, DropReason.NoRoute, nowMs);
-      return this.toNatGateway(b, pkt, this.nats[g], S, sSub, nowMs);
+      return this.toNatGateway(b, pkt, this.nats[g], g, S, sSub, nowMs);
     }
     if (kind === Target.Blackhole) return this.dropAfterSender(pkt, S, sSub, DropReason.Blackhole, nowMs);
     return DropReason.UnsupportedTarget;
@@ -222,7 +228,7 @@ export class Legs {
     const a = topo.publicIndex.get(pkt.dst);
     if (a < 0) return DropReason.IgwNoPublicIp;
     const kind = a >>> 24, idx = a & 0xffffff;
-    if (kind === AddrKind.NatGateway) return this.internetToNatGateway(b, pkt, this.nats[idx], nowMs);
+    if (kind === AddrKind.NatGateway) return this.internetToNatGateway(b, pkt, this.nats[idx], idx, nowMs);
     this.igw.translateIn(pkt, topo.instIp[idx]);
     const port = this.ports.instPort[idx];
     if (port < 0) return DropReason.NoDestination;
@@ -236,12 +242,14 @@ export class Legs {
   // ======================================================================
 
   /** Instance -> NAT gateway -> (IGW) -> internet, or -> a tunnel for a gateway whose route is the VGW. */
-  private toNatGateway(b: PacketBatch, pkt: Packet, nat: NatGatewayState, S: number, sSub: number, nowMs: number): number {
+  private toNatGateway(b: PacketBatch, pkt: Packet, nat: NatGatewayState, g: number, S: number, sSub: number, nowMs: number): number {
     const topo = this.topo, natgw = this.natgw;
     natgw.received(pkt, nat);
     // [EC2-CT]: flows through a NAT gateway are always tracked on the instance's ENI.
     let r = this.crossing(pkt, S, sSub, -1, nat.subnet, nowMs, true);
     if (r !== DropReason.None) return natDrop(nat, r);
+    // On the gateway's ENI: the record shows its own address, pkt-dstaddr the destination beyond it.
+    this.natLog(g, pkt, pkt.src, nat.ip, 1, FlowDir.Ingress, TrafficPath.None);
     // The gateway's own checks: protocol, a source inside the VPC, ICMP queries only, no TCP/ICMP fragments.
     r = natgw.admits(pkt, nat, topo);
     if (r !== DropReason.None) return r;
@@ -251,11 +259,13 @@ export class Legs {
     const e = topo.route(topo.subnetRouteTable[nat.subnet], pkt.dst);
     const kind = e < 0 ? -1 : topo.rtKind[e];
     // Inside the VPC (a private NAT gateway between subnets, or a route through an appliance).
-    if (kind === Target.Local || kind === Target.Instance) return this.fromNatInside(b, pkt, nat, e, false, nowMs);
+    if (kind === Target.Local || kind === Target.Instance) return this.fromNatInside(b, pkt, nat, g, e, false, nowMs);
     // Anything else leaves the gateway's subnet (unless it is a route to a NAT gateway in the same subnet):
     // its outbound NACL comes first, before any refusal of the route or the gateway behind it.
     if (kind !== Target.NatGateway || this.nats[topo.rtTarget[e]]?.subnet !== nat.subnet) {
       r = this.natNacl(pkt, nat.subnet, -1);
+      // The gateway's private address, not the Elastic IP, is on its ENI's record.
+      this.natLog(g, pkt, pkt.src, pkt.dst, r === DropReason.None ? 1 : 0, FlowDir.Egress, trafficPathOf(kind));
       if (r !== DropReason.None) return natDrop(nat, r);
     }
     if (e < 0) return natDrop(nat, DropReason.NoRoute);
@@ -280,35 +290,37 @@ export class Legs {
   }
 
   /** Internet -> the NAT gateway's Elastic IP: the IGW maps it to the gateway's private address. */
-  private internetToNatGateway(b: PacketBatch, pkt: Packet, nat: NatGatewayState, nowMs: number): number {
+  private internetToNatGateway(b: PacketBatch, pkt: Packet, nat: NatGatewayState, g: number, nowMs: number): number {
     this.igw.translateIn(pkt, nat.ip);
-    return this.natToInside(b, pkt, nat, nowMs);
+    return this.natToInside(b, pkt, nat, g, nowMs);
   }
 
   /** A packet for the NAT gateway's private address (from the IGW or a tunnel): reverse translation to the inside host. */
-  private natToInside(b: PacketBatch, pkt: Packet, nat: NatGatewayState, nowMs: number): number {
+  private natToInside(b: PacketBatch, pkt: Packet, nat: NatGatewayState, g: number, nowMs: number): number {
     const r = this.natNacl(pkt, -1, nat.subnet);
+    this.natLog(g, pkt, pkt.src, pkt.dst, r === DropReason.None ? 1 : 0, FlowDir.Ingress, TrafficPath.None);
     if (r !== DropReason.None) return natDrop(nat, r);
-    return this.natReverse(b, pkt, nat, nowMs);
+    return this.natReverse(b, pkt, nat, g, nowMs);
   }
 
   /** Instance S -> a NAT gateway's private address (the answer of a destination inside the VPC). */
-  private instanceToNatAddr(b: PacketBatch, pkt: Packet, nat: NatGatewayState, S: number, sSub: number, nowMs: number): number {
+  private instanceToNatAddr(b: PacketBatch, pkt: Packet, nat: NatGatewayState, g: number, S: number, sSub: number, nowMs: number): number {
     // The answerer's SG egress and the NACLs between its subnet and the gateway's (the gateway has no SG).
     const r = this.crossing(pkt, S, sSub, -1, nat.subnet, nowMs, false);
     if (r !== DropReason.None) return natDrop(nat, r);
-    return this.natReverse(b, pkt, nat, nowMs);
+    this.natLog(g, pkt, pkt.src, pkt.dst, 1, FlowDir.Ingress, TrafficPath.None);
+    return this.natReverse(b, pkt, nat, g, nowMs);
   }
 
   /** Reverse translation, then the gateway's subnet's route table towards the inside host. */
-  private natReverse(b: PacketBatch, pkt: Packet, nat: NatGatewayState, nowMs: number): number {
+  private natReverse(b: PacketBatch, pkt: Packet, nat: NatGatewayState, g: number, nowMs: number): number {
     const topo = this.topo;
     const r = this.natgw.reverse(pkt, nat, nowMs);
     if (r !== DropReason.None) return r;
     const e = topo.route(topo.subnetRouteTable[nat.subnet], pkt.dst);
     if (e < 0) return natDrop(nat, DropReason.NoRoute);
     const kind = topo.rtKind[e];
-    if (kind === Target.Local || kind === Target.Instance) return this.fromNatInside(b, pkt, nat, e, true, nowMs);
+    if (kind === Target.Local || kind === Target.Instance) return this.fromNatInside(b, pkt, nat, g, e, true, nowMs);
     if (kind === Target.Blackhole) return natDrop(nat, DropReason.Blackhole);
     // Routes for the VPC's own addresses name only instances and NAT gateways (configuration check).
     return natDrop(nat, DropReason.NoRoute);
@@ -320,7 +332,7 @@ export class Legs {
    * receiver (NACLs, the receiver's destination check and SG), then delivery.
    * `answer`: reverse-translated (counted as delivered to the source).
    */
-  private fromNatInside(b: PacketBatch, pkt: Packet, nat: NatGatewayState, e: number, answer: boolean, nowMs: number): number {
+  private fromNatInside(b: PacketBatch, pkt: Packet, nat: NatGatewayState, g: number, e: number, answer: boolean, nowMs: number): number {
     const topo = this.topo;
     let R: number;
     if (topo.rtKind[e] === Target.Instance) {
@@ -348,10 +360,28 @@ export class Legs {
     const port = this.ports.instPort[R];
     if (port < 0) return natDrop(nat, DropReason.NoDestination);
     const r = this.crossing(pkt, -1, nat.subnet, R, rSub, nowMs, false);
+    // The gateway's ENI sent it (its source: the gateway, pkt-srcaddr the packet's); only its own subnet's
+    // outbound NACL refuses it there, the receiver's refusals are on the receiver's records.
+    const gwRefused = r === DropReason.Nacl && this.security !== null && this.security.nacl.refusedAtReceiver === 0;
+    this.natLog(g, pkt, answer ? nat.ip : pkt.src, pkt.dst, gwRefused ? 0 : 1, FlowDir.Egress, TrafficPath.SameVpc);
     if (r !== DropReason.None) return natDrop(nat, r);
     if (answer) this.natgw.delivered(pkt, nat, nowMs);
     else this.natgw.sent(pkt, nat, nowMs);
     return this.deliver(b, pkt, R, port);
+  }
+
+  /**
+   * A flow-log record on NAT gateway g's ENI (flow-log ENIs after the
+   * instances'): `src`/`dst` as the record shows them (the gateway's own
+   * private address on its side), pkt-srcaddr/pkt-dstaddr the packet's.
+   */
+  private natLog(g: number, pkt: Packet, src: number, dst: number, action: number, dir: number, path: number): void {
+    const sec = this.security;
+    if (sec === null || sec.flowLog === null || pkt.fragOff !== 0) return;
+    const proto = pkt.proto;
+    const ports = proto === PROTO_TCP || proto === PROTO_UDP;
+    sec.flowLog.record(this.topo.instanceNames.length + g, src, dst, ports ? pkt.sport : 0, ports ? pkt.dport : 0, proto, action,
+      pkt.l3Len, sec.wallMs, awsTcpFlags(pkt.tcpFlags()), dir, path, pkt.src, pkt.dst);
   }
 
   /** The NAT gateway's own NACL legs (it has no security group); later fragments follow their first. */
@@ -408,7 +438,7 @@ export class Legs {
     const dst = pkt.dst;
     if (((dst & topo.vpcMask) >>> 0) === topo.vpcNet) {
       const a = topo.classify(dst);
-      if (a >= 0 && a >>> 24 === AddrKind.NatGateway) return this.natToInside(b, pkt, this.nats[a & 0xffffff], nowMs);
+      if (a >= 0 && a >>> 24 === AddrKind.NatGateway) return this.natToInside(b, pkt, this.nats[a & 0xffffff], a & 0xffffff, nowMs);
       if (a < 0 || a >>> 24 !== AddrKind.Instance) return DropReason.NoDestination;
       const R = a & 0xffffff;
       const port = this.ports.instPort[R];
@@ -456,6 +486,14 @@ export class Legs {
     this.ports.queue(b, port, pkt.start, pkt.end - pkt.start);
     return DropReason.None;
   }
+}
+
+/** The traffic-path code of a route target for the sender's egress records (`-` for the others). */
+function trafficPathOf(kind: number): number {
+  if (kind === Target.Local || kind === Target.Instance || kind === Target.NatGateway) return TrafficPath.SameVpc;
+  if (kind === Target.Igw) return TrafficPath.InternetGateway;
+  if (kind === Target.Vgw) return TrafficPath.VirtualPrivateGateway;
+  return TrafficPath.None;
 }
 
 /** A NAT gateway's packet refused by a stage: counted in its PacketsDropCount. */

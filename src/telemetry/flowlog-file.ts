@@ -14,8 +14,14 @@
  *   starts a new file; `maxBytes` 0 never rotates. reopen() (SIGUSR1) closes
  *   and reopens the path after an external rotation (logrotate without
  *   copytruncate).
- * - A file starts with one header line, written when the first lines go to an
- *   empty file (a restart appends to a non-empty file without a new header).
+ * - A text file has exactly one header line, its first: written when lines go
+ *   to a file that is empty at that moment (its size read from the file, not
+ *   remembered, so a restart, a reopen, a second writer of a reload or an
+ *   external truncation never adds a second one). An existing non-empty file
+ *   whose first line is not this format's header (a format change) is
+ *   rotated away before the first write, so a file's records always match its
+ *   header. JSON lines (`header` null) have no header; an existing file that
+ *   does not hold JSON lines is rotated away the same way.
  * - Every file operation is asynchronous and runs in order on one queue, so
  *   the event loop (and the packet path on it) never waits for the disk.
  *
@@ -24,12 +30,13 @@
  */
 import { closeSync, constants, fstatSync, fchmodSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { makeDirectories, sharedDirectoryProblem } from '../lib/private-dir.js';
-import { close, fstat, rename, unlink, write } from 'node:fs';
+import { close, fstat, read, rename, unlink, write } from 'node:fs';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 
 const closeAsync = promisify(close);
 const fstatAsync = promisify(fstat);
+const readAsync = promisify(read);
 const renameAsync = promisify(rename);
 const unlinkAsync = promisify(unlink);
 const writeAsync = promisify(write);
@@ -47,14 +54,28 @@ export interface FlowLogFileOptions {
   /** 0: never rotate. */
   readonly maxBytes: number;
   readonly keep: number;
-  /** First line of every file. */
-  readonly header: string;
+  /** First line of every file; null: none (JSON lines). */
+  readonly header: string | null;
 }
 
 export class FlowLogFileError extends Error {}
 
-const OPEN_EXISTING = constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-const OPEN_NEW = constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW | constants.O_CREAT | constants.O_EXCL;
+// Read access only to check an existing file's first line; every write appends.
+const OPEN_EXISTING = constants.O_RDWR | constants.O_APPEND | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const OPEN_NEW = constants.O_RDWR | constants.O_APPEND | constants.O_NOFOLLOW | constants.O_CREAT | constants.O_EXCL;
+
+/** Bytes read to find an existing file's first line. */
+const FIRST_LINE_MAX = 4096;
+
+/** True when the non-empty file on `fd` starts the way this format's files start. */
+async function startsAsExpected(fd: number, header: string | null): Promise<boolean> {
+  const buf = Buffer.alloc(FIRST_LINE_MAX);
+  const { bytesRead: n } = await readAsync(fd, buf, 0, buf.length, 0);
+  const text = buf.subarray(0, n).toString('utf8');
+  const nl = text.indexOf('\n');
+  const first = nl < 0 ? text : text.slice(0, nl);
+  return header === null ? first.startsWith('{') : first === header;
+}
 
 /** Opens (creating it if needed) the file at opts.path under the rules above. Returns the fd, its size, and whether it was created. */
 function secureOpen(opts: FlowLogFileOptions): { fd: number; size: number; created: boolean } {
@@ -122,13 +143,15 @@ export class FlowLogFile {
   private createdEmpty: boolean;
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
-  private readonly headerLine: string;
+  private readonly headerLine: Buffer;
+  /** The open file's first line was compared with the header (once per file, at its first write). */
+  private checked = false;
 
   private constructor(readonly opts: FlowLogFileOptions, opened: { fd: number; size: number; created: boolean }) {
     this.fd = opened.fd;
     this.size = opened.size;
     this.createdEmpty = opened.created;
-    this.headerLine = `${opts.header}\n`;
+    this.headerLine = Buffer.from(opts.header === null ? '' : `${opts.header}\n`);
   }
 
   /** Opens or creates the file. Throws FlowLogFileError with the reason. */
@@ -161,6 +184,7 @@ export class FlowLogFile {
       const old = this.fd;
       this.fd = next.fd;
       this.size = next.size;
+      this.checked = false;
       await closeAsync(old);
     });
   }
@@ -198,6 +222,12 @@ export class FlowLogFile {
   /** Writes `buf` (lines ending at `ends`), rotating between two lines when the next would pass maxBytes. */
   private async writeLines(buf: Buffer, ends: Int32Array): Promise<void> {
     if (this.closed) throw new FlowLogFileError(`flow log ${this.opts.path} is closed`);
+    // The file's size now, not as last seen: another writer (a reload's old file object) or a truncation may have changed it.
+    this.size = (await fstatAsync(this.fd)).size;
+    if (!this.checked) {
+      this.checked = true;
+      if (this.size > 0 && !(await startsAsExpected(this.fd, this.opts.header))) await this.rotate();
+    }
     const max = this.opts.maxBytes;
     const header = this.headerLine.length;
     let start = 0;
@@ -215,7 +245,7 @@ export class FlowLogFile {
 
   /** Writes bytes, preceded by the header when the file is empty. */
   private async write(bytes: Buffer): Promise<void> {
-    if (this.size === 0) await this.writeAll(Buffer.from(this.headerLine));
+    if (this.size === 0 && this.headerLine.length > 0) await this.writeAll(this.headerLine);
     await this.writeAll(bytes);
     this.createdEmpty = false;
   }
@@ -243,6 +273,7 @@ export class FlowLogFile {
     const old = this.fd;
     this.fd = next.fd;
     this.size = next.size;
+    this.checked = false;
     this.rotations++;
     await closeAsync(old);
   }

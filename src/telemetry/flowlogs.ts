@@ -1,6 +1,7 @@
 /**
- * VPC Flow Logs, version 2 default format [VPC-FL]:
- *   version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status
+ * VPC Flow Logs [VPC-FL], in the configured format (flowlog-record.ts; the
+ * default is version 2:
+ *   version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status).
  * One record per flow (5-tuple) per ENI per direction per aggregation
  * interval; NODATA for an ENI without traffic in the interval; SKIPDATA for
  * an ENI some of whose packets were not recorded (its quota was used).
@@ -15,10 +16,8 @@
 import { performance } from 'node:perf_hooks';
 import { FlowLogTable } from '../pipeline/flowlog-table.js';
 import type { FlowLogsConfig } from '../control/config-types.js';
-import { u32ToIp } from '../wire/addr.js';
 import { DEFAULT_FILE_MODE, DEFAULT_KEEP, DEFAULT_MAX_BYTES, FlowLogFile, type FlowLogFileOptions } from './flowlog-file.js';
-
-export const FLOW_LOG_HEADER = 'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status';
+import { type FlowLogEni, FlowLogRecordFormat, sameEnis } from './flowlog-record.js';
 
 /** Records formatted per event-loop turn. */
 export const CHUNK_RECORDS = 1024;
@@ -43,9 +42,10 @@ export interface FlushStats {
 interface Interval {
   readonly table: FlowLogTable;
   readonly generation: number;
-  readonly names: readonly string[];
+  readonly enis: readonly FlowLogEni[];
   readonly accountId: string;
   readonly file: FlowLogFile;
+  readonly format: FlowLogRecordFormat;
   readonly startS: number;
   readonly endS: number;
 }
@@ -58,25 +58,19 @@ export function fileOptions(cfg: FlowLogsConfig): FlowLogFileOptions {
     allowSharedDirectory: cfg.allowSharedDirectory ?? false,
     maxBytes: cfg.maxBytes ?? DEFAULT_MAX_BYTES,
     keep: cfg.keep ?? DEFAULT_KEEP,
-    header: FLOW_LOG_HEADER,
+    header: new FlowLogRecordFormat(cfg.format, cfg.fileFormat).header,
   };
 }
 
 function sameFile(a: FlowLogsConfig, b: FlowLogsConfig): boolean {
   const x = fileOptions(a), y = fileOptions(b);
-  return x.path === y.path && x.mode === y.mode && x.allowSharedDirectory === y.allowSharedDirectory && x.maxBytes === y.maxBytes && x.keep === y.keep;
+  return x.path === y.path && x.mode === y.mode && x.allowSharedDirectory === y.allowSharedDirectory && x.maxBytes === y.maxBytes &&
+    x.keep === y.keep && x.header === y.header;
 }
 
-function sameNames(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((n, i) => n === b[i]);
-}
-
-/** Formats one record. */
-function recordLine(acct: string, name: string, t: FlowLogTable, r: number): string {
-  const ports = t.ports[r]!, pa = t.protoAction[r]!;
-  const first = Math.floor(t.firstMs[r]! / 1000);
-  return `2 ${acct} eni-${name} ${u32ToIp(t.src[r]! >>> 0)} ${u32ToIp(t.dst[r]! >>> 0)} ${ports >>> 16} ${ports & 0xffff} ${pa >>> 1} ` +
-    `${t.packets[r]} ${t.bytes[r]} ${first} ${Math.max(Math.ceil(t.lastMs[r]! / 1000), first)} ${(pa & 1) === 1 ? 'ACCEPT' : 'REJECT'} OK`;
+function sameFormat(a: FlowLogsConfig, b: FlowLogsConfig): boolean {
+  const x = a.format ?? [], y = b.format ?? [];
+  return (a.fileFormat ?? 'text') === (b.fileFormat ?? 'text') && x.length === y.length && x.every((f, i) => f === y[i]);
 }
 
 function yieldTurn(): Promise<void> {
@@ -114,13 +108,16 @@ export class FlowLogs {
    */
   private constructor(
     private cfg: FlowLogsConfig, private file: FlowLogFile, tables: [FlowLogTable, FlowLogTable],
-    private names: readonly string[], private accountId: string, private readonly sink: FlowLogSink,
+    private enis: readonly FlowLogEni[], private accountId: string, private readonly sink: FlowLogSink,
     private readonly onError: (place: string, e: unknown) => void, nowMs: number,
   ) {
     this.active = tables[0];
     this.spare = tables[1];
     this.intervalStartMs = nowMs;
+    this.format = new FlowLogRecordFormat(cfg.format, cfg.fileFormat);
   }
+
+  private format: FlowLogRecordFormat;
 
   get aggregationInterval(): number {
     return this.cfg.aggregationInterval;
@@ -147,7 +144,7 @@ export class FlowLogs {
    * tables) without touching the running state. Throws with the reason
    * (FlowLogFileError, RangeError). `current`: the running flow logs, if any.
    */
-  static prepare(current: FlowLogs | null, cfg: FlowLogsConfig | undefined, names: readonly string[], accountId: string,
+  static prepare(current: FlowLogs | null, cfg: FlowLogsConfig | undefined, enis: readonly FlowLogEni[], accountId: string,
     sink: FlowLogSink, onError: (place: string, e: unknown) => void): FlowLogsChange {
     if (cfg === undefined) {
       return {
@@ -163,7 +160,7 @@ export class FlowLogs {
       const file = FlowLogFile.open(fileOptions(cfg));
       let tables: [FlowLogTable, FlowLogTable];
       try {
-        tables = FlowLogs.tables(cfg, names.length);
+        tables = FlowLogs.tables(cfg, enis.length);
       } catch (e) {
         void file.discardIfUnused();
         throw e;
@@ -171,7 +168,7 @@ export class FlowLogs {
       return {
         changes: ['enabled'],
         commit: (nowMs) => {
-          const f = new FlowLogs(cfg, file, tables, names, accountId, sink, onError, nowMs);
+          const f = new FlowLogs(cfg, file, tables, enis, accountId, sink, onError, nowMs);
           sink.flowLog = f.active;
           return f;
         },
@@ -180,15 +177,16 @@ export class FlowLogs {
     }
     const changes: string[] = [];
     const fileChanged = !sameFile(current.cfg, cfg);
-    const tablesChanged = !sameNames(current.names, names) || current.cfg.recordsPerEni !== cfg.recordsPerEni;
+    const tablesChanged = !sameEnis(current.enis, enis) || current.cfg.recordsPerEni !== cfg.recordsPerEni;
     if (fileChanged) changes.push(current.cfg.path !== cfg.path ? `path ${cfg.path}` : 'file options');
     if (tablesChanged) changes.push('table size');
+    if (!sameFormat(current.cfg, cfg)) changes.push('format');
     if (current.cfg.aggregationInterval !== cfg.aggregationInterval) changes.push(`aggregationInterval ${cfg.aggregationInterval}`);
     if (current.accountId !== accountId) changes.push('accountId');
     const file = fileChanged ? FlowLogFile.open(fileOptions(cfg)) : null;
     let tables: [FlowLogTable, FlowLogTable] | null = null;
     try {
-      if (tablesChanged) tables = FlowLogs.tables(cfg, names.length);
+      if (tablesChanged) tables = FlowLogs.tables(cfg, enis.length);
     } catch (e) {
       if (file) void file.discardIfUnused();
       throw e;
@@ -196,7 +194,7 @@ export class FlowLogs {
     return {
       changes,
       commit: (nowMs) => {
-        current.replace(nowMs, cfg, file, tables, names, accountId);
+        current.replace(nowMs, cfg, file, tables, enis, accountId);
         return current;
       },
       abort: () => (file ? file.discardIfUnused() : Promise.resolve()),
@@ -219,7 +217,7 @@ export class FlowLogs {
     this.active = next;
     this.sink.flowLog = next;
     this.write({
-      table: full, generation: this.generation, names: this.names, accountId: this.accountId, file: this.file,
+      table: full, generation: this.generation, enis: this.enis, accountId: this.accountId, file: this.file, format: this.format,
       startS: Math.floor(this.intervalStartMs / 1000), endS: Math.floor(nowMs / 1000),
     });
     this.intervalStartMs = nowMs;
@@ -245,7 +243,7 @@ export class FlowLogs {
   private retire(nowMs: number): void {
     this.sink.flowLog = null;
     this.write({
-      table: this.active, generation: -1, names: this.names, accountId: this.accountId, file: this.file,
+      table: this.active, generation: -1, enis: this.enis, accountId: this.accountId, file: this.file, format: this.format,
       startS: Math.floor(this.intervalStartMs / 1000), endS: Math.floor(nowMs / 1000),
     });
     const file = this.file;
@@ -254,18 +252,18 @@ export class FlowLogs {
 
   /** Applies a prepared change: the interval so far is written under the old settings; nothing here throws. */
   private replace(nowMs: number, cfg: FlowLogsConfig, file: FlowLogFile | null, tables: [FlowLogTable, FlowLogTable] | null,
-    names: readonly string[], accountId: string): void {
+    enis: readonly FlowLogEni[], accountId: string): void {
     const startS = Math.floor(this.intervalStartMs / 1000), endS = Math.floor(nowMs / 1000);
     if (tables !== null) {
       // New ENIs or quota: the interval so far is written under the old names, the new tables start empty.
-      this.write({ table: this.active, generation: -1, names: this.names, accountId: this.accountId, file: this.file, startS, endS });
+      this.write({ table: this.active, generation: -1, enis: this.enis, accountId: this.accountId, file: this.file, format: this.format, startS, endS });
       this.generation++;
       this.active = tables[0];
       this.spare = tables[1];
       this.intervalStartMs = nowMs;
     } else if (file !== null && this.spare !== null) {
       // A new file: the interval so far goes to the old one.
-      this.write({ table: this.active, generation: this.generation, names: this.names, accountId: this.accountId, file: this.file, startS, endS });
+      this.write({ table: this.active, generation: this.generation, enis: this.enis, accountId: this.accountId, file: this.file, format: this.format, startS, endS });
       this.active = this.spare;
       this.spare = null;
       this.intervalStartMs = nowMs;
@@ -279,7 +277,8 @@ export class FlowLogs {
       this.enqueue(() => old.close(), 'flow-log-write');
     }
     this.cfg = cfg;
-    this.names = names;
+    this.enis = enis;
+    this.format = new FlowLogRecordFormat(cfg.format, cfg.fileFormat);
     this.accountId = accountId;
   }
 
@@ -305,20 +304,20 @@ export class FlowLogs {
         const s0 = performance.now();
         lines = [];
         while (lines.length < CHUNK_RECORDS && eni < t.enis) {
-          const name = iv.names[eni] ?? String(eni);
+          const e = iv.enis[eni];
           const count = t.recordsOf(eni);
           if (n < count) {
-            lines.push(recordLine(iv.accountId, name, t, eni * t.recordsPerEni + n));
+            lines.push(iv.format.record(iv.accountId, e, t, eni * t.recordsPerEni + n));
             n++;
             formatted++;
             continue;
           }
           const skipped = t.skippedOf(eni);
           if (skipped > 0) {
-            lines.push(`2 ${iv.accountId} eni-${name} - - - - - - - ${iv.startS} ${iv.endS} - SKIPDATA`);
+            lines.push(iv.format.status(iv.accountId, e, iv.startS, iv.endS, 'SKIPDATA'));
             this.skippedPackets += skipped;
           } else if (count === 0) {
-            lines.push(`2 ${iv.accountId} eni-${name} - - - - - - - ${iv.startS} ${iv.endS} - NODATA`);
+            lines.push(iv.format.status(iv.accountId, e, iv.startS, iv.endS, 'NODATA'));
           }
           eni++;
           n = 0;
@@ -326,7 +325,7 @@ export class FlowLogs {
         if (eni >= t.enis && !unknownDone) {
           unknownDone = true;
           if (t.skippedUnknown > 0) {
-            lines.push(`2 ${iv.accountId} - - - - - - - - ${iv.startS} ${iv.endS} - SKIPDATA`);
+            lines.push(iv.format.status(iv.accountId, undefined, iv.startS, iv.endS, 'SKIPDATA'));
             this.skippedPackets += t.skippedUnknown;
           }
         }

@@ -43,8 +43,9 @@ export function pulledGauge(
   return g;
 }
 
+/** A registry with Node's process metrics under their standard names (process_cpu_seconds_total, process_resident_memory_bytes, nodejs_*). */
 export function newRegistry(): Registry {
   const r = new Registry();
-  collectDefaultMetrics({ register: r, prefix: 'vpcd_process_' });
+  collectDefaultMetrics({ register: r });
   return r;
 }

@@ -62,7 +62,8 @@ export class Harness {
       this.security = new SecurityStage(this.policy, this.ct);
       this.dp.security = this.security;
       if (opts.flowLogs) {
-        this.flowLog = new FlowLogTable({ enis: this.topo.instanceNames.length, recordsPerEni: 1024 });
+        // The daemon's flow-log ENIs: the instances, then the NAT gateways.
+        this.flowLog = new FlowLogTable({ enis: this.topo.instanceNames.length + this.topo.natNames.length, recordsPerEni: 1024 });
         this.security.flowLog = this.flowLog;
       }
     }

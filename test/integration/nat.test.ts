@@ -5,8 +5,9 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { awsId, natGatewayEniId } from '../../src/control/aws-ids.js';
 import { DaemonProc, ROOT, fetchText, metricValue, nsx, nsxOk, randomPort, sh, uniquePrefix, vpcd, writeTemp } from '../helpers/netns.js';
 import { describeWith } from '../helpers/needs.js';
 
@@ -17,6 +18,9 @@ const prefix = uniquePrefix();
 const mport = randomPort();
 const HOST = '203.0.113.100', HOST2 = '203.0.113.101', FAR = '198.51.100.200';
 const NAT_PUB = '203.0.113.5', WEB_PUB = '203.0.113.10', NATI_PUB = '203.0.113.30';
+const FLOW_FIELDS = ['version', 'vpc-id', 'subnet-id', 'instance-id', 'interface-id', 'srcaddr', 'dstaddr', 'srcport', 'dstport', 'pkt-srcaddr', 'pkt-dstaddr',
+  'protocol', 'action', 'tcp-flags', 'log-status', 'flow-direction', 'traffic-path', 'region'];
+const FLOW_FORMAT = FLOW_FIELDS.map((f) => `\${${f}}`).join(' ');
 
 function config(opts: { natiCheck: boolean }): string {
   return `
@@ -57,6 +61,7 @@ routeTables:
   private: { routes: [ { destination: 0.0.0.0/0, target: nat-a } ] }
   via-nat-instance: { routes: [ { destination: 0.0.0.0/0, target: nati } ] }
 metrics: { listen: "127.0.0.1:${mport}" }
+flowLogs: { path: flows.log, aggregationInterval: 1, format: "${FLOW_FORMAT}" }
 lab:
   prefix: ${prefix}
   internet: ${prefix}-inet
@@ -239,5 +244,60 @@ setTimeout(() => { console.log(JSON.stringify({ error: null })); process.exit(0)
     const before = metricValue(await metrics(), 'vpcd_drops_total', { reason: 'source_dest_check' }) ?? 0;
     expect(nsx(`${prefix}-behind`, [process.execPath, PROBE, 'udp-request', HOST, '5353', '800']).code).not.toBe(0);
     expect(metricValue(await metrics(), 'vpcd_drops_total', { reason: 'source_dest_check' }) ?? 0).toBeGreaterThan(before);
+  });
+
+  it('flow logs (custom format with v5 fields): the NAT gateway ENI shows its private address, pkt-srcaddr/pkt-dstaddr the far end, as AWS writes them', async () => {
+    const sport = 46000 + Math.floor(Math.random() * 1000);
+    const path = join(dirname(cfgPath), 'flows.log');
+    // Only records written after this point (earlier tests' flows are in the file too).
+    const skip = existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter((l) => l !== '').length : 1;
+    expect(nsx(`${prefix}-app`, [process.execPath, PROBE, 'tcp-connect', HOST, '8000', '3000', String(sport)]).code).toBe(0);
+    const scope = { accountId: '123456789012', vpcName: prefix };
+    const natEni = natGatewayEniId(scope, 'nat-a'), appEni = awsId(scope, 'eni', 'app');
+    type Rec = Record<string, string>;
+    const read = (): Rec[] => {
+      if (!existsSync(path)) return [];
+      const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l !== '');
+      expect(lines[0]).toBe(FLOW_FIELDS.join(' '));
+      expect(lines.filter((l) => l === lines[0]).length, 'one header').toBe(1);
+      return lines.slice(Math.max(1, skip)).map((l) => Object.fromEntries(l.split(' ').map((v, i) => [FLOW_FIELDS[i]!, v])));
+    };
+    const APP = '198.18.2.10', NATIP = '198.18.1.5';
+    // The four legs on the gateway's ENI and the instance's outgoing record (the aggregation interval is 1 s).
+    const want = {
+      inFromApp: (r: Rec) => r['interface-id'] === natEni && r['srcaddr'] === APP && r['srcport'] === String(sport) && r['flow-direction'] === 'ingress',
+      // This flow's legs beyond the gateway: TCP to HOST:8000 from the port the gateway chose, which its answers come back to.
+      outToHost: (r: Rec) => r['interface-id'] === natEni && r['srcaddr'] === NATIP && r['dstaddr'] === HOST && r['dstport'] === '8000' && r['flow-direction'] === 'egress' &&
+        recs.some((x) => x['interface-id'] === natEni && x['srcaddr'] === HOST && x['dstport'] === r['srcport'] && x['pkt-dstaddr'] === NATIP),
+      inFromHost: (r: Rec) => r['interface-id'] === natEni && r['srcaddr'] === HOST && r['srcport'] === '8000' && r['dstaddr'] === NATIP && r['flow-direction'] === 'ingress' &&
+        recs.some((x) => x['interface-id'] === natEni && x['dstaddr'] === APP && x['dstport'] === String(sport) && x['srcport'] === '8000'),
+      outToApp: (r: Rec) => r['interface-id'] === natEni && r['dstaddr'] === APP && r['dstport'] === String(sport) && r['flow-direction'] === 'egress',
+      appOut: (r: Rec) => r['interface-id'] === appEni && r['srcport'] === String(sport) && r['flow-direction'] === 'egress',
+    };
+    let recs = read();
+    for (const t0 = Date.now(); Date.now() - t0 < 15_000 && !Object.values(want).every((f) => recs.some(f));) {
+      await new Promise((res) => setTimeout(res, 250));
+      recs = read();
+    }
+    const one = (name: keyof typeof want): Rec => {
+      const r = recs.find(want[name]);
+      expect(r, `${name} in ${path}`).toBeDefined();
+      return r!;
+    };
+    const common = { version: '5', 'vpc-id': awsId(scope, 'vpc', prefix), protocol: '6', action: 'ACCEPT', 'log-status': 'OK', region: '-' };
+    const natCommon = { ...common, 'subnet-id': awsId(scope, 'subnet', 'pub'), 'instance-id': '-' };
+    expect(one('inFromApp')).toMatchObject({ ...natCommon, dstaddr: NATIP, 'pkt-srcaddr': APP, 'pkt-dstaddr': HOST, dstport: '8000', 'traffic-path': '-' });
+    const natPort = one('outToHost')['srcport']!;
+    expect(Number(natPort)).toBeGreaterThanOrEqual(1024);
+    expect(one('outToHost')).toMatchObject({ ...natCommon, 'pkt-srcaddr': NATIP, 'pkt-dstaddr': HOST, dstport: '8000', 'traffic-path': '2' });
+    expect(one('inFromHost')).toMatchObject({ ...natCommon, srcport: '8000', dstport: natPort, 'pkt-srcaddr': HOST, 'pkt-dstaddr': NATIP, 'traffic-path': '-' });
+    expect(one('outToApp')).toMatchObject({ ...natCommon, srcaddr: NATIP, srcport: '8000', 'pkt-srcaddr': HOST, 'pkt-dstaddr': APP, 'traffic-path': '1' });
+    const app = one('appOut');
+    expect(app).toMatchObject({ ...common, 'subnet-id': awsId(scope, 'subnet', 'priv'), 'instance-id': awsId(scope, 'i', 'app'), srcaddr: APP, dstaddr: HOST,
+      'pkt-srcaddr': APP, 'pkt-dstaddr': HOST, 'traffic-path': '1' });
+    expect(Number(app['tcp-flags']) & 2, 'SYN recorded on the instance ENI').toBe(2);
+    expect(Number(one('inFromHost')['tcp-flags']) & 18, 'SYN-ACK recorded on the gateway ENI').toBe(18);
+    // Never the Elastic IP on the gateway's ENI.
+    expect(recs.filter((r) => r['interface-id'] === natEni && (r['srcaddr'] === NAT_PUB || r['dstaddr'] === NAT_PUB))).toEqual([]);
   });
 });

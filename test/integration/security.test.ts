@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { DaemonProc, ROOT, fetchText, metricValue, nsx, randomPort, sleep, uniquePrefix, vpcd, writeTemp } from '../helpers/netns.js';
 import { describeWith } from '../helpers/needs.js';
+import { awsId } from '../../src/control/aws-ids.js';
 
 const PROBE = join(ROOT, 'test', 'helpers', 'probe.mjs');
 const INJECT = join(ROOT, 'test', 'helpers', 'inject-icmp.py');
@@ -155,9 +156,9 @@ describeWith(['root', 'python3', 'tcpdump'], 'security groups and NACLs on real 
   });
 
   it('2. TCP refused by the security group (no rule for port 23), counted', async () => {
-    const before = metricValue(await metrics(), 'vpcd_sg_verdicts_total', { instance: 'web', direction: 'ingress', verdict: 'deny' }) ?? 0;
+    const before = metricValue(await metrics(), 'vpcd_sg_verdicts_total', { vpc_instance: 'web', direction: 'ingress', verdict: 'deny' }) ?? 0;
     expect(connect('client', WEB, 23)).toBe(false);
-    const after = metricValue(await metrics(), 'vpcd_sg_verdicts_total', { instance: 'web', direction: 'ingress', verdict: 'deny' }) ?? 0;
+    const after = metricValue(await metrics(), 'vpcd_sg_verdicts_total', { vpc_instance: 'web', direction: 'ingress', verdict: 'deny' }) ?? 0;
     expect(after).toBeGreaterThan(before);
   });
 
@@ -218,7 +219,7 @@ describeWith(['root', 'python3', 'tcpdump'], 'security groups and NACLs on real 
       });
       td.on('exit', () => res(out.includes('ICMP')));
     });
-    const denied = { instance: 'client', direction: 'ingress', verdict: 'deny' };
+    const denied = { vpc_instance: 'client', direction: 'ingress', verdict: 'deny' };
     const deniedBefore = await sample('vpcd_sg_verdicts_total', denied);
     expect(await seen()).toBe(false);
     // the error reached vpcd and its security group refused it (not lost on the way)
@@ -250,12 +251,15 @@ describeWith(['root', 'python3', 'tcpdump'], 'security groups and NACLs on real 
     const okPort = sport(), rejPort = sport();
     expect(connect('client', WEB, 80, 1500, okPort)).toBe(true);
     expect(connect('client', WEB, 23, 800, rejPort)).toBe(false);
+    // Interface ids in AWS form, derived from the names (as every flow-log reader expects eni-<17 hex>).
+    const eniWeb = awsId({ accountId: '111122223333', vpcName: prefix }, 'eni', 'web');
+    const eniClient = awsId({ accountId: '111122223333', vpcName: prefix }, 'eni', 'client');
     const records = (): string[][] => (existsSync(flowLog) ? readFileSync(flowLog, 'utf8').trim().split('\n').slice(1).map((l) => l.split(' ')) : []);
     const wanted: ((r: string[]) => boolean)[] = [
-      (r) => r[2] === 'eni-web' && r[3] === CLIENT && r[5] === String(okPort) && r[12] === 'ACCEPT',
-      (r) => r[2] === 'eni-web' && r[3] === WEB && r[6] === String(okPort) && r[12] === 'ACCEPT',
-      (r) => r[2] === 'eni-web' && r[3] === CLIENT && r[5] === String(rejPort) && r[12] === 'REJECT',
-      (r) => r[2] === 'eni-client' && r[3] === CLIENT && r[5] === String(rejPort) && r[12] === 'ACCEPT',
+      (r) => r[2] === eniWeb && r[3] === CLIENT && r[5] === String(okPort) && r[12] === 'ACCEPT',
+      (r) => r[2] === eniWeb && r[3] === WEB && r[6] === String(okPort) && r[12] === 'ACCEPT',
+      (r) => r[2] === eniWeb && r[3] === CLIENT && r[5] === String(rejPort) && r[12] === 'REJECT',
+      (r) => r[2] === eniClient && r[3] === CLIENT && r[5] === String(rejPort) && r[12] === 'ACCEPT',
       (r) => r[13] === 'NODATA',
     ];
     // the records of both flows are flushed (aggregation interval 1 s)
@@ -265,7 +269,7 @@ describeWith(['root', 'python3', 'tcpdump'], 'security groups and NACLs on real 
     expect(lines[0]).toBe('version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status');
     const recs = lines.slice(1).map((l) => l.split(' '));
     for (const r of recs) expect(r).toHaveLength(14);
-    const acc = recs.find((r) => r[2] === 'eni-web' && r[3] === CLIENT && r[4] === WEB && r[5] === String(okPort) && r[6] === '80' && r[12] === 'ACCEPT');
+    const acc = recs.find((r) => r[2] === eniWeb && r[3] === CLIENT && r[4] === WEB && r[5] === String(okPort) && r[6] === '80' && r[12] === 'ACCEPT');
     expect(acc, 'ACCEPT record of client->web:80 on eni-web').toBeDefined();
     expect(acc![0]).toBe('2');
     expect(acc![1]).toBe('111122223333');
@@ -275,12 +279,12 @@ describeWith(['root', 'python3', 'tcpdump'], 'security groups and NACLs on real 
     expect(Number(acc![10])).toBeLessThanOrEqual(Number(acc![11]));
     expect(Math.abs(Number(acc![10]) - Date.now() / 1000)).toBeLessThan(120);
     expect(acc![13]).toBe('OK');
-    const back = recs.find((r) => r[2] === 'eni-web' && r[3] === WEB && r[4] === CLIENT && r[5] === '80' && r[6] === String(okPort) && r[12] === 'ACCEPT');
+    const back = recs.find((r) => r[2] === eniWeb && r[3] === WEB && r[4] === CLIENT && r[5] === '80' && r[6] === String(okPort) && r[12] === 'ACCEPT');
     expect(back, 'ACCEPT record of the reply on eni-web').toBeDefined();
-    const rej = recs.find((r) => r[2] === 'eni-web' && r[3] === CLIENT && r[4] === WEB && r[5] === String(rejPort) && r[6] === '23' && r[12] === 'REJECT');
+    const rej = recs.find((r) => r[2] === eniWeb && r[3] === CLIENT && r[4] === WEB && r[5] === String(rejPort) && r[6] === '23' && r[12] === 'REJECT');
     expect(rej, 'REJECT record of client->web:23 on eni-web').toBeDefined();
     expect(Number(rej![8])).toBeGreaterThanOrEqual(1);
-    const cliAcc = recs.find((r) => r[2] === 'eni-client' && r[3] === CLIENT && r[4] === WEB && r[5] === String(rejPort) && r[6] === '23' && r[12] === 'ACCEPT');
+    const cliAcc = recs.find((r) => r[2] === eniClient && r[3] === CLIENT && r[4] === WEB && r[5] === String(rejPort) && r[6] === '23' && r[12] === 'ACCEPT');
     expect(cliAcc, 'the same SYN left eni-client accepted').toBeDefined();
     expect(recs.some((r) => r[13] === 'NODATA' && r[3] === '-')).toBe(true);
   });
@@ -292,7 +296,7 @@ describeWith(['root', 'python3', 'tcpdump'], 'security groups and NACLs on real 
       return {
         accept: metricValue(m, 'vpcd_flows_total', { verdict: 'accept' }) ?? 0,
         reject: metricValue(m, 'vpcd_flows_total', { verdict: 'reject' }) ?? 0,
-        allow: metricValue(m, 'vpcd_sg_verdicts_total', { instance: 'web', direction: 'ingress', verdict: 'allow' }) ?? 0,
+        allow: metricValue(m, 'vpcd_sg_verdicts_total', { vpc_instance: 'web', direction: 'ingress', verdict: 'allow' }) ?? 0,
         sg: metricValue(m, 'vpcd_drops_total', { reason: 'sg' }) ?? 0,
         nacl: metricValue(m, 'vpcd_drops_total', { reason: 'nacl' }) ?? 0,
       };

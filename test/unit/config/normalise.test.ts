@@ -260,7 +260,10 @@ describe('the complete example', () => {
       key: resolve(import.meta.dirname, '../../../config/examples/certs/cgw.key'),
       ca: resolve(import.meta.dirname, '../../../config/examples/certs/ca.pem'),
     });
-    expect(c.flowLogs).toEqual({ path: '/var/log/vpcd/flows.log', aggregationInterval: 60 });
+    expect(c.flowLogs).toMatchObject({ path: '/var/log/vpcd/flows.log', aggregationInterval: 60, fileFormat: 'text' });
+    expect(c.flowLogs!.format).toEqual(['version', 'vpc-id', 'subnet-id', 'instance-id', 'interface-id', 'account-id', 'type', 'srcaddr', 'dstaddr',
+      'srcport', 'dstport', 'pkt-srcaddr', 'pkt-dstaddr', 'protocol', 'packets', 'bytes', 'start', 'end', 'action', 'tcp-flags', 'log-status',
+      'flow-direction', 'traffic-path']);
     expect(c.dataplane).toEqual({ netns: 'demo-vpcd', batch: 64, vnetHeader: true });
     expect(c.lab.internetHosts).toEqual({ 'web-client': '203.0.113.100', partner: '198.51.100.50' });
   });

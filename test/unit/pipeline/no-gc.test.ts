@@ -10,7 +10,7 @@
 import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { Harness } from '../../helpers/dp-harness.js';
-import { arpRequest, ethIpv4Icmp, ethIpv4Tcp, ethIpv4Udp, TCP_ACK, TCP_SYN } from '../../helpers/frames.js';
+import { arpRequest, ethIpv4Icmp, ethIpv4Tcp, ethIpv4Udp, ipv4Of, TCP_ACK, TCP_SYN } from '../../helpers/frames.js';
 import { VNET_HDR_LEN } from '../../../src/pipeline/batch.js';
 import { instanceMac, routerMac } from '../../../src/lab/names.js';
 import { DropReason } from '../../../src/pipeline/batch.js';
@@ -120,6 +120,61 @@ describe('the per-packet path allocates nothing', () => {
     obs.disconnect();
     const during = gcs.slice(before).filter((e) => e.startTime >= t0 && e.startTime <= t0 + measured);
     console.log(`no-gc: ${sent} frames in ${Math.round(measured)} ms, ${during.length} garbage collections`);
+    expect(sent).toBeGreaterThan(10_000);
+    expect(during.map((e) => `${e.name} at +${Math.round(e.startTime - t0)} ms`)).toEqual([]);
+  });
+
+  it('0 garbage collections over ~1 s of traffic through a NAT gateway, flow-logged on the instance and gateway ENIs', async () => {
+    const NAT_YAML = `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  pub: { cidr: 198.18.1.0/24, routeTable: public }
+  priv: { cidr: 198.18.2.0/24, routeTable: private }
+internetGateway: { name: igw }
+natGateways:
+  nat-a: { subnet: pub, type: public, ip: 198.18.1.5, publicIp: 203.0.113.5 }
+routeTables:
+  public: { routes: [ { destination: 0.0.0.0/0, target: igw } ] }
+  private: { routes: [ { destination: 0.0.0.0/0, target: nat-a } ] }
+securityGroups:
+  app: {}
+instances:
+  app: { subnet: priv, ip: 198.18.2.10, securityGroups: [app] }
+`;
+    const NET = '203.0.113.100';
+    const h = new Harness(NAT_YAML, { security: true, flowLogs: true, uplink: true, neighbors: [NET], neighborMac: Buffer.from([2, 0, 0, 0, 0, 0x99]), slots: 64 });
+    const app = h.port('app'), ma = instanceMac('t', 'app'), rp = routerMac('t', 'priv');
+    const batch: { port: number; frame: Buffer }[] = [];
+    for (let i = 0; i < FLOWS; i++) {
+      const sport = 43000 + i;
+      const syn = ethIpv4Tcp({ srcMac: ma, dstMac: rp, src: '198.18.2.10', dst: NET, sport, dport: 443, flags: TCP_SYN, seq: 1, ack: 0 });
+      const out = h.run([{ port: app, frame: syn }]);
+      expect(out.map((f) => f.port)).toEqual([h.uplinkPort]);
+      const natPort = ipv4Of(out[0]!.frame).readUInt16BE(20);
+      batch.push({ port: app, frame: syn });
+      batch.push({ port: h.uplinkPort, frame: ethIpv4Tcp({ srcMac: '02:00:00:00:00:99', dstMac: '02:76:75:70:6c:6b', src: NET, dst: '203.0.113.5', sport: 443, dport: natPort, flags: TCP_SYN | TCP_ACK, seq: 9, ack: 2 }) });
+      batch.push({ port: app, frame: ethIpv4Tcp({ srcMac: ma, dstMac: rp, src: '198.18.2.10', dst: NET, sport, dport: 443, flags: TCP_ACK, seq: 2, ack: 10 }) });
+    }
+    spin(h, batch, 1);
+    expect(h.batch.txCount).toBe(batch.length);
+    // Records on the gateway's ENI (flow-log ENI 1, after the one instance).
+    expect(h.flowLog!.recordsOf(1)).toBe(4 * FLOWS);
+    spin(h, batch, 2000);
+    const gcs: PerformanceEntry[] = [];
+    const obs = new PerformanceObserver((list) => { gcs.push(...list.getEntries()); });
+    obs.observe({ entryTypes: ['gc'] });
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = performance.now();
+    let sent = 0;
+    while (performance.now() - t0 < 1000) {
+      spin(h, batch, 200);
+      sent += 200 * batch.length;
+    }
+    const measured = performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 50));
+    obs.disconnect();
+    const during = gcs.filter((e) => e.startTime >= t0 && e.startTime <= t0 + measured);
+    console.log(`no-gc (NAT gateway, flow logs): ${sent} frames in ${Math.round(measured)} ms, ${during.length} garbage collections`);
     expect(sent).toBeGreaterThan(10_000);
     expect(during.map((e) => `${e.name} at +${Math.round(e.startTime - t0)} ms`)).toEqual([]);
   });

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { chmodSync, chownSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, truncateSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,6 +107,57 @@ describe('FlowLogFile', () => {
     await b.appendLines([line(3)]);
     await b.close();
     expect(lines(p)).toEqual([HEADER, line(1), line(2), line(3)]);
+  });
+
+  it('writes one header per file when two writers share the path (a reload that changes file options), and none after a reopen of a non-empty file', async () => {
+    const p = join(root, 'two', 'flows.log');
+    // Both opened while the file is empty, as a reload's prepare opens the new one before the old one's last write.
+    const old = FlowLogFile.open(opts(p, { maxBytes: 0 }));
+    const next = FlowLogFile.open(opts(p, { maxBytes: 1 << 20 }));
+    await old.appendLines([line(1)]);
+    await old.close();
+    await next.appendLines([line(2)]);
+    await next.reopen();
+    await next.appendLines([line(3)]);
+    await next.close();
+    expect(lines(p)).toEqual([HEADER, line(1), line(2), line(3)]);
+  });
+
+  it('a file truncated under it (logrotate copytruncate) starts again with the header', async () => {
+    const p = join(root, 'tr', 'flows.log');
+    const f = FlowLogFile.open(opts(p));
+    await f.appendLines([line(1)]);
+    truncateSync(p, 0);
+    await f.appendLines([line(2)]);
+    await f.close();
+    expect(lines(p)).toEqual([HEADER, line(2)]);
+  });
+
+  it('an existing file of another format is rotated away before the first write; JSON lines have no header', async () => {
+    const p = join(root, 'fmt', 'flows.log');
+    const v2 = FlowLogFile.open(opts(p));
+    await v2.appendLines([line(1)]);
+    await v2.close();
+    const other = 'version interface-id srcaddr dstaddr tcp-flags';
+    const v5 = FlowLogFile.open(opts(p, { header: other }));
+    await v5.appendLines(['5 eni-a 198.18.1.10 198.18.2.20 3']);
+    await v5.close();
+    expect(lines(`${p}.1`)).toEqual([HEADER, line(1)]);
+    expect(lines(p)).toEqual([other, '5 eni-a 198.18.1.10 198.18.2.20 3']);
+    // A restart with the same format appends under the same header.
+    const again = FlowLogFile.open(opts(p, { header: other }));
+    await again.appendLines(['5 eni-b 198.18.1.11 198.18.2.20 0']);
+    await again.close();
+    expect(lines(p)).toEqual([other, '5 eni-a 198.18.1.10 198.18.2.20 3', '5 eni-b 198.18.1.11 198.18.2.20 0']);
+    // JSON lines: the text file goes to .1 (the older .1 to .2); no header, restarts append.
+    for (const n of [1, 2]) {
+      const j = FlowLogFile.open(opts(p, { header: null }));
+      await j.appendLines([`{"n":${n}}`]);
+      await j.close();
+    }
+    expect(lines(p)).toEqual(['{"n":1}', '{"n":2}']);
+    expect(lines(`${p}.1`)[0]).toBe(other);
+    expect(lines(`${p}.2`)).toEqual([HEADER, line(1)]);
   });
 
   it('rotates at maxBytes between lines: no file passes the limit, each starts with the header, keep bounds the files, no line is lost until dropped', async () => {

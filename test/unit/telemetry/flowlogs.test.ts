@@ -3,8 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { FLOW_LOG_HEADER, FlowLogs, type FlowLogSink } from '../../../src/telemetry/flowlogs.js';
+import { FlowLogs, type FlowLogSink } from '../../../src/telemetry/flowlogs.js';
 import type { FlowLogsConfig } from '../../../src/control/config-types.js';
+import type { FlowLogEni } from '../../../src/telemetry/flowlog-record.js';
 
 let root = '';
 beforeEach(() => {
@@ -15,14 +16,19 @@ afterEach(() => {
 });
 
 const ACCT = '123456789012';
+/** AWS's default (version 2) header. */
+const FLOW_LOG_HEADER = 'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status';
 const lines = (p: string): string[] => readFileSync(p, 'utf8').split('\n').filter((l) => l !== '');
 
 function cfg(path: string, o: Partial<FlowLogsConfig> = {}): FlowLogsConfig {
   return { path, aggregationInterval: 60, ...o };
 }
 
+/** Interface descriptors with readable ids (the AWS-form ids are tested with flowLogEnis). */
+const enis = (names: string[]): FlowLogEni[] => names.map((n) => ({ interfaceId: `eni-${n}`, instanceId: `i-${n}`, subnetId: 'subnet-s', vpcId: 'vpc-v' }));
+
 function start(c: FlowLogsConfig, names: string[], sink: FlowLogSink, errors: unknown[] = []): FlowLogs {
-  const ch = FlowLogs.prepare(null, c, names, ACCT, sink, (_p, e) => errors.push(e));
+  const ch = FlowLogs.prepare(null, c, enis(names), ACCT, sink, (_p, e) => errors.push(e));
   expect(sink.flowLog).toBeNull(); // prepare touches nothing running
   const f = ch.commit(1_700_000_000_000);
   expect(f).not.toBeNull();
@@ -121,7 +127,7 @@ describe('FlowLogs', () => {
     const sink: FlowLogSink = { flowLog: null };
     const f = start(cfg(p), ['a', 'b'], sink);
     sink.flowLog!.record(1, 1, 2, 3, 4, 17, 1, 10, 1_700_000_001_000);
-    const ch = FlowLogs.prepare(f, cfg(p, { aggregationInterval: 10 }), ['c', 'a', 'b'], ACCT, sink, () => undefined);
+    const ch = FlowLogs.prepare(f, cfg(p, { aggregationInterval: 10 }), enis(['c', 'a', 'b']), ACCT, sink, () => undefined);
     expect(ch.changes).toEqual(['table size', 'aggregationInterval 10']);
     expect(sink.flowLog!.enis).toBe(2); // not applied yet
     expect(ch.commit(1_700_000_030_000)).toBe(f);
@@ -142,12 +148,12 @@ describe('FlowLogs', () => {
     const sink: FlowLogSink = { flowLog: null };
     const f = start(cfg(p), ['a'], sink);
     const before = sink.flowLog;
-    expect(() => FlowLogs.prepare(f, cfg(join(shared, 'flows.log')), ['a'], ACCT, sink, () => undefined)).toThrow(/writable by others/);
+    expect(() => FlowLogs.prepare(f, cfg(join(shared, 'flows.log')), enis(['a']), ACCT, sink, () => undefined)).toThrow(/writable by others/);
     expect(sink.flowLog).toBe(before);
     expect(f.path).toBe(p);
     // a prepared change that is aborted removes the file it created
     const other = join(root, 'other', 'flows.log');
-    const ch = FlowLogs.prepare(f, cfg(other), ['a'], ACCT, sink, () => undefined);
+    const ch = FlowLogs.prepare(f, cfg(other), enis(['a']), ACCT, sink, () => undefined);
     expect(existsSync(other)).toBe(true);
     await ch.abort();
     expect(existsSync(other)).toBe(false);
@@ -160,11 +166,25 @@ describe('FlowLogs', () => {
     const sink: FlowLogSink = { flowLog: null };
     const f = start(cfg(p), ['a'], sink);
     sink.flowLog!.record(0, 1, 2, 3, 4, 17, 1, 10, 1_700_000_001_000);
-    const ch = FlowLogs.prepare(f, undefined, ['a'], ACCT, sink, () => undefined);
+    const ch = FlowLogs.prepare(f, undefined, enis(['a']), ACCT, sink, () => undefined);
     expect(ch.changes).toEqual(['disabled']);
     expect(ch.commit(1_700_000_005_000)).toBeNull();
     expect(sink.flowLog).toBeNull();
     await f.idle();
     expect(lines(p).filter((l) => l.endsWith(' OK')).length).toBe(1);
+  });
+
+  it('a reload that changes the format on the same path: the interval so far goes to the old file, which is rotated away; the new file has its own header only', async () => {
+    const p = join(root, 'fmt', 'flows.log');
+    const sink: FlowLogSink = { flowLog: null };
+    const f = start(cfg(p), ['a'], sink);
+    sink.flowLog!.record(0, 1, 2, 3, 4, 17, 1, 10, 1_700_000_001_000);
+    const ch = FlowLogs.prepare(f, cfg(p, { format: ['version', 'interface-id', 'flow-direction', 'action'] }), enis(['a']), ACCT, sink, () => undefined);
+    expect(ch.changes).toEqual(['file options', 'format']);
+    ch.commit(1_700_000_010_000);
+    sink.flowLog!.record(0, 1, 2, 3, 4, 17, 1, 10, 1_700_000_011_000, 0, 2);
+    await f.close(1_700_000_020_000);
+    expect(lines(`${p}.1`)).toEqual([FLOW_LOG_HEADER, `2 ${ACCT} eni-a 0.0.0.1 0.0.0.2 3 4 17 1 10 1700000001 1700000001 ACCEPT OK`]);
+    expect(lines(p)).toEqual(['version interface-id flow-direction action', '5 eni-a egress ACCEPT']);
   });
 });
