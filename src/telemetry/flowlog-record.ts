@@ -21,7 +21,7 @@
 import type { VpcConfig } from '../control/config-types.js';
 import { awsId, idScope, natGatewayEniId } from '../control/aws-ids.js';
 import { DEFAULT_FLOW_LOG_FIELDS, formatVersion } from '../control/flowlog-format.js';
-import { formatIpv4 } from '../lib/ipv4.js';
+import { u32ToIp } from '../wire/addr.js';
 import { FlowDir, type FlowLogTable } from '../pipeline/flowlog-table.js';
 
 /** One network interface a flow log writes records for. */
@@ -84,8 +84,8 @@ export class FlowLogRecordFormat {
     const dir = pa >>> 9, path = t.path[r]!;
     return this.render((f) => {
       switch (f) {
-        case 'srcaddr': return formatIpv4(t.src[r]! >>> 0);
-        case 'dstaddr': return formatIpv4(t.dst[r]! >>> 0);
+        case 'srcaddr': return u32ToIp(t.src[r]! >>> 0);
+        case 'dstaddr': return u32ToIp(t.dst[r]! >>> 0);
         case 'srcport': return ports >>> 16;
         case 'dstport': return ports & 0xffff;
         case 'protocol': return (pa >>> 1) & 0xff;
@@ -97,8 +97,8 @@ export class FlowLogRecordFormat {
         case 'log-status': return 'OK';
         case 'tcp-flags': return t.tcpFlags[r]!;
         case 'type': return 'IPv4';
-        case 'pkt-srcaddr': return formatIpv4(t.pktSrc[r]! >>> 0);
-        case 'pkt-dstaddr': return formatIpv4(t.pktDst[r]! >>> 0);
+        case 'pkt-srcaddr': return u32ToIp(t.pktSrc[r]! >>> 0);
+        case 'pkt-dstaddr': return u32ToIp(t.pktDst[r]! >>> 0);
         case 'flow-direction': return dir === FlowDir.Ingress ? 'ingress' : dir === FlowDir.Egress ? 'egress' : null;
         case 'traffic-path': return dir === FlowDir.Egress && path !== 0 ? path : null;
         default: return this.eniField(f, acct, eni);
