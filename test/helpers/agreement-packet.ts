@@ -217,6 +217,8 @@ interface Masq {
   /** TCP/UDP source port or ICMP identifier, kept as Linux keeps it when free. */
   readonly port: number | undefined;
   readonly remotePort: number | undefined;
+  /** ICMP type of the masqueraded packet: only its paired reply type comes back through (as Linux conntrack). */
+  readonly icmpType: number | undefined;
 }
 
 export class PacketWorld {
@@ -442,7 +444,7 @@ export class PacketWorld {
       out.push({ kind: 'loop', via: [...via, inst.name] });
       return;
     } else if (inst.natInstance) {
-      this.masq.push({ at: k, proto: p.proto, inside: p.src, remote: p.dst, port: p.sport ?? p.icmpId, remotePort: p.dport });
+      this.masq.push({ at: k, proto: p.proto, inside: p.src, remote: p.dst, port: p.sport ?? p.icmpId, remotePort: p.dport, icmpType: p.icmpType });
       ip.writeUInt32BE(ipToU32(inst.ip), 12);
     }
     fixChecksums(ip);
@@ -465,7 +467,9 @@ export class PacketWorld {
       if (p.proto === 6 || p.proto === 17) {
         if (m.port === p.dport && m.remotePort === p.sport) return m;
       } else if (p.proto === 1) {
-        if (p.icmpId === m.port) return m;
+        // A query's answer carries the paired type (echo 8 -> 0); the same query type coming back is new traffic.
+        const paired = m.icmpType !== undefined ? ICMP_REPLY[m.icmpType] : undefined;
+        if (p.icmpId === m.port && (paired === undefined || p.icmpType === paired)) return m;
       } else return m;
     }
     return undefined;

@@ -318,13 +318,9 @@ function compareLegPart(e: Expect, outcomes: readonly Outcome[], leg: LegTrace, 
     detail: `${leg.leg}${frag}: ${aspect}${more}\n    explain: ${expectSummary(e)}${e.pkt !== undefined ? ` ${showPkt(e.pkt)}` : ''}\n    packet:  ${outcomes.map(showOutcome).join(' | ') || 'nothing'}`,
   });
   // A NAT gateway that drops a TCP segment it has no session for answers the sender with a RST (after_close):
-  // that answer is part of the drop, not a second outcome.
-  if (outcomes.length === 2 && outcomes.some((x) => x.kind === 'drop' && x.reason === 'after_close')) {
-    const other = outcomes.find((x) => x.kind !== 'drop');
-    if (other !== undefined && 'pkt' in other && other.pkt.proto === 6 && ((other.pkt.tcpFlags ?? 0) & 0x04) !== 0) {
-      outcomes = outcomes.filter((x) => x !== other);
-    }
-  }
+  // that answer, and wherever it goes next (an appliance forwards it on), is part of the drop, not another outcome.
+  const afterClose = outcomes.find((x) => x.kind === 'drop' && x.reason === 'after_close');
+  if (afterClose !== undefined) outcomes = [afterClose];
   if (outcomes.length !== 1) return mk('outcomes');
   const o = outcomes[0]!;
   // A reply delivered other than as the reverse of the request is not recognised by the requester.
