@@ -39,6 +39,8 @@ import type { Packet } from '../pipeline/packet.js';
 import type { FlowLogTable } from '../pipeline/flowlog-table.js';
 import { HeavyHitters } from '../lib/heavy-hitters.js';
 import { FragCache } from '../lib/frag-cache.js';
+import { EventRing, EventType, RULE_IMPLICIT, VERDICT_ACCEPT, VERDICT_REJECT } from '../observe/event-ring.js';
+import { Code, Stage } from '../observe/event-vocabulary.js';
 
 const PROTO_ICMP = 1, PROTO_TCP = 6, PROTO_UDP = 17;
 const ACCEPT = 1, REJECT = 0;
@@ -64,6 +66,10 @@ export class SecurityStage {
   wallMs = 0;
   /** First-fragment verdicts, for later fragments. */
   readonly frags = new FragCache();
+  /** New flows' decisions for observers (written only while `events.active`). */
+  events = new EventRing(2);
+  /** The slot the last egressAllows/ingressAllows matched (NO_MATCH: none). */
+  private sgSlot = NO_MATCH;
 
   // per flowRef decision cache (zone-0 entries)
   private readonly cacheEpoch: Uint32Array;
@@ -167,17 +173,21 @@ export class SecurityStage {
     const l4 = this.l4;
     const len = pkt.l3Len;
     // 1. S's security group, egress
+    let egSlot = NO_MATCH;
     if (S >= 0) {
       if (!this.egressAllows(p.sgEgress[S], pkt.dst, proto, l4)) {
         this.sgVerdicts[S * 4 + SgCounter.EgressDeny]++;
+        if (this.events.active) this.emitFlow(pkt, VERDICT_REJECT, Stage.SgEgress, Code.SgRulesMismatch, S, -1, RULE_IMPLICIT, 0);
         this.reject(pkt, S, -1, len);
         return DropReason.Sg;
       }
+      egSlot = this.sgSlot;
       this.sgVerdicts[S * 4 + SgCounter.EgressAllow]++;
     }
     // 2./3. NACLs, only across a subnet boundary
     const nacl = this.nacl;
     if (nacl.crossing(sSub, rSub, pkt.src, pkt.dst, proto, l4) !== DropReason.None) {
+      if (this.events.active) this.emitNaclDeny(pkt, S, sSub, R, rSub);
       if (nacl.refusedAtReceiver === 1) {
         this.reject(pkt, -1, R, len);
         if (S >= 0) this.log(S, pkt, ACCEPT, len);
@@ -190,17 +200,20 @@ export class SecurityStage {
     if (R >= 0) {
       if (!this.ingressAllows(p.sgIngress[R], pkt.src, proto, l4)) {
         this.sgVerdicts[R * 4 + SgCounter.IngressDeny]++;
+        if (this.events.active) this.emitFlow(pkt, VERDICT_REJECT, Stage.SgIngress, Code.SgRulesMismatch, R, -1, RULE_IMPLICIT, 0);
         this.reject(pkt, -1, R, len);
         if (S >= 0) this.log(S, pkt, ACCEPT, len);
         return DropReason.Sg;
       }
       this.sgVerdicts[R * 4 + SgCounter.IngressAllow]++;
     }
+    const inSlot = R >= 0 ? this.sgSlot : NO_MATCH;
     let tracked = 0;
     if (S >= 0 && this.tracksEgress(S, proto, l4)) tracked |= FlowFlag.TrackedEgress;
     if (R >= 0 && this.tracksIngress(R, proto, l4)) tracked |= FlowFlag.TrackedIngress;
     if (tracked === 0) {
       // Untracked on every ENI: AWS keeps no state, so no entry (and no allowance) is used.
+      if (this.events.active) this.emitAccepted(pkt, S, egSlot, R, inSlot, tracked);
       this.accept(pkt, S, R, len);
       return DropReason.None;
     }
@@ -214,6 +227,7 @@ export class SecurityStage {
         return DropReason.ConntrackFull;
       }
       // A key collision (the reply key belongs to another flow): judged statelessly, as allowed above.
+      if (this.events.active) this.emitAccepted(pkt, S, egSlot, R, inSlot, 0);
       this.accept(pkt, S, R, len);
       return DropReason.None;
     }
@@ -226,6 +240,7 @@ export class SecurityStage {
     this.cacheAtReceiver[ref] = 0;
     this.ct.touch(ref, nowMs, len, pkt.tcpFlags());
     this.flowsAccepted++;
+    if (this.events.active) this.emitAccepted(pkt, S, egSlot, R, inSlot, tracked);
     this.accept(pkt, S, R, len);
     return DropReason.None;
   }
@@ -304,6 +319,7 @@ export class SecurityStage {
         refS = NO_FLOW;
         if (!this.egressAllows(p.sgEgress[S], pkt.dst, proto, l4)) {
           this.sgVerdicts[S * 4 + SgCounter.EgressDeny]++;
+          if (this.events.active) this.emitFlow(pkt, VERDICT_REJECT, Stage.SgEgress, Code.SgRulesMismatch, S, -1, RULE_IMPLICIT, 0);
           this.reject(pkt, S, -1, len);
           return DropReason.Sg;
         }
@@ -313,6 +329,7 @@ export class SecurityStage {
     }
     const nacl = this.nacl;
     if (nacl.crossing(sSub, rSub, pkt.src, pkt.dst, proto, l4) !== DropReason.None) {
+      if (this.events.active) this.emitNaclDeny(pkt, S, sSub, R, rSub);
       if (nacl.refusedAtReceiver === 1) {
         this.reject(pkt, -1, R, len);
         if (S >= 0) this.log(S, pkt, ACCEPT, len);
@@ -330,6 +347,7 @@ export class SecurityStage {
         refR = NO_FLOW;
         if (!this.ingressAllows(p.sgIngress[R], pkt.src, proto, l4)) {
           this.sgVerdicts[R * 4 + SgCounter.IngressDeny]++;
+          if (this.events.active) this.emitFlow(pkt, VERDICT_REJECT, Stage.SgIngress, Code.SgRulesMismatch, R, -1, RULE_IMPLICIT, 0);
           this.reject(pkt, -1, R, len);
           if (S >= 0) this.log(S, pkt, ACCEPT, len);
           return DropReason.Sg;
@@ -379,7 +397,9 @@ export class SecurityStage {
 
   /** The sender's egress rules; group references do not match towards a middlebox. */
   private egressAllows(set: CompiledSgSet, addr: number, proto: number, l4: number): boolean {
-    return (this.toMiddlebox ? set.matchL4NoGroupRefs(addr, proto, l4) : set.matchL4(addr, proto, l4)) !== NO_MATCH;
+    const s = this.toMiddlebox ? set.matchL4NoGroupRefs(addr, proto, l4) : set.matchL4(addr, proto, l4);
+    this.sgSlot = s;
+    return s !== NO_MATCH;
   }
 
   /**
@@ -405,11 +425,13 @@ export class SecurityStage {
       const tracked = ref !== NO_FLOW && tracksAsSender(this.ct, ref, S);
       if (!tracked && !this.egressAllows(p.sgEgress[S], pkt.dst, proto, l4)) {
         this.sgVerdicts[S * 4 + SgCounter.EgressDeny]++;
+        if (this.events.active) this.emitFlow(pkt, VERDICT_REJECT, Stage.SgEgress, Code.SgRulesMismatch, S, -1, RULE_IMPLICIT, 0);
         this.reject(pkt, S, -1, pkt.l3Len);
         return DropReason.Sg;
       }
     }
     if (this.nacl.crossing(sSub, rSub, pkt.src, pkt.dst, proto, l4) !== DropReason.None) {
+      if (this.events.active) this.emitNaclDeny(pkt, S, sSub, -1, rSub);
       this.reject(pkt, S, -1, pkt.l3Len);
       return DropReason.Nacl;
     }
@@ -418,7 +440,44 @@ export class SecurityStage {
 
   /** The receiver's ingress rules; group references do not match what a middlebox forwarded. */
   private ingressAllows(set: CompiledSgSet, addr: number, proto: number, l4: number): boolean {
-    return (this.viaMiddlebox ? set.matchL4NoGroupRefs(addr, proto, l4) : set.matchL4(addr, proto, l4)) !== NO_MATCH;
+    const s = this.viaMiddlebox ? set.matchL4NoGroupRefs(addr, proto, l4) : set.matchL4(addr, proto, l4);
+    this.sgSlot = s;
+    return s !== NO_MATCH;
+  }
+
+  // ---- observers: a new flow's decision (called only while events.active)
+
+  private emitFlow(pkt: Packet, verdict: number, stage: number, code: number, eni: number, owner: number, rule: number, tracked: number): void {
+    const ev = this.events;
+    const s = ev.put(EventType.Flow, verdict, stage, code, owner, rule, eni, pkt.proto, pkt.src, pkt.dst, pkt.sport, pkt.dport);
+    ev.setCounts(s, 1, pkt.l3Len);
+    ev.setReason(s, 0, tracked);
+    ev.decided = true;
+  }
+
+  /** The NACL side that refused the last nacl.crossing(), with its rule number (or `*`). */
+  private emitNaclDeny(pkt: Packet, S: number, sSub: number, R: number, rSub: number): void {
+    const nacl = this.nacl, p = this.policy;
+    const atReceiver = nacl.refusedAtReceiver === 1;
+    const sub = atReceiver ? rSub : sSub;
+    const slot = atReceiver ? nacl.inSlot : nacl.outSlot;
+    const rule = slot < 0 ? RULE_IMPLICIT : (atReceiver ? p.naclInbound(sub) : p.naclOutbound(sub)).ruleNumber[slot];
+    this.emitFlow(pkt, VERDICT_REJECT, atReceiver ? Stage.NaclInbound : Stage.NaclOutbound, Code.SubnetAcl,
+      atReceiver ? R : S, p.subnetNacl[sub], rule, 0);
+  }
+
+  /** An accepted new flow: the receiver's admitting rule (or the sender's when the receiver has no group). */
+  private emitAccepted(pkt: Packet, S: number, egSlot: number, R: number, inSlot: number, tracked: number): void {
+    const p = this.policy;
+    if (R >= 0 && inSlot !== NO_MATCH) {
+      const set = p.sgIngress[R];
+      this.emitFlow(pkt, VERDICT_ACCEPT, Stage.SgIngress, Code.None, R, set.originGroup[inSlot], set.originRule[inSlot], tracked);
+    } else if (S >= 0 && egSlot !== NO_MATCH) {
+      const set = p.sgEgress[S];
+      this.emitFlow(pkt, VERDICT_ACCEPT, Stage.SgEgress, Code.None, S, set.originGroup[egSlot], set.originRule[egSlot], tracked);
+    } else {
+      this.emitFlow(pkt, VERDICT_ACCEPT, Stage.Deliver, Code.None, R >= 0 ? R : S, -1, -1, tracked);
+    }
   }
 
   // ---- flow logs: one record per ENI, direction and action (AWS: where it was dropped or would have arrived)
