@@ -150,6 +150,34 @@ export function readState(ctx: Ctx, v: V | undefined, vpcName: string): VpcConfi
   return { path, enabled };
 }
 
+/**
+ * `control:` the daemon's control socket. Default path: /run/vpcd/NAME.sock,
+ * NAME being the configuration file's name without its extension (the VPC's
+ * name for standard input), so every command given the same CONFIG finds it.
+ */
+export function readControl(ctx: Ctx, v: V | undefined, vpcName: string): VpcConfig['control'] {
+  const base = ctx.file === '<stdin>' ? vpcName : (ctx.file.split('/').pop() ?? vpcName).replace(/\.(ya?ml|json)$/i, '');
+  let socket = `${STATE_DIR}/${/^[A-Za-z0-9._-]+$/.test(base) && base !== '' ? base : vpcName}.sock`;
+  let group: string | undefined;
+  if (v !== undefined) {
+    const f = readMap(ctx, v, ['socket', 'group']);
+    const sv = f?.get('socket');
+    if (sv !== undefined) {
+      const p = readPath(ctx, sv);
+      // sockaddr_un holds 107 bytes of path
+      if (p !== undefined && Buffer.byteLength(p) > 107) ctx.error(sv.at, `${sv.path}: a Unix socket path is at most 107 bytes (this one is ${Buffer.byteLength(p)})`);
+      else if (p !== undefined) socket = p;
+    }
+    const gv = f?.get('group');
+    if (gv !== undefined) {
+      const g = readString(ctx, gv, 'a group name or number');
+      if (g !== undefined && !/^([a-z_][a-z0-9_-]{0,31}\$?|[0-9]{1,10})$/.test(g)) ctx.error(gv.at, `${gv.path}: ${JSON.stringify(g)} is not a group name or number`);
+      else if (g !== undefined) group = g;
+    }
+  }
+  return { socket, ...(group !== undefined ? { group } : {}) };
+}
+
 export function readMetrics(ctx: Ctx, v: V | undefined): VpcConfig['metrics'] {
   let listen: string = DEFAULTS.metricsListen;
   if (v === undefined) return { listen };

@@ -123,6 +123,13 @@ export class NatGatewayState {
     this.sessions.sweep(nowMs, 20_000, this.onExpire);
   }
 
+  /** Ends one session now (`vpcd conntrack flush`): its destination's count, then the entry. Control plane. */
+  removeSession(flow: number): void {
+    if (this.sessions.pool.live[flow] !== 1) return;
+    this.destinations.sub(this.sessDst[flow], this.sessPortProto[flow]);
+    this.sessions.remove(flow);
+  }
+
   /** flowRef of the session for an inside packet (orig direction), or NO_FLOW. */
   lookupInside(src: number, dst: number, sport: number, dport: number, proto: number): number {
     return this.sessions.lookup(src, dst, sport, dport, proto, 0);
