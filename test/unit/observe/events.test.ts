@@ -1,0 +1,124 @@
+/**
+ * The data plane's events, end to end in memory: frames through the
+ * in-memory data plane with a subscriber attached; the decoded events name
+ * the stage, rule and explanation code the way `vpcd explain --json` does
+ * for the same flow (the reference evaluator is asked, not hard-coded);
+ * drops carry their reason; NAT translations both address pairs; flows
+ * that idle out their packets and bytes. Nothing is written without a
+ * subscriber.
+ */
+import { describe, expect, it } from 'vitest';
+import { Harness } from '../../helpers/dp-harness.js';
+import { ethIpv4Tcp, ethIpv4Udp, TCP_SYN } from '../../helpers/frames.js';
+import { instanceMac, routerMac } from '../../../src/lab/names.js';
+import { ObserveHub } from '../../../src/observe/observe-hub.js';
+import type { ObserveEvent } from '../../../src/observe/event-decode.js';
+import { compileFilter } from '../../../src/observe/event-filter.js';
+import { evaluateFlow } from '../../../src/policy/reference.js';
+
+const YAML = `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  sa: { cidr: 198.18.1.0/24, networkAcl: na }
+  sb: { cidr: 198.18.2.0/24 }
+networkAcls:
+  na:
+    inbound:
+      - { rule: 100, action: allow, protocol: all, cidr: 0.0.0.0/0 }
+    outbound:
+      - { rule: 90, action: deny, protocol: tcp, ports: 23, cidr: 0.0.0.0/0 }
+      - { rule: 100, action: allow, protocol: all, cidr: 0.0.0.0/0 }
+securityGroups:
+  client: { egress: [ { protocol: all, cidr: 0.0.0.0/0 } ] }
+  server:
+    ingress:
+      - { protocol: udp, ports: 53, cidr: 198.18.0.0/16 }
+      - { protocol: tcp, ports: 443, cidr: 198.18.1.0/24 }
+instances:
+  c1: { subnet: sa, ip: 198.18.1.10, securityGroups: [client] }
+  s1: { subnet: sb, ip: 198.18.2.20, securityGroups: [server] }
+`;
+const C1 = '198.18.1.10', S1 = '198.18.2.20';
+const MC = instanceMac('t', 'c1'), RA = routerMac('t', 'sa');
+
+function setup(): { h: Harness; hub: ObserveHub; got: ObserveEvent[] } {
+  const h = new Harness(YAML, { security: true });
+  const p = h.policy!;
+  const hub = new ObserveHub(h.dp.events, () => ({ instances: p.instanceNames, nacls: p.naclNames, groups: p.sgNames, natGateways: [] }));
+  const got: ObserveEvent[] = [];
+  hub.watchConntrack(h.ct!);
+  hub.subscribe(null, { write: (l) => { got.push(JSON.parse(l) as ObserveEvent); return true; } });
+  return { h, hub, got };
+}
+
+const syn = (dport: number, sport = 40000) => ethIpv4Tcp({ srcMac: MC, dstMac: RA, src: C1, dst: S1, sport, dport, flags: TCP_SYN, seq: 1, ack: 0 });
+
+/** The denying (or, for an accepted request, the receiving SG) stage of explain's answer for the same flow. */
+function explained(h: Harness, dport: number) {
+  const e = evaluateFlow(h.cfg, { src: C1, dst: S1, proto: 6, sport: 40000, dport }, { from: 'c1' });
+  return e.verdict === 'deny' ? e.path.find((s) => s.verdict === 'deny')! : e.path.filter((s) => s.stage === 'sg-ingress').at(-1)!;
+}
+
+describe('data-plane events', () => {
+  it('a flow refused by a security group: stage, implicit deny and code as explain names them', () => {
+    const { h, hub, got } = setup();
+    h.run([{ port: h.port('c1'), frame: syn(22) }]);
+    hub.drain();
+    const want = explained(h, 22);
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatchObject({ type: 'flow', verdict: 'REJECT', stage: want.stage, by: want.by, code: want.code, instance: 's1',
+      proto: 'tcp', src: C1, dst: S1, sport: 40000, dport: 22 });
+  });
+
+  it('a flow refused by a NACL rule: the NACL and its rule number', () => {
+    const { h, hub, got } = setup();
+    h.run([{ port: h.port('c1'), frame: syn(23) }]);
+    hub.drain();
+    const want = explained(h, 23);
+    expect(want.by).toEqual({ nacl: 'na', rule: 90 });
+    expect(got[0]).toMatchObject({ type: 'flow', verdict: 'REJECT', stage: want.stage, by: want.by, code: 'SUBNET_ACL_RESTRICTION', instance: 'c1' });
+  });
+
+  it('an accepted flow: the admitting rule (group and index), then its end with packets and bytes', () => {
+    const { h, hub, got } = setup();
+    h.run([{ port: h.port('c1'), frame: syn(443) }]);
+    hub.drain();
+    const want = explained(h, 443);
+    expect(got[0]).toMatchObject({ type: 'flow', verdict: 'ACCEPT', stage: 'sg-ingress', by: want.by, code: null, instance: 's1', tracked: true });
+    // the flow idles out: one end record with its counts
+    h.ct!.sweep(h.now + 10 * 86_400_000, 100, hub.flowEnded);
+    hub.drain();
+    const end = got.find((e) => e.type === 'end');
+    expect(end).toMatchObject({ src: C1, dst: S1, sport: 40000, dport: 443, packets: 1, instance: 'c1' });
+    expect(end!.bytes).toBe(syn(443).length - 14); // the IP packet, as conntrack counts it
+  });
+
+  it('a drop that no security stage decided carries its reason', () => {
+    const { h, hub, got } = setup();
+    const frame = ethIpv4Udp({ srcMac: MC, dstMac: RA, src: '198.18.1.99', dst: S1, sport: 1, dport: 53, payload: Buffer.from('x') });
+    h.run([{ port: h.port('c1'), frame }]);
+    hub.drain();
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatchObject({ type: 'drop', reason: 'source_dest_check', stage: 'source-dest-check', code: 'ENI_SOURCE_DEST_CHECK_RESTRICTION', instance: 'c1', src: '198.18.1.99' });
+  });
+
+  it('filters are applied per subscriber', () => {
+    const { h, hub, got } = setup();
+    const rejects: ObserveEvent[] = [];
+    hub.subscribe(compileFilter({ verdict: 'REJECT', port: 22 }, h.cfg), { write: (l) => { rejects.push(JSON.parse(l) as ObserveEvent); return true; } });
+    h.run([{ port: h.port('c1'), frame: syn(22) }, { port: h.port('c1'), frame: syn(23, 40001) }, { port: h.port('c1'), frame: syn(443, 40002) }]);
+    hub.drain();
+    expect(got).toHaveLength(3);
+    expect(rejects.map((e) => e.dport)).toEqual([22]);
+  });
+
+  it('without a subscriber nothing is written to the ring', () => {
+    const { h, hub, got } = setup();
+    hub.closeAll();
+    expect(h.dp.events.active).toBe(false);
+    h.run([{ port: h.port('c1'), frame: syn(22) }, { port: h.port('c1'), frame: syn(443, 40003) }]);
+    expect(h.dp.events.size).toBe(0);
+    expect(h.dp.events.lostTotal).toBe(0);
+    expect(got).toEqual([]);
+  });
+});
