@@ -106,8 +106,10 @@ export class ControlSocket {
   private accept(sock: Socket): void {
     if (this.clients.size >= MAX_CLIENTS) {
       this.refused++;
-      sock.end(encodeReply({ ok: false, error: `too many control connections (at most ${MAX_CLIENTS})` }));
       sock.on('error', () => { /* the peer went: nothing to do */ });
+      sock.end(encodeReply({ ok: false, error: `too many control connections (at most ${MAX_CLIENTS})` }));
+      // Read (and discard) what it sends, so its end of the stream arrives and the socket closes.
+      sock.resume();
       return;
     }
     this.clients.add(sock);
