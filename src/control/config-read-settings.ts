@@ -2,6 +2,9 @@
  * Readers for the process settings: `lab`, `dataplane`, `conntrack`,
  * `flowLogs`, `metrics` and `state`.
  */
+import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { formatIpv4, type Ipv4Cidr, parseCidr, parseIpv4 } from './cidr.js';
 import { isScalar } from 'yaml';
 import type { ConntrackConfig, FlowLogsConfig, LabConfig, VpcConfig } from './config-types.js';
@@ -151,13 +154,28 @@ export function readState(ctx: Ctx, v: V | undefined, vpcName: string): VpcConfi
 }
 
 /**
- * `control:` the daemon's control socket. Default path: /run/vpcd/NAME.sock,
- * NAME being the configuration file's name without its extension (the VPC's
- * name for standard input), so every command given the same CONFIG finds it.
+ * The default control socket of a configuration file: /run/vpcd/NAME-HASH.sock,
+ * NAME the file's name without its extension, HASH 8 hex digits of its real
+ * absolute path, so every command given the same CONFIG finds the same
+ * socket and two files of the same name in different directories do not
+ * share one. Standard input: the VPC's name.
  */
+export function defaultControlSocket(file: string, vpcName: string): string {
+  if (file === '<stdin>') return `${STATE_DIR}/${vpcName}.sock`;
+  let abs = resolvePath(file);
+  try {
+    abs = realpathSync(abs);
+  } catch {
+    // not a file on disk (a test's name): the path as given
+  }
+  const base = (abs.split('/').pop() ?? '').replace(/\.(ya?ml|json)$/i, '');
+  const name = /^[A-Za-z0-9._-]{1,64}$/.test(base) ? base : vpcName;
+  return `${STATE_DIR}/${name}-${createHash('sha256').update(abs).digest('hex').slice(0, 8)}.sock`;
+}
+
+/** `control:` the daemon's control socket (docs/config.md#control). */
 export function readControl(ctx: Ctx, v: V | undefined, vpcName: string): VpcConfig['control'] {
-  const base = ctx.file === '<stdin>' ? vpcName : (ctx.file.split('/').pop() ?? vpcName).replace(/\.(ya?ml|json)$/i, '');
-  let socket = `${STATE_DIR}/${/^[A-Za-z0-9._-]+$/.test(base) && base !== '' ? base : vpcName}.sock`;
+  let socket = defaultControlSocket(ctx.file, vpcName);
   let group: string | undefined;
   if (v !== undefined) {
     const f = readMap(ctx, v, ['socket', 'group']);
