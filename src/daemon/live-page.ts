@@ -44,8 +44,9 @@ export const LIVE_PAGE = String.raw`<!doctype html>
   tr.ACCEPT td.v { color: #1d8102; font-weight: 600; }
   tr.REJECT td.v { color: #d13212; font-weight: 600; }
   tr.lost td { color: #b36b00; font-style: italic; }
-  #events { max-height: 360px; overflow: auto; display: block; }
+  .scroll { max-height: 360px; overflow: auto; }
   .side { display: flex; flex-direction: column; gap: 12px; }
+  .wide { grid-column: 1 / -1; }
   .legend span { margin-right: 12px; }
   .legend i { display: inline-block; width: 18px; height: 3px; vertical-align: middle; margin-right: 4px; }
 </style>
@@ -59,11 +60,6 @@ export const LIVE_PAGE = String.raw`<!doctype html>
       <div class="legend"><span><i style="background:#1d8102"></i>accepted</span><span><i style="background:#d13212"></i>refused</span><span><i style="background:#1166bb"></i>translated</span><span><i style="background:#888"></i>ended</span></div>
       <svg id="topo" viewBox="0 0 900 500" role="img" aria-label="VPC topology"></svg>
     </section>
-    <section>
-      <h2>Flows</h2>
-      <table><thead><tr><th>time</th><th>type</th><th>verdict</th><th>instance</th><th>proto</th><th>source</th><th>destination</th><th>stage</th><th>by</th><th>code / reason</th></tr></thead>
-      <tbody id="events"></tbody></table>
-    </section>
   </div>
   <div class="side">
     <section><h2>Top denied sources</h2><table><thead><tr><th>source</th><th>packets</th></tr></thead><tbody id="denied"></tbody></table></section>
@@ -71,6 +67,11 @@ export const LIVE_PAGE = String.raw`<!doctype html>
     <section><h2>Security-group verdicts</h2><table><thead><tr><th>instance</th><th>egress allow/deny</th><th>ingress allow/deny</th></tr></thead><tbody id="sg"></tbody></table></section>
     <section><h2>Drops by reason</h2><table><tbody id="drops"></tbody></table></section>
   </div>
+  <section class="wide">
+    <h2>Flows</h2>
+    <div class="scroll"><table><thead><tr><th>time</th><th>type</th><th>verdict</th><th>instance</th><th>proto</th><th>source</th><th>destination</th><th>stage</th><th>by</th><th>code / reason</th></tr></thead>
+    <tbody id="events"></tbody></table></div>
+  </section>
 </main>
 <script>
 "use strict";
@@ -111,8 +112,14 @@ function drawTopology(t) {
   while (svg.firstChild) svg.removeChild(svg.firstChild);
   var subnets = t.subnets, n = Math.max(subnets.length, 1);
   var cols = Math.min(n, 3), rows = Math.ceil(n / cols);
-  var W = 900, top = 90, sw = (W - 40) / cols - 16, sh = Math.max(120, (380 - 10) / rows - 14);
-  var vpcBox = el("rect", { x: 8, y: top - 26, width: W - 16, height: rows * (sh + 14) + 34, rx: 8, fill: "none", stroke: "#545b64", "stroke-dasharray": "6 4" }, svg);
+  var W = 900, top = 90, sw = (W - 40) / cols - 16;
+  var per = Math.max(1, Math.floor((sw - 20) / 130)), most = 1;
+  subnets.forEach(function (s) {
+    var k = t.instances.filter(function (x) { return x.subnet === s.name; }).length + t.natGateways.filter(function (x) { return x.subnet === s.name; }).length;
+    most = Math.max(most, Math.ceil(k / per));
+  });
+  var sh = 56 + most * 34;
+  el("rect", { x: 8, y: top - 26, width: W - 16, height: rows * (sh + 14) + 34, rx: 8, fill: "none", stroke: "#545b64", "stroke-dasharray": "6 4" }, svg);
   txt(svg, 16, top - 10, "VPC " + t.vpc.name + " (" + t.vpc.cidr + ")", "title");
   var outside = el("g", {}, svg);
   var ox = 60;
@@ -150,7 +157,7 @@ function drawTopology(t) {
     txt(g, cx + 8, cy + 30, "NACL " + s.networkAcl + (s.defaultRoute ? " · 0.0.0.0/0 → " + s.defaultRoute : ""));
     var members = t.instances.filter(function (x) { return x.subnet === s.name; });
     var nats = t.natGateways.filter(function (x) { return x.subnet === s.name; });
-    var k = 0, per = Math.max(1, Math.floor((sw - 20) / 130));
+    var k = 0;
     members.forEach(function (m) {
       var nx = cx + 20 + (k % per) * 130, ny = cy + 52 + Math.floor(k / per) * 34; k++;
       var id = "node-" + m.name;
@@ -251,6 +258,7 @@ function connect() {
   es.onmessage = function (m) {
     var e;
     try { e = JSON.parse(m.data); } catch (x) { return; }
+    if (e.type !== "lost" && !e.src) return;  // frames that were never IP (ARP, ...): counted in the drops table
     addRow(e);
     if (e.type !== "lost") drawFlow(e);
   };
@@ -261,7 +269,7 @@ fetch("/live/topology.json").then(function (r) { return r.json(); }).then(functi
   document.body.dataset.topology = "1";
   connect();
   pollStats();
-  setInterval(pollStats, 2000);
+  setInterval(pollStats, 1000);
 }).catch(function (e) { document.getElementById("status").textContent = "cannot load the topology: " + e; });
 </script>
 </body>
