@@ -88,14 +88,14 @@ export function parseObserveArgs(argv: readonly string[]): ObserveArgs | 'help' 
 }
 
 const COLUMNS: readonly [string, number][] = [
-  ['TIME', 12], ['TYPE', 5], ['VERDICT', 7], ['INSTANCE', 12], ['PROTO', 5], ['SOURCE', 21], ['DESTINATION', 21],
-  ['STAGE', 13], ['BY', 22], ['CODE / REASON', 0],
+  ['TIME', 12], ['TYPE', 4], ['VERDICT', 7], ['INSTANCE', 10], ['PROTO', 5], ['SOURCE', 36], ['DESTINATION', 21],
+  ['STAGE', 13], ['BY', 16], ['CODE / REASON', 0],
 ];
 
 function row(cells: readonly string[]): string {
   return cells.map((c, i) => {
     const w = COLUMNS[i]![1];
-    return w === 0 ? c : c.length >= w ? `${c.slice(0, w - 1)}… ` : c.padEnd(w + 1);
+    return w === 0 ? c : c.length > w ? `${c.slice(0, w - 1)}… ` : c.padEnd(w + 1);
   }).join('').trimEnd();
 }
 

@@ -46,7 +46,7 @@ function trackingOf(v: ConntrackView, f: number): string {
   if (e !== NO_INSTANCE) ((fl & FlowFlag.TrackedEgress) !== 0 ? parts : untracked).push(v.instanceNames[e] ?? `#${e}`);
   if (i !== NO_INSTANCE) ((fl & FlowFlag.TrackedIngress) !== 0 ? parts : untracked).push(v.instanceNames[i] ?? `#${i}`);
   if (untracked.length === 0) return 'tracked';
-  return `tracked on ${parts.join(', ') || 'none'}; untracked on ${untracked.join(', ')} (its rules allow all addresses both ways)`;
+  return `tracked on ${parts.join(', ') || 'none'}; untracked on ${untracked.join(', ')} (an all-addresses rule admitted it and the other direction allows all traffic: AWS does not track it there)`;
 }
 
 /** The NAT gateway session that translates the flow's orig direction, if any. */

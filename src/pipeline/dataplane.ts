@@ -158,7 +158,8 @@ export class Dataplane {
       const reason = this.processFrame(b, i, nowMs);
       if (reason !== DropReason.None) {
         c.drops[reason]++;
-        if (ev.active && !ev.decided) this.emitDrop(reason);
+        // ARP the router does not answer is routine on every link: counted, not reported.
+        if (ev.active && !ev.decided && reason !== DropReason.ArpIgnored) this.emitDrop(reason);
       }
     }
     // Tunnel traffic: every ESP seal of the batch in one native call, before tx.
