@@ -257,6 +257,7 @@ export class SecurityStage {
       reason = this.judgeKnown(pkt, ref, S, sSub, R, rSub);
     }
     if (reason !== DropReason.None) {
+      if (this.events.active) this.emitKnownDrop(pkt, ref, reason, S, sSub, R, rSub);
       this.rejectKnown(pkt, this.cacheAtReceiver[ref], S, R, len);
       return reason;
     }
@@ -453,6 +454,39 @@ export class SecurityStage {
     ev.setCounts(s, 1, pkt.l3Len);
     ev.setReason(s, 0, tracked);
     ev.decided = true;
+  }
+
+  /**
+   * A packet of a known flow refused (a NACL judges every packet; an
+   * untracked side's group too): a drop, with the side, NACL and rule that
+   * refused it.
+   */
+  private emitKnownDrop(pkt: Packet, ref: number, reason: number, S: number, sSub: number, R: number, rSub: number): void {
+    const p = this.policy, ev = this.events;
+    const atReceiver = this.cacheAtReceiver[ref] === 1;
+    let stage: number, code: number, owner = -1, rule = RULE_IMPLICIT;
+    if (reason === DropReason.Nacl) {
+      const sub = atReceiver ? rSub : sSub;
+      const slot = atReceiver ? this.cacheNaclIn[ref] : this.cacheNaclOut[ref];
+      stage = atReceiver ? Stage.NaclInbound : Stage.NaclOutbound;
+      code = Code.SubnetAcl;
+      if (sub >= 0) {
+        owner = p.subnetNacl[sub];
+        if (slot >= 0) rule = (atReceiver ? p.naclInbound(sub) : p.naclOutbound(sub)).ruleNumber[slot];
+      }
+    } else {
+      stage = atReceiver ? Stage.SgIngress : Stage.SgEgress;
+      code = Code.SgRulesMismatch;
+    }
+    const s = ev.put(EventType.Drop, VERDICT_REJECT, stage, code, owner, rule, atReceiver ? R : S, pkt.proto, pkt.src, pkt.dst, pkt.sport, pkt.dport);
+    ev.setCounts(s, 1, pkt.l3Len);
+    ev.setReason(s, reason, 0);
+    ev.decided = true;
+  }
+
+  /** A NAT gateway's own NACL leg refused a packet (pipeline/legs.ts): reported like a crossing's (called only while events.active). */
+  observeNaclDeny(pkt: Packet, sSub: number, rSub: number): void {
+    this.emitNaclDeny(pkt, -1, sSub, -1, rSub);
   }
 
   /** The NACL side that refused the last nacl.crossing(), with its rule number (or `*`). */

@@ -38,8 +38,10 @@ export class Subscription {
   private blocked = false;
   /** Events this subscriber lost, ever. */
   lostTotal = 0;
-  /** Lost since the last notice it got. */
+  /** Lost in its queue since the last notice it got. */
   private lostUntold = 0;
+  /** Lost in the ring since the last notice it got. */
+  private ringUntold = 0;
   closed = false;
 
   constructor(readonly filter: EventFilter | null, private readonly sink: EventSink, readonly maxLines: number, private readonly hub: ObserveHub) {
@@ -58,24 +60,28 @@ export class Subscription {
     this.size++;
   }
 
-  /** Tells the subscriber about losses it has not heard of (ring or queue). */
-  tellLost(n: number, where: 'ring' | 'queue'): void {
-    if (n > 0) this.offerNotice(JSON.stringify(lostNotice(n, where)));
+  /** Records the ring lost since the last drain: told with the next pump that has room. */
+  ringLost(n: number): void {
+    this.ringUntold += n;
   }
 
-  private offerNotice(line: string): void {
-    // A notice takes a place in the queue like an event; when there is none, it waits for the next pump.
-    if (this.size < this.maxLines) this.offer(line);
+  /** Queues a notice for each kind of loss not told yet, while there is room (a notice waits otherwise). */
+  private tellLost(): void {
+    if (this.ringUntold > 0 && this.size < this.maxLines) {
+      this.offer(JSON.stringify(lostNotice(this.ringUntold, 'ring')));
+      this.ringUntold = 0;
+    }
+    if (this.lostUntold > 0 && this.size < this.maxLines) {
+      const n = this.lostUntold;
+      this.lostUntold = 0;
+      this.offer(JSON.stringify(lostNotice(n, 'queue')));
+    }
   }
 
   /** Hands queued lines to the sink until it pushes back. */
   pump(): void {
     if (this.closed) return;
-    if (this.lostUntold > 0 && this.size < this.maxLines) {
-      const n = this.lostUntold;
-      this.lostUntold = 0;
-      this.offerNotice(JSON.stringify(lostNotice(n, 'queue')));
-    }
+    this.tellLost();
     while (!this.blocked && this.size > 0) {
       const line = this.queue[this.head]!;
       this.queue[this.head] = undefined;
@@ -153,7 +159,7 @@ export class ObserveHub {
     if (this.subs.size === 0) return;
     this.drainStart();
     const lost = this.ring.drain(this.read, DRAIN_MAX);
-    if (lost > 0) for (const s of this.subs) s.tellLost(lost, 'ring');
+    if (lost > 0) for (const s of this.subs) s.ringLost(lost);
     for (const s of this.subs) s.pump();
   }
 

@@ -312,7 +312,10 @@ export class Legs {
     if (sec === null || pkt.fragOff !== 0) return DropReason.None;
     const proto = pkt.proto;
     const r = sec.nacl.crossing(sSub, rSub, pkt.src, pkt.dst, proto, proto === PROTO_TCP || proto === PROTO_UDP || proto === 1 ? pkt.dport : 0);
-    if (r !== DropReason.None) sec.deniedSources.add(pkt.src);
+    if (r !== DropReason.None) {
+      sec.deniedSources.add(pkt.src);
+      if (this.events.active) sec.observeNaclDeny(pkt, sSub, rSub);
+    }
     return r;
   }
 

@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Harness } from '../../helpers/dp-harness.js';
-import { ethIpv4Tcp, ethIpv4Udp, TCP_SYN } from '../../helpers/frames.js';
+import { ethIpv4Tcp, ethIpv4Udp, TCP_ACK, TCP_SYN } from '../../helpers/frames.js';
 import { instanceMac, routerMac } from '../../../src/lab/names.js';
 import { ObserveHub } from '../../../src/observe/observe-hub.js';
 import type { ObserveEvent } from '../../../src/observe/event-decode.js';
@@ -24,6 +24,7 @@ subnets:
 networkAcls:
   na:
     inbound:
+      - { rule: 80, action: deny, protocol: tcp, ports: 40100, cidr: 198.18.2.0/24 }
       - { rule: 100, action: allow, protocol: all, cidr: 0.0.0.0/0 }
     outbound:
       - { rule: 90, action: deny, protocol: tcp, ports: 23, cidr: 0.0.0.0/0 }
@@ -40,6 +41,7 @@ instances:
 `;
 const C1 = '198.18.1.10', S1 = '198.18.2.20';
 const MC = instanceMac('t', 'c1'), RA = routerMac('t', 'sa');
+const MS = instanceMac('t', 's1'), RB = routerMac('t', 'sb');
 
 function setup(): { h: Harness; hub: ObserveHub; got: ObserveEvent[] } {
   const h = new Harness(YAML, { security: true });
@@ -93,6 +95,16 @@ describe('data-plane events', () => {
     expect(end!.bytes).toBe(syn(443).length - 14); // the IP packet, as conntrack counts it
   });
 
+  it('a reply of a known flow refused by the NACL: a drop with the side, NACL and rule', () => {
+    const { h, hub, got } = setup();
+    h.run([{ port: h.port('c1'), frame: syn(443, 40100) }]);
+    h.run([{ port: h.port('s1'), frame: ethIpv4Tcp({ srcMac: MS, dstMac: RB, src: S1, dst: C1, sport: 443, dport: 40100, flags: TCP_SYN | TCP_ACK, seq: 9, ack: 2 }) }]);
+    hub.drain();
+    expect(got.map((e) => e.type)).toEqual(['flow', 'drop']);
+    expect(got[1]).toMatchObject({ verdict: 'REJECT', reason: 'nacl', stage: 'nacl-inbound', by: { nacl: 'na', rule: 80 }, code: 'SUBNET_ACL_RESTRICTION',
+      instance: 'c1', src: S1, dst: C1, sport: 443, dport: 40100 });
+  });
+
   it('a drop that no security stage decided carries its reason', () => {
     const { h, hub, got } = setup();
     const frame = ethIpv4Udp({ srcMac: MC, dstMac: RA, src: '198.18.1.99', dst: S1, sport: 1, dport: 53, payload: Buffer.from('x') });
@@ -120,5 +132,41 @@ describe('data-plane events', () => {
     expect(h.dp.events.size).toBe(0);
     expect(h.dp.events.lostTotal).toBe(0);
     expect(got).toEqual([]);
+  });
+});
+
+describe('observers that fall behind', () => {
+  it('a full ring: the subscriber is told how many events it lost', () => {
+    const { h, hub } = setup();
+    const cap = h.dp.events.capacity;
+    const got: { type: string; lost?: number; where?: string }[] = [];
+    hub.subscribe(null, { write: (l) => { got.push(JSON.parse(l) as { type: string }); return true; } }, cap * 2);
+    const frames = [];
+    for (let i = 0; i < 8; i++) frames.push({ port: h.port('c1'), frame: syn(22, 41000 + i) });
+    let offered = 0;
+    while (offered < cap + 10) { h.run(frames); offered += 8; } // no drain in between
+    hub.drain();
+    expect(got.filter((e) => e.type === 'lost')).toEqual([expect.objectContaining({ where: 'ring', lost: offered - cap })]);
+    expect(got.filter((e) => e.type === 'flow')).toHaveLength(cap);
+    expect(h.dp.events.lostTotal).toBe(offered - cap);
+  });
+
+  it('a full queue: events lost and counted, told once the reader catches up', () => {
+    const { h, hub } = setup();
+    const lines: string[] = [];
+    let open = false;
+    const sub = hub.subscribe(null, { write: (l) => { lines.push(l); return open; } }, 4);
+    const frames = [];
+    for (let i = 0; i < 10; i++) frames.push({ port: h.port('c1'), frame: syn(22, 42000 + i) });
+    h.run(frames);
+    hub.drain(); // 4 queued, 6 lost; then one line written and the sink pushes back
+    expect(hub.queueLostTotal).toBe(6);
+    expect(sub.lostTotal).toBe(6);
+    open = true;
+    sub.resume();
+    hub.drain();
+    const notices = lines.map((l) => JSON.parse(l) as { type: string; lost?: number; where?: string }).filter((e) => e.type === 'lost');
+    expect(notices).toEqual([expect.objectContaining({ lost: 6, where: 'queue' })]);
+    expect(lines).toHaveLength(4 + 1);
   });
 });
