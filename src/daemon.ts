@@ -187,7 +187,8 @@ export class Daemon implements MetricsSource {
       await this.build(plan, undefined);
       this.vpn.build(this.cfg);
       try {
-        await this.control.listen();
+        const warning = await this.control.listen();
+        if (warning !== undefined) this.log.warn({ event: 'control-socket-unreachable', socket: this.cfg.control.socket }, warning);
       } catch (e) {
         throw new RuntimeError(`control socket: ${(e as Error).message}`);
       }

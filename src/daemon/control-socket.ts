@@ -10,7 +10,7 @@
  * stays connected while it reads; one that reads too slowly loses events
  * (observe-hub.ts) instead of holding the daemon up.
  */
-import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { FaultGuard } from './guard.js';
@@ -50,6 +50,16 @@ export function resolveGroup(group: string, groupFile = '/etc/group'): number {
   throw new Error(`control.group ${group}: no such group`);
 }
 
+/** Why members of group `gid` (not root) cannot enter `dir` to reach the socket, or undefined. */
+function unreachableFor(dir: string, gid: number): string | undefined {
+  for (let d = dir; ; d = dirname(d)) {
+    const st = statSync(d);
+    const enter = (st.mode & 0o001) !== 0 || (st.gid === gid && (st.mode & 0o010) !== 0);
+    if (!enter) return `control.group: members of group ${gid} cannot enter ${d} (mode ${(st.mode & 0o777).toString(8)}): put control.socket in a directory they can reach`;
+    if (d === '/' || dirname(d) === d) return undefined;
+  }
+}
+
 /** True when a daemon answers on `path`. */
 function inUse(path: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -69,8 +79,13 @@ export class ControlSocket {
 
   constructor(readonly path: string, private readonly group: string | undefined, private readonly h: ControlHandlers, private readonly guard: FaultGuard) {}
 
-  /** Binds the socket (replacing a stale one), then sets its mode and owner. Rejects with the reason. */
-  async listen(): Promise<void> {
+  /**
+   * Binds the socket (replacing a stale one), then sets its mode and owner
+   * (the daemon's user, normally root; group control.group). Rejects with
+   * the reason. Resolves with a warning when the group cannot reach the
+   * socket (a directory on the way that group members cannot enter).
+   */
+  async listen(): Promise<string | undefined> {
     const gid = this.group !== undefined ? resolveGroup(this.group) : undefined;
     mkdirSync(dirname(this.path), { recursive: true, mode: 0o755 });
     let st;
@@ -96,7 +111,8 @@ export class ControlSocket {
     });
     this.server = server;
     chmodSync(this.path, 0o660);
-    chownSync(this.path, 0, gid ?? 0);
+    chownSync(this.path, process.getuid?.() ?? 0, gid ?? process.getgid?.() ?? 0);
+    return gid === undefined ? undefined : unreachableFor(dirname(this.path), gid);
   }
 
   get connections(): number {

@@ -5,7 +5,7 @@
  * the socket's mode are bounded as documented; an observer gets events and
  * a slow one loses events with a count instead of holding the daemon up.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import { EventRing, EventType } from '../../../src/observe/event-ring.js';
 import { ObserveHub } from '../../../src/observe/observe-hub.js';
 import { FilterError } from '../../../src/observe/event-filter.js';
 import { checkProperty, propertySeed } from '../../helpers/property.js';
+import { itWith } from '../../helpers/needs.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vpcd-ctl-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -104,6 +105,28 @@ describe('control socket', () => {
       expect([...guard.counts()]).toEqual([]);
     } finally {
       await s.close();
+    }
+  });
+
+  // chown to another group needs root
+  itWith(['root'], 'control.group: the socket gets the group; a directory the group cannot enter is reported', async () => {
+    const open = join(tmp, 'open');
+    const closed = join(tmp, 'closed');
+    mkdirSync(open, { mode: 0o755 });
+    mkdirSync(closed, { mode: 0o700 });
+    chmodSync(tmp, 0o755);
+    const hub = new ObserveHub(new EventRing(8), () => ({ instances: [], nacls: [], groups: [], natGateways: [] }));
+    const h = { hub, filter: () => ({ spec: {}, matches: () => true }), answer: () => ({ ok: true as const, op: 'ping' as const, vpc: 't', version: '0' }) };
+    const guard = new FaultGuard(pino({ level: 'silent' }));
+    const a = new ControlSocket(join(open, 'c.sock'), '4242', h, guard);
+    const b = new ControlSocket(join(closed, 'c.sock'), '4242', h, guard);
+    try {
+      expect(await a.listen()).toBeUndefined();
+      expect(statSync(join(open, 'c.sock')).gid).toBe(4242);
+      expect(await b.listen()).toMatch(/cannot enter .*closed \(mode 700\)/);
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 
