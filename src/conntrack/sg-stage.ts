@@ -314,6 +314,7 @@ export class SecurityStage {
     // sender's egress
     let refS = NO_FLOW;
     let newS = false;
+    let egSlot = NO_MATCH, inSlot = NO_MATCH;
     if (S >= 0 && !tracksAsSender(ct, ref0, S)) {
       refS = this.lookup(pkt, 1 + S);
       if (refS === NO_FLOW || !tracksAsSender(ct, refS, S)) {
@@ -325,6 +326,7 @@ export class SecurityStage {
           return DropReason.Sg;
         }
         this.sgVerdicts[S * 4 + SgCounter.EgressAllow]++;
+        egSlot = this.sgSlot;
         newS = this.forceTrack || !isUntrackedFlow(p.sgEgress[S], p.sgIngress[S], proto, l4);
       }
     }
@@ -354,6 +356,7 @@ export class SecurityStage {
           return DropReason.Sg;
         }
         this.sgVerdicts[R * 4 + SgCounter.IngressAllow]++;
+        inSlot = this.sgSlot;
         newR = !isUntrackedFlow(p.sgIngress[R], p.sgEgress[R], proto, l4);
       }
     }
@@ -366,6 +369,10 @@ export class SecurityStage {
       const f = this.createPerEni(pkt, NO_INSTANCE, R, FlowFlag.TrackedIngress, nowMs);
       if (f === FULL || f === ALLOWANCE_EXCEEDED) return DropReason.ConntrackFull;
       if (f >= 0) refR = f * 2;
+    }
+    // A side that judged the packet by its rules (not by its tracking) decided a new flow there.
+    if (this.events.active && (egSlot !== NO_MATCH || inSlot !== NO_MATCH)) {
+      this.emitAccepted(pkt, S, egSlot, R, inSlot, (newS ? FlowFlag.TrackedEgress : 0) | (newR ? FlowFlag.TrackedIngress : 0));
     }
     const flags = pkt.tcpFlags();
     ct.touch(ref0, nowMs, len, flags);

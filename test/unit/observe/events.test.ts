@@ -170,3 +170,72 @@ describe('observers that fall behind', () => {
     expect(lines).toHaveLength(4 + 1);
   });
 });
+
+describe('events on other legs', () => {
+  const APPLIANCE = `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  sa: { cidr: 198.18.1.0/24, routeTable: via-fw }
+  sf: { cidr: 198.18.3.0/24 }
+  sb: { cidr: 198.18.2.0/24 }
+routeTables:
+  via-fw: { routes: [ { destination: 198.18.2.0/24, target: fw } ] }
+securityGroups:
+  a: {}
+  fw: { ingress: [ { protocol: all, cidr: 0.0.0.0/0 } ] }
+  b: { ingress: [ { protocol: tcp, ports: 5432, cidr: 198.18.1.0/24 } ] }
+instances:
+  a: { subnet: sa, ip: 198.18.1.10, securityGroups: [a] }
+  fw: { subnet: sf, ip: 198.18.3.10, securityGroups: [fw], sourceDestCheck: false }
+  b: { subnet: sb, ip: 198.18.2.20, securityGroups: [b] }
+`;
+  const NAT = `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  pub: { cidr: 198.18.1.0/24, routeTable: public }
+  priv: { cidr: 198.18.2.0/24, routeTable: private }
+internetGateway: { name: igw }
+natGateways:
+  nat-a: { subnet: pub, type: public, ip: 198.18.1.5, publicIp: 203.0.113.5 }
+routeTables:
+  public: { routes: [ { destination: 0.0.0.0/0, target: igw } ] }
+  private: { routes: [ { destination: 0.0.0.0/0, target: nat-a } ] }
+securityGroups:
+  app: {}
+instances:
+  app: { subnet: priv, ip: 198.18.2.10, securityGroups: [app] }
+`;
+  function observe(h: Harness): { got: ObserveEvent[]; hub: ObserveHub } {
+    const p = h.policy!;
+    const hub = new ObserveHub(h.dp.events, () => ({ instances: p.instanceNames, nacls: p.naclNames, groups: p.sgNames, natGateways: h.dp.nats.map((n) => n.name) }));
+    const got: ObserveEvent[] = [];
+    hub.subscribe(null, { write: (l) => { got.push(JSON.parse(l) as ObserveEvent); return true; } });
+    return { got, hub };
+  }
+
+  it("an appliance's forwarded leg: the receiver's admitting rule", () => {
+    const h = new Harness(APPLIANCE, { security: true });
+    const { got, hub } = observe(h);
+    const syn = (from: string, sub: string) => ethIpv4Tcp({ srcMac: instanceMac('t', from), dstMac: routerMac('t', sub), src: '198.18.1.10', dst: '198.18.2.20', sport: 40000, dport: 5432, flags: TCP_SYN, seq: 1, ack: 0 });
+    h.run([{ port: h.port('a'), frame: syn('a', 'sa') }]);
+    h.run([{ port: h.port('fw'), frame: syn('fw', 'sf') }]);
+    hub.drain();
+    expect(got.map((e) => [e.type, e.verdict, e.instance, e.by])).toEqual([
+      ['flow', 'ACCEPT', 'fw', { group: 'fw', rule: 0 }],
+      ['flow', 'ACCEPT', 'b', { group: 'b', rule: 0 }],
+    ]);
+  });
+
+  it('the NAT gateway: both address pairs and the gateway', () => {
+    const h = new Harness(NAT, { security: true, uplink: true, neighbors: ['203.0.113.100'], neighborMac: Buffer.from([2, 0, 0, 0, 0, 0x99]) });
+    const { got, hub } = observe(h);
+    const frame = ethIpv4Udp({ srcMac: instanceMac('t', 'app'), dstMac: routerMac('t', 'priv'), src: '198.18.2.10', dst: '203.0.113.100', sport: 5353, dport: 53, payload: Buffer.from('q') });
+    const out = h.run([{ port: h.port('app'), frame }]);
+    expect(out).toHaveLength(1);
+    hub.drain();
+    const nat = got.find((e) => e.type === 'nat');
+    const natPort = out[0]!.frame.readUInt16BE(14 + 20);
+    expect(nat).toMatchObject({ verdict: 'ACCEPT', stage: 'nat', natGateway: 'nat-a', instance: 'app', proto: 'udp', src: '198.18.2.10', sport: 5353,
+      dst: '203.0.113.100', dport: 53, xsrc: '203.0.113.5', xsport: natPort, xdst: '203.0.113.100', xdport: 53, code: 'NGW_SOURCE_ADDRESS_REASSIGN' });
+  });
+});
