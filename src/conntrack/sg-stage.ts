@@ -39,8 +39,9 @@ import type { Packet } from '../pipeline/packet.js';
 import type { FlowLogTable } from '../pipeline/flowlog-table.js';
 import { HeavyHitters } from '../lib/heavy-hitters.js';
 import { FragCache } from '../lib/frag-cache.js';
-import { EventRing, EventType, RULE_IMPLICIT, VERDICT_ACCEPT, VERDICT_REJECT } from '../observe/event-ring.js';
+import { EventRing, RULE_IMPLICIT, VERDICT_REJECT } from '../observe/event-ring.js';
 import { Code, Stage } from '../observe/event-vocabulary.js';
+import { emitAccepted, emitFlow, emitKnownDrop, emitNaclDeny } from '../observe/decision-events.js';
 
 const PROTO_ICMP = 1, PROTO_TCP = 6, PROTO_UDP = 17;
 const ACCEPT = 1, REJECT = 0;
@@ -177,7 +178,7 @@ export class SecurityStage {
     if (S >= 0) {
       if (!this.egressAllows(p.sgEgress[S], pkt.dst, proto, l4)) {
         this.sgVerdicts[S * 4 + SgCounter.EgressDeny]++;
-        if (this.events.active) this.emitFlow(pkt, VERDICT_REJECT, Stage.SgEgress, Code.SgRulesMismatch, S, -1, RULE_IMPLICIT, 0);
+        if (this.events.active) emitFlow(this.events, pkt, VERDICT_REJECT, Stage.SgEgress, Code.SgRulesMismatch, S, -1, RULE_IMPLICIT, 0);
         this.reject(pkt, S, -1, len);
         return DropReason.Sg;
       }
@@ -200,7 +201,7 @@ export class SecurityStage {
     if (R >= 0) {
       if (!this.ingressAllows(p.sgIngress[R], pkt.src, proto, l4)) {
         this.sgVerdicts[R * 4 + SgCounter.IngressDeny]++;
-        if (this.events.active) this.emitFlow(pkt, VERDICT_REJECT, Stage.SgIngress, Code.SgRulesMismatch, R, -1, RULE_IMPLICIT, 0);
+        if (this.events.active) emitFlow(this.events, pkt, VERDICT_REJECT, Stage.SgIngress, Code.SgRulesMismatch, R, -1, RULE_IMPLICIT, 0);
         this.reject(pkt, -1, R, len);
         if (S >= 0) this.log(S, pkt, ACCEPT, len);
         return DropReason.Sg;
@@ -213,7 +214,7 @@ export class SecurityStage {
     if (R >= 0 && this.tracksIngress(R, proto, l4)) tracked |= FlowFlag.TrackedIngress;
     if (tracked === 0) {
       // Untracked on every ENI: AWS keeps no state, so no entry (and no allowance) is used.
-      if (this.events.active) this.emitAccepted(pkt, S, egSlot, R, inSlot, tracked);
+      if (this.events.active) emitAccepted(this.events, this.policy, pkt, S, egSlot, R, inSlot, tracked);
       this.accept(pkt, S, R, len);
       return DropReason.None;
     }
@@ -227,7 +228,7 @@ export class SecurityStage {
         return DropReason.ConntrackFull;
       }
       // A key collision (the reply key belongs to another flow): judged statelessly, as allowed above.
-      if (this.events.active) this.emitAccepted(pkt, S, egSlot, R, inSlot, 0);
+      if (this.events.active) emitAccepted(this.events, this.policy, pkt, S, egSlot, R, inSlot, 0);
       this.accept(pkt, S, R, len);
       return DropReason.None;
     }
@@ -240,7 +241,7 @@ export class SecurityStage {
     this.cacheAtReceiver[ref] = 0;
     this.ct.touch(ref, nowMs, len, pkt.tcpFlags());
     this.flowsAccepted++;
-    if (this.events.active) this.emitAccepted(pkt, S, egSlot, R, inSlot, tracked);
+    if (this.events.active) emitAccepted(this.events, this.policy, pkt, S, egSlot, R, inSlot, tracked);
     this.accept(pkt, S, R, len);
     return DropReason.None;
   }
@@ -321,7 +322,7 @@ export class SecurityStage {
         refS = NO_FLOW;
         if (!this.egressAllows(p.sgEgress[S], pkt.dst, proto, l4)) {
           this.sgVerdicts[S * 4 + SgCounter.EgressDeny]++;
-          if (this.events.active) this.emitFlow(pkt, VERDICT_REJECT, Stage.SgEgress, Code.SgRulesMismatch, S, -1, RULE_IMPLICIT, 0);
+          if (this.events.active) emitFlow(this.events, pkt, VERDICT_REJECT, Stage.SgEgress, Code.SgRulesMismatch, S, -1, RULE_IMPLICIT, 0);
           this.reject(pkt, S, -1, len);
           return DropReason.Sg;
         }
@@ -350,7 +351,7 @@ export class SecurityStage {
         refR = NO_FLOW;
         if (!this.ingressAllows(p.sgIngress[R], pkt.src, proto, l4)) {
           this.sgVerdicts[R * 4 + SgCounter.IngressDeny]++;
-          if (this.events.active) this.emitFlow(pkt, VERDICT_REJECT, Stage.SgIngress, Code.SgRulesMismatch, R, -1, RULE_IMPLICIT, 0);
+          if (this.events.active) emitFlow(this.events, pkt, VERDICT_REJECT, Stage.SgIngress, Code.SgRulesMismatch, R, -1, RULE_IMPLICIT, 0);
           this.reject(pkt, -1, R, len);
           if (S >= 0) this.log(S, pkt, ACCEPT, len);
           return DropReason.Sg;
@@ -372,7 +373,7 @@ export class SecurityStage {
     }
     // A side that judged the packet by its rules (not by its tracking) decided a new flow there.
     if (this.events.active && (egSlot !== NO_MATCH || inSlot !== NO_MATCH)) {
-      this.emitAccepted(pkt, S, egSlot, R, inSlot, (newS ? FlowFlag.TrackedEgress : 0) | (newR ? FlowFlag.TrackedIngress : 0));
+      emitAccepted(this.events, this.policy, pkt, S, egSlot, R, inSlot, (newS ? FlowFlag.TrackedEgress : 0) | (newR ? FlowFlag.TrackedIngress : 0));
     }
     const flags = pkt.tcpFlags();
     ct.touch(ref0, nowMs, len, flags);
@@ -433,7 +434,7 @@ export class SecurityStage {
       const tracked = ref !== NO_FLOW && tracksAsSender(this.ct, ref, S);
       if (!tracked && !this.egressAllows(p.sgEgress[S], pkt.dst, proto, l4)) {
         this.sgVerdicts[S * 4 + SgCounter.EgressDeny]++;
-        if (this.events.active) this.emitFlow(pkt, VERDICT_REJECT, Stage.SgEgress, Code.SgRulesMismatch, S, -1, RULE_IMPLICIT, 0);
+        if (this.events.active) emitFlow(this.events, pkt, VERDICT_REJECT, Stage.SgEgress, Code.SgRulesMismatch, S, -1, RULE_IMPLICIT, 0);
         this.reject(pkt, S, -1, pkt.l3Len);
         return DropReason.Sg;
       }
@@ -453,72 +454,22 @@ export class SecurityStage {
     return s !== NO_MATCH;
   }
 
-  // ---- observers: a new flow's decision (called only while events.active)
+  // ---- observers (observe/decision-events.ts; called only while events.active)
 
-  private emitFlow(pkt: Packet, verdict: number, stage: number, code: number, eni: number, owner: number, rule: number, tracked: number): void {
-    const ev = this.events;
-    const s = ev.put(EventType.Flow, verdict, stage, code, owner, rule, eni, pkt.proto, pkt.src, pkt.dst, pkt.sport, pkt.dport);
-    ev.setCounts(s, 1, pkt.l3Len);
-    ev.setReason(s, 0, tracked);
-    ev.decided = true;
-  }
-
-  /**
-   * A packet of a known flow refused (a NACL judges every packet; an
-   * untracked side's group too): a drop, with the side, NACL and rule that
-   * refused it.
-   */
-  private emitKnownDrop(pkt: Packet, ref: number, reason: number, S: number, sSub: number, R: number, rSub: number): void {
-    const p = this.policy, ev = this.events;
-    const atReceiver = this.cacheAtReceiver[ref] === 1;
-    let stage: number, code: number, owner = -1, rule = RULE_IMPLICIT;
-    if (reason === DropReason.Nacl) {
-      const sub = atReceiver ? rSub : sSub;
-      const slot = atReceiver ? this.cacheNaclIn[ref] : this.cacheNaclOut[ref];
-      stage = atReceiver ? Stage.NaclInbound : Stage.NaclOutbound;
-      code = Code.SubnetAcl;
-      if (sub >= 0) {
-        owner = p.subnetNacl[sub];
-        if (slot >= 0) rule = (atReceiver ? p.naclInbound(sub) : p.naclOutbound(sub)).ruleNumber[slot];
-      }
-    } else {
-      stage = atReceiver ? Stage.SgIngress : Stage.SgEgress;
-      code = Code.SgRulesMismatch;
-    }
-    const s = ev.put(EventType.Drop, VERDICT_REJECT, stage, code, owner, rule, atReceiver ? R : S, pkt.proto, pkt.src, pkt.dst, pkt.sport, pkt.dport);
-    ev.setCounts(s, 1, pkt.l3Len);
-    ev.setReason(s, reason, 0);
-    ev.decided = true;
-  }
-
-  /** A NAT gateway's own NACL leg refused a packet (pipeline/legs.ts): reported like a crossing's (called only while events.active). */
+  /** A NAT gateway's own NACL leg refused a packet (pipeline/legs.ts): reported like a crossing's. */
   observeNaclDeny(pkt: Packet, sSub: number, rSub: number): void {
     this.emitNaclDeny(pkt, -1, sSub, -1, rSub);
   }
 
-  /** The NACL side that refused the last nacl.crossing(), with its rule number (or `*`). */
+  /** The NACL side that refused the last nacl.crossing(). */
   private emitNaclDeny(pkt: Packet, S: number, sSub: number, R: number, rSub: number): void {
-    const nacl = this.nacl, p = this.policy;
-    const atReceiver = nacl.refusedAtReceiver === 1;
-    const sub = atReceiver ? rSub : sSub;
-    const slot = atReceiver ? nacl.inSlot : nacl.outSlot;
-    const rule = slot < 0 ? RULE_IMPLICIT : (atReceiver ? p.naclInbound(sub) : p.naclOutbound(sub)).ruleNumber[slot];
-    this.emitFlow(pkt, VERDICT_REJECT, atReceiver ? Stage.NaclInbound : Stage.NaclOutbound, Code.SubnetAcl,
-      atReceiver ? R : S, p.subnetNacl[sub], rule, 0);
+    const atReceiver = this.nacl.refusedAtReceiver === 1;
+    emitNaclDeny(this.events, this.policy, pkt, atReceiver, atReceiver ? this.nacl.inSlot : this.nacl.outSlot, S, sSub, R, rSub);
   }
 
-  /** An accepted new flow: the receiver's admitting rule (or the sender's when the receiver has no group). */
-  private emitAccepted(pkt: Packet, S: number, egSlot: number, R: number, inSlot: number, tracked: number): void {
-    const p = this.policy;
-    if (R >= 0 && inSlot !== NO_MATCH) {
-      const set = p.sgIngress[R];
-      this.emitFlow(pkt, VERDICT_ACCEPT, Stage.SgIngress, Code.None, R, set.originGroup[inSlot], set.originRule[inSlot], tracked);
-    } else if (S >= 0 && egSlot !== NO_MATCH) {
-      const set = p.sgEgress[S];
-      this.emitFlow(pkt, VERDICT_ACCEPT, Stage.SgEgress, Code.None, S, set.originGroup[egSlot], set.originRule[egSlot], tracked);
-    } else {
-      this.emitFlow(pkt, VERDICT_ACCEPT, Stage.Deliver, Code.None, R >= 0 ? R : S, -1, -1, tracked);
-    }
+  private emitKnownDrop(pkt: Packet, ref: number, reason: number, S: number, sSub: number, R: number, rSub: number): void {
+    const atReceiver = this.cacheAtReceiver[ref] === 1;
+    emitKnownDrop(this.events, this.policy, pkt, reason, atReceiver, atReceiver ? this.cacheNaclIn[ref] : this.cacheNaclOut[ref], S, sSub, R, rSub);
   }
 
   // ---- flow logs: one record per ENI, direction and action (AWS: where it was dropped or would have arrived)
