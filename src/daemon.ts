@@ -228,7 +228,9 @@ export class Daemon implements MetricsSource {
         if (ev.active) this.observe.drain();
       });
       g.run('nat-sweep', () => {
-        for (const n of this.dp.nats) n.sweep(now);
+        const observed = this.dp.events.active;
+        for (const n of this.dp.nats) n.sweep(now, observed ? this.observe.natEnded : null);
+        if (observed) this.observe.drain();
       });
       g.run('vpn-liveness', () => this.vpn.liveness());
     }, 250));

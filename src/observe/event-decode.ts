@@ -117,7 +117,7 @@ export function decodeEvent(ring: EventRing, slot: number, names: EventNames): O
   }
   if (type === EventType.Drop) ev.reason = DROP_REASON_LABELS[w[o + F.Reason]!] ?? 'unknown';
   if (type === EventType.Flow && ev.verdict === 'ACCEPT') ev.tracked = w[o + F.Extra] !== 0;
-  if (type === EventType.Nat) {
+  if (type === EventType.Nat || (type === EventType.End && w[o + F.Xsrc] !== 0)) {
     const owner = w[o + F.Owner]!;
     if (owner >= 0 && names.natGateways[owner] !== undefined) ev.natGateway = names.natGateways[owner];
     ev.xsrc = addr(w[o + F.Xsrc]!);

@@ -17,6 +17,14 @@ import { Stage } from './event-vocabulary.js';
 import { decodeEvent, lostNotice, type EventNames, type ObserveEvent } from './event-decode.js';
 import type { EventFilter } from './event-filter.js';
 
+/** What a NAT gateway session's end is read from (nat/nat-gateway.ts NatGatewayState). */
+export interface NatSessions {
+  readonly name: string;
+  readonly ip: number;
+  readonly publicIp: number;
+  readonly sessions: Conntrack;
+}
+
 /** Subscribers at once, at most (socket clients and live-page streams together). */
 export const MAX_SUBSCRIBERS = 32;
 /** Lines a subscriber may have waiting before it loses events. */
@@ -118,6 +126,8 @@ export class ObserveHub {
   private readonly read: (ring: EventRing, slot: number) => void;
   /** A conntrack sweep's callback (made once): each expiring flow as a flow-end record. */
   readonly flowEnded: (flow: number) => void;
+  /** A NAT gateway sweep's callback (made once): each expiring session as a flow-end record with its translation. */
+  readonly natEnded: (nat: NatSessions, flow: number) => void;
   private ct: Conntrack | null = null;
 
   constructor(readonly ring: EventRing, private names: () => EventNames) {
@@ -128,6 +138,7 @@ export class ObserveHub {
     };
     this.drainStart = () => { current = null; };
     this.flowEnded = (flow) => this.emitEnd(flow);
+    this.natEnded = (nat, flow) => this.emitNatEnd(nat, flow);
   }
 
   private readonly drainStart: () => void;
@@ -187,6 +198,18 @@ export class ObserveHub {
     const e = pool.egressInstance[flow]!, i = pool.ingressInstance[flow]!;
     const s = ring.put(EventType.End, VERDICT_ACCEPT, Stage.None, 0, -1, RULE_NONE, e >= 0 ? e : i, zp & 0xff,
       pool.key[k]!, pool.key[k + 1]!, ports >>> 16, ports & 0xffff);
+    ring.setCounts(s, pool.packets[flow * 2]! + pool.packets[flow * 2 + 1]!, pool.bytes[flow * 2]! + pool.bytes[flow * 2 + 1]!);
+  }
+
+  /** A NAT gateway session that idles out: the inside tuple, the gateway's address and port, packets and bytes. */
+  private emitNatEnd(nat: NatSessions, flow: number): void {
+    const ring = this.ring;
+    if (!ring.active) return;
+    const pool = nat.sessions.pool, k = flow * FLOW_KEY_WORDS;
+    const ports = pool.key[k + 2]!;
+    const s = ring.put(EventType.End, VERDICT_ACCEPT, Stage.Nat, 0, this.names().natGateways.indexOf(nat.name), RULE_NONE, -1, pool.key[k + 3]! & 0xff,
+      pool.key[k]!, pool.key[k + 1]!, ports >>> 16, ports & 0xffff);
+    ring.setTranslation(s, nat.publicIp !== 0 ? nat.publicIp : nat.ip, pool.key[k + 1]!, pool.natPort[flow]!, ports & 0xffff);
     ring.setCounts(s, pool.packets[flow * 2]! + pool.packets[flow * 2 + 1]!, pool.bytes[flow * 2]! + pool.bytes[flow * 2 + 1]!);
   }
 

@@ -239,3 +239,37 @@ instances:
       dst: '203.0.113.100', dport: 53, xsrc: '203.0.113.5', xsport: natPort, xdst: '203.0.113.100', xdport: 53, code: 'NGW_SOURCE_ADDRESS_REASSIGN' });
   });
 });
+
+describe('NAT gateway session ends', () => {
+  it('a session that idles out: its inside tuple, the address and port it had outside, packets and bytes', () => {
+    const NAT = `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  pub: { cidr: 198.18.1.0/24, routeTable: public }
+  priv: { cidr: 198.18.2.0/24, routeTable: private }
+internetGateway: { name: igw }
+natGateways:
+  nat-a: { subnet: pub, type: public, ip: 198.18.1.5, publicIp: 203.0.113.5, idleTimeout: 10 }
+routeTables:
+  public: { routes: [ { destination: 0.0.0.0/0, target: igw } ] }
+  private: { routes: [ { destination: 0.0.0.0/0, target: nat-a } ] }
+securityGroups:
+  app: {}
+instances:
+  app: { subnet: priv, ip: 198.18.2.10, securityGroups: [app] }
+`;
+    const h = new Harness(NAT, { security: true, uplink: true, neighbors: ['203.0.113.100'], neighborMac: Buffer.from([2, 0, 0, 0, 0, 0x99]) });
+    const p = h.policy!;
+    const hub = new ObserveHub(h.dp.events, () => ({ instances: p.instanceNames, nacls: p.naclNames, groups: p.sgNames, natGateways: h.dp.nats.map((n) => n.name) }));
+    const got: ObserveEvent[] = [];
+    hub.subscribe(null, { write: (l) => { got.push(JSON.parse(l) as ObserveEvent); return true; } });
+    const frame = ethIpv4Udp({ srcMac: instanceMac('t', 'app'), dstMac: routerMac('t', 'priv'), src: '198.18.2.10', dst: '203.0.113.100', sport: 5353, dport: 53, payload: Buffer.from('q') });
+    const out = h.run([{ port: h.port('app'), frame }]);
+    const natPort = out[0]!.frame.readUInt16BE(14 + 20);
+    h.dp.nats[0]!.sweep(h.now + 60_000, hub.natEnded);
+    hub.drain();
+    const end = got.find((e) => e.type === 'end');
+    expect(end).toMatchObject({ stage: 'nat', natGateway: 'nat-a', proto: 'udp', src: '198.18.2.10', sport: 5353, dst: '203.0.113.100', dport: 53,
+      xsrc: '203.0.113.5', xsport: natPort, packets: 1, bytes: frame.length - 14 });
+  });
+});
