@@ -3,7 +3,8 @@
 #
 #   scripts/install-deps.sh demo    the lab and the demo (`npm start`): ip, nft, ethtool, ping, curl
 #   scripts/install-deps.sh test    everything the test suite and the benchmark use (`npm test`,
-#                                   `npm run bench`), strongSwan, Prometheus and openssl included
+#                                   `npm run bench`), strongSwan, Prometheus, openssl and Chromium
+#                                   (the live page's browser test) included
 #   scripts/install-deps.sh         same as `test`
 #   add --dry-run to print what would be installed and stop
 #
@@ -18,7 +19,7 @@ set -euo pipefail
 DEMO=(iproute2 nftables ethtool iputils-ping curl procps)
 TEST=("${DEMO[@]}" iperf3 conntrack jq tcpdump socat python3 gcc libc6-dev make g++ openssl prometheus
       strongswan-charon strongswan-swanctl libcharon-extra-plugins
-      libstrongswan-standard-plugins libstrongswan-extra-plugins)
+      libstrongswan-standard-plugins libstrongswan-extra-plugins chromium)
 
 mode=test
 dry=0

@@ -43,6 +43,12 @@ import { ReloadRejected, changedSections, restartOnlyIssues } from './daemon/rel
 import { VpnGlue } from './daemon/vpn-glue.js';
 import { restoreRestartState, saveRestartState, type RestartParts } from './daemon/restart-state.js';
 import { Watchdog, type Listener } from './daemon/watchdog.js';
+import { ObserveHub } from './observe/observe-hub.js';
+import type { EventNames } from './observe/event-decode.js';
+import { compileFilter } from './observe/event-filter.js';
+import { ControlSocket } from './daemon/control-socket.js';
+import { ControlAnswers } from './daemon/control-answers.js';
+import { LiveFeed } from './daemon/live-feed.js';
 
 /** Batches per wake-up before yielding to the event loop. */
 const MAX_BATCHES_PER_WAKE = 64;
@@ -79,6 +85,11 @@ export class Daemon implements MetricsSource {
   private readonly attach: Attachments;
   private readonly vpn: VpnGlue;
   private readonly history = new PolicyCounterHistory();
+  /** Observers of the data plane's events (control socket, /live). */
+  readonly observe: ObserveHub;
+  private readonly control: ControlSocket;
+  private readonly live: LiveFeed;
+  private names: { epoch: number; names: EventNames } | undefined;
   private engine: NativeIoEngine | undefined;
   private listener: Listener | undefined;
   private flowLogs: FlowLogs | null = null;
@@ -109,12 +120,35 @@ export class Daemon implements MetricsSource {
     this.guard = new FaultGuard(log);
     this.attach = new Attachments(this.dp, this.counters, this.guard);
     this.vpn = new VpnGlue(this.dp, this.batch, this.counters, () => this.engine, log, this.guard);
+    this.observe = new ObserveHub(this.dp.events, () => this.eventNames());
+    this.observe.watchConntrack(this.ct);
+    const answers = new ControlAnswers(this);
+    this.control = new ControlSocket(this.cfg.control.socket, this.cfg.control.group, {
+      hub: this.observe,
+      filter: (spec) => compileFilter(spec, this.cfg),
+      answer: (req) => answers.answer(req),
+    }, this.guard);
     const registry = newRegistry();
     registerMetrics(registry, this, this.history);
     this.watchdog = new Watchdog(log, this.guard, async () => {
       this.failpoints.timer('metrics-scrape');
       return { body: await registry.metrics(), contentType: registry.contentType };
     });
+    this.live = new LiveFeed(this.watchdog, this.observe, this, this.guard);
+  }
+
+  /** The running configuration (control answers, the live page). */
+  get config(): VpcConfig {
+    return this.cfg;
+  }
+
+  /** Names for event records, per snapshot. */
+  private eventNames(): EventNames {
+    if (this.names?.epoch !== this.epoch) {
+      const p = this.policy;
+      this.names = { epoch: this.epoch, names: { instances: p.instanceNames, nacls: p.naclNames, groups: p.sgNames, natGateways: this.dp.nats.map((n) => n.name) } };
+    }
+    return this.names.names;
   }
 
   // ---- MetricsSource
@@ -153,8 +187,15 @@ export class Daemon implements MetricsSource {
     try {
       await this.build(plan, undefined);
       this.vpn.build(this.cfg);
+      try {
+        const warning = await this.control.listen();
+        if (warning !== undefined) this.log.warn({ event: 'control-socket-unreachable', socket: this.cfg.control.socket }, warning);
+      } catch (e) {
+        throw new RuntimeError(`control socket: ${(e as Error).message}`);
+      }
     } catch (e) {
       await this.abort(plan);
+      await this.control.close();
       engine.close();
       await this.watchdog.stop();
       if (e instanceof ReloadRejected) throw new RuntimeError(e.issues.join('; '));
@@ -169,7 +210,8 @@ export class Daemon implements MetricsSource {
     this.startTimers();
     this.installSignals();
     if (this.failpoints.any) this.log.warn({ event: 'failpoints', spec: process.env.VPCD_FAILPOINTS }, 'VPCD_FAILPOINTS is set: faults are injected (tests only)');
-    this.log.info({ event: 'started', config: this.configPath, vpc: this.cfg.vpc.name, ports: [...this.attach.ports.keys()],
+    this.live.start();
+    this.log.info({ event: 'started', config: this.configPath, control: this.cfg.control.socket, vpc: this.cfg.vpc.name, ports: [...this.attach.ports.keys()],
       netns: this.cfg.dataplane.netns ?? null, metrics: this.listener?.address ?? this.cfg.metrics.listen, batch: b.slots,
       flowLogs: this.flowLogs?.path ?? null }, 'vpcd running');
   }
@@ -181,10 +223,15 @@ export class Daemon implements MetricsSource {
       const now = performance.now();
       g.run('conntrack-sweep', () => {
         fp.timer('conntrack-sweep');
-        this.ct.sweep(now, 50_000, null);
+        const ev = this.dp.events;
+        ev.wallMs = Date.now();
+        this.ct.sweep(now, 50_000, ev.active ? this.observe.flowEnded : null);
+        if (ev.active) this.observe.drain();
       });
       g.run('nat-sweep', () => {
-        for (const n of this.dp.nats) n.sweep(now);
+        const observed = this.dp.events.active;
+        for (const n of this.dp.nats) n.sweep(now, observed ? this.observe.natEnded : null);
+        if (observed) this.observe.drain();
       });
       g.run('vpn-liveness', () => this.vpn.liveness());
     }, 250));
@@ -258,6 +305,7 @@ export class Daemon implements MetricsSource {
         if (n === 0) break;
         b.count = n;
         this.security.wallMs = Date.now();
+        this.dp.events.wallMs = this.security.wallMs;
         this.failpoints.batch();
         dp.processBatch(b, performance.now());
         if (b.txCount > 0) {
@@ -270,6 +318,8 @@ export class Daemon implements MetricsSource {
         this.guard.fail('batch', e);
       }
       b.reset();
+      // Observers get the batch's events now (decoded off the packet path; the ring is written only while they listen).
+      if (dp.events.active) this.guard.run('observe', () => this.observe.drain());
       if (dp.punts.length > 0) this.vpn.drainPunts();
       if (n < b.slots) break;
     }
@@ -475,6 +525,9 @@ export class Daemon implements MetricsSource {
     });
     for (const t of this.timers) clearInterval(t);
     if (this.flowLogTimer) clearInterval(this.flowLogTimer);
+    this.live.stop();
+    this.observe.closeAll();
+    await this.control.close().catch((e: unknown) => this.guard.fail('stop', e));
     for (const [sig, h] of this.signalHandlers) process.off(sig, h);
     for (const [ev, h] of this.processHandlers) process.off(ev, h);
     const fl = this.flowLogs;

@@ -25,6 +25,10 @@ commands:
   check [--json] CONFIG...         validate configurations (- reads stdin)
   explain CONFIG --src X --dst Y --proto P [...]
                                    evaluate one flow and its reply, stage by stage
+  observe CONFIG [--instance X] [--verdict V] [...]
+                                   stream the running daemon's flows, drops and NAT
+  conntrack list|flush CONFIG [--instance X]
+                                   the running daemon's tracked flows (root)
   lab up|down|status CONFIG        create / remove / show the namespace test bed (root)
   lab exec CONFIG INSTANCE -- CMD...
                                    run a command in an instance's namespace
@@ -45,6 +49,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   check: async (argv, out) => (await import('./check.js')).runCheck(argv, out),
   explain: async (argv, out) => (await import('./explain.js')).runExplain(argv, out),
   lab: async (argv, out) => (await import('./lab.js')).runLab(argv, out),
+  observe: async (argv, out) => (await import('./observe.js')).runObserve(argv, out),
+  conntrack: async (argv, out) => (await import('./conntrack.js')).runConntrack(argv, out),
   import: async (argv, out) => (await import('./import.js')).runImport(argv, out),
   version: (argv, out) => {
     if (argv.length > 0 && argv[0] !== '--help' && argv[0] !== '-h') {

@@ -41,6 +41,9 @@ import { HeavyHitters } from '../lib/heavy-hitters.js';
 import { SgHits } from './sg-hits.js';
 import { DROP_REASON_COUNT } from '../pipeline/batch.js';
 import { FragCache } from '../lib/frag-cache.js';
+import { EventRing, RULE_IMPLICIT, VERDICT_REJECT } from '../observe/event-ring.js';
+import { Code, Stage } from '../observe/event-vocabulary.js';
+import { emitAccepted, emitFlow, emitKnownDrop, emitNaclDeny } from '../observe/decision-events.js';
 
 const PROTO_ICMP = 1, PROTO_TCP = 6, PROTO_UDP = 17;
 const ACCEPT = 1, REJECT = 0;
@@ -86,6 +89,10 @@ export class SecurityStage {
   trafficPath = 0;
   /** First-fragment verdicts, for later fragments. */
   readonly frags = new FragCache();
+  /** New flows' decisions for observers (written only while `events.active`). */
+  events = new EventRing(2);
+  /** The slot the last egressAllows/ingressAllows matched (NO_MATCH: none). */
+  private sgSlot = NO_MATCH;
 
   // per flowRef decision cache (zone-0 entries)
   private readonly cacheEpoch: Uint32Array;
@@ -97,8 +104,6 @@ export class SecurityStage {
   /** The SG slots that allowed a cached decision's untracked sides (-1: none), counted again on a cache hit. */
   private readonly cacheSgOut: Int32Array;
   private readonly cacheSgIn: Int32Array;
-  /** The slot the last egressAllows / ingressAllows matched (-1: none). */
-  private sgSlot = -1;
 
   private readonly tuple = new FlowTuple();
   private readonly rtuple = new FlowTuple();
@@ -202,17 +207,21 @@ export class SecurityStage {
     const l4 = this.l4;
     const len = pkt.l3Len;
     // 1. S's security group, egress
+    let egSlot = NO_MATCH;
     if (S >= 0) {
       if (!this.egressAllows(S, pkt.dst, proto, l4)) {
         this.sgVerdicts[S * 4 + SgCounter.EgressDeny]++;
+        if (this.events.active) emitFlow(this.events, pkt, VERDICT_REJECT, Stage.SgEgress, Code.SgRulesMismatch, S, -1, RULE_IMPLICIT, 0);
         this.reject(pkt, S, -1, len);
         return DropReason.Sg;
       }
+      egSlot = this.sgSlot;
       this.sgVerdicts[S * 4 + SgCounter.EgressAllow]++;
     }
     // 2./3. NACLs, only across a subnet boundary
     const nacl = this.nacl;
     if (nacl.crossing(sSub, rSub, pkt.src, pkt.dst, proto, l4) !== DropReason.None) {
+      if (this.events.active) this.emitNaclDeny(pkt, S, sSub, R, rSub);
       if (nacl.refusedAtReceiver === 1) {
         this.reject(pkt, -1, R, len);
         if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
@@ -225,17 +234,20 @@ export class SecurityStage {
     if (R >= 0) {
       if (!this.ingressAllows(R, pkt.src, proto, l4)) {
         this.sgVerdicts[R * 4 + SgCounter.IngressDeny]++;
+        if (this.events.active) emitFlow(this.events, pkt, VERDICT_REJECT, Stage.SgIngress, Code.SgRulesMismatch, R, -1, RULE_IMPLICIT, 0);
         this.reject(pkt, -1, R, len);
         if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
         return DropReason.Sg;
       }
       this.sgVerdicts[R * 4 + SgCounter.IngressAllow]++;
     }
+    const inSlot = R >= 0 ? this.sgSlot : NO_MATCH;
     let tracked = 0;
     if (S >= 0 && this.tracksEgress(S, proto, l4)) tracked |= FlowFlag.TrackedEgress;
     if (R >= 0 && this.tracksIngress(R, proto, l4)) tracked |= FlowFlag.TrackedIngress;
     if (tracked === 0) {
       // Untracked on every ENI: AWS keeps no state, so no entry (and no allowance) is used.
+      if (this.events.active) emitAccepted(this.events, this.policy, pkt, S, egSlot, R, inSlot, tracked);
       this.accept(pkt, S, R, len);
       return DropReason.None;
     }
@@ -249,6 +261,7 @@ export class SecurityStage {
         return DropReason.ConntrackFull;
       }
       // A key collision (the reply key belongs to another flow): judged statelessly, as allowed above.
+      if (this.events.active) emitAccepted(this.events, this.policy, pkt, S, egSlot, R, inSlot, 0);
       this.accept(pkt, S, R, len);
       return DropReason.None;
     }
@@ -261,6 +274,7 @@ export class SecurityStage {
     this.cacheAtReceiver[ref] = 0;
     this.ct.touch(ref, nowMs, len, pkt.tcpFlags());
     this.flowsAccepted++;
+    if (this.events.active) emitAccepted(this.events, this.policy, pkt, S, egSlot, R, inSlot, tracked);
     this.accept(pkt, S, R, len);
     return DropReason.None;
   }
@@ -281,6 +295,7 @@ export class SecurityStage {
       reason = this.judgeKnown(pkt, ref, S, sSub, R, rSub);
     }
     if (reason !== DropReason.None) {
+      if (this.events.active) this.emitKnownDrop(pkt, ref, reason, S, sSub, R, rSub);
       this.rejectKnown(pkt, this.cacheAtReceiver[ref], S, R, len);
       return reason;
     }
@@ -346,21 +361,25 @@ export class SecurityStage {
     // sender's egress
     let refS = NO_FLOW;
     let newS = false;
+    let egSlot = NO_MATCH, inSlot = NO_MATCH;
     if (S >= 0 && !tracksAsSender(ct, ref0, S)) {
       refS = this.lookup(pkt, 1 + S);
       if (refS === NO_FLOW || !tracksAsSender(ct, refS, S)) {
         refS = NO_FLOW;
         if (!this.egressAllows(S, pkt.dst, proto, l4)) {
           this.sgVerdicts[S * 4 + SgCounter.EgressDeny]++;
+          if (this.events.active) emitFlow(this.events, pkt, VERDICT_REJECT, Stage.SgEgress, Code.SgRulesMismatch, S, -1, RULE_IMPLICIT, 0);
           this.reject(pkt, S, -1, len);
           return DropReason.Sg;
         }
         this.sgVerdicts[S * 4 + SgCounter.EgressAllow]++;
+        egSlot = this.sgSlot;
         newS = this.forceTrack || !isUntrackedFlow(p.sgEgress[S], p.sgIngress[S], proto, l4);
       }
     }
     const nacl = this.nacl;
     if (nacl.crossing(sSub, rSub, pkt.src, pkt.dst, proto, l4) !== DropReason.None) {
+      if (this.events.active) this.emitNaclDeny(pkt, S, sSub, R, rSub);
       if (nacl.refusedAtReceiver === 1) {
         this.reject(pkt, -1, R, len);
         if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
@@ -378,11 +397,13 @@ export class SecurityStage {
         refR = NO_FLOW;
         if (!this.ingressAllows(R, pkt.src, proto, l4)) {
           this.sgVerdicts[R * 4 + SgCounter.IngressDeny]++;
+          if (this.events.active) emitFlow(this.events, pkt, VERDICT_REJECT, Stage.SgIngress, Code.SgRulesMismatch, R, -1, RULE_IMPLICIT, 0);
           this.reject(pkt, -1, R, len);
           if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
           return DropReason.Sg;
         }
         this.sgVerdicts[R * 4 + SgCounter.IngressAllow]++;
+        inSlot = this.sgSlot;
         newR = !isUntrackedFlow(p.sgIngress[R], p.sgEgress[R], proto, l4);
       }
     }
@@ -395,6 +416,10 @@ export class SecurityStage {
       const f = this.createPerEni(pkt, NO_INSTANCE, R, FlowFlag.TrackedIngress, nowMs);
       if (f === FULL || f === ALLOWANCE_EXCEEDED) return DropReason.ConntrackFull;
       if (f >= 0) refR = f * 2;
+    }
+    // A side that judged the packet by its rules (not by its tracking) decided a new flow there.
+    if (this.events.active && (egSlot !== NO_MATCH || inSlot !== NO_MATCH)) {
+      emitAccepted(this.events, this.policy, pkt, S, egSlot, R, inSlot, (newS ? FlowFlag.TrackedEgress : 0) | (newR ? FlowFlag.TrackedIngress : 0));
     }
     const flags = pkt.tcpFlags();
     ct.touch(ref0, nowMs, len, flags);
@@ -457,11 +482,13 @@ export class SecurityStage {
       const tracked = ref !== NO_FLOW && tracksAsSender(this.ct, ref, S);
       if (!tracked && !this.egressAllows(S, pkt.dst, proto, l4)) {
         this.sgVerdicts[S * 4 + SgCounter.EgressDeny]++;
+        if (this.events.active) emitFlow(this.events, pkt, VERDICT_REJECT, Stage.SgEgress, Code.SgRulesMismatch, S, -1, RULE_IMPLICIT, 0);
         this.reject(pkt, S, -1, pkt.l3Len);
         return DropReason.Sg;
       }
     }
     if (this.nacl.crossing(sSub, rSub, pkt.src, pkt.dst, proto, l4) !== DropReason.None) {
+      if (this.events.active) this.emitNaclDeny(pkt, S, sSub, -1, rSub);
       this.reject(pkt, S, -1, pkt.l3Len);
       return DropReason.Nacl;
     }
@@ -476,6 +503,24 @@ export class SecurityStage {
     if (m === NO_MATCH) return false;
     this.sgHits.ingress[R][m]++;
     return true;
+  }
+
+  // ---- observers (observe/decision-events.ts; called only while events.active)
+
+  /** A NAT gateway's own NACL leg refused a packet (pipeline/legs.ts): reported like a crossing's. */
+  observeNaclDeny(pkt: Packet, sSub: number, rSub: number): void {
+    this.emitNaclDeny(pkt, -1, sSub, -1, rSub);
+  }
+
+  /** The NACL side that refused the last nacl.crossing(). */
+  private emitNaclDeny(pkt: Packet, S: number, sSub: number, R: number, rSub: number): void {
+    const atReceiver = this.nacl.refusedAtReceiver === 1;
+    emitNaclDeny(this.events, this.policy, pkt, atReceiver, atReceiver ? this.nacl.inSlot : this.nacl.outSlot, S, sSub, R, rSub);
+  }
+
+  private emitKnownDrop(pkt: Packet, ref: number, reason: number, S: number, sSub: number, R: number, rSub: number): void {
+    const atReceiver = this.cacheAtReceiver[ref] === 1;
+    emitKnownDrop(this.events, this.policy, pkt, reason, atReceiver, atReceiver ? this.cacheNaclIn[ref] : this.cacheNaclOut[ref], S, sSub, R, rSub);
   }
 
   // ---- flow logs: one record per ENI, direction and action (AWS: where it was dropped or would have arrived)

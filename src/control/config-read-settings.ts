@@ -2,6 +2,9 @@
  * Readers for the process settings: `lab`, `dataplane`, `conntrack`,
  * `flowLogs`, `metrics` and `state`.
  */
+import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { formatIpv4, type Ipv4Cidr, parseCidr, parseIpv4 } from './cidr.js';
 import { isScalar } from 'yaml';
 import type { ConntrackConfig, FlowLogsConfig, LabConfig, VpcConfig } from './config-types.js';
@@ -159,6 +162,49 @@ export function readState(ctx: Ctx, v: V | undefined, vpcName: string): VpcConfi
   const ev = f?.get('enabled');
   if (ev !== undefined) enabled = readBool(ctx, ev) ?? enabled;
   return { path, enabled };
+}
+
+/**
+ * The default control socket of a configuration file: /run/vpcd/NAME-HASH.sock,
+ * NAME the file's name without its extension, HASH 8 hex digits of its real
+ * absolute path, so every command given the same CONFIG finds the same
+ * socket and two files of the same name in different directories do not
+ * share one. Standard input: the VPC's name.
+ */
+export function defaultControlSocket(file: string, vpcName: string): string {
+  if (file === '<stdin>') return `${STATE_DIR}/${vpcName}.sock`;
+  let abs = resolvePath(file);
+  try {
+    abs = realpathSync(abs);
+  } catch {
+    // not a file on disk (a test's name): the path as given
+  }
+  const base = (abs.split('/').pop() ?? '').replace(/\.(ya?ml|json)$/i, '');
+  const name = /^[A-Za-z0-9._-]{1,64}$/.test(base) ? base : vpcName;
+  return `${STATE_DIR}/${name}-${createHash('sha256').update(abs).digest('hex').slice(0, 8)}.sock`;
+}
+
+/** `control:` the daemon's control socket (docs/config.md#control). */
+export function readControl(ctx: Ctx, v: V | undefined, vpcName: string): VpcConfig['control'] {
+  let socket = defaultControlSocket(ctx.file, vpcName);
+  let group: string | undefined;
+  if (v !== undefined) {
+    const f = readMap(ctx, v, ['socket', 'group']);
+    const sv = f?.get('socket');
+    if (sv !== undefined) {
+      const p = readPath(ctx, sv);
+      // sockaddr_un holds 107 bytes of path
+      if (p !== undefined && Buffer.byteLength(p) > 107) ctx.error(sv.at, `${sv.path}: a Unix socket path is at most 107 bytes (this one is ${Buffer.byteLength(p)})`);
+      else if (p !== undefined) socket = p;
+    }
+    const gv = f?.get('group');
+    if (gv !== undefined) {
+      const g = readString(ctx, gv, 'a group name or number');
+      if (g !== undefined && !/^([a-z_][a-z0-9_-]{0,31}\$?|[0-9]{1,10})$/.test(g)) ctx.error(gv.at, `${gv.path}: ${JSON.stringify(g)} is not a group name or number`);
+      else if (g !== undefined) group = g;
+    }
+  }
+  return { socket, ...(group !== undefined ? { group } : {}) };
 }
 
 export function readMetrics(ctx: Ctx, v: V | undefined): VpcConfig['metrics'] {

@@ -311,6 +311,8 @@ export interface VpcConfig {
   readonly conntrack: ConntrackConfig;
   readonly flowLogs?: FlowLogsConfig;
   readonly metrics: { readonly listen: string };
+  /** `control:`: the daemon's control socket (docs/config.md#control). The loader always sets `socket`. */
+  readonly control: { readonly socket: string; readonly group?: string };
   /** `state:`: where a clean stop saves connection state for the next start (docs/config.md#state). */
   readonly state: StateConfig;
   readonly lab: LabConfig;

@@ -23,7 +23,7 @@ import { ConfigError, type ConfigIssue, type VpcConfig, withParsed } from './con
 import { childOf, Ctx, isNothing, readMap, yamlMessage } from './config-issues.js';
 import { readInstances, readInternetGateway, readNatGateways } from './config-read-instances.js';
 import { readNetworkAcls, readPrefixLists, readSecurityGroups } from './config-read-rules.js';
-import { readConntrack, readDataplane, readFlowLogs, readLab, readMetrics, readState } from './config-read-settings.js';
+import { readConntrack, readDataplane, readFlowLogs, readLab, readControl, readMetrics, readState } from './config-read-settings.js';
 import { Claims, type Entry, type Names, readEntries } from './config-read-values.js';
 import { readRouteTables, readSubnets, readVpc, type SubnetInfo } from './config-read-vpc.js';
 import { readCustomerGateway, readVpnConnections, readVpnGateway } from './config-read-vpn.js';
@@ -33,7 +33,7 @@ export { DEFAULTS } from './config-defaults.js';
 const TOP_KEYS = [
   'vpc', 'subnets', 'networkAcls', 'securityGroups', 'prefixLists', 'instances', 'routeTables',
   'internetGateway', 'natGateways', 'vpnGateway', 'customerGateway', 'vpnConnections',
-  'conntrack', 'flowLogs', 'metrics', 'state', 'lab', 'dataplane',
+  'conntrack', 'flowLogs', 'metrics', 'control', 'state', 'lab', 'dataplane',
 ] as const;
 
 /**
@@ -155,6 +155,7 @@ function readRoot(ctx: Ctx, contents: unknown): VpcConfig | undefined {
 
   const flowLogs = readFlowLogs(ctx, top.get('flowLogs'), entries.instances.length);
   const metrics = readMetrics(ctx, top.get('metrics'));
+  const control = readControl(ctx, top.get('control'), vpc.name);
   const state = readState(ctx, top.get('state'), vpc.name);
 
   if (ctx.issues.length > 0 || vpcCidr === undefined) return undefined;
@@ -176,6 +177,7 @@ function readRoot(ctx: Ctx, contents: unknown): VpcConfig | undefined {
     conntrack,
     ...(flowLogs !== undefined ? { flowLogs } : {}),
     metrics,
+    control,
     state,
     lab,
     dataplane,

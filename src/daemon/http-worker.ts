@@ -19,6 +19,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { HEARTBEAT_MS, SLOTS, Slot, health, monotonicMs, watch } from './health.js';
+import { LiveHttp, type LiveFromWorker, type LiveToWorker } from './live-http.js';
 
 /** A scrape the main thread has not answered after this long gets a 503. */
 const SCRAPE_TIMEOUT_MS = 8_000;
@@ -35,14 +36,16 @@ export type ToWorker =
   | { readonly t: 'listen'; readonly id: number; readonly addr: string }
   | { readonly t: 'close'; readonly id: number }
   | { readonly t: 'scraped'; readonly req: number; readonly ok: boolean; readonly body: string; readonly contentType: string }
-  | { readonly t: 'stop' };
+  | { readonly t: 'stop' }
+  | LiveToWorker;
 
 export type FromWorker =
   | { readonly t: 'listening'; readonly id: number; readonly ok: true; readonly address: string }
   | { readonly t: 'listening'; readonly id: number; readonly ok: false; readonly error: string }
   | { readonly t: 'closed'; readonly id: number }
   | { readonly t: 'scrape'; readonly req: number }
-  | { readonly t: 'stopped' };
+  | { readonly t: 'stopped' }
+  | LiveFromWorker;
 
 export interface WorkerInit {
   readonly shared: SharedArrayBuffer;
@@ -73,6 +76,7 @@ function run(): void {
   const pending = new Map<number, { res: ServerResponse; timer: NodeJS.Timeout }>();
   let nextReq = 1;
   let lastStallLog = 0;
+  const live = new LiveHttp(post);
 
   const check = setInterval(() => {
     const now = monotonicMs();
@@ -113,8 +117,9 @@ function run(): void {
       post({ t: 'scrape', req: reqId });
       return;
     }
+    if (req.method === 'GET' && live.handle(url, req, res)) return;
     res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found: try /metrics or /healthz\n');
+    res.end('not found: try /metrics, /healthz or /live\n');
   };
 
   const close = (id: number): Promise<void> => {
@@ -167,8 +172,13 @@ function run(): void {
         p.res.end(m.body);
         return;
       }
+      case 'live-answer':
+      case 'live-events':
+        live.onMessage(m);
+        return;
       case 'stop':
         clearInterval(check);
+        live.closeAll();
         for (const [, p] of pending) clearTimeout(p.timer);
         pending.clear();
         void Promise.all([...servers.keys()].map(close)).then(() => {

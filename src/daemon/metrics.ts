@@ -22,6 +22,7 @@ import { VpnCounter } from '../vpn/vpn-path.js';
 import type { VpnManager } from '../vpn/manager.js';
 import type { FaultGuard } from './guard.js';
 import { Slot } from './health.js';
+import type { ObserveHub } from '../observe/observe-hub.js';
 
 /** What the metrics read; the daemon provides it. */
 export interface MetricsSource {
@@ -42,6 +43,8 @@ export interface MetricsSource {
   ports(): Iterable<{ readonly id: number; readonly ifname: string }>;
   portStats(): readonly { readonly name: string; readonly kernelDrops: number }[];
   flowLogCounters(): { records: number; skippedPackets: number; lostRecords: number; rotations: number };
+  /** Observers of the event ring (vpcd observe, /live). */
+  readonly observe: ObserveHub;
 }
 
 function k(...parts: string[]): string {
@@ -322,4 +325,12 @@ export function registerMetrics(registry: Registry, s: MetricsSource, history: P
     (emit) => emit({}, s.health[Slot.StalledMsTotal]! / 1000));
   pulledGauge(registry, 'vpcd_event_loop_longest_stall_seconds', 'The longest main event loop stall since start.', [],
     (emit) => emit({}, s.health[Slot.LongestStallMs]! / 1000));
+
+  pulledCounter(registry, 'vpcd_observe_events_lost_total', 'Events observers did not get: the event ring was full (where="ring") or a slow observer\'s queue was (where="queue").',
+    ['where'], (emit) => {
+      emit({ where: 'ring' }, s.observe.ring.lostTotal);
+      emit({ where: 'queue' }, s.observe.queueLostTotal);
+    });
+  pulledGauge(registry, 'vpcd_observe_subscribers', 'Observers attached now (vpcd observe clients and /live event streams).', [],
+    (emit) => emit({}, s.observe.subscribers));
 }

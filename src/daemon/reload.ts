@@ -52,6 +52,9 @@ export function restartOnlyIssues(a: VpcConfig, b: VpcConfig): string[] {
   if ((a.dataplane.netns ?? '') !== (b.dataplane.netns ?? '') || a.dataplane.batch !== b.dataplane.batch || a.dataplane.vnetHeader !== b.dataplane.vnetHeader) {
     issues.push('dataplane.netns, dataplane.batch and dataplane.vnetHeader only change on restart');
   }
+  if (a.control.socket !== b.control.socket || a.control.group !== b.control.group) {
+    issues.push('control.socket and control.group only change on restart');
+  }
   if (a.conntrack.max !== b.conntrack.max) {
     // Tracked flows (and the NAT bindings on them) are referenced by index from several tables;
     // moving them to a table of another size is not done while packets flow.

@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import type { FaultGuard } from './guard.js';
 import { HEARTBEAT_MS, SLOTS, Slot, monotonicMs } from './health.js';
 import type { FromWorker, ToWorker, WorkerInit } from './http-worker.js';
+import type { LiveFromWorker, LiveToWorker } from './live-http.js';
 
 /** A listener bound by the worker. */
 export interface Listener {
@@ -40,6 +41,8 @@ export class Watchdog {
   private stopped = false;
   private stopReply: (() => void) | undefined;
   restarts = 0;
+  /** The live page's messages from the worker (live-feed.ts). */
+  onLive: ((m: LiveFromWorker) => void) | undefined;
 
   constructor(private readonly log: Logger, private readonly guard: FaultGuard,
     private readonly scrape: () => Promise<{ body: string; contentType: string }>) {
@@ -68,6 +71,8 @@ export class Watchdog {
       this.worker = undefined;
       for (const [, r] of this.replies) r.reject(new Error(`watchdog thread exited (${code})`));
       this.replies.clear();
+      // Its live event streams went with it.
+      this.onLive?.({ t: 'live-clients', n: 0 });
       if (this.stopped) {
         this.stopReply?.();
         return;
@@ -105,6 +110,10 @@ export class Watchdog {
       this.stopReply?.();
       return;
     }
+    if (m.t === 'live-ask' || m.t === 'live-clients') {
+      this.onLive?.(m);
+      return;
+    }
     const r = this.replies.get(m.id);
     if (r) {
       this.replies.delete(m.id);
@@ -118,6 +127,11 @@ export class Watchdog {
     } catch (e) {
       this.guard.fail('watchdog', e);
     }
+  }
+
+  /** A message for the live page's side of the worker. */
+  postLive(m: LiveToWorker): void {
+    this.post(m);
   }
 
   private request(m: ToWorker & { id: number }): Promise<FromWorker> {

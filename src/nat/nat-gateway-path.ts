@@ -46,6 +46,8 @@ export class NatGatewayPath {
   private readonly quote = new Uint32Array(5);
   /** The inside address the last reverse() translated to. */
   inside = 0;
+  /** The last translate() opened a new session. */
+  created = false;
 
   constructor(ports: Ports) {
     this.ports = ports;
@@ -84,6 +86,7 @@ export class NatGatewayPath {
     const proto = pkt.proto;
     const c = nat.counters;
     let natPort = -1;
+    this.created = false;
     if (pkt.fragOff !== 0) {
       if (!this.outFrags.allowed(nat.ip, pkt.dst, pkt.ipId, proto, nowMs)) {
         c[NatCounter.PacketsDropped]++;
@@ -107,6 +110,7 @@ export class NatGatewayPath {
         }
         if (f < 0) return DropReason.ConntrackFull;
         ref = f * 2;
+        this.created = true;
       }
       nat.touch(ref, nowMs, pkt.l3Len, pkt.tcpFlags());
       natPort = nat.sessions.pool.natPort[ref >>> 1];

@@ -77,6 +77,8 @@ export class NatGatewayState {
   private readonly sessPortProto: Int32Array;
   private portCursor: number;
   private readonly onExpire: (flow: number) => void;
+  /** Told of each session the current sweep ends (observers), or null. */
+  private sweepEnded: ((nat: NatGatewayState, flow: number) => void) | null = null;
 
   /** opts.seed: fixed in tests (hash seeds of the session and destination tables); random per process otherwise. */
   constructor(name: string, opts: { ip: number; publicIp: number; subnet: number; isPublic: boolean; maxPerDestination: number; idleTimeout: number; maxSessions: number; seed?: number }) {
@@ -98,6 +100,7 @@ export class NatGatewayState {
       const pool = this.sessions.pool;
       if (pool.proto[flow] === PROTO_TCP && pool.tcpState[flow] === TCP_ESTABLISHED_STATE) this.counters[NatCounter.IdleTimeouts]++;
       this.destinations.sub(this.sessDst[flow], this.sessPortProto[flow]);
+      if (this.sweepEnded !== null) this.sweepEnded(this, flow);
     };
   }
 
@@ -119,8 +122,18 @@ export class NatGatewayState {
     return n;
   }
 
-  sweep(nowMs: number): void {
+  /** Ends idle sessions; `ended` (made once, or null) sees each while its fields are readable. */
+  sweep(nowMs: number, ended: ((nat: NatGatewayState, flow: number) => void) | null = null): void {
+    this.sweepEnded = ended;
     this.sessions.sweep(nowMs, 20_000, this.onExpire);
+    this.sweepEnded = null;
+  }
+
+  /** Ends one session now (`vpcd conntrack flush`): its destination's count, then the entry. Control plane. */
+  removeSession(flow: number): void {
+    if (this.sessions.pool.live[flow] !== 1) return;
+    this.destinations.sub(this.sessDst[flow], this.sessPortProto[flow]);
+    this.sessions.remove(flow);
   }
 
   /** flowRef of the session for an inside packet (orig direction), or NO_FLOW. */

@@ -29,6 +29,8 @@ import type { Counters } from './counters.js';
 import { Legs } from './legs.js';
 import { Packet } from './packet.js';
 import { PortRole, Ports } from './ports.js';
+import { EventRing, EventType, RULE_NONE, VERDICT_REJECT } from '../observe/event-ring.js';
+import { DROP_CODE, DROP_STAGE } from '../observe/event-vocabulary.js';
 
 export { PortRole } from './ports.js';
 export type { PuntedDatagram } from '../vpn/tunnel-forward.js';
@@ -50,6 +52,8 @@ export class Dataplane {
   readonly legs: Legs;
   /** The record of the frame being processed (read it only for diagnostics, e.g. after an exception). */
   readonly packet = new Packet();
+  /** Events for observers (observe/observe-hub.ts drains it after each batch). */
+  readonly events: EventRing;
   private flushBatch: PacketBatch | null = null;
   /** A deferred seal failed: its frame must not leave (tx skips zero-length descriptors and counts them). */
   private readonly onSealFail = (txIdx: number): void => {
@@ -59,17 +63,21 @@ export class Dataplane {
     this.counters.drops[DropReason.EspNoSa]++;
   };
 
-  constructor(topo: Topology, counters: Counters) {
+  constructor(topo: Topology, counters: Counters, events: EventRing = new EventRing()) {
     this.counters = counters;
+    this.events = events;
     this.ports = new Ports(counters, topo.instanceNames.length);
-    this.legs = new Legs(topo, this.ports);
+    this.legs = new Legs(topo, this.ports, events);
   }
 
   // ---- the snapshot (swapped between batches)
 
   get topo(): Topology { return this.legs.topo; }
   get security(): SecurityStage | null { return this.legs.security; }
-  set security(s: SecurityStage | null) { this.legs.security = s; }
+  set security(s: SecurityStage | null) {
+    this.legs.security = s;
+    if (s !== null) s.events = this.events;
+  }
   get nats(): NatGatewayState[] { return this.legs.nats; }
   set nats(n: NatGatewayState[]) { this.legs.nats = n; }
   get vpn(): VpnPath | null { return this.legs.tunnel.vpn; }
@@ -145,12 +153,16 @@ export class Dataplane {
     c.batches++;
     c.frames += b.count;
     const sec = this.legs.security;
+    const ev = this.events;
     for (let i = 0; i < b.count; i++) {
+      if (ev.active) this.beginObserved();
       const reason = this.processFrame(b, i, nowMs);
       if (reason !== DropReason.None) {
         c.drops[reason]++;
         // Per ENI: the sending instance's, or the receiving ENI that refused it (the security stage moved it).
         if (sec !== null && sec.dropEni >= 0) sec.eniDrops[sec.dropEni * DROP_REASON_COUNT + reason]++;
+        // ARP the router does not answer is routine on every link: counted, not reported.
+        if (ev.active && !ev.decided && reason !== DropReason.ArpIgnored) this.emitDrop(reason);
       }
     }
     // Tunnel traffic: every ESP seal of the batch in one native call, before tx.
@@ -161,6 +173,29 @@ export class Dataplane {
       cr.flush(b.arena, this.onSealFail);
       this.flushBatch = null;
     }
+  }
+
+  /** Observers listen: the packet record starts empty (a frame that never parses reports no addresses). */
+  private beginObserved(): void {
+    const pkt = this.packet;
+    this.events.decided = false;
+    pkt.proto = 0;
+    pkt.src = 0;
+    pkt.dst = 0;
+    pkt.sport = 0;
+    pkt.dport = 0;
+    pkt.l3Off = 0;
+    pkt.l3End = 0;
+  }
+
+  /** A dropped frame for observers: its reason, the stage and code that fit, the ENI it came from. */
+  private emitDrop(reason: number): void {
+    const pkt = this.packet, ports = this.ports;
+    const eni = ports.role[pkt.port] === PortRole.Instance ? ports.index[pkt.port] : -1;
+    const s = this.events.put(EventType.Drop, VERDICT_REJECT, DROP_STAGE[reason], DROP_CODE[reason], -1, RULE_NONE, eni,
+      pkt.proto, pkt.src, pkt.dst, pkt.sport, pkt.dport);
+    this.events.setCounts(s, 1, pkt.l3End - pkt.l3Off);
+    this.events.setReason(s, reason, 0);
   }
 
   /** One frame; returns the drop reason, or None when it was queued for tx or consumed. */

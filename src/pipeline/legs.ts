@@ -52,6 +52,8 @@ import { FlowDir, TrafficPath, awsTcpFlags } from './flowlog-table.js';
 import type { Packet } from './packet.js';
 import type { Ports } from './ports.js';
 import { VpcRouter, isLinkLocal, isVpcService } from './router.js';
+import { type EventRing, EventType, RULE_NONE, VERDICT_ACCEPT } from '../observe/event-ring.js';
+import { Code, Stage } from '../observe/event-vocabulary.js';
 
 const PROTO_TCP = 6, PROTO_UDP = 17;
 
@@ -67,10 +69,13 @@ export class Legs {
   readonly natgw: NatGatewayPath;
   readonly tunnel: TunnelForward;
   readonly dx: DirectConnect;
+  /** Translations for observers (written only while `events.active`). */
+  readonly events: EventRing;
 
-  constructor(topo: Topology, ports: Ports) {
+  constructor(topo: Topology, ports: Ports, events: EventRing) {
     this.topo = topo;
     this.ports = ports;
+    this.events = events;
     this.router = new VpcRouter(ports);
     this.igw = new InternetGateway(ports);
     this.natgw = new NatGatewayPath(ports);
@@ -216,7 +221,10 @@ export class Legs {
     if (isPrivateOrShared(pkt.dst) || isLinkLocal(pkt.dst)) return this.dropAfterSender(pkt, S, sSub, DropReason.IgwRejected, nowMs);
     const r = this.crossing(pkt, S, sSub, -1, -1, nowMs, false);
     if (r !== DropReason.None) return r;
+    const privateSrc = pkt.src;
     igw.translateOut(pkt, pub);
+    // A new flow leaves through the 1:1 NAT: observers see both address pairs.
+    if (this.events.active && this.events.decided) this.emitNat(pkt, Stage.Igw, S, -1, privateSrc, pkt.dst, pkt.sport, pkt.dport);
     // Hairpin: to another public address of this VPC, the IGW turns the packet straight back in.
     if (topo.publicIndex.get(pkt.dst) >= 0) return this.internetToVpc(b, pkt, nowMs);
     return igw.send(b, pkt.start, pkt.ethOff, pkt.end, pkt.dst, pub, nowMs);
@@ -229,11 +237,13 @@ export class Legs {
     if (a < 0) return DropReason.IgwNoPublicIp;
     const kind = a >>> 24, idx = a & 0xffffff;
     if (kind === AddrKind.NatGateway) return this.internetToNatGateway(b, pkt, this.nats[idx], idx, nowMs);
+    const pubDst = pkt.dst;
     this.igw.translateIn(pkt, topo.instIp[idx]);
     const port = this.ports.instPort[idx];
     if (port < 0) return DropReason.NoDestination;
     const r = this.crossing(pkt, -1, -1, idx, topo.instSubnet[idx], nowMs, false);
     if (r !== DropReason.None) return r;
+    if (this.events.active && this.events.decided) this.emitNatIn(pkt, idx, pubDst);
     return this.deliver(b, pkt, idx, port);
   }
 
@@ -253,13 +263,17 @@ export class Legs {
     // The gateway's own checks: protocol, a source inside the VPC, ICMP queries only, no TCP/ICMP fragments.
     r = natgw.admits(pkt, nat, topo);
     if (r !== DropReason.None) return r;
+    const src0 = pkt.src, sport0 = pkt.sport;
     r = natgw.translate(b, pkt, nat, topo, S, nowMs);
     if (r !== DropReason.None) return r;
     // From the gateway: its subnet's route table decides where the translated packet goes.
     const e = topo.route(topo.subnetRouteTable[nat.subnet], pkt.dst);
     const kind = e < 0 ? -1 : topo.rtKind[e];
     // Inside the VPC (a private NAT gateway between subnets, or a route through an appliance).
-    if (kind === Target.Local || kind === Target.Instance) return this.fromNatInside(b, pkt, nat, g, e, false, nowMs);
+    if (kind === Target.Local || kind === Target.Instance) {
+      if (this.events.active && natgw.created) this.emitNat(pkt, Stage.Nat, S, g, src0, pkt.dst, sport0, pkt.dport);
+      return this.fromNatInside(b, pkt, nat, g, e, false, nowMs);
+    }
     // Anything else leaves the gateway's subnet (unless it is a route to a NAT gateway in the same subnet):
     // its outbound NACL comes first, before any refusal of the route or the gateway behind it.
     if (kind !== Target.NatGateway || this.nats[topo.rtTarget[e]]?.subnet !== nat.subnet) {
@@ -274,6 +288,7 @@ export class Legs {
       const c = this.tunnel.vpn.connectionFor(pkt.dst, -1);
       if (c < 0) return natDrop(nat, DropReason.NoRoute);
       natgw.sent(pkt, nat, nowMs);
+      if (this.events.active && natgw.created) this.emitNat(pkt, Stage.Nat, S, g, src0, pkt.dst, sport0, pkt.dport);
       return this.tunnel.encryptOut(b, pkt, topo, c, -1, nowMs);
     }
     if (kind === Target.Blackhole) return natDrop(nat, DropReason.Blackhole);
@@ -285,6 +300,7 @@ export class Legs {
     if (isPrivateOrShared(pkt.dst) || isLinkLocal(pkt.dst)) return natDrop(nat, DropReason.IgwRejected);
     natgw.sent(pkt, nat, nowMs);
     this.igw.translateOut(pkt, nat.publicIp);
+    if (this.events.active && natgw.created) this.emitNat(pkt, Stage.Nat, S, g, src0, pkt.dst, sport0, pkt.dport);
     if (topo.publicIndex.get(pkt.dst) >= 0) return this.internetToVpc(b, pkt, nowMs);
     return this.igw.send(b, pkt.start, pkt.ethOff, pkt.end, pkt.dst, nat.publicIp, nowMs);
   }
@@ -390,7 +406,10 @@ export class Legs {
     if (sec === null || pkt.fragOff !== 0) return DropReason.None;
     const proto = pkt.proto;
     const r = sec.nacl.crossing(sSub, rSub, pkt.src, pkt.dst, proto, proto === PROTO_TCP || proto === PROTO_UDP || proto === 1 ? pkt.dport : 0);
-    if (r !== DropReason.None) sec.deniedSources.add(pkt.src);
+    if (r !== DropReason.None) {
+      sec.deniedSources.add(pkt.src);
+      if (this.events.active) sec.observeNaclDeny(pkt, sSub, rSub);
+    }
     return r;
   }
 
@@ -473,6 +492,30 @@ export class Legs {
     const r = sec.senderSide(pkt, S, sSub, rSub, local, nowMs);
     return r !== DropReason.None ? r : reason;
   }
+
+  // ---- observers (called only while events.active)
+
+  /**
+   * A translation: the packet as it is now (after it) and as it was
+   * (origSrc:origSport -> origDst:origDport). For the NAT gateway and the
+   * IGW's egress 1:1 NAT the packet holds the translated pair.
+   */
+  private emitNat(pkt: Packet, stage: number, eni: number, owner: number, origSrc: number, origDst: number, origSport: number, origDport: number): void {
+    const ev = this.events;
+    const s = ev.put(EventType.Nat, VERDICT_ACCEPT, stage, stage === Stage.Nat ? Code.NgwSourceReassign : Code.None, owner, RULE_NONE, eni,
+      pkt.proto, origSrc, origDst, origSport, origDport);
+    ev.setTranslation(s, pkt.src, pkt.dst, pkt.sport, pkt.dport);
+    ev.setCounts(s, 1, pkt.l3Len);
+  }
+
+  /** The IGW's ingress 1:1 NAT of a new flow: from the public destination to instance R's private address. */
+  private emitNatIn(pkt: Packet, R: number, pubDst: number): void {
+    const ev = this.events;
+    const s = ev.put(EventType.Nat, VERDICT_ACCEPT, Stage.Igw, Code.None, -1, RULE_NONE, R, pkt.proto, pkt.src, pubDst, pkt.sport, pkt.dport);
+    ev.setTranslation(s, pkt.src, pkt.dst, pkt.sport, pkt.dport);
+    ev.setCounts(s, 1, pkt.l3Len);
+  }
+
 
   /** One crossing's security stages (none without a security stage). */
   private crossing(pkt: Packet, S: number, sSub: number, R: number, rSub: number, nowMs: number, forceTrack: boolean): number {

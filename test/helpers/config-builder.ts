@@ -346,6 +346,7 @@ export class ConfigBuilder {
         timeouts: { tcpEstablished: 432000, tcp: 60, udp: 30, udpStream: 180, icmp: 60, other: 600 },
       },
       metrics: { listen: '127.0.0.1:9469' },
+      control: { socket: `/run/vpcd/${this.name}.sock` },
       state: { path: `/run/vpcd/${this.name}.state`, enabled: true },
       lab: { prefix: this.name, internet: `${this.name}-internet`, internetHosts: { ...this.internetHosts } },
       dataplane: { batch: 64, vnetHeader: true },

@@ -43,7 +43,7 @@ function reach(from: string): Set<string> {
 const RANK: Record<string, number> = {
   wire: 0, lib: 0,
   pipeline: 1, acl: 2, conntrack: 2, policy: 2, ipsec: 2, nat: 3, vpn: 4, io: 1,
-  control: 1, lab: 2, ike: 3, telemetry: 5, cli: 6, import: 5,
+  control: 1, lab: 2, ike: 3, telemetry: 5, cli: 6, import: 5, observe: 2,
 };
 /** The wiring (it composes every stage) sits on top of the data plane. */
 const WIRING = new Set(['pipeline/legs.ts', 'pipeline/dataplane.ts']);

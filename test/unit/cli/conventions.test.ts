@@ -48,7 +48,7 @@ function capture(run: (out: { stdout: (s: string) => void; stderr: (s: string) =
 const vpcd = (...argv: string[]) => capture((out) => main(argv, out));
 
 describe('help, version, overview', () => {
-  it.each(['run', 'check', 'explain', 'lab', 'import', 'version'])('vpcd %s --help: usage on stdout, exit 0', async (cmd) => {
+  it.each(['run', 'check', 'explain', 'observe', 'conntrack', 'lab', 'import', 'version'])('vpcd %s --help: usage on stdout, exit 0', async (cmd) => {
     for (const flag of ['--help', '-h']) {
       const r = await vpcd(cmd, flag);
       expect(r.code).toBe(0);

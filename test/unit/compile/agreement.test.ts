@@ -137,6 +137,7 @@ const configArb: fc.Arbitrary<VpcConfig> = fc
       vpnConnections: new Map(),
       conntrack: { max: 1024, timeouts: { tcpEstablished: 432000, tcp: 60, udp: 30, udpStream: 180, icmp: 60, other: 600 } },
       metrics: { listen: '127.0.0.1:9469' },
+      control: { socket: '/run/vpcd/random.sock' },
       state: { path: '/run/vpcd/rnd.state', enabled: true },
       lab: { prefix: 'rnd', internet: 'rnd-internet', internetHosts: {} },
       dataplane: { batch: 64, vnetHeader: true },

@@ -6,6 +6,7 @@
  * build info, Node's process metrics under their standard names, and no
  * label that Prometheus' own target labels (`instance`, `job`) would clash with.
  */
+import { ObserveHub } from '../../../src/observe/observe-hub.js';
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { Harness } from '../../helpers/dp-harness.js';
@@ -46,6 +47,7 @@ function source(h: Harness): MetricsSource {
     health: new Float64Array(16), failedBatchFrames: 0,
     ports: () => h.topo.instanceNames.map((n, id) => ({ id, ifname: `vpcd-${id.toString(16).padStart(8, '0')}` })),
     portStats: () => [], flowLogCounters: () => ({ records: 0, skippedPackets: 0, lostRecords: 0, rotations: 0 }),
+    observe: new ObserveHub(h.dp.events, () => ({ instances: [...h.topo.instanceNames], nacls: [], groups: [], natGateways: [] })),
   };
 }
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { Harness } from '../../helpers/dp-harness.js';
 import { PolicyCounterHistory, registerMetrics, type MetricsSource } from '../../../src/daemon/metrics.js';
+import { ObserveHub } from '../../../src/observe/observe-hub.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const text = readFileSync(join(ROOT, 'config', 'grafana', 'vpcd-dashboard.json'), 'utf8');
@@ -40,6 +41,7 @@ describe('Grafana dashboard', () => {
       counters: h.counters, dp: h.dp, ct: h.ct!, security: h.security!, policy: h.policy!, epoch: 1, reloads: 0, reloadFailures: 0, vpnManager: undefined,
       guard: { counts: () => new Map<string, number>().entries() }, health: new Float64Array(16), failedBatchFrames: 0,
       ports: () => [], portStats: () => [], flowLogCounters: () => ({ records: 0, skippedPackets: 0, lostRecords: 0, rotations: 0 }),
+      observe: new ObserveHub(h.dp.events, () => ({ instances: ['i'], nacls: [], groups: [], natGateways: [] })),
     } as unknown as MetricsSource;
     registerMetrics(registry, src, new PolicyCounterHistory());
     const families = new Set((await registry.getMetricsAsJSON()).map((m) => m.name));
