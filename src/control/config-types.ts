@@ -137,6 +137,10 @@ export interface Instance {
    * `vpcd lab down` removes only that. Absent: the lab makes `<prefix>-<name>`.
    */
   readonly attach?: InstanceAttach;
+  /** Absent: AWS's defaults (metadataOptionsOf in config-defaults.ts). */
+  readonly metadataOptions?: MetadataOptions;
+  /** Served at /latest/user-data (absent: 404). */
+  readonly userData?: string;
 }
 
 /** Where an attached instance's namespace is found: exactly one of the three. */
@@ -250,6 +254,8 @@ export interface ConntrackConfig {
 
 export interface LabConfig {
   readonly prefix: string;
+  /** static (default): lab up sets the addresses; dhcp: a DHCP client in each namespace the lab makes. */
+  readonly addressing?: 'static' | 'dhcp';
   readonly internet: string;
   readonly internetHosts: Readonly<Record<string, string>>;
 }
@@ -286,11 +292,39 @@ export interface DirectConnectConfig {
   readonly prefixLen: number;
 }
 
+/** `vpc:`. The AWS-service keys are absent when the file does not set them (defaults: vpcSettingsOf in config-defaults.ts). */
+export interface VpcSettings {
+  readonly name: string;
+  readonly cidr: string;
+  readonly block: Ipv4Cidr;
+  readonly accountId: string;
+  /** AWS region (us-east-1 when absent): names the private DNS domain and the metadata placement. */
+  readonly region?: string;
+  /** Amazon DNS at base + 2 and 169.254.169.253 (default true). */
+  readonly enableDnsSupport?: boolean;
+  /** Instances get private DNS hostnames (default false, as for a non-default VPC). */
+  readonly enableDnsHostnames?: boolean;
+}
+
+/** `instances.*.metadataOptions:` (AWS's InstanceMetadataOptions). */
+export interface MetadataOptions {
+  readonly httpEndpoint: 'enabled' | 'disabled';
+  readonly httpTokens: 'optional' | 'required';
+  /** 1..64: the IP TTL of the token PUT's response. */
+  readonly httpPutResponseHopLimit: number;
+}
+
+/** `dhcpOptions:` (AWS's DHCP options set). AmazonProvidedDNS in domainNameServers means the VPC base + 2. */
+export interface DhcpOptionsConfig {
+  readonly domainName?: string;
+  readonly domainNameServers: readonly string[];
+}
+
 export interface VpcConfig {
   /** Path the configuration was read from (for messages). */
   readonly file: string;
   /** `block`: `cidr` parsed (non-enumerable). */
-  readonly vpc: { readonly name: string; readonly cidr: string; readonly block: Ipv4Cidr; readonly accountId: string };
+  readonly vpc: VpcSettings;
   readonly subnets: ReadonlyMap<string, Subnet>;
   readonly networkAcls: ReadonlyMap<string, NetworkAcl>;
   readonly securityGroups: ReadonlyMap<string, SecurityGroup>;
@@ -315,6 +349,8 @@ export interface VpcConfig {
   readonly state: StateConfig;
   readonly lab: LabConfig;
   readonly dataplane: DataplaneConfig;
+  /** Absent: AmazonProvidedDNS and the region's domain. */
+  readonly dhcpOptions?: DhcpOptionsConfig;
   /**
    * Things that are valid but probably not what was meant (e.g. ports given
    * with protocol `all`, which AWS ignores). `vpcd check` prints them.

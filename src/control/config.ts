@@ -23,7 +23,7 @@ import { ConfigError, type ConfigIssue, type VpcConfig, withParsed } from './con
 import { childOf, Ctx, isNothing, readMap, yamlMessage } from './config-issues.js';
 import { readInstances, readInternetGateway, readNatGateways } from './config-read-instances.js';
 import { readNetworkAcls, readPrefixLists, readSecurityGroups } from './config-read-rules.js';
-import { readConntrack, readDataplane, readFlowLogs, readLab, readMetrics, readState } from './config-read-settings.js';
+import { readConntrack, readDataplane, readDhcpOptions, readFlowLogs, readLab, readMetrics, readState } from './config-read-settings.js';
 import { Claims, type Entry, type Names, readEntries } from './config-read-values.js';
 import { readRouteTables, readSubnets, readVpc, type SubnetInfo } from './config-read-vpc.js';
 import { readCustomerGateway, readVpnConnections, readVpnGateway } from './config-read-vpn.js';
@@ -33,7 +33,7 @@ export { DEFAULTS } from './config-defaults.js';
 const TOP_KEYS = [
   'vpc', 'subnets', 'networkAcls', 'securityGroups', 'prefixLists', 'instances', 'routeTables',
   'internetGateway', 'natGateways', 'vpnGateway', 'customerGateway', 'vpnConnections',
-  'conntrack', 'flowLogs', 'metrics', 'state', 'lab', 'dataplane',
+  'conntrack', 'flowLogs', 'metrics', 'state', 'lab', 'dataplane', 'dhcpOptions',
 ] as const;
 
 /**
@@ -156,12 +156,16 @@ function readRoot(ctx: Ctx, contents: unknown): VpcConfig | undefined {
   const flowLogs = readFlowLogs(ctx, top.get('flowLogs'), entries.instances.length);
   const metrics = readMetrics(ctx, top.get('metrics'));
   const state = readState(ctx, top.get('state'), vpc.name);
+  const dhcpOptions = readDhcpOptions(ctx, top.get('dhcpOptions'));
 
   if (ctx.issues.length > 0 || vpcCidr === undefined) return undefined;
   const warnings = ctx.sortedWarnings();
   return {
     file: ctx.file,
-    vpc: withParsed({ name: vpc.name, cidr: cidrToString(vpcCidr), accountId: vpc.accountId }, 'block', vpcCidr),
+    vpc: withParsed({ name: vpc.name, cidr: cidrToString(vpcCidr), accountId: vpc.accountId,
+      ...(vpc.region !== undefined ? { region: vpc.region } : {}),
+      ...(vpc.enableDnsSupport !== undefined ? { enableDnsSupport: vpc.enableDnsSupport } : {}),
+      ...(vpc.enableDnsHostnames !== undefined ? { enableDnsHostnames: vpc.enableDnsHostnames } : {}) }, 'block', vpcCidr),
     subnets,
     networkAcls,
     securityGroups,
@@ -179,6 +183,7 @@ function readRoot(ctx: Ctx, contents: unknown): VpcConfig | undefined {
     state,
     lab,
     dataplane,
+    ...(dhcpOptions !== undefined ? { dhcpOptions } : {}),
     ...(warnings.length > 0 ? { warnings } : {}),
   };
 }
