@@ -42,6 +42,7 @@ import { ReloadRejected, changedSections, restartOnlyIssues } from './daemon/rel
 import { VpnGlue } from './daemon/vpn-glue.js';
 import { restoreRestartState, saveRestartState, type RestartParts } from './daemon/restart-state.js';
 import { Watchdog, type Listener } from './daemon/watchdog.js';
+import { ServicesGlue } from './daemon/services-glue.js';
 
 /** Batches per wake-up before yielding to the event loop. */
 const MAX_BATCHES_PER_WAKE = 64;
@@ -77,6 +78,7 @@ export class Daemon implements MetricsSource {
   private readonly watchdog: Watchdog;
   private readonly attach: Attachments;
   private readonly vpn: VpnGlue;
+  readonly services: ServicesGlue;
   private readonly history = new PolicyCounterHistory();
   private engine: NativeIoEngine | undefined;
   private listener: Listener | undefined;
@@ -108,6 +110,7 @@ export class Daemon implements MetricsSource {
     this.guard = new FaultGuard(log);
     this.attach = new Attachments(this.dp, this.counters, this.guard);
     this.vpn = new VpnGlue(this.dp, this.batch, this.counters, () => this.engine, log, this.guard);
+    this.services = new ServicesGlue(configPath, this.cfg, this.epoch, this.dp, this.counters, log, this.guard);
     const registry = newRegistry();
     registerMetrics(registry, this, this.history);
     this.watchdog = new Watchdog(log, this.guard, async () => {
@@ -164,6 +167,14 @@ export class Daemon implements MetricsSource {
     // Connections saved by the previous process's clean stop continue (before any packet or IKE message).
     this.guard.run('state-restore', () => restoreRestartState(this.restartParts(), this.log));
     this.vpn.start();
+    // The VPC services (metadata, time sync, DHCP answers need only the data plane): without their namespace
+    // the daemon still forwards, and traffic to the service addresses is dropped as vpc_service.
+    try {
+      await this.services.start(engine, this.cfg, this.topo);
+    } catch (e) {
+      this.guard.fail('services-start', e);
+      this.log.error({ event: 'services-failed', error: (e as Error).message }, 'cannot make the VPC service namespace: metadata and time sync are not answered');
+    }
     engine.start(() => this.onReadable());
     this.startTimers();
     this.installSignals();
@@ -270,6 +281,7 @@ export class Daemon implements MetricsSource {
       }
       b.reset();
       if (dp.punts.length > 0) this.vpn.drainPunts();
+      if (dp.legs.services.dhcpCount > 0) this.guard.run('dhcp', () => this.services.drainDhcp(engine, b));
       if (n < b.slots) break;
     }
   }
@@ -432,6 +444,7 @@ export class Daemon implements MetricsSource {
       const oldNames = this.topo.instanceNames;
       this.ct.setAllowances(allowancesOf(cfg, policy.topology), oldNames.map((n) => policy.topology.instanceNames.indexOf(n)));
     }
+    if (policy.topology !== this.topo) this.services.foldAllowance();
     // One swap: topology, compiled policy, NAT gateways and VPN tables, between two batches.
     const nats = plan.attach ? this.attach.natsFor(cfg, policy.topology, plan.attach) : this.dp.nats;
     const old = this.dp.setSnapshot({ topology: policy.topology, policy, nats, vpn: this.dp.vpn });
@@ -440,6 +453,7 @@ export class Daemon implements MetricsSource {
     this.cfg = cfg;
     this.topo = policy.topology;
     if (plan.attach) this.attach.commit(this.engine!, cfg, this.topo, plan.attach);
+    this.services.reconfigure(cfg, this.epoch, this.topo);
     if (plan.flowLogs) {
       const before = this.flowLogs;
       const intervalBefore = before?.aggregationInterval;
@@ -467,6 +481,7 @@ export class Daemon implements MetricsSource {
     if (this.engine) this.guard.run('state-save', () => { detached = saveRestartState(this.restartParts(), this.log); });
     // DELETE for the tunnels whose state was not saved (they go out before the sockets close).
     await this.vpn.stop(detached).catch((e: unknown) => this.guard.fail('stop', e));
+    await this.services.stop(this.engine).catch((e: unknown) => this.guard.fail('stop', e));
     this.guard.run('stop', () => {
       this.engine?.stop();
       this.engine?.close();
