@@ -74,7 +74,8 @@ export class ServicePath {
 
   /** Instance S's packet for a service address (its source/dest check passed). */
   toService(b: PacketBatch, pkt: Packet, topo: Topology, S: number, nowMs: number): number {
-    if (this.port < 0 || !this.served(topo, pkt.dst)) return DropReason.VpcService;
+    // Only the ENI's own address is answered: what an appliance forwards from elsewhere gets nothing [EC2-IMDS-LIMIT].
+    if (this.port < 0 || pkt.src !== topo.instIp[S] || !this.served(topo, pkt.dst)) return DropReason.VpcService;
     if (!this.allow(S, nowMs)) return DropReason.LinkLocalAllowance;
     const buf = pkt.buf, e = pkt.ethOff;
     const sm = this.serviceMac, pm = this.portMac;
