@@ -16,7 +16,7 @@
 set -euo pipefail
 
 DEMO=(iproute2 nftables ethtool iputils-ping curl procps)
-TEST=("${DEMO[@]}" iperf3 conntrack jq tcpdump socat python3 gcc libc6-dev make g++ openssl prometheus
+TEST=("${DEMO[@]}" iperf3 conntrack jq tcpdump socat bind9-dnsutils python3 gcc libc6-dev make g++ openssl prometheus
       strongswan-charon strongswan-swanctl libcharon-extra-plugins
       libstrongswan-standard-plugins libstrongswan-extra-plugins)
 

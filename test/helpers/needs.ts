@@ -10,7 +10,7 @@ import { describe, it } from 'vitest';
 import { loadEspNative } from '../../src/ipsec/esp-native.js';
 
 /** `esp-addon`: the native ESP engine (built by `npm ci`). */
-export type Need = 'root' | 'strongswan' | 'prometheus' | 'openssl' | 'tcpdump' | 'nft' | 'python3' | 'esp-addon';
+export type Need = 'root' | 'strongswan' | 'prometheus' | 'openssl' | 'tcpdump' | 'nft' | 'python3' | 'esp-addon' | 'dig';
 
 /** True when run by CI (`CI=true`, as CI services set it). */
 export const inCi = process.env.CI === 'true' || process.env.CI === '1';
@@ -29,6 +29,7 @@ const CHECKS: Record<Need, () => boolean> = {
   tcpdump: () => onPath('tcpdump'),
   nft: () => onPath('nft'),
   python3: () => onPath('python3'),
+  dig: () => onPath('dig'),
   'esp-addon': () => loadEspNative() !== null,
 };
 
