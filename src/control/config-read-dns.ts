@@ -93,7 +93,7 @@ function readRecords(ctx: Ctx, v: V, zone: string): PrivateZoneRecord[] {
     const key = `${r.name} ${r.type}`;
     const first = byNameType.get(key);
     if (first !== undefined) {
-      ctx.error(rv.at, `${rv.path}: ${r.name} already has a ${r.type} record set at ${first.path}; put all values in one record's values`);
+      ctx.error(rv.at, `${rv.path}: ${r.name} already has a record set of type ${r.type} at ${first.path}; put all values in one record's values`);
       continue;
     }
     byNameType.set(key, rv);
