@@ -8,13 +8,13 @@
  *   address in a bounded table hashed with a per-process seed
  *   (lib/rate-limiter.ts); a query past it is dropped, as AWS does, and
  *   reported `rate_limited`. Non-IPv4 clients share one bucket.
- * - UDP: at most MAX_PENDING queries being answered at once; more are
+ * - UDP: at most `maxPending` queries being answered at once; more are
  *   dropped and counted (`stats.overloaded`).
  * - TCP: length-framed messages, several per connection, answered as they
- *   complete (RFC 7766 pipelining) with at most TCP_PIPELINE in progress per
- *   connection (reading pauses beyond); at most MAX_TCP connections (a new
- *   one beyond is closed at once); a connection idle for TCP_IDLE_MS is
- *   closed.
+ *   complete (RFC 7766 pipelining) with at most `tcpPipeline` in progress per
+ *   connection (reading pauses beyond); at most `maxTcpConnections` (a new
+ *   one beyond is closed at once, counted); a connection idle for
+ *   `tcpIdleMs` is closed (counted). Bounds in DnsServiceLimits.
  * - setConfig() compiles the new options first: a bad configuration throws
  *   and the running one stays, whole.
  */
@@ -31,17 +31,27 @@ export type { DnsOutcome, DnsServiceOptions, PrivateZone } from './options.js';
 
 export const DEFAULT_PER_ENI_PPS = 1024;
 const LIMITER_CAPACITY = 4096;
-const MAX_PENDING = 4096;
-const MAX_TCP = 256;
-const TCP_PIPELINE = 16;
-const TCP_IDLE_MS = 10_000;
+
+/** The service's own bounds (the defaults suit a VPC; tests use small ones). */
+export interface DnsServiceLimits {
+  /** UDP queries being answered at once (default 4096). */
+  readonly maxPending: number;
+  /** Open TCP connections (default 256). */
+  readonly maxTcpConnections: number;
+  /** Queries in progress per TCP connection before reading pauses (default 16). */
+  readonly tcpPipeline: number;
+  /** A TCP connection with nothing in progress is closed after this long without traffic (default 10 s, RFC 7766 6.2.3). */
+  readonly tcpIdleMs: number;
+}
+
+export const DEFAULT_LIMITS: DnsServiceLimits = { maxPending: 4096, maxTcpConnections: 256, tcpPipeline: 16, tcpIdleMs: 10_000 };
 /** The bucket of every client whose address is not IPv4. */
 const NON_IPV4_KEY = 0xffffffff;
 
 export interface DnsServiceStats {
-  /** UDP queries dropped because MAX_PENDING were in progress. */
+  /** UDP queries dropped because `maxPending` were in progress. */
   overloaded: number;
-  /** TCP connections closed at once because MAX_TCP were open. */
+  /** TCP connections closed at once because `maxTcpConnections` were open. */
   tcpRejected: number;
   /** TCP connections closed for idleness. */
   tcpIdleClosed: number;
@@ -63,7 +73,10 @@ export class DnsService {
   private pending = 0;
   readonly stats: DnsServiceStats = { overloaded: 0, tcpRejected: 0, tcpIdleClosed: 0 };
 
-  constructor(opts: DnsServiceOptions) {
+  private readonly limits: DnsServiceLimits;
+
+  constructor(opts: DnsServiceOptions, limits: Partial<DnsServiceLimits> = {}) {
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
     catalogOf(opts);
     this.opts = opts;
     this.limiter = newLimiter(opts);
@@ -145,7 +158,7 @@ export class DnsService {
 
   private onUdp(sock: UdpSocket, msg: Buffer, ip: string, port: number): void {
     if (!this.admit(ip)) return;
-    if (this.pending >= MAX_PENDING) {
+    if (this.pending >= this.limits.maxPending) {
       this.stats.overloaded++;
       return;
     }
@@ -172,7 +185,7 @@ export class DnsService {
   }
 
   private onTcp(c: Socket): void {
-    if (this.conns.size >= MAX_TCP) {
+    if (this.conns.size >= this.limits.maxTcpConnections) {
       this.stats.tcpRejected++;
       c.destroy();
       return;
@@ -180,28 +193,41 @@ export class DnsService {
     this.conns.add(c);
     const ip = c.remoteAddress ?? '';
     const reader = new FrameReader();
+    const pipeline = this.limits.tcpPipeline;
+    // Queries read but not started: reading pauses while any wait, so this
+    // holds at most the messages of one chunk.
+    const waiting: Buffer[] = [];
     let inProgress = 0;
-    c.setTimeout(TCP_IDLE_MS, () => {
+    const start = (msg: Buffer): void => {
+      inProgress++;
+      answer(msg, ip, this.opts, 'tcp')
+        .then((resp) => {
+          if (resp !== null && !c.destroyed) c.write(frame(resp));
+        }, () => undefined)
+        .finally(() => {
+          inProgress--;
+          const next = waiting.shift();
+          if (next !== undefined && !c.destroyed) start(next);
+          else if (waiting.length === 0 && c.isPaused() && !c.destroyed) c.resume();
+        });
+    };
+    c.setTimeout(this.limits.tcpIdleMs, () => {
       if (inProgress > 0) return;
       this.stats.tcpIdleClosed++;
       c.destroy();
     });
     c.on('error', () => undefined);
-    c.on('close', () => this.conns.delete(c));
+    c.on('close', () => {
+      this.conns.delete(c);
+      waiting.length = 0;
+    });
     c.on('data', (chunk: Buffer) => {
       for (const msg of reader.push(chunk)) {
         if (!this.admit(ip)) continue;
-        inProgress++;
-        if (inProgress >= TCP_PIPELINE) c.pause();
-        answer(msg, ip, this.opts, 'tcp')
-          .then((resp) => {
-            if (resp !== null && !c.destroyed) c.write(frame(resp));
-          }, () => undefined)
-          .finally(() => {
-            inProgress--;
-            if (inProgress < TCP_PIPELINE && c.isPaused() && !c.destroyed) c.resume();
-          });
+        if (inProgress < pipeline) start(msg);
+        else waiting.push(msg);
       }
+      if (waiting.length > 0) c.pause();
     });
   }
 }

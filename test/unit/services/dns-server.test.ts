@@ -4,8 +4,9 @@
  * truncated UDP answer and dig's TCP retry, forwarding through
  * udpTcpUpstream to a tiny server on loopback. Then, with a small Node
  * client: the per-client rate limit, refusal of an unknown client
- * (127.0.0.2), several queries on one TCP connection, and setConfig being
- * all or nothing.
+ * (127.0.0.2), several queries on one TCP connection, the TCP bounds
+ * (connections, queries in progress per connection, idle timeout), and
+ * setConfig being all or nothing.
  */
 import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -213,6 +214,71 @@ describe('DnsService on loopback', () => {
       expect((now!.answers![0] as { data: string }).data).toBe('198.18.1.11');
     } finally {
       await svc.close();
+    }
+  });
+
+  it('TCP bounds: a connection past maxTcpConnections is closed at once; an idle one after tcpIdleMs', async () => {
+    const outcomes: DnsOutcome[] = [];
+    const svc = new DnsService(options(upstream.port, outcomes), { maxTcpConnections: 2, tcpIdleMs: 300 });
+    await svc.listen(['127.0.0.1'], 0);
+    try {
+      const port = tcpPort(svc);
+      const closed: boolean[] = [false, false, false];
+      const conns = [0, 1, 2].map((i) => {
+        const c = connect({ host: '127.0.0.1', port });
+        c.on('error', () => undefined);
+        c.on('close', () => {
+          closed[i] = true;
+        });
+        return c;
+      });
+      await expect.poll(() => svc.stats.tcpRejected, { timeout: 2000 }).toBe(1);
+      expect(closed.filter((x) => x)).toHaveLength(1);
+      // The two admitted ones answer.
+      const reader = new FrameReader();
+      const got: DecodedPacket[] = [];
+      const live = conns.find((_, i) => !closed[i])!;
+      live.on('data', (d: Buffer) => got.push(...reader.push(d).map((m) => decode(m))));
+      live.write(frame(query('db.corp.internal', 31)));
+      await expect.poll(() => got.length, { timeout: 2000 }).toBe(1);
+      // Then nothing more: both are closed for idleness.
+      await expect.poll(() => closed.every((x) => x), { timeout: 3000 }).toBe(true);
+      expect(svc.stats.tcpIdleClosed).toBe(2);
+    } finally {
+      await svc.close();
+    }
+  });
+
+  it('TCP: at most tcpPipeline queries of one connection in progress; the rest wait and are answered after', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((res) => {
+      release = res;
+    });
+    const slow = await tinyDns(async (q) => {
+      await gate;
+      return aAnswer(q, '203.0.113.8');
+    });
+    const outcomes: DnsOutcome[] = [];
+    const svc = new DnsService(options(slow.port, outcomes), { tcpPipeline: 2 });
+    await svc.listen(['127.0.0.1'], 0);
+    try {
+      const c = connect({ host: '127.0.0.1', port: tcpPort(svc) });
+      const reader = new FrameReader();
+      const got: DecodedPacket[] = [];
+      c.on('data', (d: Buffer) => got.push(...reader.push(d).map((m) => decode(m))));
+      await new Promise<void>((res) => c.once('connect', () => res()));
+      c.write(Buffer.concat([1, 2, 3, 4, 5].map((i) => frame(query(`n${i}.example`, 40 + i)))));
+      await expect.poll(() => slow.seen.length, { timeout: 2000 }).toBe(2);
+      // Give the server time to start more, if it wrongly would.
+      await new Promise((res) => setTimeout(res, 200));
+      expect(slow.seen.length).toBe(2);
+      release();
+      await expect.poll(() => got.length, { timeout: 3000 }).toBe(5);
+      expect(got.map((p) => p.id).sort()).toEqual([41, 42, 43, 44, 45]);
+      c.destroy();
+    } finally {
+      await svc.close();
+      await slow.close();
     }
   });
 });
