@@ -16,7 +16,9 @@
  * allocates its answer (the service answers from sockets, not from the
  * per-packet path of the data plane).
  */
-import { formatIpv4, ipv4InCidr, type Ipv4Cidr, parseCidr, parseIpv4 } from '../../control/cidr.js';
+import { encode, type Answer } from 'dns-packet';
+import { formatIpv4, ipv4InCidr, type Ipv4Cidr, parseCidr, parseIpv4, parseIpv6 } from '../../control/cidr.js';
+import { dnsNameProblem } from '../../control/config-read-dns.js';
 import type { DnsRecordType, PrivateZone } from '../../control/config-types.js';
 
 /** A record as the encoder wants it (dns-packet's answer shape, `data` by type). */
@@ -118,23 +120,46 @@ function splitTxt(s: string): Buffer[] {
   return out.length > 0 ? out : [Buffer.alloc(0)];
 }
 
+/** Lower case, without the trailing dot: the form every name is kept in. */
+function normName(s: string): string {
+  return (s.endsWith('.') ? s.slice(0, -1) : s).toLowerCase();
+}
+
 function recordData(type: DnsRecordType, value: string): unknown {
   switch (type) {
     case 'A':
     case 'AAAA':
-    case 'CNAME':
       return value;
+    case 'CNAME':
+      return normName(value);
     case 'TXT':
       return splitTxt(value);
     case 'MX': {
-      const [pref, exchange] = value.split(' ');
-      return { preference: Number(pref), exchange };
+      const [pref, exchange] = value.trim().split(/\s+/);
+      return { preference: Number(pref), exchange: normName(exchange ?? '') };
     }
     case 'SRV': {
-      const [priority, weight, port, target] = value.split(' ');
-      return { priority: Number(priority), weight: Number(weight), port: Number(port), target };
+      const [priority, weight, port, target] = value.trim().split(/\s+/);
+      return { priority: Number(priority), weight: Number(weight), port: Number(port), target: normName(target ?? '') };
     }
   }
+}
+
+/** `r` when the encoder takes it; a bad value fails here, when the configuration is set, not at query time. */
+function checked(zone: string, r: LocalRecord, value: string): LocalRecord {
+  const bad = (): Error => new Error(`dns: zone ${zone}: record ${r.name} ${r.type}: ${JSON.stringify(value)} is not a valid value`);
+  if ((r.type === 'A' && parseIpv4(value) === undefined) || (r.type === 'AAAA' && parseIpv6(value) === undefined)) throw bad();
+  const d = r.data as Record<string, unknown>;
+  const u16 = (x: unknown): boolean => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 65535;
+  if (r.type === 'MX' && !(u16(d.preference) && typeof d.exchange === 'string' && dnsNameProblem(d.exchange) === undefined)) throw bad();
+  if (r.type === 'SRV' && !(u16(d.priority) && u16(d.weight) && u16(d.port) && typeof d.target === 'string' && dnsNameProblem(d.target) === undefined)) throw bad();
+  if (r.type === 'CNAME' && dnsNameProblem(r.data as string) !== undefined) throw bad();
+  try {
+    encode({ type: 'response', answers: [{ ...r, class: 'IN' } as Answer] });
+  } catch {
+    throw bad();
+  }
+  return r;
 }
 
 function addRecord(names: Map<string, RecordSets>, r: LocalRecord): void {
@@ -165,13 +190,16 @@ export class Catalog {
     this.hostnamesOn = input.enableDnsHostnames;
 
     for (const z of input.privateZones) {
-      if (this.zones.has(z.name)) throw new Error(`dns: private zone ${z.name} is given twice`);
+      const zone = normName(z.name);
+      if (this.zones.has(zone)) throw new Error(`dns: private zone ${zone} is given twice`);
+      if (dnsNameProblem(zone) !== undefined) throw new Error(`dns: private zone ${JSON.stringify(z.name)} is not a DNS name`);
       const names = new Map<string, RecordSets>();
       for (const r of z.records) {
-        if (r.name !== z.name && !r.name.endsWith(`.${z.name}`)) throw new Error(`dns: record ${r.name} is outside its zone ${z.name}`);
-        for (const v of r.values) addRecord(names, { name: r.name, type: r.type, ttl: r.ttl, data: recordData(r.type, v) });
+        const name = normName(r.name);
+        if (name !== zone && !name.endsWith(`.${zone}`)) throw new Error(`dns: record ${r.name} is outside its zone ${zone}`);
+        for (const v of r.values) addRecord(names, checked(zone, { name, type: r.type, ttl: r.ttl, data: recordData(r.type, v) }, v));
       }
-      this.zones.set(z.name, { name: z.name, names, between: emptyNonTerminals(names, z.name), soa: soaRecord(z.name, ZONE_SOA_TTL, ZONE_SOA.minimum) });
+      this.zones.set(zone, { name: zone, names, between: emptyNonTerminals(names, zone), soa: soaRecord(zone, ZONE_SOA_TTL, ZONE_SOA.minimum) });
     }
 
     const domain = privateDomain(input.region);

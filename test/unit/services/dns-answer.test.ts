@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { decode, encode, type Answer, type DecodedPacket, type OptAnswer, type Packet } from 'dns-packet';
 import { describe, expect, it } from 'vitest';
 import type { PrivateZone } from '../../../src/control/config-types.js';
-import { answer, type DnsOutcome, type DnsServiceOptions } from '../../../src/services/dns/server.js';
+import { answer, DnsService, type DnsOutcome, type DnsServiceOptions } from '../../../src/services/dns/server.js';
 import { CaseCounts, propertySeed } from '../../helpers/property.js';
 
 const FLAG_TC = 0x0200;
@@ -356,6 +356,36 @@ describe('answer(): EDNS and truncation', () => {
     expect(decode(edns!).flag_tc).toBe(false);
     const tcp = decode((await answer(query({ name: 'big.corp.internal', type: 'TXT' }), '198.18.1.10', r.opts, 'tcp'))!);
     expect([tcp.flag_tc, tcp.answers!.length]).toEqual([false, 30]);
+  });
+});
+
+describe('options: checked when set, names normalised', () => {
+  const zone = (type: PrivateZone['records'][number]['type'], value: string): PrivateZone[] => [{ name: 'corp.internal', records: [{ name: 'x.corp.internal', type, values: [value], ttl: 60 }] }];
+
+  it('a bad region, CIDR, address or record value throws when the options are given, not at query time', () => {
+    const bad: Array<[Partial<DnsServiceOptions>, RegExp]> = [
+      [{ region: 'mars' }, /region/],
+      [{ vpcCidr: '198.18.0.0/33' }, /vpcCidr/],
+      [{ instances: [{ name: 'i', privateIp: '198.18.1.1', publicIp: 'nope' }] }, /publicIp/],
+      [{ privateZones: zone('A', '198.18.2.300') }, /x\.corp\.internal A/],
+      [{ privateZones: zone('AAAA', '2001:db8::g') }, /AAAA/],
+      [{ privateZones: zone('MX', 'ten mail.corp.internal') }, /MX/],
+      [{ privateZones: zone('SRV', '1 2 70000 db.corp.internal') }, /SRV/],
+      [{ privateZones: zone('CNAME', 'a..b') }, /CNAME/],
+      [{ privateZones: [{ name: 'corp.internal', records: [{ name: 'db.other.internal', type: 'A', values: ['198.18.2.1'], ttl: 1 }] }] }, /outside its zone/],
+      [{ perEniLimitPps: 0 }, /perEniLimitPps/],
+    ];
+    for (const [over, re] of bad) expect(() => new DnsService(rig(over).opts), re.source).toThrow(re);
+  });
+
+  it('zone, record and target names are matched without case and without the trailing dot', async () => {
+    const r = rig({ privateZones: [{ name: 'Corp.Internal.', records: [
+      { name: 'DB.Corp.Internal.', type: 'A', values: ['198.18.2.20'], ttl: 60 },
+      { name: 'www.corp.internal', type: 'CNAME', values: ['DB.CORP.INTERNAL.'], ttl: 60 },
+    ] }] });
+    expect(data(await ask(r, { name: 'db.corp.internal' }))).toEqual(['198.18.2.20']);
+    expect(data(await ask(r, { name: 'WWW.corp.internal' }))).toEqual(['db.corp.internal', '198.18.2.20']);
+    expect(r.asked).toHaveLength(0);
   });
 });
 
