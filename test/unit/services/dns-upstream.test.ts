@@ -87,6 +87,25 @@ describe('udpTcpUpstream', () => {
     expect(decode(r!).answers!.map((a) => (a as { data: string }).data)).toEqual(['203.0.113.9']);
   });
 
+  it('a right answer from another port than the server asked is ignored (RFC 5452)', async () => {
+    const other = createSocket('udp4');
+    await new Promise<void>((res) => other.bind(0, '127.0.0.1', () => res()));
+    open.push({ close: () => new Promise<void>((res) => other.close(() => res())) });
+    const s = createSocket('udp4');
+    await new Promise<void>((res) => s.bind(0, '127.0.0.1', () => res()));
+    open.push({ close: () => new Promise<void>((res) => s.close(() => res())) });
+    let asked = 0;
+    s.on('message', (m, rinfo) => {
+      asked++;
+      // The reply comes from `other`'s port, not from the port the query went to.
+      other.send(encode(aAnswer(decode(m), '198.51.100.99')), rinfo.port, rinfo.address);
+    });
+    const up = udpTcpUpstream([{ host: '127.0.0.1', port: s.address().port }], 300);
+    expect(await up(query('example.com', 5), false)).toBeNull();
+    expect(asked).toBe(1);
+    expect(up.stats.timeouts).toBe(1);
+  });
+
   it('every server failing (silent, TCP refused) gives null, counted', async () => {
     const silent = await blackHole();
     const up = udpTcpUpstream([{ host: '127.0.0.1', port: silent }], 100);
