@@ -31,6 +31,8 @@ export type { DnsOutcome, DnsServiceOptions, PrivateZone } from './options.js';
 
 export const DEFAULT_PER_ENI_PPS = 1024;
 const LIMITER_CAPACITY = 4096;
+/** Port 0: free UDP ports tried for one whose TCP twin is free too. */
+const PORT_ATTEMPTS = 8;
 
 /** The service's own bounds (the defaults suit a VPC; tests use small ones). */
 export interface DnsServiceLimits {
@@ -90,12 +92,26 @@ export class DnsService {
     this.limiter = limiter;
   }
 
-  /** UDP and TCP on each address (default port 53). On failure nothing stays open. */
+  /**
+   * UDP and TCP on each address (default port 53). Port 0: a free port,
+   * the same for UDP and TCP on one address (as a client retrying over TCP
+   * expects). On failure nothing stays open.
+   */
   async listen(addresses: string[], port = 53): Promise<void> {
     try {
       for (const address of addresses) {
-        this.udp.push(await this.listenUdp(address, port));
-        this.tcp.push(await this.listenTcp(address, port));
+        for (let attempt = 1; ; attempt++) {
+          const udp = await this.listenUdp(address, port);
+          try {
+            this.tcp.push(await this.listenTcp(address, udp.address().port));
+            this.udp.push(udp);
+            break;
+          } catch (e) {
+            await new Promise<void>((res) => udp.close(() => res()));
+            // A free UDP port whose TCP twin is taken: with port 0, try another (a few times).
+            if (port !== 0 || attempt >= PORT_ATTEMPTS || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+          }
+        }
       }
     } catch (e) {
       await this.close();
