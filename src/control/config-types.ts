@@ -344,6 +344,10 @@ export interface VpcConfig {
   readonly vpnConnections: ReadonlyMap<string, VpnConnection>;
   readonly conntrack: ConntrackConfig;
   readonly flowLogs?: FlowLogsConfig;
+  /** `privateZones:` in file order (empty when absent). */
+  readonly privateZones: readonly PrivateZone[];
+  /** `dns:` (no upstreams when absent). */
+  readonly dns: DnsConfig;
   readonly metrics: { readonly listen: string };
   /** `state:`: where a clean stop saves connection state for the next start (docs/config.md#state). */
   readonly state: StateConfig;
@@ -410,4 +414,46 @@ export class ConfigError extends Error {
 export function withParsed<T extends object, K extends string, P>(obj: T, key: K, value: P): T & { readonly [k in K]: P } {
   Object.defineProperty(obj, key, { value, enumerable: false, writable: false, configurable: false });
   return obj as T & { readonly [k in K]: P };
+}
+
+// ---------------------------------------------------------------------------
+// DNS: `privateZones:` and `dns:` (docs/config.md#privatezones, #dns). Read by
+// config-read-dns.ts, served by src/services/dns/.
+
+/** Record types a private zone may hold. */
+export type DnsRecordType = 'A' | 'AAAA' | 'CNAME' | 'TXT' | 'MX' | 'SRV';
+
+/** One record set of a private zone: every value of one type at one name. */
+export interface PrivateZoneRecord {
+  /** Fully qualified, lower case, no trailing dot (`db.corp.internal`); the zone's apex is the zone name. */
+  readonly name: string;
+  readonly type: DnsRecordType;
+  /**
+   * The values in Route 53's text form: A `198.18.2.20`; AAAA `2001:db8::1`;
+   * CNAME `target.example.com`; TXT the text; MX `10 mail.example.com`;
+   * SRV `priority weight port target`. Names are lower case, without trailing dot.
+   */
+  readonly values: readonly string[];
+  /** Seconds (default 300, Route 53's console default). */
+  readonly ttl: number;
+}
+
+/** A Route 53 private hosted zone associated with the VPC. */
+export interface PrivateZone {
+  /** Lower case, no trailing dot (`corp.internal`). */
+  readonly name: string;
+  readonly records: readonly PrivateZoneRecord[];
+}
+
+/** Where the Amazon DNS server forwards the names it does not answer itself. */
+export interface DnsUpstream {
+  /** IPv4 or IPv6 address. */
+  readonly host: string;
+  readonly port: number;
+}
+
+/** `dns:`. The loader always sets it (no upstreams when the file has no `dns:`). */
+export interface DnsConfig {
+  /** Tried in order; empty: forwarded names answer SERVFAIL. */
+  readonly upstreams: readonly DnsUpstream[];
 }

@@ -26,6 +26,7 @@ import { readNetworkAcls, readPrefixLists, readSecurityGroups } from './config-r
 import { readConntrack, readDataplane, readDhcpOptions, readFlowLogs, readLab, readMetrics, readState } from './config-read-settings.js';
 import { Claims, type Entry, type Names, readEntries } from './config-read-values.js';
 import { readRouteTables, readSubnets, readVpc, type SubnetInfo } from './config-read-vpc.js';
+import { readDns, readPrivateZones } from './config-read-dns.js';
 import { readCustomerGateway, readVpnConnections, readVpnGateway } from './config-read-vpn.js';
 
 export { DEFAULTS } from './config-defaults.js';
@@ -33,7 +34,7 @@ export { DEFAULTS } from './config-defaults.js';
 const TOP_KEYS = [
   'vpc', 'subnets', 'networkAcls', 'securityGroups', 'prefixLists', 'instances', 'routeTables',
   'internetGateway', 'natGateways', 'vpnGateway', 'customerGateway', 'vpnConnections',
-  'conntrack', 'flowLogs', 'metrics', 'state', 'lab', 'dataplane', 'dhcpOptions',
+  'conntrack', 'flowLogs', 'metrics', 'state', 'lab', 'dataplane', 'dhcpOptions', 'privateZones', 'dns',
 ] as const;
 
 /**
@@ -157,6 +158,8 @@ function readRoot(ctx: Ctx, contents: unknown): VpcConfig | undefined {
   const metrics = readMetrics(ctx, top.get('metrics'));
   const state = readState(ctx, top.get('state'), vpc.name);
   const dhcpOptions = readDhcpOptions(ctx, top.get('dhcpOptions'));
+  const privateZones = readPrivateZones(ctx, top.get('privateZones'));
+  const dns = readDns(ctx, top.get('dns'));
 
   if (ctx.issues.length > 0 || vpcCidr === undefined) return undefined;
   const warnings = ctx.sortedWarnings();
@@ -179,6 +182,8 @@ function readRoot(ctx: Ctx, contents: unknown): VpcConfig | undefined {
     vpnConnections,
     conntrack,
     ...(flowLogs !== undefined ? { flowLogs } : {}),
+    privateZones,
+    dns,
     metrics,
     state,
     lab,

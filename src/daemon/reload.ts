@@ -21,6 +21,7 @@ export class ReloadRejected extends Error {
 export const SECTIONS = [
   'vpc', 'subnets', 'networkAcls', 'securityGroups', 'prefixLists', 'instances', 'routeTables', 'internetGateway',
   'natGateways', 'vpnGateway', 'customerGateway', 'vpnConnections', 'conntrack', 'flowLogs', 'metrics', 'state', 'lab', 'dataplane',
+  'privateZones', 'dns',
 ] as const satisfies readonly (keyof VpcConfig)[];
 
 /** JSON of a configuration value, maps and sets included (as entries), for comparison only. */
