@@ -19,6 +19,10 @@ import { answerDhcp } from '../services/dhcp.js';
 import { DhcpType, parseDhcp } from '../services/dhcp-codec.js';
 import { ServicePlane } from '../services/plane.js';
 import { buildServiceSnapshot, type ServiceSnapshot } from '../services/snapshot.js';
+import { udpTcpUpstream } from '../services/dns/upstream.js';
+
+/** How long the daemon waits for one upstream resolver before trying the next. */
+const UPSTREAM_TIMEOUT_MS = 2_000;
 import type { FaultGuard } from './guard.js';
 
 const DHCP_TYPE_NAMES = ['', 'discover', 'offer', 'request', 'decline', 'ack', 'nak', 'release', 'inform'];
@@ -35,11 +39,22 @@ export class ServicesGlue {
   private readonly allowanceBase = new Map<string, number>();
   private names: readonly string[] = [];
   private started = false;
+  private upstreamKey = '';
 
   constructor(configPath: string, cfg: VpcConfig, epoch: number, private readonly dp: Dataplane, private readonly counters: Counters,
     private readonly log: Logger, private readonly guard: FaultGuard) {
     this.plane = new ServicePlane(configPath, cfg.dataplane.netns, cfg.dataplane.vnetHeader, log);
     this.snap = buildServiceSnapshot(cfg, epoch);
+    this.setUpstreams(cfg);
+  }
+
+  /** The forwarder for Amazon DNS: dns.upstreams, asked from the daemon's own namespace. */
+  private setUpstreams(cfg: VpcConfig): void {
+    const ups = cfg.dns?.upstreams ?? [];
+    const key = JSON.stringify(ups);
+    if (key === this.upstreamKey) return;
+    this.upstreamKey = key;
+    this.plane.forwarder = ups.length > 0 ? udpTcpUpstream(ups, UPSTREAM_TIMEOUT_MS) : null;
   }
 
   /** Makes the plane, opens the service port, starts the server. Throws when the namespace or the port cannot be made. */
@@ -77,6 +92,7 @@ export class ServicesGlue {
   /** A reload: the new snapshot for the server and the DHCP responder. */
   reconfigure(cfg: VpcConfig, epoch: number, topo: Topology): void {
     this.snap = buildServiceSnapshot(cfg, epoch);
+    this.setUpstreams(cfg);
     this.attach(topo);
     if (this.started) this.guard.run('services-reload', () => this.plane.configure(this.snap));
   }

@@ -90,6 +90,8 @@ export class ServicePlane {
   private restartTimer: NodeJS.Timeout | undefined;
   private readyWaiters: (() => void)[] = [];
   ready = false;
+  /** Sends a DNS query the server forwards to dns.upstreams (from the daemon's namespace); null: none configured. */
+  forwarder: ((query: Buffer, viaTcp: boolean) => Promise<Buffer | null>) | null = null;
 
   constructor(configPath: string, private readonly dataplaneNetns: string | undefined, private readonly vnetHeader: boolean, private readonly log: Logger) {
     this.names = servicePlaneNames(configPath);
@@ -197,7 +199,23 @@ export class ServicePlane {
       case 'warn':
         this.log.warn({ event: 'services-warning', message: String(m.message) }, String(m.message));
         return;
+      case 'dns-forward':
+        this.forwardDns(m.id, m.query, m.tcp);
+        return;
     }
+  }
+
+  private forwardDns(id: number, query: string, tcp: boolean): void {
+    const child = this.child;
+    const reply = (answer: Buffer | null): void => {
+      if (child !== undefined && child === this.child && child.connected) child.send({ type: 'dns-answer', id, answer: answer === null ? null : answer.toString('base64') });
+    };
+    const fwd = this.forwarder;
+    if (fwd === null || typeof id !== 'number' || typeof query !== 'string') {
+      reply(null);
+      return;
+    }
+    fwd(Buffer.from(query, 'base64'), tcp === true).then(reply, () => reply(null));
   }
 
   /** Test hook and the watchdog's remedy: kill the server (it restarts). */

@@ -5,13 +5,15 @@
  *
  *   169.254.169.254 TCP 80    instance metadata (services/imds.ts)
  *   169.254.169.123 UDP 123   Amazon Time Sync (services/ntp-codec.ts)
- *   base + 2, 169.254.169.253 Amazon DNS (services/dns-hook.ts), with enableDnsSupport
+ *   base + 2, 169.254.169.253 Amazon DNS (services/dns-hook.ts, services/dns/), with
+ *                             enableDnsSupport; forwarded names go to the parent
  *
  * The caller is identified by its source address (the data plane lets only
  * an ENI's own traffic, after its source/destination check, reach the
  * namespace). IPC, parent -> server: {type:'config', snap}; server ->
  * parent: {type:'ready'}, {type:'counters', requests, malformed} once a
- * second when something changed, {type:'error', message}.
+ * second when something changed, {type:'error'|'warn', message}, and
+ * {type:'dns-forward', id, query, tcp} answered by {type:'dns-answer', id, answer}.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
@@ -25,12 +27,20 @@ import { IMDS_ADDR, instanceByIp, TIME_SYNC_ADDR, type ServiceSnapshot } from '.
 /** Service names as the metrics label them. */
 export type ServiceName = 'imds' | 'time-sync' | 'dns';
 
-export type ParentMessage = { type: 'config'; snap: ServiceSnapshot };
+export type ParentMessage =
+  | { type: 'config'; snap: ServiceSnapshot }
+  /** The answer to a forwarded DNS query (base64), or null. */
+  | { type: 'dns-answer'; id: number; answer: string | null };
 export type ServerMessage =
   | { type: 'ready' }
   | { type: 'counters'; requests: [ServiceName, string, number][]; malformed: Record<string, number> }
   | { type: 'error'; message: string }
-  | { type: 'warn'; message: string };
+  | { type: 'warn'; message: string }
+  /** A DNS query for dns.upstreams, sent from the daemon's namespace (base64). */
+  | { type: 'dns-forward'; id: number; query: string; tcp: boolean };
+
+/** Forwarded DNS queries waiting for the parent at once, and how long one may wait. */
+const MAX_FORWARDS = 1024, FORWARD_TIMEOUT_MS = 5_000;
 
 /** The kernel's default TTL, put back on a kept-alive connection after a token response. */
 const DEFAULT_TTL = 64;
@@ -48,7 +58,9 @@ class ServiceServer {
   private readonly ttlRaised = new WeakSet<Socket>();
   private http = createServer({ keepAliveTimeout: KEEPALIVE_MS, requestTimeout: 10_000, maxHeaderSize: 8192 }, (q, r) => this.imds(q, r));
   private ntp: UdpSocket | undefined;
-  private readonly dns = new DnsHook((m) => this.send({ type: 'warn', message: m }));
+  private readonly dns = new DnsHook((q, tcp) => this.forward(q, tcp), (_ip, who) => this.countName('dns', who));
+  private readonly forwards = new Map<number, (answer: Buffer | null) => void>();
+  private nextForward = 1;
   private readonly setIpTtl = loadAddon().setIpTtl;
 
   constructor(private readonly send: (m: ServerMessage) => void) {
@@ -69,18 +81,50 @@ class ServiceServer {
       });
       this.ntp = await bindUdp(TIME_SYNC_ADDR, 123, (m, r) => this.timeSync(m, r));
     }
-    await this.dns.configure(snap);
+    // A resolver that cannot start (its addresses taken, zones that do not compile) leaves metadata and time sync answering.
+    try {
+      await this.dns.configure(snap);
+    } catch (e) {
+      this.send({ type: 'error', message: `Amazon DNS: ${(e as Error).message}` });
+    }
   }
 
   private count(service: ServiceName, ip: string): void {
     const inst = this.snap === undefined ? undefined : instanceByIp(this.snap, ip);
-    const key = `${service}\0${inst?.name ?? ''}`;
+    this.countName(service, inst?.name);
+  }
+
+  private countName(service: ServiceName, name: string | undefined): void {
+    // Names come from the configuration: the map holds at most services x instances + services keys.
+    const key = `${service}\0${name ?? ''}`;
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
     this.dirty = true;
   }
 
-  countDns(ip: string): void {
-    this.count('dns', ip);
+  /** A query for dns.upstreams: the parent sends it (the namespace has no way out). */
+  private forward(query: Buffer, tcp: boolean): Promise<Buffer | null> {
+    if (this.forwards.size >= MAX_FORWARDS) return Promise.resolve(null);
+    const id = this.nextForward;
+    this.nextForward = (this.nextForward % 0x7fffffff) + 1;
+    return new Promise((res) => {
+      const t = setTimeout(() => {
+        this.forwards.delete(id);
+        res(null);
+      }, FORWARD_TIMEOUT_MS);
+      this.forwards.set(id, (a) => {
+        clearTimeout(t);
+        this.forwards.delete(id);
+        res(a);
+      });
+      this.send({ type: 'dns-forward', id, query: query.toString('base64'), tcp });
+    });
+  }
+
+  /** The parent's answer to a forwarded query. */
+  answered(id: number, answer: string | null): void {
+    const done = this.forwards.get(id);
+    if (done === undefined) return;
+    done(typeof answer === 'string' ? Buffer.from(answer, 'base64') : null);
   }
 
   private imds(req: IncomingMessage, res: ServerResponse): void {
@@ -163,7 +207,12 @@ function main(): void {
   let ready = false;
   let chain: Promise<void> = Promise.resolve();
   process.on('message', (m: ParentMessage) => {
-    if (m === null || typeof m !== 'object' || m.type !== 'config') return;
+    if (m === null || typeof m !== 'object') return;
+    if (m.type === 'dns-answer') {
+      server.answered(m.id, m.answer);
+      return;
+    }
+    if (m.type !== 'config') return;
     chain = chain.then(() => server.configure(m.snap)).then(
       () => {
         if (!ready) send({ type: 'ready' });

@@ -7,7 +7,7 @@
  */
 import { awsId, idScope } from '../control/aws-ids.js';
 import { metadataOptionsOf, regionDomain, vpcSettingsOf } from '../control/config-defaults.js';
-import type { MetadataOptions, VpcConfig } from '../control/config-types.js';
+import type { MetadataOptions, PrivateZone, VpcConfig } from '../control/config-types.js';
 import { formatIpv4, parseCidr4 } from '../lib/ipv4.js';
 
 /** Link-local service addresses (aws-semantics §3). */
@@ -56,6 +56,10 @@ export interface ServiceSnapshot {
   /** DHCP's domain name servers, AmazonProvidedDNS resolved to the VPC base + 2. */
   readonly dhcpDnsServers: readonly string[];
   readonly instances: readonly ServiceInstance[];
+  /** Route 53 private hosted zones (Amazon DNS answers them). */
+  readonly privateZones: readonly PrivateZone[];
+  /** Whether dns.upstreams has any resolver (the daemon forwards for the server). */
+  readonly dnsForwarding: boolean;
 }
 
 /** The instance-type the metadata service reports (the configuration has no instance types). */
@@ -119,6 +123,8 @@ export function buildServiceSnapshot(cfg: VpcConfig, epoch: number): ServiceSnap
     dhcpDomain: dhcp?.domainName ?? privateDomain,
     dhcpDnsServers,
     instances,
+    privateZones: (cfg.privateZones ?? []).map((z) => ({ name: z.name, records: z.records.map((r) => ({ ...r, values: [...r.values] })) })),
+    dnsForwarding: (cfg.dns?.upstreams.length ?? 0) > 0,
   };
 }
 

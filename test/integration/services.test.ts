@@ -2,7 +2,8 @@
  * The VPC services on real packets with real clients: curl against the
  * metadata service (IMDSv2 tokens, required tokens, the hop limit seen from a
  * namespace one router behind an instance, paths, user data), sntp against
- * Time Sync, busybox udhcpc against Amazon DHCP. The instances' security
+ * Time Sync, busybox udhcpc against Amazon DHCP, dig against Amazon DNS
+ * (private zone, VPC hostnames, forwarding through the daemon). The instances' security
  * group and their subnet's NACL deny everything: none of the services is
  * stopped by them, and the flow log records none of them (while it does
  * record the refused traffic between the instances).
@@ -10,11 +11,14 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { awsId } from '../../src/control/aws-ids.js';
 import { DaemonProc, fetchText, metricValue, nsx, nsxOk, randomPort, sh, shTry, sleep, uniquePrefix, vpcd } from '../helpers/netns.js';
 import { describeWith } from '../helpers/needs.js';
 import { servicePlaneNames } from '../../src/services/plane.js';
+import { tinyDns, type TinyDns } from '../helpers/tiny-dns.js';
 
 const prefix = uniquePrefix();
 const port = randomPort();
@@ -24,7 +28,12 @@ const behind = `${prefix}-bh`;
 const IMDS = 'http://169.254.169.254';
 
 const config = (hopLimit: number, userData: string) => `
-vpc: { name: ${prefix}, cidr: 198.18.0.0/16, region: eu-west-3 }
+vpc: { name: ${prefix}, cidr: 198.18.0.0/16, region: eu-west-3, enableDnsHostnames: true }
+privateZones:
+  corp.internal:
+    records:
+      - { name: db, type: A, values: [198.18.1.50] }
+dns: { upstreams: ["127.0.0.1:${upstreamPort}"] }
 subnets:
   a: { cidr: 198.18.1.0/24, networkAcl: shut }
 networkAcls:
@@ -46,7 +55,9 @@ metrics: { listen: "127.0.0.1:${port}" }
 lab: { prefix: ${prefix} }
 `;
 
+const execFileP = promisify(execFile);
 const web = `${prefix}-web`, app = `${prefix}-app`;
+let upstreamPort = 0;
 
 function curl(ns: string, args: string[]): { code: number; status: string; body: string } {
   const r = nsx(ns, ['curl', '-s', '-m', '3', '-o', '-', '-w', '\n%{http_code}', ...args], { timeoutMs: 10_000 });
@@ -56,12 +67,17 @@ function curl(ns: string, args: string[]): { code: number; status: string; body:
 const token = (ns: string) => curl(ns, ['-X', 'PUT', '-H', 'X-aws-ec2-metadata-token-ttl-seconds: 60', `${IMDS}/latest/api/token`]);
 const withToken = (ns: string, t: string, path: string) => curl(ns, ['-H', `X-aws-ec2-metadata-token: ${t}`, `${IMDS}${path}`]);
 
-describeWith(['root', 'curl', 'busybox', 'sntp'], 'VPC services on real packets (metadata, Time Sync, DHCP)', () => {
+describeWith(['root', 'curl', 'busybox', 'sntp', 'dig'], 'VPC services on real packets (metadata, Time Sync, DHCP)', () => {
   const cfgPath = join(dir, 'svc.yaml');
   let d: DaemonProc | undefined;
+  let upstream: TinyDns | undefined;
   const metrics = async () => fetchText(`http://127.0.0.1:${port}/metrics`);
 
   beforeAll(async () => {
+    // An upstream resolver in the test's namespace (the daemon's): what Amazon DNS forwards other names to.
+    upstream = await tinyDns((q) => ({ type: 'response', id: q.id, flags: 0x8180, questions: q.questions,
+      answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 60, data: '203.0.113.80' }] }));
+    upstreamPort = upstream.port;
     writeFileSync(cfgPath, config(1, '#!/bin/sh\\necho from-user-data\\n'));
     const up = vpcd(['lab', 'up', cfgPath]);
     expect(up.code, up.stderr).toBe(0);
@@ -81,6 +97,7 @@ describeWith(['root', 'curl', 'busybox', 'sntp'], 'VPC services on real packets 
 
   afterAll(async () => {
     await d?.stop();
+    await upstream?.close();
     vpcd(['lab', 'down', cfgPath]);
     shTry('ip', ['netns', 'del', behind]);
     rmSync(dir, { recursive: true, force: true });
@@ -151,6 +168,16 @@ describeWith(['root', 'curl', 'busybox', 'sntp'], 'VPC services on real packets 
     expect(r.stdout).toContain('EVENT=bound ip=198.18.1.11 subnet=255.255.255.0 router=198.18.1.1 dns=198.18.0.2 domain=eu-west-3.compute.internal lease=3600');
   });
 
+  it('Amazon DNS at base + 2 and 169.254.169.253, UDP and TCP: private zone, VPC hostnames, forwarded names through the daemon', async () => {
+    // Asynchronous: the upstream resolver runs in this process and must answer while dig waits.
+    const dig = async (args: string[]) => (await execFileP('ip', ['netns', 'exec', app, 'dig', '+short', '+time=2', '+tries=1', ...args], { timeout: 15_000 })).stdout;
+    expect((await dig(['@198.18.0.2', 'db.corp.internal'])).trim()).toBe('198.18.1.50');
+    expect((await dig(['@169.254.169.253', 'ip-198-18-1-10.eu-west-3.compute.internal'])).trim()).toBe('198.18.1.10');
+    expect((await dig(['+tcp', '@198.18.0.2', 'db.corp.internal'])).trim()).toBe('198.18.1.50');
+    expect((await dig(['@198.18.0.2', 'www.example.test'])).trim()).toBe('203.0.113.80');
+    expect(upstream!.seen.some((s) => s.q.questions?.[0]?.name === 'www.example.test')).toBe(true);
+  });
+
   it('metrics: requests per service and instance (differences), DHCP exchanges, the server up', async () => {
     // Counts of earlier tests may still be on their way (the server reports once a second): wait until they stop moving.
     let before = await metrics();
@@ -191,6 +218,7 @@ describeWith(['root', 'curl', 'busybox', 'sntp'], 'VPC services on real packets 
   });
 
   it('the SG and NACL that deny everything stopped none of it, and the flow log has no record of it (it has the refused ping)', async () => {
+    expect(nsx(app, ['dig', '+short', '+time=2', '+tries=1', '@198.18.0.2', 'db.corp.internal']).stdout.trim()).toBe('198.18.1.50');
     // Refused traffic between the instances: the flow log works and records it.
     expect(nsx(app, ['ping', '-c', '1', '-W', '1', '198.18.1.10']).code).not.toBe(0);
     const drops = await metrics();
@@ -201,6 +229,7 @@ describeWith(['root', 'curl', 'busybox', 'sntp'], 'VPC services on real packets 
     const log = readFileSync(flowLog, 'utf8');
     expect(log).toMatch(/198\.18\.1\.11 198\.18\.1\.10 .* REJECT/);
     expect(log).not.toMatch(/169\.254\./);
+    expect(log).not.toMatch(/198\.18\.0\.2 /);
     expect(log).not.toMatch(/ 67 | 68 /);
     // The service plane is gone with the daemon.
     expect(sh('ip', ['netns', 'list'])).not.toContain(servicePlaneNames(cfgPath).netns);
