@@ -152,6 +152,14 @@ export class Daemon implements MetricsSource {
     const engine = new IoEngine(b.arenaBuffer, b.slotSize, b.slots, b.rxPort, b.rxOff, b.rxLen, b.txPort, b.txOff, b.txLen);
     this.engine = engine;
     const plan: ReloadPlan = { cfg: this.cfg, policy: this.policy, changed: [] };
+    // The VPC services' namespace first (before the watchdog watches the event loop). Without it the daemon
+    // still forwards, and traffic to the service addresses is dropped as vpc_service.
+    try {
+      this.services.setup();
+    } catch (e) {
+      this.guard.fail('services-start', e);
+      this.log.error({ event: 'services-failed', error: (e as Error).message }, 'cannot make the VPC service namespace: metadata, time sync and DNS are not answered');
+    }
     try {
       await this.build(plan, undefined);
       this.vpn.build(this.cfg);
@@ -167,13 +175,11 @@ export class Daemon implements MetricsSource {
     // Connections saved by the previous process's clean stop continue (before any packet or IKE message).
     this.guard.run('state-restore', () => restoreRestartState(this.restartParts(), this.log));
     this.vpn.start();
-    // The VPC services (metadata, time sync, DHCP answers need only the data plane): without their namespace
-    // the daemon still forwards, and traffic to the service addresses is dropped as vpc_service.
     try {
       await this.services.start(engine, this.cfg, this.topo);
     } catch (e) {
       this.guard.fail('services-start', e);
-      this.log.error({ event: 'services-failed', error: (e as Error).message }, 'cannot make the VPC service namespace: metadata and time sync are not answered');
+      this.log.error({ event: 'services-failed', error: (e as Error).message }, 'cannot open the VPC service port: metadata, time sync and DNS are not answered');
     }
     engine.start(() => this.onReadable());
     this.startTimers();

@@ -50,6 +50,8 @@ export function changedSections(a: VpcConfig, b: VpcConfig): string[] {
  */
 export function restartOnlyIssues(a: VpcConfig, b: VpcConfig): string[] {
   const issues: string[] = [];
+  // The VPC services' namespace carries the VPC base + 2 and routes the VPC CIDR (services/plane.ts).
+  if (a.vpc.cidr !== b.vpc.cidr) issues.push(`vpc.cidr changes need a restart (running ${a.vpc.cidr}, file ${b.vpc.cidr})`);
   if ((a.dataplane.netns ?? '') !== (b.dataplane.netns ?? '') || a.dataplane.batch !== b.dataplane.batch || a.dataplane.vnetHeader !== b.dataplane.vnetHeader) {
     issues.push('dataplane.netns, dataplane.batch and dataplane.vnetHeader only change on restart');
   }

@@ -39,6 +39,7 @@ export class ServicesGlue {
   private readonly allowanceBase = new Map<string, number>();
   private names: readonly string[] = [];
   private started = false;
+  private made = false;
   private upstreamKey = '';
 
   constructor(configPath: string, cfg: VpcConfig, epoch: number, private readonly dp: Dataplane, private readonly counters: Counters,
@@ -57,9 +58,15 @@ export class ServicesGlue {
     this.plane.forwarder = ups.length > 0 ? udpTcpUpstream(ups, UPSTREAM_TIMEOUT_MS) : null;
   }
 
-  /** Makes the plane, opens the service port, starts the server. Throws when the namespace or the port cannot be made. */
-  async start(engine: NativeIoEngine, cfg: VpcConfig, topo: Topology): Promise<void> {
+  /** Makes the namespace and the veth (before the event loop matters: a dozen `ip` commands). Throws with the failing command. */
+  setup(): void {
     this.plane.setup(this.snap);
+    this.made = true;
+  }
+
+  /** Opens the service port and starts the server (after setup()). Throws when the port cannot be opened. */
+  async start(engine: NativeIoEngine, cfg: VpcConfig, topo: Topology): Promise<void> {
+    if (!this.made) return;
     this.vnet = cfg.dataplane.vnetHeader;
     this.portId = engine.addPacketPort(this.plane.names.port, netnsPath(cfg.dataplane.netns), this.vnet);
     const sp = this.dp.legs.services;

@@ -143,10 +143,9 @@ export class ServicePlane {
     });
   }
 
-  /** A reload: the new snapshot goes to the running server (a restarting one gets it when it starts). */
+  /** A reload: the new snapshot goes to the running server (a restarting one gets it when it starts). The addresses stay: vpc.cidr needs a restart. */
   configure(snap: ServiceSnapshot): void {
     this.snap = snap;
-    this.address(snap);
     this.child?.send({ type: 'config', snap });
   }
 
