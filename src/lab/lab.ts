@@ -27,7 +27,7 @@ import { parse as parseYaml } from 'yaml';
 import type { VpcConfig } from '../control/config-types.js';
 import { parseCidr4, formatIpv4 } from '../lib/ipv4.js';
 import { attachInstance, detachInstance, namespaceId, resolveAttach } from './attach.js';
-import { fnv1a32, labUplinkIfName } from './names.js';
+import { fnv1a32, labUplinkIfName, servicePlaneNames } from './names.js';
 import { addInternetUser, type LabState, readState, removeInternetUser, removeState, saveState } from './state.js';
 import { addNetns, delNetns, ip, listNetns, nsExec, OFFLOADS_OFF, run, sysctl } from './sys.js';
 import { startDhcpClient } from './dhcp-client.js';
@@ -197,6 +197,8 @@ export function labDownByPrefix(prefix: string, cfg: VpcConfig | undefined, prog
   const dataplane = st?.dataplane ?? names?.dataplane;
   const toDelete = new Set<string>([...(st?.namespaces ?? []), ...(names?.instances ?? []), ...(names !== undefined ? [names.dataplane] : [])]);
   if (cfg) {
+    // A service namespace a crashed `vpcd run` of this file left behind (a clean stop removes its own).
+    delNetns(servicePlaneNames(cfg.file).netns);
     // The connections a saved state describes go with the lab (and a new lab starts without them).
     try {
       rmSync(cfg.state.path, { force: true });

@@ -18,10 +18,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { derivedMac, fnv1a32 } from '../lab/names.js';
+import { servicePlaneNames, type ServicePlaneNames } from '../lab/names.js';
 import { addNetns, delNetns, ip, nsExec, OFFLOADS_OFF } from '../lab/sys.js';
 import type { ServerMessage, ServiceName } from './server.js';
 import { serviceAddresses, type ServiceSnapshot } from './snapshot.js';
@@ -31,21 +31,6 @@ export const SERVICE_IFNAME = 'svc0';
 /** The next hop the service namespace routes the VPC through (a permanent neighbour entry, never ARPed). */
 export const SERVICE_GATEWAY = '169.254.0.1';
 const RESTART_MIN_MS = 200, RESTART_MAX_MS = 10_000;
-
-export interface ServicePlaneNames {
-  readonly netns: string;
-  /** The data plane's end of the veth. */
-  readonly port: string;
-  /** svc0's MAC and the data plane port's MAC. */
-  readonly serviceMac: string;
-  readonly portMac: string;
-}
-
-/** Names derived from the configuration file's absolute path: two daemons never share them. */
-export function servicePlaneNames(configPath: string): ServicePlaneNames {
-  const h = fnv1a32(resolve(configPath)).toString(16).padStart(8, '0');
-  return { netns: `vpcd-svc-${h}`, port: `vs${h}`, serviceMac: derivedMac(`svc/${h}`), portMac: derivedMac(`svc-port/${h}`) };
-}
 
 /** Counters the server reports, folded across its restarts. */
 export class ServiceCounters {

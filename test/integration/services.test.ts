@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { awsId } from '../../src/control/aws-ids.js';
 import { DaemonProc, fetchText, metricValue, nsx, nsxOk, randomPort, sh, shTry, sleep, uniquePrefix, vpcd } from '../helpers/netns.js';
 import { describeWith } from '../helpers/needs.js';
-import { servicePlaneNames } from '../../src/services/plane.js';
+import { servicePlaneNames } from '../../src/lab/names.js';
 import { tinyDns, type TinyDns } from '../helpers/tiny-dns.js';
 
 const prefix = uniquePrefix();
