@@ -278,6 +278,13 @@ function registerServiceMetrics(registry: Registry, s: MetricsSource): void {
       emit({ type, direction }, n);
     }
   });
+  pulledCounter(registry, 'vpcd_dns_queries_total', 'Amazon DNS queries by outcome (answered, nxdomain, forwarded, servfail, refused, rate_limited, malformed) and the instance that asked.',
+    ['outcome', 'vpc_instance'], (emit) => {
+      for (const [key, n] of s.services.plane.counters.dnsOutcomes) {
+        const [outcome, inst] = key.split('\u0000') as [string, string];
+        emit({ outcome, vpc_instance: inst }, n);
+      }
+    });
   pulledCounter(registry, 'vpcd_service_server_restarts_total', 'Times the VPC service server died and was restarted.', [], (emit) => emit({}, s.services.plane.counters.restarts));
   pulledGauge(registry, 'vpcd_service_server_up', '1 while the VPC service server answers.', [], (emit) => emit({}, s.services.plane.ready ? 1 : 0));
 }

@@ -6,7 +6,7 @@
  * daemon over IPC (`forward`), which sends them from its own namespace to
  * dns.upstreams and passes the answer back.
  */
-import { DnsService, type DnsServiceOptions } from './dns/server.js';
+import { type DnsOutcome, DnsService, type DnsServiceOptions } from './dns/server.js';
 import { DNS_LINK_LOCAL_ADDR, instanceByIp, type ServiceSnapshot } from './snapshot.js';
 
 /** Sends a query to the parent's forwarder; resolves with the answer or null. */
@@ -16,7 +16,7 @@ export class DnsHook {
   private service: DnsService | undefined;
   private snap: ServiceSnapshot | undefined;
 
-  constructor(private readonly forward: Forward, private readonly onQuery: (ip: string | undefined, who: string | undefined) => void) {}
+  constructor(private readonly forward: Forward, private readonly onQuery: (who: string | undefined, outcome: DnsOutcome) => void) {}
 
   private options(snap: ServiceSnapshot): DnsServiceOptions {
     return {
@@ -27,7 +27,7 @@ export class DnsHook {
       privateZones: snap.privateZones,
       upstream: snap.dnsForwarding ? this.forward : async () => null,
       identify: (ip) => (this.snap === undefined ? undefined : instanceByIp(this.snap, ip)?.name),
-      onQuery: (who) => this.onQuery(undefined, who),
+      onQuery: (who, outcome) => this.onQuery(who, outcome),
     };
   }
 

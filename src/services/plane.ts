@@ -37,14 +37,21 @@ export class ServiceCounters {
   /** By service and instance name ('' for a source no ENI owns). */
   readonly requests = new Map<string, number>();
   readonly malformed = new Map<string, number>();
+  /** Amazon DNS queries by outcome and instance name. */
+  readonly dnsOutcomes = new Map<string, number>();
   restarts = 0;
+  private baseDns = new Map<string, number>();
   private base = new Map<string, number>();
   private baseMalformed = new Map<string, number>();
   private last = new Map<string, number>();
   private lastMalformed = new Map<string, number>();
 
   /** A server's cumulative report. */
-  update(requests: readonly [ServiceName, string, number][], malformed: Record<string, number>): void {
+  update(requests: readonly [ServiceName, string, number][], malformed: Record<string, number>, dns: readonly [string, string, number][] = []): void {
+    for (const [outcome, inst, n] of dns) {
+      const k = `${outcome}\0${inst}`;
+      this.dnsOutcomes.set(k, (this.baseDns.get(k) ?? 0) + n);
+    }
     for (const [svc, inst, n] of requests) {
       const k = `${svc}\0${inst}`;
       this.last.set(k, n);
@@ -60,6 +67,7 @@ export class ServiceCounters {
   serverGone(): void {
     this.base = new Map(this.requests);
     this.baseMalformed = new Map(this.malformed);
+    this.baseDns = new Map(this.dnsOutcomes);
     this.last.clear();
     this.lastMalformed.clear();
   }
@@ -175,7 +183,7 @@ export class ServicePlane {
         for (const w of this.readyWaiters.splice(0)) w();
         return;
       case 'counters':
-        if (Array.isArray(m.requests) && typeof m.malformed === 'object') this.counters.update(m.requests, m.malformed);
+        if (Array.isArray(m.requests) && typeof m.malformed === 'object') this.counters.update(m.requests, m.malformed, Array.isArray(m.dns) ? m.dns : []);
         return;
       case 'error':
         this.log.error({ event: 'services-error', error: String(m.message) }, 'VPC service server');

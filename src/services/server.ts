@@ -33,7 +33,7 @@ export type ParentMessage =
   | { type: 'dns-answer'; id: number; answer: string | null };
 export type ServerMessage =
   | { type: 'ready' }
-  | { type: 'counters'; requests: [ServiceName, string, number][]; malformed: Record<string, number> }
+  | { type: 'counters'; requests: [ServiceName, string, number][]; malformed: Record<string, number>; dns: [string, string, number][] }
   | { type: 'error'; message: string }
   | { type: 'warn'; message: string }
   /** A DNS query for dns.upstreams, sent from the daemon's namespace (base64). */
@@ -58,7 +58,13 @@ class ServiceServer {
   private readonly ttlRaised = new WeakSet<Socket>();
   private http = createServer({ keepAliveTimeout: KEEPALIVE_MS, requestTimeout: 10_000, maxHeaderSize: 8192 }, (q, r) => this.imds(q, r));
   private ntp: UdpSocket | undefined;
-  private readonly dns = new DnsHook((q, tcp) => this.forward(q, tcp), (_ip, who) => this.countName('dns', who));
+  private readonly dns = new DnsHook((q, tcp) => this.forward(q, tcp), (who, outcome) => {
+    this.countName('dns', who);
+    // Outcomes are DnsOutcome's seven words, names the configuration's: bounded.
+    const k = `${outcome}\0${who ?? ''}`;
+    this.dnsOutcomes.set(k, (this.dnsOutcomes.get(k) ?? 0) + 1);
+  });
+  private readonly dnsOutcomes = new Map<string, number>();
   private readonly forwards = new Map<number, (answer: Buffer | null) => void>();
   private nextForward = 1;
   private readonly setIpTtl = loadAddon().setIpTtl;
@@ -172,7 +178,12 @@ class ServiceServer {
       const z = k.indexOf('\0');
       requests.push([k.slice(0, z) as ServiceName, k.slice(z + 1), n]);
     }
-    this.send({ type: 'counters', requests, malformed: { ...this.malformed } });
+    const dns: [string, string, number][] = [];
+    for (const [k, n] of this.dnsOutcomes) {
+      const z = k.indexOf('\0');
+      dns.push([k.slice(0, z), k.slice(z + 1), n]);
+    }
+    this.send({ type: 'counters', requests, malformed: { ...this.malformed }, dns });
   }
 
   async close(): Promise<void> {

@@ -204,6 +204,10 @@ describeWith(['root', 'curl', 'busybox', 'sntp', 'dig'], 'VPC services on real p
     expect(metricValue(after, 'vpcd_service_requests_total', { service: 'time-sync', vpc_instance: 'app' })).toBeGreaterThanOrEqual(ntpApp + 1);
     expect(metricValue(after, 'vpcd_dhcp_messages_total', { type: 'ack', direction: 'out' })).toBeGreaterThanOrEqual(1);
     expect(metricValue(after, 'vpcd_service_server_up')).toBe(1);
+    // The dig queries of the DNS test: answered locally and forwarded, by app.
+    expect(metricValue(after, 'vpcd_dns_queries_total', { outcome: 'answered', vpc_instance: 'app' })).toBeGreaterThanOrEqual(3);
+    expect(metricValue(after, 'vpcd_dns_queries_total', { outcome: 'forwarded', vpc_instance: 'app' })).toBeGreaterThanOrEqual(1);
+    expect(metricValue(after, 'vpcd_service_requests_total', { service: 'dns', vpc_instance: 'app' })).toBeGreaterThanOrEqual(4);
   });
 
   it('a killed service server is restarted and answers again', async () => {
