@@ -46,6 +46,7 @@ const MAX_FORWARDS = 1024, FORWARD_TIMEOUT_MS = 5_000;
 const DEFAULT_TTL = 64;
 /** Per connection: the IMDS server closes idle keep-alive connections after this long. */
 const KEEPALIVE_MS = 5_000;
+const MAX_HTTP_CONNECTIONS = 1024;
 
 class ServiceServer {
   private snap: ServiceSnapshot | undefined;
@@ -56,7 +57,7 @@ class ServiceServer {
   private readonly malformed: Record<string, number> = { ntp: 0, imds: 0 };
   private dirty = false;
   private readonly ttlRaised = new WeakSet<Socket>();
-  private http = createServer({ keepAliveTimeout: KEEPALIVE_MS, requestTimeout: 10_000, maxHeaderSize: 8192 }, (q, r) => this.imds(q, r));
+  private http = createServer({ keepAliveTimeout: KEEPALIVE_MS, requestTimeout: 10_000, headersTimeout: 5_000, maxHeaderSize: 8192 }, (q, r) => this.imds(q, r));
   private ntp: UdpSocket | undefined;
   private readonly dns = new DnsHook((q, tcp) => this.forward(q, tcp), (who, outcome) => {
     this.countName('dns', who);
@@ -70,6 +71,8 @@ class ServiceServer {
   private readonly setIpTtl = loadAddon().setIpTtl;
 
   constructor(private readonly send: (m: ServerMessage) => void) {
+    // Every ENI's connections together: the data plane's allowance bounds the packets, this the sockets.
+    this.http.maxConnections = MAX_HTTP_CONNECTIONS;
     this.http.on('clientError', (_e, sock: Socket) => {
       this.malformed.imds++;
       this.dirty = true;
