@@ -111,7 +111,9 @@ export async function answer(query: Buffer, clientIp: string, opts: DnsServiceOp
   const limit = transport === 'tcp' ? TCP_MAX : edns === undefined ? UDP_PLAIN_MAX : Math.min(UDP_EDNS_MAX, Math.max(UDP_PLAIN_MAX, edns.udpPayloadSize));
   const q: Query = { raw: query, span, pkt, edns, limit };
   try {
-    return await respond(q, who, opts, transport);
+    const [out, outcome] = await respond(q, opts, transport);
+    report(opts, who, outcome);
+    return out;
   } catch {
     // A bug or an encoder refusal: the client still gets an answer.
     report(opts, who, 'servfail');
@@ -119,18 +121,17 @@ export async function answer(query: Buffer, clientIp: string, opts: DnsServiceOp
   }
 }
 
-async function respond(q: Query, who: string, opts: DnsServiceOptions, transport: 'udp' | 'tcp'): Promise<Buffer> {
+/** The response and its outcome (reported by the caller, once, after every step that could fail). */
+type Outcome = [Buffer, DnsOutcome];
+
+async function respond(q: Query, opts: DnsServiceOptions, transport: 'udp' | 'tcp'): Promise<Outcome> {
   if (q.edns !== undefined && q.edns.ednsVersion !== 0) {
-    report(opts, who, 'malformed');
-    return build(q, { rcode: 0, aa: false, extRcode: EXT_RCODE_BADVERS });
+    return [build(q, { rcode: 0, aa: false, extRcode: EXT_RCODE_BADVERS }), 'malformed'];
   }
   const question = (q.pkt.questions ?? [])[0];
   if (question === undefined) throw new Error('no question');
   const qtype = question.type as string;
-  if (qtype === 'AXFR' || qtype === 'IXFR') {
-    report(opts, who, 'refused');
-    return build(q, { rcode: RCODE.REFUSED, aa: false });
-  }
+  if (qtype === 'AXFR' || qtype === 'IXFR') return [build(q, { rcode: RCODE.REFUSED, aa: false }), 'refused'];
   const qclass = question.class ?? 'IN';
   if (q.span.plain && (qclass === 'IN' || qclass === 'ANY')) {
     const lname = question.name.toLowerCase();
@@ -138,25 +139,21 @@ async function respond(q: Query, who: string, opts: DnsServiceOptions, transport
     if (r.kind !== 'foreign') {
       const answers = r.answers.map((a) => toAnswer(a, lname, question.name));
       if (r.kind === 'answer' && r.foreignTarget !== undefined) {
-        return completeChain(q, who, opts, transport, answers, r.foreignTarget, qtype);
+        return completeChain(q, opts, transport, answers, r.foreignTarget, qtype);
       }
-      report(opts, who, r.kind === 'nxdomain' ? 'nxdomain' : 'answered');
-      return build(q, {
+      const out = build(q, {
         rcode: r.kind === 'nxdomain' ? RCODE.NXDOMAIN : RCODE.NOERROR,
         aa: true,
         answers,
         ...(r.kind === 'answer' ? {} : { authorities: [toAnswer(r.soa, lname, question.name)] }),
       });
+      return [out, r.kind === 'nxdomain' ? 'nxdomain' : 'answered'];
     }
   }
   const up = await ask(opts, q.raw, transport === 'tcp');
   const resp = up === null ? undefined : checkedResponse(up, question.name, qtype);
-  if (resp === undefined) {
-    report(opts, who, 'servfail');
-    return build(q, { rcode: RCODE.SERVFAIL, aa: false });
-  }
-  report(opts, who, 'forwarded');
-  return relay(q, resp.raw);
+  if (resp === undefined) return [build(q, { rcode: RCODE.SERVFAIL, aa: false }), 'servfail'];
+  return [relay(q, resp.raw), 'forwarded'];
 }
 
 async function ask(opts: DnsServiceOptions, query: Buffer, viaTcp: boolean): Promise<Buffer | null> {
@@ -198,7 +195,7 @@ function relay(q: Query, up: Buffer): Buffer {
  * upstream for that name and append what it says (its RCODE becomes the
  * response's, as RFC 6604 has it for the last name of a chain).
  */
-async function completeChain(q: Query, who: string, opts: DnsServiceOptions, transport: 'udp' | 'tcp', chain: Answer[], target: string, qtype: string): Promise<Buffer> {
+async function completeChain(q: Query, opts: DnsServiceOptions, transport: 'udp' | 'tcp', chain: Answer[], target: string, qtype: string): Promise<Outcome> {
   const sub = encode({
     type: 'query',
     id: 0,
@@ -208,16 +205,12 @@ async function completeChain(q: Query, who: string, opts: DnsServiceOptions, tra
   });
   const up = await ask(opts, sub, transport === 'tcp');
   const resp = up === null ? undefined : checkedResponse(up, target, qtype);
-  if (resp === undefined) {
-    report(opts, who, 'servfail');
-    return build(q, { rcode: RCODE.SERVFAIL, aa: false });
-  }
+  if (resp === undefined) return [build(q, { rcode: RCODE.SERVFAIL, aa: false }), 'servfail'];
   const urcode = resp.raw.readUInt16BE(2) & 0xf;
   const rcode = urcode === RCODE.NXDOMAIN || urcode === RCODE.NOERROR ? urcode : RCODE.SERVFAIL;
-  report(opts, who, rcode === RCODE.NXDOMAIN ? 'nxdomain' : rcode === RCODE.SERVFAIL ? 'servfail' : 'answered');
-  if (rcode === RCODE.SERVFAIL) return build(q, { rcode, aa: false });
+  if (rcode === RCODE.SERVFAIL) return [build(q, { rcode, aa: false }), 'servfail'];
   // Not authoritative for the whole answer: part of it comes from outside the local zones.
-  return build(q, { rcode, aa: false, answers: [...chain, ...(resp.pkt.answers ?? [])] });
+  return [build(q, { rcode, aa: false, answers: [...chain, ...(resp.pkt.answers ?? [])] }), rcode === RCODE.NXDOMAIN ? 'nxdomain' : 'answered'];
 }
 
 function ourOpt(extRcode: number): OptAnswer {
