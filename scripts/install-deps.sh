@@ -18,6 +18,7 @@ set -euo pipefail
 
 DEMO=(iproute2 nftables ethtool iputils-ping curl procps)
 TEST=("${DEMO[@]}" iperf3 conntrack jq tcpdump socat python3 gcc libc6-dev make g++ openssl prometheus
+      busybox sntp bind9-dnsutils
       strongswan-charon strongswan-swanctl libcharon-extra-plugins
       libstrongswan-standard-plugins libstrongswan-extra-plugins chromium)
 

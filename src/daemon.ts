@@ -49,6 +49,7 @@ import { compileFilter } from './observe/event-filter.js';
 import { ControlSocket } from './daemon/control-socket.js';
 import { ControlAnswers } from './daemon/control-answers.js';
 import { LiveFeed } from './daemon/live-feed.js';
+import { ServicesGlue } from './daemon/services-glue.js';
 
 /** Batches per wake-up before yielding to the event loop. */
 const MAX_BATCHES_PER_WAKE = 64;
@@ -84,6 +85,7 @@ export class Daemon implements MetricsSource {
   private readonly watchdog: Watchdog;
   private readonly attach: Attachments;
   private readonly vpn: VpnGlue;
+  readonly services: ServicesGlue;
   private readonly history = new PolicyCounterHistory();
   /** Observers of the data plane's events (control socket, /live). */
   readonly observe: ObserveHub;
@@ -128,6 +130,7 @@ export class Daemon implements MetricsSource {
       filter: (spec) => compileFilter(spec, this.cfg),
       answer: (req) => answers.answer(req),
     }, this.guard);
+    this.services = new ServicesGlue(configPath, this.cfg, this.epoch, this.dp, this.counters, log, this.guard);
     const registry = newRegistry();
     registerMetrics(registry, this, this.history);
     this.watchdog = new Watchdog(log, this.guard, async () => {
@@ -184,6 +187,14 @@ export class Daemon implements MetricsSource {
     const engine = new IoEngine(b.arenaBuffer, b.slotSize, b.slots, b.rxPort, b.rxOff, b.rxLen, b.txPort, b.txOff, b.txLen);
     this.engine = engine;
     const plan: ReloadPlan = { cfg: this.cfg, policy: this.policy, changed: [] };
+    // The VPC services' namespace first (before the watchdog watches the event loop). Without it the daemon
+    // still forwards, and traffic to the service addresses is dropped as vpc_service.
+    try {
+      this.services.setup();
+    } catch (e) {
+      this.guard.fail('services-start', e);
+      this.log.error({ event: 'services-failed', error: (e as Error).message }, 'cannot make the VPC service namespace: metadata, time sync and DNS are not answered');
+    }
     try {
       await this.build(plan, undefined);
       this.vpn.build(this.cfg);
@@ -206,6 +217,12 @@ export class Daemon implements MetricsSource {
     // Connections saved by the previous process's clean stop continue (before any packet or IKE message).
     this.guard.run('state-restore', () => restoreRestartState(this.restartParts(), this.log));
     this.vpn.start();
+    try {
+      await this.services.start(engine, this.cfg, this.topo);
+    } catch (e) {
+      this.guard.fail('services-start', e);
+      this.log.error({ event: 'services-failed', error: (e as Error).message }, 'cannot open the VPC service port: metadata, time sync and DNS are not answered');
+    }
     engine.start(() => this.onReadable());
     this.startTimers();
     this.installSignals();
@@ -321,6 +338,7 @@ export class Daemon implements MetricsSource {
       // Observers get the batch's events now (decoded off the packet path; the ring is written only while they listen).
       if (dp.events.active) this.guard.run('observe', () => this.observe.drain());
       if (dp.punts.length > 0) this.vpn.drainPunts();
+      if (dp.legs.services.dhcpCount > 0) this.guard.run('dhcp', () => this.services.drainDhcp(engine, b));
       if (n < b.slots) break;
     }
   }
@@ -484,6 +502,7 @@ export class Daemon implements MetricsSource {
       const oldNames = this.topo.instanceNames;
       this.ct.setAllowances(allowancesOf(cfg, policy.topology), oldNames.map((n) => policy.topology.instanceNames.indexOf(n)));
     }
+    if (policy.topology !== this.topo) this.services.foldAllowance();
     // One swap: topology, compiled policy, NAT gateways and VPN tables, between two batches.
     const nats = plan.attach ? this.attach.natsFor(cfg, policy.topology, plan.attach) : this.dp.nats;
     const old = this.dp.setSnapshot({ topology: policy.topology, policy, nats, vpn: this.dp.vpn });
@@ -492,6 +511,7 @@ export class Daemon implements MetricsSource {
     this.cfg = cfg;
     this.topo = policy.topology;
     if (plan.attach) this.attach.commit(this.engine!, cfg, this.topo, plan.attach);
+    this.services.reconfigure(cfg, this.epoch, this.topo);
     if (plan.flowLogs) {
       const before = this.flowLogs;
       const intervalBefore = before?.aggregationInterval;
@@ -519,6 +539,7 @@ export class Daemon implements MetricsSource {
     if (this.engine) this.guard.run('state-save', () => { detached = saveRestartState(this.restartParts(), this.log); });
     // DELETE for the tunnels whose state was not saved (they go out before the sockets close).
     await this.vpn.stop(detached).catch((e: unknown) => this.guard.fail('stop', e));
+    await this.services.stop(this.engine).catch((e: unknown) => this.guard.fail('stop', e));
     this.guard.run('stop', () => {
       this.engine?.stop();
       this.engine?.close();

@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
@@ -658,8 +659,21 @@ class IoEngine : public Napi::ObjectWrap<IoEngine> {
   Napi::Env env_ = Napi::Env(nullptr);
 };
 
+// setIpTtl(fd, ttl): IP_TTL on a connected TCP socket (the metadata service's
+// token response hop limit); Node has no API for it. Returns 0 or -errno.
+Napi::Value SetIpTtl(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return Napi::Number::New(env, -EINVAL);
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int ttl = info[1].As<Napi::Number>().Int32Value();
+  if (fd < 0 || ttl < 1 || ttl > 255) return Napi::Number::New(env, -EINVAL);
+  if (setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof ttl) != 0) return Napi::Number::New(env, -errno);
+  return Napi::Number::New(env, 0);
+}
+
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("IoEngine", IoEngine::Init(env));
+  exports.Set("setIpTtl", Napi::Function::New(env, SetIpTtl));
   exports.Set("vnetHdrLen", Napi::Number::New(env, kVnetHdrLen));
   return exports;
 }

@@ -40,3 +40,28 @@ export const LIMITS = {
 
 export const NAME_RE = /^[A-Za-z0-9._-]+$/;
 export const NAME_RULE = 'names may contain only letters, digits, ".", "_" and "-"';
+
+/** AWS's InstanceMetadataOptions defaults (RunInstances without MetadataOptions). */
+export const METADATA_DEFAULTS = { httpEndpoint: 'enabled', httpTokens: 'optional', httpPutResponseHopLimit: 1 } as const;
+
+/** The vpc keys for AWS's services with their defaults applied. */
+export function vpcSettingsOf(vpc: { readonly region?: string; readonly enableDnsSupport?: boolean; readonly enableDnsHostnames?: boolean }):
+{ region: string; enableDnsSupport: boolean; enableDnsHostnames: boolean } {
+  return { region: vpc.region ?? 'us-east-1', enableDnsSupport: vpc.enableDnsSupport ?? true, enableDnsHostnames: vpc.enableDnsHostnames ?? false };
+}
+
+/** An instance's metadata options with AWS's defaults applied. */
+export function metadataOptionsOf(inst: { readonly metadataOptions?: { httpEndpoint: 'enabled' | 'disabled'; httpTokens: 'optional' | 'required'; httpPutResponseHopLimit: number } }):
+{ httpEndpoint: 'enabled' | 'disabled'; httpTokens: 'optional' | 'required'; httpPutResponseHopLimit: number } {
+  return inst.metadataOptions ?? { ...METADATA_DEFAULTS };
+}
+
+/** The private DNS domain of a region: ec2.internal in us-east-1, <region>.compute.internal elsewhere. */
+export function regionDomain(region: string): string {
+  return region === 'us-east-1' ? 'ec2.internal' : `${region}.compute.internal`;
+}
+
+/** AWS region names: us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ... */
+export const REGION_RE = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$/;
+/** A DNS domain name: labels of letters, digits and hyphens, dot-separated, at most 253 characters. */
+export const DOMAIN_RE = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;

@@ -5,9 +5,9 @@
  */
 import { isSeq } from 'yaml';
 import { cidrOverlaps, cidrToString, formatIpv4, type Ipv4Cidr, ipv4InCidr, ipv4Last, ipv4SubnetReserved } from './cidr.js';
-import { type AttachTarget, type Instance, type InstanceAttach, type InternetGateway, type NatGateway, withParsed } from './config-types.js';
+import { type AttachTarget, type Instance, type InstanceAttach, type InternetGateway, type MetadataOptions, type NatGateway, withParsed } from './config-types.js';
 import { instanceMac, labInstanceIfName, labUplinkIfName } from '../lab/names.js';
-import { DEFAULTS, LIMITS } from './config-defaults.js';
+import { DEFAULTS, LIMITS, METADATA_DEFAULTS } from './config-defaults.js';
 import { Ctx, type Fields, readList, readMap, required, type V } from './config-issues.js';
 import { checkOutsideVpc, Claims, type Entry, type Names, netnsProblem, readBool, readEnum, readIfName, readGatewayName, readInt, readIpv4, readIpv4Cidr, readMac, readRef, readString } from './config-read-values.js';
 import type { SubnetInfo } from './config-read-vpc.js';
@@ -148,7 +148,7 @@ function checkTargetName(ctx: Ctx, v: V, kindPath: string, env: AddrEnv, name: s
 
 export function readInstances(ctx: Ctx, entries: Entry[], env: InstanceEnv): Map<string, Instance> {
   const out = new Map<string, Instance>();
-  const keys = ['subnet', 'ip', 'publicIp', 'securityGroups', 'sourceDestCheck', 'natInstance', 'mac', 'interface', 'conntrackAllowance', 'attach'];
+  const keys = ['subnet', 'ip', 'publicIp', 'securityGroups', 'sourceDestCheck', 'natInstance', 'mac', 'interface', 'conntrackAllowance', 'attach', 'metadataOptions', 'userData'];
   for (const { name, v } of entries) {
     const path = v.path;
     checkTargetName(ctx, v, path, env, name);
@@ -199,15 +199,44 @@ export function readInstances(ctx: Ctx, entries: Entry[], env: InstanceEnv): Map
     if (uplink !== undefined) ctx.error((fv ?? v).at, `${fv?.path ?? path}: interface ${JSON.stringify(iface)} is the uplink (${uplink})`);
     const tv = f.get('attach');
     const attach = tv && readAttach(ctx, tv);
+    const ov = f.get('metadataOptions');
+    const metadataOptions = ov && readMetadataOptions(ctx, ov);
+    const udv = f.get('userData');
+    let userData: string | undefined;
+    if (udv !== undefined) {
+      userData = readString(ctx, udv, 'the user data text');
+      // AWS: user data is limited to 16 KB (before base64 encoding).
+      if (userData !== undefined && Buffer.byteLength(userData) > 16_384) {
+        ctx.error(udv.at, `${udv.path}: ${Buffer.byteLength(userData)} bytes; AWS limits user data to 16 KB`);
+        userData = undefined;
+      }
+    }
     if (subnet === undefined || ip === undefined) continue;
     out.set(name, {
       name, subnet, ip, ...(publicIp !== undefined ? { publicIp } : {}),
       securityGroups, sourceDestCheck, natInstance, mac, interface: iface,
       ...(conntrackAllowance !== undefined ? { conntrackAllowance } : {}),
       ...(attach !== undefined ? { attach } : {}),
+      ...(metadataOptions !== undefined ? { metadataOptions } : {}),
+      ...(userData !== undefined ? { userData } : {}),
     });
   }
   return out;
+}
+
+/** `metadataOptions`: AWS's InstanceMetadataOptions; absent keys take AWS's defaults. */
+function readMetadataOptions(ctx: Ctx, v: V): MetadataOptions | undefined {
+  const f = readMap(ctx, v, ['httpEndpoint', 'httpTokens', 'httpPutResponseHopLimit']);
+  if (f === undefined) return undefined;
+  const ev = f.get('httpEndpoint');
+  const tv = f.get('httpTokens');
+  const hv = f.get('httpPutResponseHopLimit');
+  return {
+    httpEndpoint: (ev && readEnum(ctx, ev, ['enabled', 'disabled'] as const)) ?? METADATA_DEFAULTS.httpEndpoint,
+    httpTokens: (tv && readEnum(ctx, tv, ['optional', 'required'] as const)) ?? METADATA_DEFAULTS.httpTokens,
+    // AWS: 1 to 64 hops.
+    httpPutResponseHopLimit: (hv && readInt(ctx, hv, 1, 64, 'hops (AWS allows 1 to 64)')) ?? METADATA_DEFAULTS.httpPutResponseHopLimit,
+  };
 }
 
 // --- attach: an instance in a namespace vpcd did not create --------------------

@@ -7,11 +7,12 @@ import { realpathSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { formatIpv4, type Ipv4Cidr, parseCidr, parseIpv4 } from './cidr.js';
 import { isScalar } from 'yaml';
-import type { ConntrackConfig, FlowLogsConfig, LabConfig, VpcConfig } from './config-types.js';
-import { DEFAULTS, LIMITS } from './config-defaults.js';
+import type { ConntrackConfig, DhcpOptionsConfig, FlowLogsConfig, LabConfig, VpcConfig } from './config-types.js';
+import { DEFAULTS, DOMAIN_RE, LIMITS } from './config-defaults.js';
 import { Ctx, describe, readMap, required, type V } from './config-issues.js';
 import { checkOutsideVpc, Claims, netnsProblem, readBool, readEntries, readEnum, readInt, readIpv4, readName, readNetns, readPath, readString } from './config-read-values.js';
 import { parseLogFormat } from './flowlog-format.js';
+import { readList } from './config-issues.js';
 
 // --- lab, dataplane ----------------------------------------------------------
 
@@ -19,7 +20,8 @@ export function readLab(ctx: Ctx, v: V | undefined, vpcName: string, vpcCidr: Ip
   let prefix = vpcName;
   let internet: string | undefined;
   const internetHosts: Record<string, string> = {};
-  const f = v === undefined ? undefined : readMap(ctx, v, ['prefix', 'internet', 'internetHosts']);
+  let addressing: 'static' | 'dhcp' | undefined;
+  const f = v === undefined ? undefined : readMap(ctx, v, ['prefix', 'internet', 'internetHosts', 'addressing']);
   if (v !== undefined && f !== undefined) {
     const pv = f.get('prefix');
     if (pv !== undefined) prefix = readName(ctx, pv, 'a namespace prefix') ?? prefix;
@@ -32,12 +34,14 @@ export function readLab(ctx: Ctx, v: V | undefined, vpcName: string, vpcCidr: Ip
       internetHosts[name] = formatIpv4(a);
       publicIps.add(formatIpv4(a), `lab.internetHosts.${name}`, hv);
     }
+    const av = f.get('addressing');
+    if (av !== undefined) addressing = readEnum(ctx, av, ['static', 'dhcp'] as const);
     for (const suffix of ['vpcd', 'internet']) {
       const p = netnsProblem(`${prefix}-${suffix}`);
       if (p !== undefined) ctx.error(f.get('prefix')?.at ?? v.keyAt, `lab.prefix: the namespace name "${prefix}-${suffix}" ${p}`);
     }
   }
-  return { prefix, internet: internet ?? `${prefix}-internet`, internetHosts };
+  return { prefix, internet: internet ?? `${prefix}-internet`, internetHosts, ...(addressing !== undefined ? { addressing } : {}) };
 }
 
 export function readDataplane(ctx: Ctx, v: V | undefined, labPrefix: string | undefined): VpcConfig['dataplane'] {
@@ -238,4 +242,42 @@ function listenProblem(s: string): string | undefined {
   if (/^[0-9.]+$/.test(host)) return parseIpv4(host) === undefined ? `has ${host}, which is not an IPv4 address` : undefined;
   if (!/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(host)) return `has ${host}, which is not a host name`;
   return undefined;
+}
+
+// --- dhcpOptions ----------------------------------------------------------------
+
+/**
+ * `dhcpOptions`: AWS's DHCP options set. domainNameServers holds up to four
+ * IPv4 addresses or AmazonProvidedDNS (AWS allows AmazonProvidedDNS or
+ * addresses, up to four).
+ */
+export function readDhcpOptions(ctx: Ctx, v: V | undefined): DhcpOptionsConfig | undefined {
+  if (v === undefined) return undefined;
+  const f = readMap(ctx, v, ['domainName', 'domainNameServers']);
+  if (f === undefined) return undefined;
+  let domainName: string | undefined;
+  const dv = f.get('domainName');
+  if (dv !== undefined) {
+    domainName = readString(ctx, dv, 'a domain name such as corp.internal');
+    if (domainName !== undefined && !DOMAIN_RE.test(domainName)) {
+      ctx.error(dv.at, `dhcpOptions.domainName: ${JSON.stringify(domainName)} is not a domain name (labels of letters, digits and "-", separated by ".")`);
+      domainName = undefined;
+    }
+  }
+  const servers: string[] = [];
+  const sv = f.get('domainNameServers');
+  if (sv !== undefined) {
+    const items = readList(ctx, sv, 'a list of up to four IPv4 addresses or AmazonProvidedDNS') ?? [];
+    if (items.length > 4) ctx.error(sv.at, `dhcpOptions.domainNameServers: AWS allows up to four servers, got ${items.length}`);
+    for (const item of items.slice(0, 4)) {
+      const n = item.node;
+      if (isScalar(n) && n.value === 'AmazonProvidedDNS') {
+        servers.push('AmazonProvidedDNS');
+        continue;
+      }
+      const a = readIpv4(ctx, item);
+      if (a !== undefined) servers.push(formatIpv4(a));
+    }
+  }
+  return { ...(domainName !== undefined ? { domainName } : {}), domainNameServers: servers.length > 0 ? servers : ['AmazonProvidedDNS'] };
 }

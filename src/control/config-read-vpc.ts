@@ -6,9 +6,9 @@
 import { isMap, isScalar } from 'yaml';
 import { cidrContains, cidrOverlaps, cidrToString, type Ipv4Cidr, IPV4_ANY, parseCidr } from './cidr.js';
 import { type Route, type RouteTable, type RouteTargetKind, type Subnet, withParsed } from './config-types.js';
-import { DEFAULTS, LIMITS } from './config-defaults.js';
+import { DEFAULTS, LIMITS, REGION_RE } from './config-defaults.js';
 import { Ctx, describe, hint, isNothing, readList, readMap, required, show, type V } from './config-issues.js';
-import { type Entry, type Names, readIpv4Cidr, readName, readRef, readString } from './config-read-values.js';
+import { type Entry, type Names, readBool, readIpv4Cidr, readName, readRef, readString } from './config-read-values.js';
 
 /** Blocks that cannot hold a VPC: "this network", loopback, link-local, multicast, reserved. */
 const FORBIDDEN_VPC: readonly (readonly [string, string])[] = [
@@ -21,13 +21,22 @@ const FORBIDDEN_VPC: readonly (readonly [string, string])[] = [
 
 // --- vpc ---------------------------------------------------------------------
 
-export function readVpc(ctx: Ctx, v: V | undefined, root: V): { name: string; cidr: Ipv4Cidr | undefined; accountId: string } {
+export interface VpcRead {
+  name: string;
+  cidr: Ipv4Cidr | undefined;
+  accountId: string;
+  region?: string;
+  enableDnsSupport?: boolean;
+  enableDnsHostnames?: boolean;
+}
+
+export function readVpc(ctx: Ctx, v: V | undefined, root: V): VpcRead {
   const fallback = { name: 'vpc', cidr: undefined, accountId: DEFAULTS.accountId };
   if (v === undefined) {
     ctx.error(root.keyAt, 'vpc: required key is missing (the VPC\'s name and cidr)');
     return fallback;
   }
-  const f = readMap(ctx, v, ['name', 'cidr', 'accountId']);
+  const f = readMap(ctx, v, ['name', 'cidr', 'accountId', 'region', 'enableDnsSupport', 'enableDnsHostnames']);
   if (f === undefined) return fallback;
   const nv = required(ctx, f, 'name', v);
   const name = (nv && readName(ctx, nv, 'a name')) ?? fallback.name;
@@ -59,7 +68,27 @@ export function readVpc(ctx: Ctx, v: V | undefined, root: V): { name: string; ci
     if (typeof text === 'string' && /^[0-9]{12}$/.test(text)) accountId = text;
     else ctx.error(av.at, `vpc.accountId: expected a 12-digit AWS account id such as "123456789012", got ${describe(av)}`);
   }
-  return { name, cidr, accountId };
+  const out: VpcRead = { name, cidr, accountId };
+  const rv = f.get('region');
+  if (rv !== undefined) {
+    const r = readString(ctx, rv, 'an AWS region such as us-east-1');
+    if (r !== undefined && REGION_RE.test(r)) out.region = r;
+    else if (r !== undefined) ctx.error(rv.at, `vpc.region: ${JSON.stringify(r)} is not an AWS region name (such as us-east-1 or eu-west-3)`);
+  }
+  const sv = f.get('enableDnsSupport');
+  if (sv !== undefined) {
+    const b = readBool(ctx, sv);
+    if (b !== undefined) out.enableDnsSupport = b;
+  }
+  const hv = f.get('enableDnsHostnames');
+  if (hv !== undefined) {
+    const b = readBool(ctx, hv);
+    if (b !== undefined) out.enableDnsHostnames = b;
+  }
+  if (out.enableDnsHostnames === true && out.enableDnsSupport === false) {
+    ctx.error(hv!.at, 'vpc.enableDnsHostnames: true needs enableDnsSupport: true (AWS refuses DNS hostnames without DNS resolution)');
+  }
+  return out;
 }
 
 export interface SubnetInfo {

@@ -137,6 +137,10 @@ export interface Instance {
    * `vpcd lab down` removes only that. Absent: the lab makes `<prefix>-<name>`.
    */
   readonly attach?: InstanceAttach;
+  /** Absent: AWS's defaults (metadataOptionsOf in config-defaults.ts). */
+  readonly metadataOptions?: MetadataOptions;
+  /** Served at /latest/user-data (absent: 404). */
+  readonly userData?: string;
 }
 
 /** Where an attached instance's namespace is found: exactly one of the three. */
@@ -250,6 +254,8 @@ export interface ConntrackConfig {
 
 export interface LabConfig {
   readonly prefix: string;
+  /** static (default): lab up sets the addresses; dhcp: a DHCP client in each namespace the lab makes. */
+  readonly addressing?: 'static' | 'dhcp';
   readonly internet: string;
   readonly internetHosts: Readonly<Record<string, string>>;
 }
@@ -286,11 +292,39 @@ export interface DirectConnectConfig {
   readonly prefixLen: number;
 }
 
+/** `vpc:`. The AWS-service keys are absent when the file does not set them (defaults: vpcSettingsOf in config-defaults.ts). */
+export interface VpcSettings {
+  readonly name: string;
+  readonly cidr: string;
+  readonly block: Ipv4Cidr;
+  readonly accountId: string;
+  /** AWS region (us-east-1 when absent): names the private DNS domain and the metadata placement. */
+  readonly region?: string;
+  /** Amazon DNS at base + 2 and 169.254.169.253 (default true). */
+  readonly enableDnsSupport?: boolean;
+  /** Instances get private DNS hostnames (default false, as for a non-default VPC). */
+  readonly enableDnsHostnames?: boolean;
+}
+
+/** `instances.*.metadataOptions:` (AWS's InstanceMetadataOptions). */
+export interface MetadataOptions {
+  readonly httpEndpoint: 'enabled' | 'disabled';
+  readonly httpTokens: 'optional' | 'required';
+  /** 1..64: the IP TTL of the token PUT's response. */
+  readonly httpPutResponseHopLimit: number;
+}
+
+/** `dhcpOptions:` (AWS's DHCP options set). AmazonProvidedDNS in domainNameServers means the VPC base + 2. */
+export interface DhcpOptionsConfig {
+  readonly domainName?: string;
+  readonly domainNameServers: readonly string[];
+}
+
 export interface VpcConfig {
   /** Path the configuration was read from (for messages). */
   readonly file: string;
   /** `block`: `cidr` parsed (non-enumerable). */
-  readonly vpc: { readonly name: string; readonly cidr: string; readonly block: Ipv4Cidr; readonly accountId: string };
+  readonly vpc: VpcSettings;
   readonly subnets: ReadonlyMap<string, Subnet>;
   readonly networkAcls: ReadonlyMap<string, NetworkAcl>;
   readonly securityGroups: ReadonlyMap<string, SecurityGroup>;
@@ -310,6 +344,10 @@ export interface VpcConfig {
   readonly vpnConnections: ReadonlyMap<string, VpnConnection>;
   readonly conntrack: ConntrackConfig;
   readonly flowLogs?: FlowLogsConfig;
+  /** `privateZones:` in file order (empty when absent). */
+  readonly privateZones: readonly PrivateZone[];
+  /** `dns:` (no upstreams when absent). */
+  readonly dns: DnsConfig;
   readonly metrics: { readonly listen: string };
   /** `control:`: the daemon's control socket (docs/config.md#control). The loader always sets `socket`. */
   readonly control: { readonly socket: string; readonly group?: string };
@@ -317,6 +355,8 @@ export interface VpcConfig {
   readonly state: StateConfig;
   readonly lab: LabConfig;
   readonly dataplane: DataplaneConfig;
+  /** Absent: AmazonProvidedDNS and the region's domain. */
+  readonly dhcpOptions?: DhcpOptionsConfig;
   /**
    * Things that are valid but probably not what was meant (e.g. ports given
    * with protocol `all`, which AWS ignores). `vpcd check` prints them.
@@ -380,4 +420,46 @@ export class ConfigError extends Error {
 export function withParsed<T extends object, K extends string, P>(obj: T, key: K, value: P): T & { readonly [k in K]: P } {
   Object.defineProperty(obj, key, { value, enumerable: false, writable: false, configurable: false });
   return obj as T & { readonly [k in K]: P };
+}
+
+// ---------------------------------------------------------------------------
+// DNS: `privateZones:` and `dns:` (docs/config.md#privatezones, #dns). Read by
+// config-read-dns.ts, served by src/services/dns/.
+
+/** Record types a private zone may hold. */
+export type DnsRecordType = 'A' | 'AAAA' | 'CNAME' | 'TXT' | 'MX' | 'SRV';
+
+/** One record set of a private zone: every value of one type at one name. */
+export interface PrivateZoneRecord {
+  /** Fully qualified, lower case, no trailing dot (`db.corp.internal`); the zone's apex is the zone name. */
+  readonly name: string;
+  readonly type: DnsRecordType;
+  /**
+   * The values in Route 53's text form: A `198.18.2.20`; AAAA `2001:db8::1`;
+   * CNAME `target.example.com`; TXT the text; MX `10 mail.example.com`;
+   * SRV `priority weight port target`. Names are lower case, without trailing dot.
+   */
+  readonly values: readonly string[];
+  /** Seconds (default 300, Route 53's console default). */
+  readonly ttl: number;
+}
+
+/** A Route 53 private hosted zone associated with the VPC. */
+export interface PrivateZone {
+  /** Lower case, no trailing dot (`corp.internal`). */
+  readonly name: string;
+  readonly records: readonly PrivateZoneRecord[];
+}
+
+/** Where the Amazon DNS server forwards the names it does not answer itself. */
+export interface DnsUpstream {
+  /** IPv4 or IPv6 address. */
+  readonly host: string;
+  readonly port: number;
+}
+
+/** `dns:`. The loader always sets it (no upstreams when the file has no `dns:`). */
+export interface DnsConfig {
+  /** Tried in order; empty: forwarded names answer SERVFAIL. */
+  readonly upstreams: readonly DnsUpstream[];
 }

@@ -23,9 +23,10 @@ import { ConfigError, type ConfigIssue, type VpcConfig, withParsed } from './con
 import { childOf, Ctx, isNothing, readMap, yamlMessage } from './config-issues.js';
 import { readInstances, readInternetGateway, readNatGateways } from './config-read-instances.js';
 import { readNetworkAcls, readPrefixLists, readSecurityGroups } from './config-read-rules.js';
-import { readConntrack, readDataplane, readFlowLogs, readLab, readControl, readMetrics, readState } from './config-read-settings.js';
+import { readConntrack, readControl, readDataplane, readDhcpOptions, readFlowLogs, readLab, readMetrics, readState } from './config-read-settings.js';
 import { Claims, type Entry, type Names, readEntries } from './config-read-values.js';
 import { readRouteTables, readSubnets, readVpc, type SubnetInfo } from './config-read-vpc.js';
+import { readDns, readPrivateZones } from './config-read-dns.js';
 import { readCustomerGateway, readVpnConnections, readVpnGateway } from './config-read-vpn.js';
 
 export { DEFAULTS } from './config-defaults.js';
@@ -33,7 +34,7 @@ export { DEFAULTS } from './config-defaults.js';
 const TOP_KEYS = [
   'vpc', 'subnets', 'networkAcls', 'securityGroups', 'prefixLists', 'instances', 'routeTables',
   'internetGateway', 'natGateways', 'vpnGateway', 'customerGateway', 'vpnConnections',
-  'conntrack', 'flowLogs', 'metrics', 'control', 'state', 'lab', 'dataplane',
+  'conntrack', 'flowLogs', 'metrics', 'control', 'state', 'lab', 'dataplane', 'dhcpOptions', 'privateZones', 'dns',
 ] as const;
 
 /**
@@ -157,12 +158,18 @@ function readRoot(ctx: Ctx, contents: unknown): VpcConfig | undefined {
   const metrics = readMetrics(ctx, top.get('metrics'));
   const control = readControl(ctx, top.get('control'), vpc.name);
   const state = readState(ctx, top.get('state'), vpc.name);
+  const dhcpOptions = readDhcpOptions(ctx, top.get('dhcpOptions'));
+  const privateZones = readPrivateZones(ctx, top.get('privateZones'));
+  const dns = readDns(ctx, top.get('dns'));
 
   if (ctx.issues.length > 0 || vpcCidr === undefined) return undefined;
   const warnings = ctx.sortedWarnings();
   return {
     file: ctx.file,
-    vpc: withParsed({ name: vpc.name, cidr: cidrToString(vpcCidr), accountId: vpc.accountId }, 'block', vpcCidr),
+    vpc: withParsed({ name: vpc.name, cidr: cidrToString(vpcCidr), accountId: vpc.accountId,
+      ...(vpc.region !== undefined ? { region: vpc.region } : {}),
+      ...(vpc.enableDnsSupport !== undefined ? { enableDnsSupport: vpc.enableDnsSupport } : {}),
+      ...(vpc.enableDnsHostnames !== undefined ? { enableDnsHostnames: vpc.enableDnsHostnames } : {}) }, 'block', vpcCidr),
     subnets,
     networkAcls,
     securityGroups,
@@ -176,11 +183,14 @@ function readRoot(ctx: Ctx, contents: unknown): VpcConfig | undefined {
     vpnConnections,
     conntrack,
     ...(flowLogs !== undefined ? { flowLogs } : {}),
+    privateZones,
+    dns,
     metrics,
     control,
     state,
     lab,
     dataplane,
+    ...(dhcpOptions !== undefined ? { dhcpOptions } : {}),
     ...(warnings.length > 0 ? { warnings } : {}),
   };
 }

@@ -23,6 +23,7 @@ import type { VpnManager } from '../vpn/manager.js';
 import type { FaultGuard } from './guard.js';
 import { Slot } from './health.js';
 import type { ObserveHub } from '../observe/observe-hub.js';
+import type { ServicesGlue } from './services-glue.js';
 
 /** What the metrics read; the daemon provides it. */
 export interface MetricsSource {
@@ -45,6 +46,7 @@ export interface MetricsSource {
   flowLogCounters(): { records: number; skippedPackets: number; lostRecords: number; rotations: number };
   /** Observers of the event ring (vpcd observe, /live). */
   readonly observe: ObserveHub;
+  readonly services: ServicesGlue;
 }
 
 function k(...parts: string[]): string {
@@ -173,6 +175,7 @@ export function registerMetrics(registry: Registry, s: MetricsSource, history: P
   pulledCounter(registry, 'vpcd_drops_total', 'Frames dropped, by reason.', ['reason'], (emit) => {
     for (let r = 1; r < DROP_REASON_LABELS.length; r++) emit({ reason: DROP_REASON_LABELS[r]! }, s.counters.drops[r]);
   });
+  registerServiceMetrics(registry, s);
   pulledCounter(registry, 'vpcd_batches_total', 'Batches processed by the data plane.', [], (emit) => emit({}, s.counters.batches));
   pulledCounter(registry, 'vpcd_kernel_drops_total', 'Frames the kernel dropped before vpcd read them (socket buffer full).', ['interface'], (emit) => {
     for (const st of s.portStats()) emit({ interface: st.name }, st.kernelDrops);
@@ -333,4 +336,39 @@ export function registerMetrics(registry: Registry, s: MetricsSource, history: P
     });
   pulledGauge(registry, 'vpcd_observe_subscribers', 'Observers attached now (vpcd observe clients and /live event streams).', [],
     (emit) => emit({}, s.observe.subscribers));
+}
+
+/** The VPC services: requests per service and instance, link-local allowance drops, DHCP, the server's health. */
+function registerServiceMetrics(registry: Registry, s: MetricsSource): void {
+  pulledCounter(registry, 'vpcd_service_requests_total', 'Requests to the VPC services (imds, time-sync, dns), by the instance that sent them (vpc_instance="" when no ENI owns the source).',
+    ['service', 'vpc_instance'], (emit) => {
+      for (const [key, n] of s.services.plane.counters.requests) {
+        const [service, inst] = key.split('\u0000') as [string, string];
+        emit({ service, vpc_instance: inst }, n);
+      }
+    });
+  pulledCounter(registry, 'vpcd_service_malformed_total', 'Messages to the VPC services that were not requests (NTP not in client mode, bad HTTP, bad DHCP).',
+    ['service'], (emit) => {
+      for (const [service, n] of s.services.plane.counters.malformed) emit({ service }, n);
+      emit({ service: 'dhcp' }, s.services.dhcpMalformed);
+    });
+  pulledCounter(registry, 'vpcd_linklocal_allowance_exceeded_total', 'Packets to the VPC services dropped because the ENI sent more than 1,024 a second (AWS linklocal_allowance_exceeded).',
+    ['vpc_instance'], (emit) => {
+      for (const [inst, n] of s.services.allowanceDrops()) emit({ vpc_instance: inst }, n);
+    });
+  pulledCounter(registry, 'vpcd_dhcp_messages_total', 'DHCP messages, by type and direction (in: from instances, out: answers).', ['type', 'direction'], (emit) => {
+    for (const [key, n] of s.services.dhcpMessages) {
+      const [type, direction] = key.split('\u0000') as [string, string];
+      emit({ type, direction }, n);
+    }
+  });
+  pulledCounter(registry, 'vpcd_dns_queries_total', 'Amazon DNS queries by outcome (answered, nxdomain, forwarded, servfail, refused, rate_limited, malformed) and the instance that asked.',
+    ['outcome', 'vpc_instance'], (emit) => {
+      for (const [key, n] of s.services.plane.counters.dnsOutcomes) {
+        const [outcome, inst] = key.split('\u0000') as [string, string];
+        emit({ outcome, vpc_instance: inst }, n);
+      }
+    });
+  pulledCounter(registry, 'vpcd_service_server_restarts_total', 'Times the VPC service server died and was restarted.', [], (emit) => emit({}, s.services.plane.counters.restarts));
+  pulledGauge(registry, 'vpcd_service_server_up', '1 while the VPC service server answers.', [], (emit) => emit({}, s.services.plane.ready ? 1 : 0));
 }

@@ -21,6 +21,7 @@ export class ReloadRejected extends Error {
 export const SECTIONS = [
   'vpc', 'subnets', 'networkAcls', 'securityGroups', 'prefixLists', 'instances', 'routeTables', 'internetGateway',
   'natGateways', 'vpnGateway', 'customerGateway', 'vpnConnections', 'conntrack', 'flowLogs', 'metrics', 'state', 'lab', 'dataplane',
+  'privateZones', 'dns',
 ] as const satisfies readonly (keyof VpcConfig)[];
 
 /** JSON of a configuration value, maps and sets included (as entries), for comparison only. */
@@ -49,6 +50,8 @@ export function changedSections(a: VpcConfig, b: VpcConfig): string[] {
  */
 export function restartOnlyIssues(a: VpcConfig, b: VpcConfig): string[] {
   const issues: string[] = [];
+  // The VPC services' namespace carries the VPC base + 2 and routes the VPC CIDR (services/plane.ts).
+  if (a.vpc.cidr !== b.vpc.cidr) issues.push(`vpc.cidr changes need a restart (running ${a.vpc.cidr}, file ${b.vpc.cidr})`);
   if ((a.dataplane.netns ?? '') !== (b.dataplane.netns ?? '') || a.dataplane.batch !== b.dataplane.batch || a.dataplane.vnetHeader !== b.dataplane.vnetHeader) {
     issues.push('dataplane.netns, dataplane.batch and dataplane.vnetHeader only change on restart');
   }

@@ -56,6 +56,8 @@ interface Addon {
     txPort: Uint16Array, txOff: Uint32Array, txLen: Uint32Array,
   ) => NativeIoEngine;
   vnetHdrLen: number;
+  /** IP_TTL on a socket by fd: 0, or -errno. */
+  setIpTtl(fd: number, ttl: number): number;
 }
 
 let addon: Addon | undefined;

@@ -28,9 +28,19 @@ import type { VpcConfig } from '../control/config-types.js';
 import { parseCidr4 } from '../lib/ipv4.js';
 import { u32ToIp } from '../wire/addr.js';
 import { attachInstance, detachInstance, namespaceId, resolveAttach } from './attach.js';
-import { fnv1a32, labUplinkIfName } from './names.js';
+import { fnv1a32, labUplinkIfName, servicePlaneNames } from './names.js';
 import { addInternetUser, type LabState, readState, removeInternetUser, removeState, saveState } from './state.js';
-import { addNetns, delNetns, ip, listNetns, nsExec, OFFLOADS_OFF, sysctl } from './sys.js';
+import { addNetns, delNetns, ip, listNetns, nsExec, OFFLOADS_OFF, run, sysctl } from './sys.js';
+import { startDhcpClient } from './dhcp-client.js';
+
+function hasBusybox(): boolean {
+  try {
+    run('busybox', ['--help']);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Where progress lines go (the CLI prints them on stderr). */
 export type Progress = (line: string) => void;
@@ -93,9 +103,10 @@ export function labUp(cfg: VpcConfig, progress: Progress = () => {}): string {
     save();
     ip(['link', 'add', 'eth0', 'netns', ns, 'type', 'veth', 'peer', 'name', inst.interface, 'netns', names.dataplane]);
     nsExec(ns, ['ip', 'link', 'set', 'eth0', 'address', inst.mac]);
-    nsExec(ns, ['ip', 'addr', 'add', `${inst.ip}/${len}`, 'dev', 'eth0']);
+    const dhcp = cfg.lab.addressing === 'dhcp';
+    if (!dhcp) nsExec(ns, ['ip', 'addr', 'add', `${inst.ip}/${len}`, 'dev', 'eth0']);
     nsExec(ns, ['ip', 'link', 'set', 'eth0', 'up']);
-    nsExec(ns, ['ip', 'route', 'add', 'default', 'via', router, 'dev', 'eth0']);
+    if (!dhcp) nsExec(ns, ['ip', 'route', 'add', 'default', 'via', router, 'dev', 'eth0']);
     nsExec(names.dataplane, ['ip', 'link', 'set', inst.interface, 'up']);
     if (!cfg.dataplane.vnetHeader) {
       // Plain frames: the instance must send full checksums and no super-frames.
@@ -115,7 +126,12 @@ export function labUp(cfg: VpcConfig, progress: Progress = () => {}): string {
       sysctl(ns, 'net.ipv4.conf.all.send_redirects=0');
       sysctl(ns, 'net.ipv4.conf.eth0.send_redirects=0');
     }
-    say(`${inst.name}: namespace ${ns}, eth0 ${inst.ip}/${len} ${inst.mac}, default via ${router}${inst.natInstance ? ', NAT instance (nftables masquerade)' : ''}`);
+    if (dhcp) {
+      if (!hasBusybox()) throw new Error('lab.addressing: dhcp needs busybox (udhcpc): scripts/install-deps.sh installs it');
+      startDhcpClient(ns, 'eth0');
+    }
+    const addr = dhcp ? `eth0 ${inst.mac} addressed by DHCP (busybox udhcpc; ${inst.ip}/${len} once vpcd runs)` : `eth0 ${inst.ip}/${len} ${inst.mac}, default via ${router}`;
+    say(`${inst.name}: namespace ${ns}, ${addr}${inst.natInstance ? ', NAT instance (nftables masquerade)' : ''}`);
   }
 
   // The shared internet: bridge inet0, the hosts' addresses, and a default
@@ -182,6 +198,8 @@ export function labDownByPrefix(prefix: string, cfg: VpcConfig | undefined, prog
   const dataplane = st?.dataplane ?? names?.dataplane;
   const toDelete = new Set<string>([...(st?.namespaces ?? []), ...(names?.instances ?? []), ...(names !== undefined ? [names.dataplane] : [])]);
   if (cfg) {
+    // A service namespace a crashed `vpcd run` of this file left behind (a clean stop removes its own).
+    delNetns(servicePlaneNames(cfg.file).netns);
     // The connections a saved state describes go with the lab (and a new lab starts without them).
     try {
       rmSync(cfg.state.path, { force: true });

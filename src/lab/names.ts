@@ -1,3 +1,5 @@
+import { resolve } from 'node:path';
+
 /**
  * Deterministic names and MACs shared by the lab (which creates interfaces)
  * and the daemon (which opens them). Linux interface names are at most 15
@@ -49,4 +51,18 @@ export function routerMac(vpcName: string, subnet: string): string {
 /** The daemon-side interface of a Direct Connect link. */
 export function labDxIfName(prefix: string): string {
   return `vd${hex8(fnv1a32(`${prefix}/dx`))}`;
+}
+
+/** The VPC services' namespace, the data plane's end of its veth, and the MACs on that link (services/plane.ts). */
+export interface ServicePlaneNames {
+  readonly netns: string;
+  readonly port: string;
+  readonly serviceMac: string;
+  readonly portMac: string;
+}
+
+/** Derived from the configuration file's absolute path: two daemons never share them; `lab down` finds a crashed daemon's. */
+export function servicePlaneNames(configPath: string): ServicePlaneNames {
+  const h = hex8(fnv1a32(resolve(configPath)));
+  return { netns: `vpcd-svc-${h}`, port: `vs${h}`, serviceMac: derivedMac(`svc/${h}`), portMac: derivedMac(`svc-port/${h}`) };
 }

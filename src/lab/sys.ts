@@ -5,7 +5,7 @@
  * becomes an Error naming the command and what it printed.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 
 export interface RunOpts {
   /** Return '' instead of throwing when the command fails. */
@@ -69,6 +69,8 @@ export function delNetns(name: string): void {
     }
   }
   ip(['netns', 'del', name], { ignoreError: true });
+  // What `ip netns exec` shows as /etc (resolv.conf written by a lab DHCP client).
+  rmSync(`/etc/netns/${name}`, { recursive: true, force: true });
 }
 
 /** Checksum and segmentation offloads off (plain frames, `dataplane.vnetHeader: false`). */

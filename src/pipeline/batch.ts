@@ -49,6 +49,7 @@ export const DropReason = {
   Blackhole: 33,
   NatSourceOutsideVpc: 34,
   VgwSourceOutsideVpc: 35,
+  LinkLocalAllowance: 36,
 } as const;
 export type DropReason = (typeof DropReason)[keyof typeof DropReason];
 
@@ -59,7 +60,7 @@ export const DROP_REASON_LABELS: readonly string[] = [
   'igw_no_public_ip', 'nat_unsupported_protocol', 'esp_replay', 'esp_auth', 'esp_no_sa',
   'vpn_down', 'too_big', 'arp_ignored', 'multicast', 'after_close', 'no_destination',
   'unsupported_target', 'igw_rejected', 'vpc_service', 'ike_punt_overflow', 'blackhole',
-  'nat_source_outside_vpc', 'vgw_source_outside_vpc',
+  'nat_source_outside_vpc', 'vgw_source_outside_vpc', 'linklocal_allowance_exceeded',
 ];
 export const DROP_REASON_COUNT = DROP_REASON_LABELS.length;
 

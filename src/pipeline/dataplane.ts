@@ -102,6 +102,7 @@ export class Dataplane {
   setTopology(topo: Topology): void {
     this.legs.topo = topo;
     this.ports.reset(topo.instanceNames.length);
+    this.legs.services.reset(topo.instanceNames.length);
   }
 
   // ---- ports
@@ -216,6 +217,7 @@ export class Dataplane {
       if (role === PortRole.Instance) return legs.fromInstance(b, pkt, ports.index[port], nowMs);
       if (role === PortRole.Uplink) return legs.fromUplink(b, pkt, nowMs);
       if (role === PortRole.DirectConnect) return legs.fromDx(b, pkt, nowMs);
+      if (role === PortRole.Service) return legs.services.fromService(b, pkt, legs.topo);
       return DropReason.UnsupportedTarget;
     }
     if (ethType === ETH_ARP) {

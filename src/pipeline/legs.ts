@@ -33,8 +33,9 @@
  *                              encrypt into the active tunnel
  *   tunnel -> instance         decrypt, traffic-selector check, crossing(out -> R),
  *                              MSS clamp, deliver (or CloudHub on to another site)
- *   link-local VPC services    never filtered, logged or routed: dropped
- *                              (vpc_service) until vpcd serves them
+ *   link-local VPC services    after the source/dest check, never filtered,
+ *                              logged or routed: out of the service port
+ *                              (pipeline/service-path.ts); DHCP punted
  *
  * Nothing here allocates per packet.
  */
@@ -54,6 +55,7 @@ import type { Ports } from './ports.js';
 import { VpcRouter, isLinkLocal, isVpcService } from './router.js';
 import { type EventRing, EventType, RULE_NONE, VERDICT_ACCEPT } from '../observe/event-ring.js';
 import { Code, Stage } from '../observe/event-vocabulary.js';
+import { ServicePath } from './service-path.js';
 
 const PROTO_TCP = 6, PROTO_UDP = 17;
 
@@ -71,6 +73,7 @@ export class Legs {
   readonly dx: DirectConnect;
   /** Translations for observers (written only while `events.active`). */
   readonly events: EventRing;
+  readonly services: ServicePath;
 
   constructor(topo: Topology, ports: Ports, events: EventRing) {
     this.topo = topo;
@@ -81,6 +84,7 @@ export class Legs {
     this.natgw = new NatGatewayPath(ports);
     this.tunnel = new TunnelForward(ports, this.igw);
     this.dx = new DirectConnect(ports);
+    this.services = new ServicePath(ports, topo.instanceNames.length);
   }
 
   // ======================================================================
@@ -90,8 +94,13 @@ export class Legs {
   /** An IPv4 frame from instance S's ENI. */
   fromInstance(b: PacketBatch, pkt: Packet, S: number, nowMs: number): number {
     const topo = this.topo;
-    if ((pkt.buf[pkt.ethOff] & 1) !== 0) return DropReason.Multicast; // the VPC has no broadcast
+    const group = (pkt.buf[pkt.ethOff] & 1) !== 0;
     const r = pkt.parseIpv4(pkt.end);
+    // DHCP is the ENI's own business (the client may have no address yet): broadcast, or unicast to the subnet's router.
+    if (r === DropReason.None && this.services.isDhcp(pkt) && (pkt.dst === -1 || pkt.dst === topo.subnetRouterIp[topo.instSubnet[S]])) {
+      return this.services.punt(pkt, S);
+    }
+    if (group) return DropReason.Multicast; // the VPC has no broadcast
     if (r !== DropReason.None) return r;
     // ENI source/destination check: an ENI sends only from its own address unless the check is off.
     if (pkt.src !== topo.instIp[S]) {
@@ -101,7 +110,7 @@ export class Legs {
     }
     const dst = pkt.dst;
     // AWS answers these inside the VPC, outside SGs, NACLs and flow logs; they never leave it.
-    if (isVpcService(topo, dst)) return DropReason.VpcService;
+    if (isVpcService(topo, dst)) return this.services.toService(b, pkt, topo, S, nowMs);
     // Addresses no route can lead to: the rest of link-local, loopback, "this network", class E, broadcast; multicast.
     const hi = dst >>> 24;
     if (hi >= 224 && hi < 240) return DropReason.Multicast;

@@ -8,7 +8,8 @@ import type { PacketBatch } from './batch.js';
 import { type Counters, MAX_PORTS } from './counters.js';
 
 /** What a port is attached to. */
-export const PortRole = { None: 0, Instance: 1, Uplink: 2, Wan: 3, DirectConnect: 4 } as const;
+/** Service: the veth to the VPC services' namespace (services/plane.ts). */
+export const PortRole = { None: 0, Instance: 1, Uplink: 2, Wan: 3, DirectConnect: 4, Service: 5 } as const;
 
 export class Ports {
   readonly counters: Counters;

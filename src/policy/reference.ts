@@ -28,11 +28,11 @@
  * nat-gateway.ts.
  *
  * AWS-answered addresses (Amazon DNS, instance metadata, time sync, ECS task
- * metadata) end at once in a `vpc-service` deny naming the service: AWS
- * serves them inside the VPC, outside SGs and NACLs [VPC-SEC], and vpcd does
- * not emulate them yet; only the sender's source/dest check can come before
- * (an appliance forwarding a foreign source). Non-unicast addresses end in a
- * `deliver` deny.
+ * metadata) end at once in a `vpc-service` stage naming the service: AWS
+ * serves them inside the VPC, outside SGs and NACLs [VPC-SEC]; allowed for
+ * the ENI's own address when vpcd serves the service, denied otherwise; only
+ * the sender's source/dest check can come before (an appliance forwarding a
+ * foreign source). Non-unicast addresses end in a `deliver` deny.
  *
  * A NAT gateway's source port is its run-time pick in 1024-65535 unless
  * EvaluateOptions.natPort pins it: NACL and SG stages that match on it (the
@@ -51,6 +51,7 @@
  * packet, as what, which place took it, and where the direction ended.
  */
 import type { Instance, NatGateway, Subnet, VpcConfig, VpnConnection } from '../control/config-types.js';
+import { vpcSettingsOf } from '../control/config-defaults.js';
 import { isRfc1918, isRfc6598 } from './addr.js';
 import { classifyAddress, describeAddress, remoteNetworkOf, subnetContaining, type VpcService } from './classify.js';
 import { checkNatPort, flowJson, hasPorts, NAT_GATEWAY_PORTS, normaliseFlow, plain, type Pkt, replyOf, show, turnAround } from './flow.js';
@@ -276,14 +277,29 @@ class Walk {
   /**
    * A service AWS answers itself at a fixed address, for the sending ENI,
    * inside the VPC: no security group, NACL or flow log sees it, it is never
-   * routed [VPC-SEC]. vpcd does not serve these yet.
+   * routed [VPC-SEC]. vpcd serves instance metadata, Time Sync and (with
+   * enableDnsSupport) Amazon DNS in its service namespace; the ECS task
+   * metadata endpoint is not served. Only the ENI's own address is answered:
+   * a packet an appliance forwards from elsewhere gets no answer
+   * [EC2-IMDS-LIMIT].
    */
   private vpcService(eni: Eni, service: VpcService, p: Pkt, forwarded: boolean): Step {
-    let note = `${service.name} at ${p.dst}: AWS answers it for ${eni.name} inside the VPC, outside security groups and NACLs, and never routes it [VPC-SEC]; not emulated by vpcd yet`;
-    if (forwarded) {
-      note += `; a packet from outside the VPC gets here only through an appliance with source/dest check off, and reaches the appliance's own service (AWS advises appliances to drop 169.254.169.254) [EC2-IMDS-LIMIT]`;
+    const where = `${service.name} at ${p.dst}`;
+    if (forwarded || eni.kind !== 'instance') {
+      return this.deny('vpc-service', service.id, 'NO_POSSIBLE_DESTINATION',
+        `${where}: AWS answers it only for the ENI's own address; ${p.src} is not ${eni.name}'s, so a packet an appliance forwards from outside gets no answer (AWS advises appliances to drop 169.254.169.254) [EC2-IMDS-LIMIT]`);
     }
-    return this.deny('vpc-service', service.id, 'UNSUPPORTED_COMPONENT', note);
+    if (service.id === 'ecs-task-metadata') {
+      return this.deny('vpc-service', service.id, 'UNSUPPORTED_COMPONENT', `${where}: an ECS endpoint, not emulated by vpcd`);
+    }
+    if (service.id === 'amazon-dns' && !vpcSettingsOf(this.cfg.vpc).enableDnsSupport) {
+      return this.deny('vpc-service', service.id, 'NO_POSSIBLE_DESTINATION', `${where}: vpc.enableDnsSupport is false, so the VPC has no Amazon DNS server`);
+    }
+    this.stages.push('vpc-service', service.id, 'allow', {
+      note: `${where}: answered for ${eni.name} inside the VPC, outside security groups and NACLs and outside flow logs [VPC-SEC], [VPC-FL]; at most 1,024 packets a second per ENI [VPC-Q]`,
+    });
+    this.legs.ends(service.id);
+    return { kind: 'end', verdict: 'allow' };
   }
 
   /** The subnet the route's next hop sits in; undefined when it leaves the VPC (or the address is in no subnet). */

@@ -41,6 +41,7 @@ import { NatGatewayState } from '../../src/nat/nat-gateway.js';
 import { VpnPath, type TunnelCrypto } from '../../src/vpn/vpn-path.js';
 import { derivedMac, instanceMac, routerMac } from '../../src/lab/names.js';
 import { ipToU32, parseMac, u32ToIp } from '../../src/wire/addr.js';
+import { awsService } from '../../src/policy/classify.js';
 
 /** A packet as it is sent or seen on a wire (what the comparison looks at). */
 export interface WirePkt {
@@ -69,6 +70,8 @@ export type Outcome =
   | { readonly kind: 'internet'; readonly pkt: WirePkt; readonly via: readonly string[] }
   | { readonly kind: 'vpn'; readonly connection: string; readonly pkt: WirePkt; readonly via: readonly string[] }
   | { readonly kind: 'router'; readonly pkt: WirePkt; readonly via: readonly string[] }
+  /** Out of the service port to the VPC services' namespace; `service` as explain names it (classify.ts awsService). */
+  | { readonly kind: 'service'; readonly service: string; readonly pkt: WirePkt; readonly via: readonly string[] }
   | { readonly kind: 'drop'; readonly reason: string; readonly via: readonly string[] }
   | { readonly kind: 'loop'; readonly via: readonly string[] }
   | { readonly kind: 'lost'; readonly via: readonly string[] }
@@ -224,6 +227,8 @@ interface Masq {
 export class PacketWorld {
   readonly h: Harness;
   readonly uplinkPort: number;
+  /** The service port, as src/daemon/services-glue.ts attaches it. */
+  readonly servicePort: number;
   private readonly uplinkMac: string;
   private readonly routerIps: Set<string>;
   private readonly vpnPath: VpnPath | null;
@@ -246,6 +251,10 @@ export class PacketWorld {
       h.dp.uplinkMac.set(parseMac(this.uplinkMac));
       for (const ip of [...INTERNET_HOSTS, VPN_PEER, UNOWNED_PUBLIC]) h.dp.neighbors.learn(ipToU32(ip) | 0, parseMac(hostMac(ip)), 0);
     }
+    this.servicePort = n + 1;
+    h.dp.attachPort(this.servicePort, PortRole.Service, 0, true);
+    h.dp.legs.services.port = this.servicePort;
+    h.dp.legs.services.dnsEnabled = cfg.vpc.enableDnsSupport ?? true;
     this.vpnPath = null;
     if (cfg.vpnConnections.size > 0) {
       const path = new VpnPath(cfg);
@@ -395,6 +404,12 @@ export class PacketWorld {
     port: number, frame: Buffer, via: string[], out: Outcome[], queue: { port: number; frame: Buffer; via: string[] }[],
     inPort: number, sent: WirePkt | undefined,
   ): void {
+    if (port === this.servicePort) {
+      const p = parseWire(frame);
+      const svc = p === undefined ? undefined : awsService(this.h.cfg, p.dst);
+      if (p !== undefined && svc !== undefined) out.push({ kind: 'service', service: svc.id, pkt: p, via });
+      return;
+    }
     if (port === this.uplinkPort) {
       if (u16(frame, 12) === 0x0806) {
         if (u16(frame, 20) !== 1) return;

@@ -341,6 +341,8 @@ export class ConfigBuilder {
       ...(this.vgw !== undefined ? { vpnGateway: this.vgw } : {}),
       ...(this.cgw !== undefined ? { customerGateway: this.cgw } : {}),
       vpnConnections,
+      privateZones: [],
+      dns: { upstreams: [] },
       conntrack: {
         max: 1048576,
         timeouts: { tcpEstablished: 432000, tcp: 60, udp: 30, udpStream: 180, icmp: 60, other: 600 },

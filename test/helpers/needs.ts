@@ -10,7 +10,8 @@ import { describe, it } from 'vitest';
 import { loadEspNative } from '../../src/ipsec/esp-native.js';
 
 /** `esp-addon`: the native ESP engine (built by `npm ci`). */
-export type Need = 'root' | 'strongswan' | 'prometheus' | 'openssl' | 'tcpdump' | 'nft' | 'python3' | 'esp-addon' | 'chromium';
+/** `curl`, `busybox` (udhcpc), `sntp`, `dig`: the clients of the VPC services' tests. */
+export type Need = 'root' | 'strongswan' | 'prometheus' | 'openssl' | 'tcpdump' | 'nft' | 'python3' | 'esp-addon' | 'curl' | 'busybox' | 'sntp' | 'dig' | 'chromium';
 
 /** True when run by CI (`CI=true`, as CI services set it). */
 export const inCi = process.env.CI === 'true' || process.env.CI === '1';
@@ -31,6 +32,10 @@ const CHECKS: Record<Need, () => boolean> = {
   python3: () => onPath('python3'),
   'esp-addon': () => loadEspNative() !== null,
   chromium: () => onPath('chromium'),
+  curl: () => onPath('curl'),
+  busybox: () => onPath('busybox'),
+  sntp: () => onPath('sntp'),
+  dig: () => onPath('dig'),
 };
 
 /** The needs this machine lacks. */

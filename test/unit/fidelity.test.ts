@@ -1139,14 +1139,16 @@ const CASES: readonly Case[] = [
   {
     name: '[VPC-SEC] instance metadata (169.254.169.254) is not filtered even for a group with no egress rule: a vpc-service stage, nothing before it',
     flow: tcp('198.18.2.20', '169.254.169.254', 80),
-    verdict: 'deny',
-    path: [st('vpc-service', 'instance-metadata', 'deny', undefined, { code: 'UNSUPPORTED_COMPONENT' })],
+    verdict: 'allow',
+    path: [st('vpc-service', 'instance-metadata', 'allow')],
+    reply: null,
   },
   {
-    name: '[VPC-SEC] Amazon DNS (VPC base + 2) is answered by AWS outside SGs and NACLs: a vpc-service stage (not emulated yet), no SG/NACL stage',
+    name: '[VPC-SEC] Amazon DNS (VPC base + 2) is answered by AWS outside SGs and NACLs: a vpc-service stage, no SG/NACL stage',
     flow: udp('198.18.1.10', '198.18.0.2', 53),
-    verdict: 'deny',
-    path: [st('vpc-service', 'amazon-dns', 'deny', undefined, { code: 'UNSUPPORTED_COMPONENT' })],
+    verdict: 'allow',
+    path: [st('vpc-service', 'amazon-dns', 'allow')],
+    reply: null,
   },
 
   // -- site-to-site VPN -----------------------------------------------------------

@@ -91,6 +91,8 @@ const DENY_MAP: readonly { readonly stage: StageName; readonly code: Explanation
   { stage: 'sg-ingress', code: 'SG_HAS_NO_RULES', drops: ['sg'] },
   // AWS's own services (DNS, metadata, time sync, ECS metadata): never filtered, never routed out
   { stage: 'vpc-service', code: 'UNSUPPORTED_COMPONENT', drops: ['vpc_service'] },
+  // a service vpcd does not answer (DNS switched off) or a source that is not the ENI's own
+  { stage: 'vpc-service', code: 'NO_POSSIBLE_DESTINATION', drops: ['vpc_service'] },
   { stage: 'nat', code: 'NGW_REQUIRES_SOURCE_IN_VPC', drops: ['nat_source_outside_vpc'] },
   { stage: 'nacl-outbound', code: 'SUBNET_ACL_RESTRICTION', drops: ['nacl'] },
   { stage: 'nacl-inbound', code: 'SUBNET_ACL_RESTRICTION', drops: ['nacl'] },
@@ -135,9 +137,11 @@ const LATER_FRAGMENT_OF_REFUSED = 'fragment';
  * where the packet path must deliver: an instance name -> that instance's ENI
  * (its own address as destination); `internet` -> the uplink, not in a
  * tunnel; a VPN connection's name -> into that connection's tunnel;
- * `router <ip>` -> the VPC router's echo reply back to the sender.
+ * `router <ip>` -> the VPC router's echo reply back to the sender; a
+ * `vpc-service` allow -> out of the service port (Outcome kind service).
  */
-type End = { readonly kind: 'instance'; readonly name: string } | { readonly kind: 'internet' } | { readonly kind: 'vpn'; readonly connection: string } | { readonly kind: 'router' };
+type End = { readonly kind: 'instance'; readonly name: string } | { readonly kind: 'internet' } | { readonly kind: 'vpn'; readonly connection: string } | { readonly kind: 'router' }
+  | { readonly kind: 'service'; readonly service: string };
 
 /**
  * Rewrites: the delivered packet's addresses, protocol, destination port,
@@ -200,7 +204,8 @@ function expectOf(m: VpcModel, start: Flow, verdict: 'allow' | 'deny', path: rea
   }
   const on = last?.on ?? '';
   let end: End;
-  if (on.startsWith('router ')) end = { kind: 'router' };
+  if (last?.stage === 'vpc-service') end = { kind: 'service', service: on };
+  else if (on.startsWith('router ')) end = { kind: 'router' };
   else if (on === 'internet') end = { kind: 'internet' };
   else if (m.instances.some((i) => i.name === on)) end = { kind: 'instance', name: on };
   else end = { kind: 'vpn', connection: on };
@@ -253,6 +258,8 @@ function showOutcome(o: Outcome): string {
     case 'internet':
     case 'router':
       return `${o.kind}: ${showPkt(o.pkt)}${via}`;
+    case 'service':
+      return `service ${o.service}: ${showPkt(o.pkt)}${via}`;
     case 'drop':
       return `drop ${o.reason}${via}`;
     default:
@@ -296,6 +303,8 @@ function matchesEnd(end: End, o: Outcome): boolean {
       return o.kind === 'vpn' && o.connection === end.connection;
     case 'router':
       return o.kind === 'router';
+    case 'service':
+      return o.kind === 'service' && o.service === end.service;
   }
 }
 

@@ -135,6 +135,8 @@ const configArb: fc.Arbitrary<VpcConfig> = fc
       routeTables,
       natGateways: new Map(),
       vpnConnections: new Map(),
+      privateZones: [],
+      dns: { upstreams: [] },
       conntrack: { max: 1024, timeouts: { tcpEstablished: 432000, tcp: 60, udp: 30, udpStream: 180, icmp: 60, other: 600 } },
       metrics: { listen: '127.0.0.1:9469' },
       control: { socket: '/run/vpcd/random.sock' },

@@ -81,7 +81,7 @@ describe('keys', () => {
       `${at(t, 5, 'a:')}: subnets.a.cidr: required key is missing (an IPv4 CIDR inside vpc.cidr)`,
       `${at(t, 6, 'cdir')}: subnets.a.cdir: unknown key (did you mean "cidr"?)`,
     ]);
-    expectAt(doc('vpc:', '  name: t', '  cidr: 198.18.0.0/16', '  region: x'), 4, 'region', 'vpc.region: unknown key; expected one of name, cidr, accountId');
+    expectAt(doc('vpc:', '  name: t', '  cidr: 198.18.0.0/16', '  zone: x'), 4, 'zone', 'vpc.zone: unknown key; expected one of name, cidr, accountId, region, enableDnsSupport, enableDnsHostnames');
   });
 
   it('ignores top-level x- keys (anchors) and follows aliases', () => {

@@ -193,6 +193,9 @@ describe('JSON Schema', () => {
     ['state path', doc(...HEAD, 'state: { path: 5 }')],
     ['state enabled', doc(...HEAD, 'state: { enabled: maybe }')],
     ['state unknown key', doc(...HEAD, 'state: { file: x }')],
+    ['zone record type', doc(...HEAD, 'privateZones: { corp.internal: { records: [ { name: db, type: PTR, values: [x] } ] } }')],
+    ['zone name', doc(...HEAD, 'privateZones: { "bad..zone": {} }')],
+    ['dns upstreams', doc(...HEAD, 'dns: { upstreams: [resolver.example] }')],
     ['role', doc(...VPN.map((l) => l.replace('role: vgw', 'role: aws')), TUN)],
     ['psk and certificate', doc(...VPN.map((l) => l.replace('auth: { psk: { env: K } }', 'auth: { psk: { env: K }, certificate: { cert: a, key: b, ca: c } }')), TUN)],
     ['psk env and file', doc(...VPN.map((l) => l.replace('{ env: K }', '{ env: K, file: k }')), TUN)],
@@ -221,6 +224,7 @@ describe('JSON Schema', () => {
       doc(...HEAD, 'x-rules: &r [ { protocol: tcp, ports: 1024-65535, cidr: 0.0.0.0/0 } ]', 'securityGroups: { s: { ingress: *r } }'),
       doc(...HEAD, 'securityGroups: { s: { ingress: [ { protocol: "6", ports: "80", cidr: "2001:db8::/32" } ] } }'),
       doc(...HEAD, 'state: { path: run/t.state, enabled: false }'),
+      doc(...HEAD, "privateZones: { corp.internal: { records: [ { name: db, type: A, values: [198.18.2.20], ttl: 60 }, { name: '@', type: MX, values: ['10 mail.corp.internal'] } ] } }", "dns: { upstreams: ['203.0.113.53', '127.0.0.1:5353', '[2001:db8::53]:53'] }"),
     ];
     for (const text of ok) {
       expect(schemaErrors(text), text).toEqual([]);

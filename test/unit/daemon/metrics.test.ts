@@ -48,6 +48,8 @@ function source(h: Harness): MetricsSource {
     ports: () => h.topo.instanceNames.map((n, id) => ({ id, ifname: `vpcd-${id.toString(16).padStart(8, '0')}` })),
     portStats: () => [], flowLogCounters: () => ({ records: 0, skippedPackets: 0, lostRecords: 0, rotations: 0 }),
     observe: new ObserveHub(h.dp.events, () => ({ instances: [...h.topo.instanceNames], nacls: [], groups: [], natGateways: [] })),
+    services: { plane: { counters: { requests: new Map(), malformed: new Map(), dnsOutcomes: new Map(), restarts: 0 }, ready: false }, dhcpMalformed: 0,
+      allowanceDrops: () => [], dhcpMessages: new Map() } as unknown as MetricsSource['services'],
   };
 }
 

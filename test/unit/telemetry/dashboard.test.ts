@@ -42,6 +42,8 @@ describe('Grafana dashboard', () => {
       guard: { counts: () => new Map<string, number>().entries() }, health: new Float64Array(16), failedBatchFrames: 0,
       ports: () => [], portStats: () => [], flowLogCounters: () => ({ records: 0, skippedPackets: 0, lostRecords: 0, rotations: 0 }),
       observe: new ObserveHub(h.dp.events, () => ({ instances: ['i'], nacls: [], groups: [], natGateways: [] })),
+    services: { plane: { counters: { requests: new Map(), malformed: new Map(), dnsOutcomes: new Map(), restarts: 0 }, ready: false }, dhcpMalformed: 0,
+      allowanceDrops: () => [], dhcpMessages: new Map() } as unknown as MetricsSource['services'],
     } as unknown as MetricsSource;
     registerMetrics(registry, src, new PolicyCounterHistory());
     const families = new Set((await registry.getMetricsAsJSON()).map((m) => m.name));
