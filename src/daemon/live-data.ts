@@ -8,6 +8,7 @@
 import type { VpcConfig } from '../control/config-types.js';
 import type { CompiledPolicy } from '../control/compile.js';
 import { formatIpv4 } from '../control/cidr.js';
+import { sgRuleHitRows } from './metrics.js';
 import type { SecurityStage } from '../conntrack/sg-stage.js';
 import { SgCounter } from '../conntrack/sg-stage.js';
 import { DROP_REASON_LABELS } from '../pipeline/batch.js';
@@ -44,6 +45,8 @@ export interface LiveStats {
   readonly topDenied: readonly { source: string; packets: number }[];
   readonly naclRuleHits: readonly { nacl: string; direction: string; rule: number | '*'; action: string; hits: number }[];
   readonly sgVerdicts: readonly { instance: string; egressAllow: number; egressDeny: number; ingressAllow: number; ingressDeny: number }[];
+  /** Security-group rules that admitted something: group, direction, the rule's position in the group, hits. */
+  readonly sgRuleHits: readonly { group: string; direction: string; rule: number; hits: number }[];
   readonly drops: Readonly<Record<string, number>>;
   readonly flows: { readonly accepted: number; readonly rejected: number };
 }
@@ -73,6 +76,7 @@ export function liveStats(p: CompiledPolicy, sec: SecurityStage, counters: Count
       egressAllow: v[i * 4 + SgCounter.EgressAllow]!, egressDeny: v[i * 4 + SgCounter.EgressDeny]!,
       ingressAllow: v[i * 4 + SgCounter.IngressAllow]!, ingressDeny: v[i * 4 + SgCounter.IngressDeny]!,
     })),
+    sgRuleHits: sgRuleHitRows(sec.sgHits, p).filter((r) => r.hits > 0).sort((a, b) => b.hits - a.hits).slice(0, 50),
     drops,
     flows: { accepted: sec.flowsAccepted, rejected: sec.flowsRejected },
   };

@@ -65,6 +65,7 @@ export const LIVE_PAGE = String.raw`<!doctype html>
     <section><h2>Top denied sources</h2><table><thead><tr><th>source</th><th>packets</th></tr></thead><tbody id="denied"></tbody></table></section>
     <section><h2>NACL rule hits</h2><table><thead><tr><th>NACL</th><th>direction</th><th>rule</th><th>action</th><th>hits</th></tr></thead><tbody id="nacl"></tbody></table></section>
     <section><h2>Security-group verdicts</h2><table><thead><tr><th>instance</th><th>egress allow/deny</th><th>ingress allow/deny</th></tr></thead><tbody id="sg"></tbody></table></section>
+    <section><h2>Security-group rule hits</h2><table><thead><tr><th>group</th><th>direction</th><th>rule</th><th>hits</th></tr></thead><tbody id="sgrules"></tbody></table></section>
     <section><h2>Drops by reason</h2><table><tbody id="drops"></tbody></table></section>
   </div>
   <section class="wide">
@@ -246,6 +247,7 @@ function pollStats() {
     fill("denied", s.topDenied.map(function (d) { return [d.source, d.packets]; }));
     fill("nacl", s.naclRuleHits.map(function (h) { return [h.nacl, h.direction, h.rule, h.action, h.hits]; }));
     fill("sg", s.sgVerdicts.map(function (v) { return [v.instance, v.egressAllow + " / " + v.egressDeny, v.ingressAllow + " / " + v.ingressDeny]; }));
+    fill("sgrules", s.sgRuleHits.map(function (h) { return [h.group, h.direction, h.rule, h.hits]; }));
     fill("drops", Object.keys(s.drops).map(function (k) { return [k, s.drops[k]]; }));
   }).catch(function () { /* the next poll tries again */ });
 }

@@ -80,7 +80,8 @@ function sgVerdictSamples(v: Float64Array, p: CompiledPolicy): Map<string, numbe
 }
 
 /** Hits per (security group, direction, rule's place in the group's list), summed over the instances that carry the group. */
-function sgRuleHitSamples(h: SgHits, p: CompiledPolicy): Map<string, number> {
+/** Hits per (security group, direction, rule position), keyed by the three joined with NUL (see sgRuleHitRows). */
+export function sgRuleHitSamples(h: SgHits, p: CompiledPolicy): Map<string, number> {
   const m = new Map<string, number>();
   p.instanceNames.forEach((_, i) => {
     for (const [direction, set, hits] of [['ingress', p.sgIngress[i], h.ingress[i]], ['egress', p.sgEgress[i], h.egress[i]]] as const) {
@@ -92,6 +93,16 @@ function sgRuleHitSamples(h: SgHits, p: CompiledPolicy): Map<string, number> {
     }
   });
   return m;
+}
+
+/** sgRuleHitSamples as rows (the live page's table). */
+export function sgRuleHitRows(h: SgHits, p: CompiledPolicy): { group: string; direction: string; rule: number; hits: number }[] {
+  const rows: { group: string; direction: string; rule: number; hits: number }[] = [];
+  for (const [key, hits] of sgRuleHitSamples(h, p)) {
+    const [group, direction, rule] = key.split('\u0000');
+    rows.push({ group: group ?? '?', direction: direction ?? '?', rule: Number(rule), hits });
+  }
+  return rows;
 }
 
 /** Drops per (instance, reason); only the pairs that dropped something (bounded: instances x reasons). */
