@@ -10,6 +10,10 @@ const mutate = (process.env.MUTATE_FILES ?? '').split(',').filter(Boolean);
 export default {
   mutate,
   jsonReporter: { fileName: `reports/mutation/${group}.json` },
+  // MUTATE_INCREMENTAL=1 (npm run mutate -- --incremental): re-test only the
+  // mutants whose code or covering tests changed since the group's last run.
+  incremental: process.env.MUTATE_INCREMENTAL === '1',
+  incrementalFile: `reports/mutation/${group}.incremental.json`,
   testRunner: 'vitest',
   plugins: ['@stryker-mutator/vitest-runner'],
   vitest: { configFile: 'vitest.mutate.config.ts', related: false },

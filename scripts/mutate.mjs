@@ -60,7 +60,11 @@ function score(report) {
   return rows;
 }
 
-const args = process.argv.slice(2);
+const argv = process.argv.slice(2);
+// --incremental: Stryker's incremental mode, per group
+// (reports/mutation/<group>.incremental.json from the group's last run).
+const incremental = argv.includes('--incremental');
+const args = argv.filter((a) => a !== '--incremental');
 const unknown = args.filter((g) => !(g in GROUPS));
 if (unknown.length > 0) {
   console.error(`mutate: unknown group(s) ${unknown.join(', ')}; groups: ${Object.keys(GROUPS).join(', ')}`);
@@ -77,7 +81,7 @@ for (const g of groups) {
   const r = spawnSync('npx', ['stryker', 'run', 'stryker.config.mjs'], {
     cwd: root,
     stdio: 'inherit',
-    env: { ...process.env, PROPERTY_SEED: process.env.PROPERTY_SEED ?? '20251127', MUTATE_GROUP: g, MUTATE_FILES: files.join(','), MUTATE_TESTS: JSON.stringify(tests) },
+    env: { ...process.env, PROPERTY_SEED: process.env.PROPERTY_SEED ?? '20251127', MUTATE_GROUP: g, MUTATE_FILES: files.join(','), MUTATE_TESTS: JSON.stringify(tests), MUTATE_INCREMENTAL: incremental ? '1' : '0' },
   });
   const json = join(root, `reports/mutation/${g}.json`);
   if (r.status !== 0 || !existsSync(json)) {
