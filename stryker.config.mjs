@@ -10,10 +10,6 @@ const mutate = (process.env.MUTATE_FILES ?? '').split(',').filter(Boolean);
 export default {
   mutate,
   jsonReporter: { fileName: `reports/mutation/${group}.json` },
-  // MUTATE_INCREMENTAL=1 (npm run mutate -- --incremental): re-test only the
-  // mutants whose code or covering tests changed since the group's last run.
-  incremental: process.env.MUTATE_INCREMENTAL === '1',
-  incrementalFile: `reports/mutation/${group}.incremental.json`,
   testRunner: 'vitest',
   plugins: ['@stryker-mutator/vitest-runner'],
   vitest: { configFile: 'vitest.mutate.config.ts', related: false },
@@ -21,11 +17,12 @@ export default {
   tsconfigFile: 'tsconfig.mutate-none.json',
   checkers: [],
   ignoreStatic: true,
-  concurrency: 2,
+  // MUTATE_CONCURRENCY: test runner processes (default 2, the machine's cores).
+  concurrency: Number(process.env.MUTATE_CONCURRENCY ?? 2),
   timeoutMS: 20_000,
   reporters: ['clear-text', 'progress-append-only', 'json'],
   clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true, reportMutants: true },
-  tempDirName: '.stryker-tmp',
+  tempDirName: `.stryker-tmp/${group}`,
   cleanTempDir: 'always',
   thresholds: { high: 90, low: 85, break: null },
 };
