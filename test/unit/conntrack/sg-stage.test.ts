@@ -343,3 +343,20 @@ describe('refused packets of known flows', () => {
     expect(records(h).map((r) => `${r.eni} ${r.action} ${r.packets}`)).toEqual(['c1 ACCEPT 2', 's1 REJECT 2']);
   });
 });
+
+describe('instance 0 is an ENI like any other', () => {
+  it('as the sender: its egress verdict and its ACCEPT record count; as the receiver: its ingress verdict and record', () => {
+    const h = new Harness(YAML(), { security: true, flowLogs: true });
+    expect(h.port('z0')).toBe(0);
+    // z0 -> s1:443 is refused by s1's ingress (only 198.18.1.0/24): it left z0
+    const f = ethIpv4Tcp({ srcMac: instanceMac('t', 'z0'), dstMac: routerMac('t', 'sz'), src: '198.18.9.10', dst: S1, sport: 40000, dport: 443, flags: TCP_SYN, seq: 1, ack: 0 });
+    expect(h.run([{ port: 0, frame: f }])).toHaveLength(0);
+    expect(verdicts(h, 'z0')).toEqual([1, 0, 0, 0]);
+    expect(verdicts(h, 's1')).toEqual([0, 0, 0, 1]);
+    expect(records(h).map((r) => `${r.eni} ${r.action}`)).toEqual(['s1 REJECT', 'z0 ACCEPT']);
+    // c1 -> z0:443: admitted by z0's all-open ingress
+    expect(h.run([{ port: h.port('c1'), frame: syn(443, '198.18.9.10') }])).toHaveLength(1);
+    expect(verdicts(h, 'z0')).toEqual([1, 0, 1, 0]);
+    expect(records(h).map((r) => `${r.eni} ${r.action}`)).toEqual(['c1 ACCEPT', 'z0 ACCEPT']);
+  });
+});
