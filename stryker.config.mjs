@@ -17,11 +17,12 @@ export default {
   tsconfigFile: 'tsconfig.mutate-none.json',
   checkers: [],
   ignoreStatic: true,
-  concurrency: 2,
+  // MUTATE_CONCURRENCY: test runner processes (default 2, the machine's cores).
+  concurrency: Number(process.env.MUTATE_CONCURRENCY ?? 2),
   timeoutMS: 20_000,
   reporters: ['clear-text', 'progress-append-only', 'json'],
   clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true, reportMutants: true },
-  tempDirName: '.stryker-tmp',
+  tempDirName: `.stryker-tmp/${group}`,
   cleanTempDir: 'always',
   thresholds: { high: 90, low: 85, break: null },
 };

@@ -5,6 +5,11 @@
 // Score = (killed + timed out) / (killed + timed out + survived + no coverage).
 // Reports: reports/mutation/<group>.json (mutation-testing-elements schema).
 // Property tests run with one fixed PROPERTY_SEED, so every mutant meets the same cases.
+// MUTATE_CONCURRENCY=1 runs one test process (default 2). Adding tests never
+// revives a killed mutant, so after new tests it is enough to re-test the
+// survivors: MUTATE_ONLY=src/x.ts:10-12,src/x.ts:40-41 npm run mutate -- GROUP
+// (Stryker's incremental mode, tried with the vitest runner, reused every
+// survivor after tests had been added, so it is not used).
 import { spawnSync } from 'node:child_process';
 import { readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -71,7 +76,10 @@ mkdirSync(join(root, 'reports/mutation'), { recursive: true });
 const all = [];
 let failed = false;
 for (const g of groups) {
-  const { files, tests } = GROUPS[g];
+  // MUTATE_ONLY: mutate patterns replacing the group's files (a subset, or
+  // line ranges such as src/x.ts:10-20 to re-test only some mutants).
+  const { tests } = GROUPS[g];
+  const files = process.env.MUTATE_ONLY ? process.env.MUTATE_ONLY.split(',') : GROUPS[g].files;
   console.log(`\n=== mutate ${g}: ${files.join(' ')}`);
   const t0 = Date.now();
   const r = spawnSync('npx', ['stryker', 'run', 'stryker.config.mjs'], {

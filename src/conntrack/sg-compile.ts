@@ -51,6 +51,7 @@ export type SgOriginKind = (typeof SgOriginKind)[keyof typeof SgOriginKind];
  */
 export function sgL4Value(proto: number, dstPort: number, icmpType: number, icmpCode: number): number {
   if (proto === PROTO_ICMP || proto === PROTO_ICMPV6) return ((icmpType & 0xff) << 8) | (icmpCode & 0xff);
+  // Stryker disable next-line ConditionalExpression: equivalent mutant: for other protocols every rule that can match has the full L4 range 0-65535, so any 16-bit value matches as 0 does
   if (proto === PROTO_TCP || proto === PROTO_UDP) return dstPort & 0xffff;
   return 0;
 }
@@ -153,6 +154,7 @@ export class CompiledSgSet {
   matchL4(addr: number, proto: number, l4: number): number {
     const { count, net, mask, l4Lo, l4Hi } = this;
     const protos = this.proto;
+    // Stryker disable next-line EqualityOperator: equivalent mutant (i <= count): past the last slot the typed arrays read undefined, which fails the address or protocol test (undefined is neither ANY_PROTO nor a protocol number), so the slot is skipped
     for (let i = 0; i < count; i++) {
       if ((addr & mask[i]) !== net[i]) continue;
       const p = protos[i];
@@ -171,6 +173,7 @@ export class CompiledSgSet {
   matchL4NoGroupRefs(addr: number, proto: number, l4: number): number {
     const { count, net, mask, l4Lo, l4Hi, originKind } = this;
     const protos = this.proto;
+    // Stryker disable next-line EqualityOperator: equivalent mutant (i <= count): past the last slot the typed arrays read undefined, which fails the address or protocol test (undefined is neither ANY_PROTO nor a protocol number), so the slot is skipped
     for (let i = 0; i < count; i++) {
       if (originKind[i] === SgOriginKind.Group) continue;
       if ((addr & mask[i]) !== net[i]) continue;
@@ -190,6 +193,7 @@ export class CompiledSgSet {
   matchAllAddressesL4(proto: number, l4: number): number {
     const { count, l4Lo, l4Hi, allowsAllAddresses } = this;
     const protos = this.proto;
+    // Stryker disable next-line EqualityOperator: equivalent mutant (i <= count): past the last slot the typed arrays read undefined, which fails the address or protocol test (undefined is neither ANY_PROTO nor a protocol number), so the slot is skipped
     for (let i = 0; i < count; i++) {
       if (allowsAllAddresses[i] === 0) continue;
       const p = protos[i];
@@ -225,6 +229,7 @@ export class CompiledSgSet {
  * the first match. Never allocates.
  */
 export function isUntrackedFlow(admitting: CompiledSgSet, opposite: CompiledSgSet, proto: number, l4: number): boolean {
+  // Stryker disable next-line ConditionalExpression: equivalent mutant: hasAllOpenResponseRule() below is false for every protocol but TCP and UDP; stated first for the reader
   if (proto !== PROTO_TCP && proto !== PROTO_UDP) return false;
   if (!opposite.hasAllOpenResponseRule(proto)) return false;
   return admitting.matchAllAddressesL4(proto, l4) !== NO_MATCH;
@@ -246,6 +251,7 @@ export function compileSgSet(entries: readonly SgEntry[], groupNames: readonly s
     const m = prefixMask(e.prefixLen);
     c.net[i] = e.net & m;
     c.mask[i] = m;
+    // Stryker disable next-line ConditionalExpression: equivalent mutant: ANY_PROTO is -1, the loader's "all"
     c.proto[i] = e.protocol < 0 ? ANY_PROTO : e.protocol;
     const r = l4RangeOf(e.protocol, e.ports, e.icmpType, e.icmpCode);
     c.l4Lo[i] = r >>> 16;

@@ -111,18 +111,21 @@ export class SecurityStage {
   // the crossing being judged
   private l4 = 0;
   /** [EC2-CT] flows through a NAT gateway are always tracked on the instance's ENI. */
+  // Stryker disable next-line BooleanLiteral: equivalent mutant: crossing() (and senderSide() for the middlebox flags) sets it before any read
   private forceTrack = false;
   /**
    * The packet was forwarded by an appliance (its source is not the sending
    * ENI's address): rules that reference a group do not match it at the
    * receiver ([VPC-SGR] middlebox note; SG_REFERENCES_NOT_PRESERVED).
    */
+  // Stryker disable next-line BooleanLiteral: equivalent mutant: crossing() (and senderSide() for the middlebox flags) sets it before any read
   private viaMiddlebox = false;
   /**
    * The receiver is an appliance or NAT instance (the packet is not addressed
    * to it): the sender's egress rules that reference a group do not match
    * either, the group's members are not the next hop.
    */
+  // Stryker disable next-line BooleanLiteral: equivalent mutant: crossing() (and senderSide() for the middlebox flags) sets it before any read
   private toMiddlebox = false;
 
   constructor(policy: CompiledPolicy, ct: Conntrack) {

@@ -62,6 +62,18 @@ describe('compileSgSet', () => {
     expect(s.match(ip('198.18.9.9'), 17, 443, 0, 0)).toBe(NO_MATCH);
   });
 
+  it('a rule for protocol number 0 admits protocol 0 only, not every protocol', () => {
+    const s = compileSgSet([row({ protocol: 0 })], ['g']);
+    expect(s.match(ip('203.0.113.9'), 0, 0, 0, 0)).toBe(0);
+    expect(s.match(ip('203.0.113.9'), 6, 443, 0, 0)).toBe(NO_MATCH);
+    expect(s.match(ip('203.0.113.9'), 17, 53, 0, 0)).toBe(NO_MATCH);
+  });
+
+  it("explain names a slot whose group is missing from the names '?'", () => {
+    const s = compileSgSet([row({ originGroup: 3, originRule: 2 })], ['only']);
+    expect(s.origin(0)).toEqual({ group: '?', rule: 2 });
+  });
+
   it('allows nothing with no rules (a group with egress: [])', () => {
     const s = compileSgSet([], ['db']);
     expect(s.match(0, 6, 80, 0, 0)).toBe(NO_MATCH);

@@ -196,3 +196,167 @@ describe('security stage bookkeeping', () => {
     expect(r.naclHits).not.toBe(h.security!.naclHits);
   });
 });
+
+// A -> appliance fw -> B (sa's route table sends sb through fw); B answers A directly.
+const LEGS = (o: { fwEgress?: string; bIngress?: string; sfOut?: string; sbIn?: string; extra?: string } = {}) => `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  sa: { cidr: 198.18.1.0/24, routeTable: via-fw }
+  sf: { cidr: 198.18.3.0/24, networkAcl: nf }
+  sb: { cidr: 198.18.2.0/24, networkAcl: nbb }
+routeTables:
+  via-fw: { routes: [ { destination: 198.18.2.0/24, target: fw } ] }
+networkAcls:
+  nf:
+    inbound: [ { rule: 10, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
+    outbound: [ { rule: 10, action: ${o.sfOut ?? 'allow'}, protocol: all, cidr: 0.0.0.0/0 } ]
+  nbb:
+    inbound: [ { rule: 10, action: ${o.sbIn ?? 'allow'}, protocol: all, cidr: 0.0.0.0/0 } ]
+    outbound: [ { rule: 10, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
+securityGroups:
+  a: {}
+  fw:
+    ingress: [ { protocol: all, cidr: 0.0.0.0/0 } ]
+    egress: [ ${o.fwEgress ?? '{ protocol: all, cidr: 0.0.0.0/0 }'} ]
+  b: { ingress: [ ${o.bIngress ?? '{ protocol: tcp, ports: 5432, cidr: 198.18.1.0/24 }'} ] }
+instances:
+  a: { subnet: sa, ip: 198.18.1.10, securityGroups: [a] }
+  fw: { subnet: sf, ip: 198.18.3.10, securityGroups: [fw], sourceDestCheck: false }
+  b: { subnet: sb, ip: 198.18.2.20, securityGroups: [b] }
+${o.extra ?? ''}
+`;
+const LA = '198.18.1.10', LB = '198.18.2.20';
+
+describe('security stage bookkeeping on an appliance\'s legs (each ENI judged on its own)', () => {
+  const legSyn = (from: string, sub: string, sport = 40000) =>
+    ethIpv4Tcp({ srcMac: instanceMac('t', from), dstMac: routerMac('t', sub), src: LA, dst: LB, sport, dport: 5432, flags: TCP_SYN, seq: 1, ack: 0 });
+  const reply = (sport = 40000) =>
+    ethIpv4Tcp({ srcMac: instanceMac('t', 'b'), dstMac: routerMac('t', 'sb'), src: LB, dst: LA, sport: 5432, dport: sport, flags: TCP_SYN | TCP_ACK, seq: 1, ack: 2 });
+  const acts = (h: Harness) => records(h).map((r) => `${r.eni} ${r.action}`);
+
+  it('both legs admitted: verdicts per ENI, a per-ENI entry only where the ENI tracks, ACCEPT on each ENI of each leg; the direct reply needs no rule', () => {
+    const h = new Harness(LEGS(), { security: true, flowLogs: true });
+    expect(h.run([{ port: h.port('a'), frame: legSyn('a', 'sa') }]).map((f) => f.port)).toEqual([h.port('fw')]);
+    expect(acts(h)).toEqual(['a ACCEPT', 'fw ACCEPT']);
+    expect(h.ct!.entries).toBe(1);
+    expect(h.run([{ port: h.port('fw'), frame: legSyn('fw', 'sf') }]).map((f) => f.port)).toEqual([h.port('b')]);
+    expect(verdicts(h, 'fw')).toEqual([1, 0, 1, 0]);
+    expect(verdicts(h, 'b')).toEqual([0, 0, 1, 0]);
+    // fw's all-open rules leave its leg untracked; b tracks the flow in its own entry
+    expect(h.ct!.entries).toBe(2);
+    expect(h.security!.flowsAccepted).toBe(2);
+    expect(h.security!.flowsRejected).toBe(0);
+    expect(acts(h)).toEqual(['b ACCEPT', 'fw ACCEPT']);
+    // b answers a directly: b's own entry and a's zone-0 entry pass it, no verdict anywhere
+    expect(h.run([{ port: h.port('b'), frame: reply() }]).map((f) => f.port)).toEqual([h.port('a')]);
+    expect(verdicts(h, 'b')).toEqual([0, 0, 1, 0]);
+    expect(verdicts(h, 'a')).toEqual([1, 0, 0, 0]);
+    expect(h.security!.flowsAccepted).toBe(2);
+    expect(acts(h)).toEqual(['a ACCEPT', 'b ACCEPT']);
+    // and the next segment from a again passes every leg by tracking or all-open rules, no new entry
+    const ack = ethIpv4Tcp({ srcMac: instanceMac('t', 'a'), dstMac: routerMac('t', 'sa'), src: LA, dst: LB, sport: 40000, dport: 5432, flags: TCP_ACK, seq: 2, ack: 2 });
+    expect(h.run([{ port: h.port('a'), frame: ack }])).toHaveLength(1);
+    expect(h.run([{ port: h.port('fw'), frame: ethIpv4Tcp({ srcMac: instanceMac('t', 'fw'), dstMac: routerMac('t', 'sf'), src: LA, dst: LB, sport: 40000, dport: 5432, flags: TCP_ACK, seq: 2, ack: 2 }) }])).toHaveLength(1);
+    expect(verdicts(h, 'b')).toEqual([0, 0, 1, 0]);
+    expect(h.ct!.entries).toBe(2);
+  });
+
+  it("refused by the appliance's egress: EgressDeny on fw, REJECT on fw only, one flow rejected", () => {
+    const h = new Harness(LEGS({ fwEgress: '{ protocol: udp, ports: 53, cidr: 0.0.0.0/0 }' }), { security: true, flowLogs: true });
+    h.run([{ port: h.port('a'), frame: legSyn('a', 'sa') }]);
+    records(h);
+    expect(h.run([{ port: h.port('fw'), frame: legSyn('fw', 'sf') }])).toHaveLength(0);
+    expect(h.drops(DropReason.Sg)).toBe(1);
+    expect(verdicts(h, 'fw')).toEqual([0, 1, 1, 0]);
+    expect(verdicts(h, 'b')).toEqual([0, 0, 0, 0]);
+    expect(h.security!.flowsRejected).toBe(1);
+    expect(acts(h)).toEqual(['fw REJECT']);
+    expect(h.security!.deniedSources.top(1)).toEqual([{ key: ip(LA), count: 1 }]);
+  });
+
+  it("refused by the receiver's ingress on the forwarded leg: IngressDeny on b, ACCEPT on fw, REJECT on b", () => {
+    const h = new Harness(LEGS({ bIngress: '{ protocol: tcp, ports: 22, cidr: 198.51.100.0/24 }' }), { security: true, flowLogs: true });
+    h.run([{ port: h.port('a'), frame: legSyn('a', 'sa') }]);
+    records(h);
+    expect(h.run([{ port: h.port('fw'), frame: legSyn('fw', 'sf') }])).toHaveLength(0);
+    expect(verdicts(h, 'b')).toEqual([0, 0, 0, 1]);
+    expect(verdicts(h, 'fw')).toEqual([1, 0, 1, 0]);
+    expect(h.security!.flowsRejected).toBe(1);
+    expect(acts(h)).toEqual(['b REJECT', 'fw ACCEPT']);
+  });
+
+  it("refused by a NACL on the forwarded leg: at the appliance's subnet REJECT on fw; at the receiver's, ACCEPT on fw and REJECT on b", () => {
+    for (const [o, want] of [[{ sfOut: 'deny' }, ['fw REJECT']], [{ sbIn: 'deny' }, ['b REJECT', 'fw ACCEPT']]] as const) {
+      const h = new Harness(LEGS(o), { security: true, flowLogs: true });
+      h.run([{ port: h.port('a'), frame: legSyn('a', 'sa') }]);
+      records(h);
+      expect(h.run([{ port: h.port('fw'), frame: legSyn('fw', 'sf') }])).toHaveLength(0);
+      expect(h.drops(DropReason.Nacl)).toBe(1);
+      expect(h.security!.flowsRejected).toBe(1);
+      expect(acts(h)).toEqual(want);
+      expect(h.ct!.entries).toBe(1);
+    }
+  });
+
+  it('the table full on the forwarded leg: the per-ENI entry is refused and counted, nothing is sent', () => {
+    const h = new Harness(LEGS({ extra: 'conntrack: { max: 1 }' }), { security: true, flowLogs: true });
+    expect(h.run([{ port: h.port('a'), frame: legSyn('a', 'sa') }])).toHaveLength(1);
+    expect(h.run([{ port: h.port('fw'), frame: legSyn('fw', 'sf') }])).toHaveLength(0);
+    expect(h.drops(DropReason.ConntrackFull)).toBe(1);
+    expect(h.security!.flowsRejected).toBe(1);
+    expect(h.security!.flowsAccepted).toBe(1);
+    expect(h.ct!.entries).toBe(1);
+  });
+});
+
+describe('NACL rule hits of tracked flows', () => {
+  it('every packet of a tracked flow counts its NACL rules on both sides, as if judged afresh', () => {
+    const h = new Harness(YAML(), { security: true });
+    const hits = () => {
+      const p = h.policy!, n = h.security!.naclHits;
+      const sa = p.subnetNacl[h.topo.subnetNames.indexOf('sa')]!, sb = p.subnetNacl[h.topo.subnetNames.indexOf('sb')]!;
+      return [n.outbound[sa]![1], n.inbound[sb]![1]];
+    };
+    expect(h.run([{ port: h.port('c1'), frame: syn(443) }])).toHaveLength(1);
+    expect(hits()).toEqual([1, 1]);
+    const ack = ethIpv4Tcp({ srcMac: MC, dstMac: RA, src: C1, dst: S1, sport: 40000, dport: 443, flags: TCP_ACK, seq: 2, ack: 10 });
+    expect(h.run([{ port: h.port('c1'), frame: ack }, { port: h.port('c1'), frame: ack }])).toHaveLength(2);
+    expect(hits()).toEqual([3, 3]);
+  });
+});
+
+describe('refused packets of known flows', () => {
+  it('count their source among the denied sources but are no rejected flow; the cached refusal counts again on the next packet', () => {
+    const h = new Harness(YAML(), { security: true, flowLogs: true });
+    expect(h.run([{ port: h.port('c1'), frame: syn(443) }])).toHaveLength(1);
+    h.reload(YAML().replace('{ rule: 20, action: allow, protocol: all, cidr: 0.0.0.0/0 }\n    outbound: [ { rule: 10',
+      '{ rule: 20, action: deny, protocol: all, cidr: 0.0.0.0/0 }\n    outbound: [ { rule: 10'));
+    records(h);
+    const ack = ethIpv4Tcp({ srcMac: MC, dstMac: RA, src: C1, dst: S1, sport: 40000, dport: 443, flags: TCP_ACK, seq: 2, ack: 10 });
+    expect(h.run([{ port: h.port('c1'), frame: ack }])).toHaveLength(0);
+    expect(h.run([{ port: h.port('c1'), frame: ack }])).toHaveLength(0);
+    expect(h.drops(DropReason.Nacl)).toBe(2);
+    expect(h.security!.deniedSources.top(1)).toEqual([{ key: ip(C1), count: 2 }]);
+    expect(h.security!.flowsRejected).toBe(0);
+    expect(h.security!.flowsAccepted).toBe(1);
+    // both refusals logged where they happened: left c1, refused at s1
+    expect(records(h).map((r) => `${r.eni} ${r.action} ${r.packets}`)).toEqual(['c1 ACCEPT 2', 's1 REJECT 2']);
+  });
+});
+
+describe('instance 0 is an ENI like any other', () => {
+  it('as the sender: its egress verdict and its ACCEPT record count; as the receiver: its ingress verdict and record', () => {
+    const h = new Harness(YAML(), { security: true, flowLogs: true });
+    expect(h.port('z0')).toBe(0);
+    // z0 -> s1:443 is refused by s1's ingress (only 198.18.1.0/24): it left z0
+    const f = ethIpv4Tcp({ srcMac: instanceMac('t', 'z0'), dstMac: routerMac('t', 'sz'), src: '198.18.9.10', dst: S1, sport: 40000, dport: 443, flags: TCP_SYN, seq: 1, ack: 0 });
+    expect(h.run([{ port: 0, frame: f }])).toHaveLength(0);
+    expect(verdicts(h, 'z0')).toEqual([1, 0, 0, 0]);
+    expect(verdicts(h, 's1')).toEqual([0, 0, 0, 1]);
+    expect(records(h).map((r) => `${r.eni} ${r.action}`)).toEqual(['s1 REJECT', 'z0 ACCEPT']);
+    // c1 -> z0:443: admitted by z0's all-open ingress
+    expect(h.run([{ port: h.port('c1'), frame: syn(443, '198.18.9.10') }])).toHaveLength(1);
+    expect(verdicts(h, 'z0')).toEqual([1, 0, 1, 0]);
+    expect(records(h).map((r) => `${r.eni} ${r.action}`)).toEqual(['c1 ACCEPT', 'z0 ACCEPT']);
+  });
+});

@@ -151,6 +151,20 @@ describe('ESP edges', () => {
     expect(sa.ctr[SaCounter.MalformedIn]).toBe(0);
   });
 
+  it('a Pad Length longer than the payload is malformed, even when the bytes before the output look like padding', () => {
+    const child = makeChildSa('aes128gcm16');
+    const t = new SaTable({ backend: 'node' });
+    const sa = t.install(child);
+    // plaintext 5 6 | PadLen 6 | NH 59 (dummy): the 6 padding bytes would start 4 bytes before the plaintext
+    const esp = refEncrypt('aes128gcm16', child.spiIn, 1, child.encKeyIn, child.saltIn, child.integKeyIn, new Uint8Array(0),
+      { padding: new Uint8Array([5, 6]), padLenField: 6, nextHeader: 59 });
+    const out = Buffer.alloc(4 + esp.length);
+    out.set([1, 2, 3, 4], 0);
+    expect(espDecrypt(t, esp, 0, esp.length, out, 4)).toBe(EspError.Malformed);
+    expect(sa.ctr[SaCounter.MalformedIn]).toBe(1);
+    expect(sa.ctr[SaCounter.DummyIn]).toBe(0);
+  });
+
   it('refuses authentic payloads that are not a whole IPv4 packet, each counted as malformed', () => {
     const { sa, peer } = pair('aes256gcm16');
     const psa = peer.at(peer.lookupIn(sa.spiOut))!;

@@ -217,3 +217,29 @@ describe('ReplayWindow ring edges', () => {
     }
   });
 });
+
+describe('ReplayWindow save and load (state kept across a restart)', () => {
+  it('a loaded window refuses what the saved one had seen and accepts what it had not; the saved words do not follow later packets', () => {
+    const a = new ReplayWindow(128);
+    for (const s of [1, 2, 5, 100]) expect(a.accept(s)).toBe(true);
+    const words = a.save();
+    expect(a.accept(3)).toBe(true); // after the save: not part of it
+    const b = new ReplayWindow(128);
+    expect(b.load(words)).toBe(true);
+    expect(b.top).toBe(100);
+    for (const s of [1, 2, 5, 100]) expect(b.check(s)).toBe(false);
+    expect(b.accept(3)).toBe(true);
+    expect(b.accept(4)).toBe(true);
+  });
+
+  it('refuses words of another window shape and keeps its own state', () => {
+    const a = new ReplayWindow(4096);
+    a.accept(7);
+    const b = new ReplayWindow(128);
+    b.accept(9);
+    expect(b.load(a.save())).toBe(false);
+    expect(b.top).toBe(9);
+    expect(b.check(9)).toBe(false);
+    expect(b.check(7)).toBe(true);
+  });
+});
