@@ -208,6 +208,8 @@ export class Daemon implements MetricsSource {
       await this.abort(plan);
       await this.control.close();
       engine.close();
+      // A start that fails leaves nothing behind: the service namespace and its veth go too.
+      await this.services.stop(undefined).catch((err: unknown) => this.guard.fail('services-stop', err));
       await this.watchdog.stop();
       if (e instanceof ReloadRejected) throw new RuntimeError(e.issues.join('; '));
       if (e instanceof ConfigSecretError) throw new RuntimeError(e.message);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import {
   DaemonProc, ROOT, fetchText, metricValue, nsx, nsxOk, randomPort, shTry, sleep, uniquePrefix, vpcd, writeTemp,
 } from '../helpers/netns.js';
+import { servicePlaneNames } from '../../src/lab/names.js';
 import { routerMac } from '../../src/lab/names.js';
 import { describeWith } from '../helpers/needs.js';
 
@@ -166,6 +167,8 @@ metrics: { listen: "127.0.0.1:${randomPort()}" }
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/vtnosuchif0/);
+    // The failed start removed the VPC service namespace it had made.
+    expect(shTry('ip', ['netns', 'list']).stdout).not.toContain(servicePlaneNames(p).netns);
   });
 
   it('exits 1 on an invalid configuration', () => {
