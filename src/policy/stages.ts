@@ -227,10 +227,10 @@ export class Stages {
 const ICMP_PAIRED: ReadonlySet<number> = new Set([0, 8, 13, 14, 15, 16, 17, 18]);
 
 function isOwnReply(out: Pkt | undefined, p: Pkt): boolean {
-  if (out === undefined || out.proto !== p.proto || out.src !== p.dst || out.dst !== p.src) return false;
+  if (out === undefined || !isReverse(out, p)) return false;
   if (p.proto === 1) return !ICMP_PAIRED.has(p.icmpType ?? 8) && out.icmpType === p.icmpType && out.icmpCode === p.icmpCode;
-  if (hasPorts(p)) return out.natPort === undefined && p.natPort === undefined && out.sport === p.dport && out.dport === p.sport;
-  return true;
+  // A NAT gateway's unpinned port is a placeholder, not a port the ENI saw.
+  return out.natPort === undefined && p.natPort === undefined;
 }
 
 /**
