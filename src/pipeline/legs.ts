@@ -368,27 +368,21 @@ export class Legs {
       const akind = a >>> 24;
       const rSub = topo.subnetOf(pkt.dst);
       if (a < 0 || akind !== AddrKind.Instance) {
-        // The router, reserved addresses, another gateway, nothing: refused after the gateway subnet's NACL legs.
-        const nr = this.natNacl(pkt, nat.subnet, rSub);
-        if (nr !== DropReason.None) return natDrop(nat, nr);
-        return natDrop(nat, a < 0 ? DropReason.NoDestination : akind === AddrKind.Reserved ? DropReason.ReservedAddress
+        // The router, reserved addresses, another gateway, nothing.
+        return this.natDropAfterNacl(pkt, nat, rSub, a < 0 ? DropReason.NoDestination : akind === AddrKind.Reserved ? DropReason.ReservedAddress
           : akind === AddrKind.Router ? DropReason.NotForRouter : DropReason.UnsupportedTarget);
       }
       R = a & 0xffffff;
     }
     const rSub = topo.instSubnet[R];
-    if (pkt.dst !== topo.instIp[R] && topo.instSrcDstCheck[R] === 1) {
-      const nr = this.natNacl(pkt, nat.subnet, rSub);
-      if (nr !== DropReason.None) return natDrop(nat, nr);
-      return natDrop(nat, DropReason.SourceDestCheck);
-    }
+    if (pkt.dst !== topo.instIp[R] && topo.instSrcDstCheck[R] === 1) return this.natDropAfterNacl(pkt, nat, rSub, DropReason.SourceDestCheck);
     const port = this.ports.instPort[R];
     if (port < 0) return natDrop(nat, DropReason.NoDestination);
     const r = this.crossing(pkt, -1, nat.subnet, R, rSub, nowMs, false);
     // The gateway's ENI sent it (its source: the gateway, pkt-srcaddr the packet's); only its own subnet's
     // outbound NACL refuses it there, the receiver's refusals are on the receiver's records.
     const gwRefused = r === DropReason.Nacl && this.security !== null && this.security.nacl.refusedAtReceiver === 0;
-    this.natLog(g, pkt, answer ? nat.ip : pkt.src, pkt.dst, gwRefused ? 0 : 1, FlowDir.Egress, TrafficPath.SameVpc);
+    this.natLog(g, pkt, nat.ip, pkt.dst, gwRefused ? 0 : 1, FlowDir.Egress, TrafficPath.SameVpc);
     if (r !== DropReason.None) return natDrop(nat, r);
     if (answer) this.natgw.delivered(pkt, nat, nowMs);
     else this.natgw.sent(pkt, nat, nowMs);
@@ -407,6 +401,16 @@ export class Legs {
     const ports = proto === PROTO_TCP || proto === PROTO_UDP;
     sec.flowLog.record(this.topo.instanceNames.length + g, src, dst, ports ? pkt.sport : 0, ports ? pkt.dport : 0, proto, action,
       pkt.l3Len, sec.wallMs, awsTcpFlags(pkt.tcpFlags()), dir, path, pkt.src, pkt.dst);
+  }
+
+  /**
+   * A translated packet that ends before a receiver's security group inside
+   * the VPC: the NACLs between the gateway's subnet and rSub are judged first,
+   * as AWS orders them (dropAfterSender's counterpart); then it is dropped with `reason`.
+   */
+  private natDropAfterNacl(pkt: Packet, nat: NatGatewayState, rSub: number, reason: number): number {
+    const r = this.natNacl(pkt, nat.subnet, rSub);
+    return natDrop(nat, r !== DropReason.None ? r : reason);
   }
 
   /** The NAT gateway's own NACL legs (it has no security group); later fragments follow their first. */
