@@ -184,6 +184,17 @@ function fuzzOn(plane: Plane, o: DpFuzzOptions): DpFuzzReport {
         innerState[n] = gen.innerLen === -2 ? L4.None : -1;
       }
       quoteOk[n] = quotedHeaderState(arena, at + VNET, at + len, v);
+      // A frame with no valid checksum to keep may leave from a scratch slot in this very batch (held for the
+      // uplink's ARP and released by a reply later in the batch): remember it before the batch runs, as it
+      // came in and, for ESP, as its inner packet will be after decryption.
+      const e = innerState[n]! >= 0 ? innerState[n]! : inState[n]!;
+      if (e !== L4.Valid && e !== L4.PartialOk && e !== L4.UdpZero) {
+        if (ipv4At(arena, at + VNET, at + len, v)) invalidSeen.add(fingerprint(arena, v));
+        if (gen.innerLen >= 0) {
+          const base = rxArea - 4096 - 64;
+          if (ipv4At(pre, base + VNET, base + VNET + ETH + gen.innerLen, v)) invalidSeen.add(fingerprint(pre, v));
+        }
+      }
       at += len + GUARD;
       at = (at + 7) & ~7;
     }
