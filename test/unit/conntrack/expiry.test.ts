@@ -123,4 +123,59 @@ describe('ExpiryLists', () => {
     expect(ms[TimeoutClass.Icmp]).toBe(60_000);
     expect(ms[TimeoutClass.Other]).toBe(600_000);
   });
+
+  it('takes 1..254 timeout classes (255 is NO_CLASS) and says how many', () => {
+    expect(() => new ExpiryLists(4, [])).toThrow(/1\.\.254 timeout classes/);
+    expect(() => new ExpiryLists(4, new Array(255).fill(1))).toThrow(/1\.\.254 timeout classes/);
+    expect(new ExpiryLists(4, [7]).classCount).toBe(1);
+    const most = new ExpiryLists(4, new Array(254).fill(1));
+    expect(most.classCount).toBe(254);
+    most.touch(0, 253, 5); // the last class is a real list
+    expect(most.listOf(253)).toEqual([0]);
+    expect(most.deadlineMs(0)).toBe(6);
+  });
+
+  it('refuses shared arrays shorter than the flow count, accepts exact ones', () => {
+    expect(() => new ExpiryLists(4, [1], new Float64Array(3), new Uint8Array(4))).toThrow(/shared arrays too short/);
+    expect(() => new ExpiryLists(4, [1], new Float64Array(4), new Uint8Array(3))).toThrow(/shared arrays too short/);
+    const e = new ExpiryLists(4, [1], new Float64Array(4), new Uint8Array(4));
+    e.touch(3, A, 1);
+    expect(e.listOf(A)).toEqual([3]);
+  });
+
+  it('reload keeps the class count: a different number of timeouts is refused and changes nothing', () => {
+    const e = new ExpiryLists(4, [100, 200]);
+    expect(() => e.setTimeouts([1])).toThrow(/class count changed/);
+    expect(() => e.setTimeouts([1, 2, 3])).toThrow(/class count changed/);
+    expect([e.timeoutOf(A), e.timeoutOf(B)]).toEqual([100, 200]);
+    e.setTimeouts([300, 400]);
+    expect([e.timeoutOf(A), e.timeoutOf(B)]).toEqual([300, 400]);
+  });
+
+  it('a flow touched again at the tail of another class moves there, not only its time', () => {
+    // flow 1 is the tail of A and is touched into B: it must leave A
+    const e = new ExpiryLists(4, [100, 1000]);
+    e.touch(0, A, 0);
+    e.touch(1, A, 1);
+    e.touch(1, B, 2);
+    expect(e.listOf(A)).toEqual([0]);
+    expect(e.listOf(B)).toEqual([1]);
+    expect(e.deadlineMs(1)).toBe(1002);
+    // sweeping A past its timeout expires only flow 0
+    const seen: number[] = [];
+    expect(e.sweep(500, 10, (f) => seen.push(f))).toBe(1);
+    expect(seen).toEqual([0]);
+  });
+
+  it('sweeping a class whose head is still live goes on to the next class', () => {
+    const e = new ExpiryLists(8, [1000, 10]);
+    e.touch(0, A, 0); // A: not idle yet at 100
+    e.touch(1, B, 0); // B: idle
+    e.touch(2, B, 50);
+    const seen: number[] = [];
+    expect(e.sweep(100, 10, (f) => seen.push(f))).toBe(2);
+    expect(seen).toEqual([1, 2]);
+    expect(e.listOf(A)).toEqual([0]);
+    expect(e.listOf(B)).toEqual([]);
+  });
 });
