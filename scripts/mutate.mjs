@@ -33,7 +33,7 @@ export const GROUPS = {
   },
   conntrack: {
     files: ['src/conntrack/conntrack.ts', 'src/conntrack/tcp-state.ts', 'src/conntrack/flow-table.ts', 'src/conntrack/flow-pool.ts', 'src/conntrack/expiry.ts'],
-    tests: ['test/unit/conntrack/{conntrack,adversarial,allowance,expiry,flow-pool,flow-state,flow-table,tcp-state}.test.ts'],
+    tests: ['test/unit/conntrack/{conntrack,conntrack-limits,adversarial,allowance,expiry,flow-pool,flow-state,flow-table,tcp-state}.test.ts'],
   },
   nat: {
     files: ['src/nat/igw.ts', 'src/nat/nat-gateway-path.ts', 'src/nat/nat-gateway.ts', 'src/nat/translate.ts'],

@@ -1,0 +1,208 @@
+/**
+ * Conntrack at its edges [EC2-CT]: the bounds it accepts, a table sized so
+ * that `max` flows always fit, flows whose two keys differ in one field only,
+ * removal that counts once, the UDP transaction count's saturation, and the
+ * per-ENI allowance read back for metrics (conntrack_allowance_available per
+ * ENI) including indices outside the allowance table.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  ALLOWANCE_EXCEEDED, Conntrack, CtCounter, FlowFlag, FlowTuple, NO_FLOW, NO_INSTANCE, TRACKED_BOTH, TimeoutClass, initialTimeoutClass,
+} from '../../../src/conntrack/conntrack.js';
+import { ipToU32 } from '../../../src/wire/addr.js';
+
+const TIMEOUTS = { tcpEstablished: 432000, tcp: 60, udp: 30, udpStream: 180, icmp: 60, other: 600 };
+const A_IP = ipToU32('198.18.1.10');
+const B_IP = ipToU32('198.18.1.11');
+const NET = ipToU32('203.0.113.1');
+const { TrackedEgress, TrackedIngress, ChargedEgress, ChargedIngress } = FlowFlag;
+
+const orig = new FlowTuple();
+const reply = new FlowTuple();
+
+function ct(max: number): Conntrack {
+  return new Conntrack({ max, timeouts: TIMEOUTS }, 0x5eed);
+}
+
+/** A TCP flow sport -> 80 from `from` (instance or NO_INSTANCE) to `to`, first packet counted. */
+function tcp(c: Conntrack, src: number, sport: number, dst: number, from: number, to: number, tracked = TRACKED_BOTH): number {
+  orig.set(src, dst, sport, 80, 6, 0);
+  reply.reverseOf(orig);
+  const f = c.create(orig, reply, initialTimeoutClass(6), 1_000, 1, from, to, tracked);
+  if (f >= 0) c.touch(f * 2, 1_000, 60, 0x02);
+  return f;
+}
+
+describe('Conntrack limits', () => {
+  it('accepts a flow limit of 1..2^28 only', () => {
+    for (const bad of [0, -5, 2.5, Number.NaN, 0x10000001]) {
+      expect(() => ct(bad), String(bad)).toThrow(/conntrack max must be 1\.\.2\^28/);
+    }
+    expect(ct(1).max).toBe(1);
+  });
+
+  it('sizes the key table so that max two-key flows fit at a load of at most 75 %', () => {
+    for (let max = 1; max <= 70; max++) {
+      const c = ct(max);
+      expect(2 * max, `max ${max}`).toBeLessThanOrEqual(0.75 * c.table.capacity);
+      for (let i = 0; i < max; i++) expect(tcp(c, A_IP, 1024 + i, NET, NO_INSTANCE, NO_INSTANCE), `max ${max} flow ${i}`).toBeGreaterThanOrEqual(0);
+      expect(c.entries).toBe(max);
+      expect(c.table.size).toBe(2 * max);
+      expect(c.counters[CtCounter.AllowanceExceeded]).toBe(0);
+    }
+  });
+
+  it('a flow whose reply key differs from its orig key in one field alone keeps both keys', () => {
+    // e.g. a NAT binding that rewrites only the port, or a hairpin that keeps the addresses
+    const base = (): FlowTuple => new FlowTuple().set(A_IP, B_IP, 5000, 5000, 17, 4);
+    const variants: [string, (t: FlowTuple) => void][] = [
+      ['src', (t) => { t.src = NET | 0; }],
+      ['dst', (t) => { t.dst = NET | 0; }],
+      ['sport', (t) => { t.sport = 6000; }],
+      ['dport', (t) => { t.dport = 6000; }],
+      ['proto', (t) => { t.proto = 6; }],
+      ['zone', (t) => { t.zone = 5; }],
+    ];
+    for (const [field, change] of variants) {
+      const c = ct(4);
+      const o = base();
+      const r = base();
+      change(r);
+      const f = c.create(o, r, TimeoutClass.Udp, 0);
+      expect(f, field).toBeGreaterThanOrEqual(0);
+      expect(c.table.size, field).toBe(2);
+      expect(c.pool.flags[f]! & FlowFlag.OneKey, field).toBe(0);
+      expect(c.lookupTuple(o), field).toBe(f * 2);
+      expect(c.lookupTuple(r), field).toBe(f * 2 + 1);
+      c.remove(f);
+      expect(c.table.size, field).toBe(0);
+      expect(c.lookupTuple(r), field).toBe(NO_FLOW);
+    }
+  });
+
+  it('removing a flow twice counts one removal and refunds its ENIs once', () => {
+    const c = ct(8);
+    c.setAllowances([4, 4]);
+    const f = tcp(c, A_IP, 1024, B_IP, 0, 1);
+    const g = tcp(c, A_IP, 1025, B_IP, 0, 1);
+    expect(Array.from(c.entriesPerEni)).toEqual([2, 2]);
+    const removed = c.counters[CtCounter.Removed]!;
+    c.remove(f);
+    c.remove(f);
+    expect(c.counters[CtCounter.Removed]! - removed).toBe(1);
+    expect(Array.from(c.entriesPerEni)).toEqual([1, 1]);
+    expect(c.entries).toBe(1);
+    expect(c.lookup(A_IP, B_IP, 1025, 80, 6, 0)).toBe(g * 2);
+    c.remove(7); // never allocated
+    expect(c.counters[CtCounter.Removed]! - removed).toBe(1);
+    expect(c.entries).toBe(1);
+  });
+
+  it('counts UDP request-response transactions up to 255 and stays a stream after', () => {
+    const c = ct(2);
+    orig.set(A_IP, NET, 5353, 53, 17, 0);
+    const f = c.create(orig, reply.reverseOf(orig), TimeoutClass.Udp, 0);
+    let now = 0;
+    for (let i = 0; i < 300; i++) {
+      c.touch(f * 2, ++now, 60, 0);
+      expect(c.touch(f * 2 + 1, ++now, 60, 0)).toBe(i === 0 ? TimeoutClass.Udp : TimeoutClass.UdpStream);
+      expect(c.pool.udpTransactions[f]).toBe(Math.min(i + 1, 255));
+    }
+    expect(c.deadlineMs(f)).toBe(now + TIMEOUTS.udpStream * 1000);
+  });
+
+  it('a reply without a request in between completes no new transaction', () => {
+    const c = ct(2);
+    orig.set(A_IP, NET, 5353, 53, 17, 0);
+    const f = c.create(orig, reply.reverseOf(orig), TimeoutClass.Udp, 0);
+    c.touch(f * 2, 1, 60, 0);
+    for (let i = 0; i < 5; i++) expect(c.touch(f * 2 + 1, 2 + i, 60, 0)).toBe(TimeoutClass.Udp);
+    expect(c.pool.udpTransactions[f]).toBe(1);
+    expect(c.pool.flags[f]! & FlowFlag.LastDirReply).toBe(FlowFlag.LastDirReply);
+    c.touch(f * 2, 10, 60, 0);
+    expect(c.pool.flags[f]! & FlowFlag.LastDirReply).toBe(0);
+    expect(c.pool.flags[f]! & FlowFlag.SeenReply).toBe(FlowFlag.SeenReply); // kept once seen
+  });
+});
+
+describe('per-ENI allowance edges', () => {
+  it('refuses allowances that are not integers 0..2^31-1, naming the instance', () => {
+    const c = ct(8);
+    expect(() => c.setAllowances([1, 0x80000000])).toThrow(/allowance of instance 1 must be an integer 0\.\.2\^31-1, got 2147483648/);
+    expect(() => c.setAllowances([Number.NaN])).toThrow(/instance 0/);
+    expect(() => c.setAllowances([-1])).toThrow(/got -1/);
+    c.setAllowances([0, 0x7fffffff]);
+    expect(c.allowanceAvailableOf(1)).toBe(8);
+  });
+
+  it('reads back what each ENI may still open: its allowance minus its flows, at most the free table room, never negative', () => {
+    const c = ct(10);
+    c.setAllowances([3, 0, 20]);
+    expect([c.allowanceAvailableOf(0), c.allowanceAvailableOf(1), c.allowanceAvailableOf(2)]).toEqual([3, 10, 10]);
+    tcp(c, A_IP, 1, NET, 0, NO_INSTANCE, TrackedEgress);
+    tcp(c, A_IP, 2, NET, 0, NO_INSTANCE, TrackedEgress);
+    expect([c.allowanceAvailableOf(0), c.allowanceAvailableOf(1), c.allowanceAvailableOf(2)]).toEqual([1, 8, 8]);
+    // indices outside the allowance table, or with no allowance: the table's free room
+    expect(c.allowanceAvailableOf(-1)).toBe(8);
+    expect(c.allowanceAvailableOf(3)).toBe(8);
+    // an allowance lowered below the ENI's flows reads 0, not a negative number
+    c.setAllowances([1, 0, 20]);
+    expect(c.entriesPerEni[0]).toBe(2);
+    expect(c.allowanceAvailableOf(0)).toBe(0);
+    expect(tcp(c, A_IP, 3, NET, 0, NO_INSTANCE, TrackedEgress)).toBe(ALLOWANCE_EXCEEDED);
+  });
+
+  it('charges instance index 0 like any other, and an index beyond the allowance table not at all', () => {
+    const c = ct(8);
+    c.setAllowances([1, 1]);
+    const first = tcp(c, A_IP, 1, NET, 0, NO_INSTANCE, TrackedEgress);
+    expect(c.pool.flags[first]! & ChargedEgress).toBe(ChargedEgress);
+    expect(tcp(c, A_IP, 2, NET, 0, NO_INSTANCE, TrackedEgress)).toBe(ALLOWANCE_EXCEEDED);
+    // instance 2 has no allowance entry: tracked, but counted against no ENI
+    const beyond = tcp(c, NET, 3, B_IP, NO_INSTANCE, 2, TrackedIngress);
+    expect(beyond).toBeGreaterThanOrEqual(0);
+    expect(c.pool.flags[beyond]! & (ChargedEgress | ChargedIngress)).toBe(0);
+    expect(Array.from(c.entriesPerEni)).toEqual([1, 0]);
+    c.remove(beyond);
+    expect(Array.from(c.entriesPerEni)).toEqual([1, 0]);
+  });
+
+  it('a flow untracked at an ENI neither counts against it nor refunds it when it ends', () => {
+    const c = ct(8);
+    c.setAllowances([2, 2]);
+    const tracked = tcp(c, A_IP, 1, B_IP, 0, 1, TrackedIngress);
+    const untracked = tcp(c, A_IP, 2, B_IP, 0, 1, 0);
+    expect(Array.from(c.entriesPerEni)).toEqual([0, 1]);
+    expect(c.pool.flags[untracked]! & (ChargedEgress | ChargedIngress)).toBe(0);
+    c.remove(untracked);
+    expect(Array.from(c.entriesPerEni)).toEqual([0, 1]);
+    c.remove(tracked);
+    expect(Array.from(c.entriesPerEni)).toEqual([0, 0]);
+  });
+
+  it('reload with a remap shorter than the old instance list, or with non-integer entries, drops those instances', () => {
+    const c = ct(16);
+    c.setAllowances([5, 5, 5]);
+    const fa = tcp(c, A_IP, 1, NET, 0, NO_INSTANCE, TrackedEgress);
+    const fb = tcp(c, B_IP, 2, NET, 1, NO_INSTANCE, TrackedEgress);
+    const fc = tcp(c, NET, 3, B_IP, NO_INSTANCE, 2, TrackedIngress);
+    tcp(c, A_IP, 4, NET, 0, NO_INSTANCE, TrackedEgress);
+    c.setAllowances([1, 5, 5]);
+    expect(tcp(c, A_IP, 5, NET, 0, NO_INSTANCE, TrackedEgress)).toBe(ALLOWANCE_EXCEEDED);
+    expect(Array.from(c.allowanceExceededPerEni)).toEqual([1, 0, 0]);
+    // old 0 -> new 2; old 1 -> 1.5 (not an index: gone); old 2 beyond the remap: gone
+    c.setAllowances([5, 5, 5], [2, 1.5]);
+    expect([c.pool.egressInstance[fa], c.pool.egressInstance[fb], c.pool.ingressInstance[fc]]).toEqual([2, NO_INSTANCE, NO_INSTANCE]);
+    expect(Array.from(c.entriesPerEni)).toEqual([0, 0, 2]);
+    expect(Array.from(c.allowanceExceededPerEni)).toEqual([0, 0, 1]);
+    expect(c.pool.flags[fb]! & ChargedEgress).toBe(0);
+    expect(c.pool.flags[fa]! & ChargedEgress).toBe(ChargedEgress);
+    // a remap into fewer instances drops the counts of indices past the end
+    c.setAllowances([5, 5], [0, 1, 2]);
+    expect(Array.from(c.entriesPerEni)).toEqual([0, 0]);
+    expect(Array.from(c.allowanceExceededPerEni)).toEqual([0, 0]);
+    expect(c.pool.flags[fa]! & ChargedEgress).toBe(0);
+    c.remove(fa); // not charged any more: nothing to refund
+    expect(Array.from(c.entriesPerEni)).toEqual([0, 0]);
+  });
+});
