@@ -106,9 +106,27 @@ describe('hash4', () => {
 });
 
 describe('FlowKeyTable', () => {
-  it('rejects a capacity that is not a power of two', () => {
-    expect(() => new FlowKeyTable(12, 1)).toThrow(RangeError);
-    expect(() => new FlowKeyTable(1, 1)).toThrow(RangeError);
+  it('rejects a capacity that is not a power of two in 2..2^30', () => {
+    for (const bad of [12, 1, 0, -4, 0x80000000]) expect(() => new FlowKeyTable(bad, 1), String(bad)).toThrow(/capacity must be a power of two/);
+  });
+
+  it('the smallest table (2 slots) holds one key and refuses a second', () => {
+    const t = new FlowKeyTable(2, 5);
+    expect(t.maxKeys).toBe(1);
+    expect(t.insert(1, 2, 3, 4, 6, 0, 8)).toBe(InsertResult.Inserted);
+    expect(t.insert(2, 2, 3, 4, 6, 0, 9)).toBe(InsertResult.Full);
+    expect(t.lookup(1, 2, 3, 4, 6, 0)).toBe(8);
+    expect(t.lookup(2, 2, 3, 4, 6, 0)).toBe(NO_FLOW);
+  });
+
+  it('clear() forgets every key and the table fills again from empty', () => {
+    const t = new FlowKeyTable(8, 11);
+    for (let i = 0; i < 7; i++) t.insert(i, 9, 1, 2, 17, 0, i);
+    t.clear();
+    expect(t.size).toBe(0);
+    for (let i = 0; i < 7; i++) expect(t.lookup(i, 9, 1, 2, 17, 0)).toBe(NO_FLOW);
+    for (let i = 0; i < 7; i++) expect(t.insert(i + 100, 9, 1, 2, 17, 0, i)).toBe(InsertResult.Inserted);
+    expect(t.insert(0, 9, 1, 2, 17, 0, 0)).toBe(InsertResult.Full);
   });
 
   it('stores, finds and removes a key; other keys miss', () => {
