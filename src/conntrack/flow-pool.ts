@@ -103,6 +103,7 @@ export class FlowPool {
     this.natPort = new Uint16Array(max);
     this.freeList = new Uint32Array(max);
     // Hand out low indices first: flow 0 is popped first.
+    // Stryker disable next-line EqualityOperator: equivalent: i <= max only adds a write at index max, which a max-entry typed array ignores
     for (let i = 0; i < max; i++) this.freeList[i] = max - 1 - i;
     this.freeTop = max;
   }

@@ -167,6 +167,22 @@ describe('per-ENI allowance edges', () => {
     expect(Array.from(c.entriesPerEni)).toEqual([1, 0]);
   });
 
+  it('a flow created without instances (gateway or outside ends) counts against no ENI', () => {
+    const c = ct(8);
+    c.setAllowances([5, 5]);
+    orig.set(NET, A_IP, 1, 80, 6, 0);
+    const f = c.create(orig, reply.reverseOf(orig), TimeoutClass.Tcp, 0); // default: no instance, tracked both ways
+    expect(f).toBeGreaterThanOrEqual(0);
+    expect([c.pool.egressInstance[f], c.pool.ingressInstance[f]]).toEqual([NO_INSTANCE, NO_INSTANCE]);
+    expect(Array.from(c.entriesPerEni)).toEqual([0, 0]);
+    // an outside sender tracked on both ends into ENI 0: only ENI 0 is charged
+    const g = tcp(c, NET, 2, A_IP, NO_INSTANCE, 0, TRACKED_BOTH);
+    expect(Array.from(c.entriesPerEni)).toEqual([1, 0]);
+    c.remove(g);
+    c.remove(f);
+    expect(Array.from(c.entriesPerEni)).toEqual([0, 0]);
+  });
+
   it('a flow untracked at an ENI neither counts against it nor refunds it when it ends', () => {
     const c = ct(8);
     c.setAllowances([2, 2]);

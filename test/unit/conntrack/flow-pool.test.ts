@@ -54,6 +54,7 @@ describe('FlowPool', () => {
       expect(p.timeoutClass[f]).toBe(NO_CLASS);
       expect([p.egressInstance[f], p.ingressInstance[f]]).toEqual([NO_INSTANCE, NO_INSTANCE]);
     }
+    expect(NO_INSTANCE).toBeLessThan(0); // never mistaken for an instance index
   });
 
   it('hands out indices lowest first, at most max of them, then POOL_EMPTY', () => {
@@ -62,6 +63,7 @@ describe('FlowPool', () => {
     expect(p.count).toBe(4);
     expect(p.alloc()).toBe(POOL_EMPTY);
     expect(p.alloc()).toBe(POOL_EMPTY);
+    expect(POOL_EMPTY).toBeLessThan(0); // never mistaken for a flow index
     expect(p.count).toBe(4);
     expect([0, 1, 2, 3].map((f) => p.live[f])).toEqual([1, 1, 1, 1]);
   });
