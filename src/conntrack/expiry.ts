@@ -111,6 +111,7 @@ export class ExpiryLists {
    */
   touch(flow: number, cls: number, nowMs: number): void {
     this.lastSeenMs[flow] = nowMs;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent: a shortcut only (unlinking the tail and appending it again leaves the same list), and tail[cls] === flow implies cls[flow] === cls
     if (this.cls[flow] === cls && this.tail[cls] === flow) return;
     this.unlink(flow);
     this.append(flow, cls);
@@ -125,8 +126,10 @@ export class ExpiryLists {
   sweep(nowMs: number, budget: number, onExpire: (flow: number) => void): number {
     let n = 0;
     const { head, lastSeenMs, timeoutMs } = this;
+    // Stryker disable next-line EqualityOperator,ConditionalExpression: equivalent: the outer n < budget only stops early (the inner loop checks the budget), and c = head.length meets head[c] undefined, which expires nothing
     for (let c = 0; c < head.length && n < budget; c++) {
       const limit = nowMs - timeoutMs[c];
+      // Stryker disable next-line ConditionalExpression: equivalent: for f !== NIL -> true, an empty list's head -1 reads lastSeenMs[-1] (undefined), and undefined <= limit is false
       for (let f = head[c]; f !== NIL && n < budget && lastSeenMs[f] <= limit; f = head[c]) {
         this.unlink(f);
         onExpire(f);
@@ -139,6 +142,7 @@ export class ExpiryLists {
   /** Remove a flow from its list (no-op if in none). */
   unlink(flow: number): void {
     const c = this.cls[flow];
+    // Stryker disable next-line ConditionalExpression: equivalent: a flow in no list has prev = next = NIL, so going on only writes head/tail[NO_CLASS] (past the <= 254 classes, ignored) and resets what is already reset
     if (c === NO_CLASS) return;
     const p = this.prev[flow];
     const nx = this.next[flow];
