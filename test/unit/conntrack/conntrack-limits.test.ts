@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import {
   ALLOWANCE_EXCEEDED, Conntrack, CtCounter, FlowFlag, FlowTuple, NO_FLOW, NO_INSTANCE, TRACKED_BOTH, TimeoutClass, initialTimeoutClass,
 } from '../../../src/conntrack/conntrack.js';
+import { decodeFlows } from '../../../src/conntrack/flow-state.js';
 import { ipToU32 } from '../../../src/wire/addr.js';
 
 const TIMEOUTS = { tcpEstablished: 432000, tcp: 60, udp: 30, udpStream: 180, icmp: 60, other: 600 };
@@ -96,6 +97,64 @@ describe('Conntrack limits', () => {
     c.remove(7); // never allocated
     expect(c.counters[CtCounter.Removed]! - removed).toBe(1);
     expect(c.entries).toBe(1);
+  });
+
+  it('other protocols ignore the ports of both tuples handed to create', () => {
+    const c = ct(4);
+    const o = new FlowTuple().set(A_IP, NET, 11, 12, 47, 0);
+    const r = new FlowTuple().set(NET, A_IP, 13, 14, 47, 0); // ports a caller should not pass, ignored
+    const f = c.create(o, r, TimeoutClass.Other, 0);
+    expect(c.lookup(A_IP, NET, 0, 0, 47, 0)).toBe(f * 2);
+    expect(c.lookup(NET, A_IP, 0, 0, 47, 0)).toBe(f * 2 + 1);
+    expect(c.lookup(NET, A_IP, 99, 98, 47, 0)).toBe(f * 2 + 1);
+  });
+
+  it('ICMP and other-protocol flows keep their own timeout class when the answer comes back', () => {
+    const c = ct(4);
+    const icmp = c.create(orig.setIcmp(A_IP, NET, 8, 0, 9, 0), reply.reverseOf(orig), TimeoutClass.Icmp, 0);
+    const gre = c.create(orig.set(A_IP, NET, 0, 0, 47, 0), reply.reverseOf(orig), TimeoutClass.Other, 0);
+    for (const [f, cls] of [[icmp, TimeoutClass.Icmp], [gre, TimeoutClass.Other]] as const) {
+      expect(c.touch(f * 2, 1, 60, 0)).toBe(cls);
+      expect(c.touch(f * 2 + 1, 2, 60, 0)).toBe(cls);
+      expect(c.touch(f * 2, 3, 60, 0)).toBe(cls);
+      expect(c.touch(f * 2 + 1, 4, 60, 0)).toBe(cls);
+      expect(c.pool.udpTransactions[f]).toBe(0);
+    }
+    expect(c.deadlineMs(icmp)).toBe(4 + TIMEOUTS.icmp * 1000);
+    expect(c.deadlineMs(gre)).toBe(4 + TIMEOUTS.other * 1000);
+  });
+
+  it('a flow to itself (one key) survives a restart as one key', () => {
+    const a = ct(4);
+    const self = new FlowTuple().set(A_IP, A_IP, 7, 7, 17, 0);
+    const f = a.create(self, new FlowTuple().reverseOf(self), TimeoutClass.Udp, 0);
+    a.touch(f * 2, 0, 60, 0);
+    expect(a.pool.flags[f]! & FlowFlag.OneKey).toBe(FlowFlag.OneKey);
+    const b = ct(4);
+    const made = b.restore(decodeFlows(a.serialize(10), { max: 4, instances: 0 }), 100, 1);
+    expect(b.table.size).toBe(1);
+    expect(b.lookupTuple(self)).toBe(made[0]! * 2);
+    b.remove(made[0]!);
+    expect(b.table.size).toBe(0);
+  });
+
+  it('restoring beside flows already tracked leaves their keys and counters alone', () => {
+    const a = ct(4);
+    const saved = a.create(orig.set(A_IP, NET, 1, 53, 17, 0), reply.reverseOf(orig), TimeoutClass.Udp, 0);
+    a.touch(saved * 2, 0, 100, 0);
+    a.touch(saved * 2 + 1, 1, 200, 0);
+    const bytes = a.serialize(5);
+    const b = ct(4);
+    const x = tcp(b, B_IP, 2, NET, NO_INSTANCE, NO_INSTANCE);
+    const y = tcp(b, B_IP, 3, NET, NO_INSTANCE, NO_INSTANCE);
+    b.touch(y * 2 + 1, 1_000, 1500, 0x12);
+    b.remove(x); // the restored flow takes x's index, just below y
+    const made = b.restore(decodeFlows(bytes, { max: 4, instances: 0 }), 1_000, 1);
+    expect(made[0]).toBe(x);
+    expect([b.pool.packets[y * 2], b.pool.packets[y * 2 + 1], b.pool.bytes[y * 2], b.pool.bytes[y * 2 + 1]]).toEqual([1, 1, 60, 1500]);
+    expect([b.pool.packets[x * 2], b.pool.packets[x * 2 + 1], b.pool.bytes[x * 2], b.pool.bytes[x * 2 + 1]]).toEqual([1, 1, 100, 200]);
+    expect(b.lookup(B_IP, NET, 3, 80, 6, 0)).toBe(y * 2);
+    expect(b.lookup(NET, A_IP, 53, 1, 17, 0)).toBe(x * 2 + 1);
   });
 
   it('counts UDP request-response transactions up to 255 and stays a stream after', () => {
@@ -194,6 +253,20 @@ describe('per-ENI allowance edges', () => {
     expect(Array.from(c.entriesPerEni)).toEqual([0, 1]);
     c.remove(tracked);
     expect(Array.from(c.entriesPerEni)).toEqual([0, 0]);
+  });
+
+  it('reload: an instance renumbered to index 0 keeps its flows and its refusal count', () => {
+    const c = ct(8);
+    c.setAllowances([5, 1]);
+    const f = tcp(c, B_IP, 1, NET, 1, NO_INSTANCE, TrackedEgress);
+    expect(tcp(c, B_IP, 2, NET, 1, NO_INSTANCE, TrackedEgress)).toBe(ALLOWANCE_EXCEEDED);
+    c.setAllowances([1], [-1, 0]); // old 0 is gone, old 1 becomes 0
+    expect(c.pool.egressInstance[f]).toBe(0);
+    expect(Array.from(c.entriesPerEni)).toEqual([1]);
+    expect(Array.from(c.allowanceExceededPerEni)).toEqual([1]);
+    expect(c.pool.flags[f]! & ChargedEgress).toBe(ChargedEgress);
+    expect(tcp(c, B_IP, 3, NET, 0, NO_INSTANCE, TrackedEgress)).toBe(ALLOWANCE_EXCEEDED);
+    expect(Array.from(c.allowanceExceededPerEni)).toEqual([2]);
   });
 
   it('reload with a remap shorter than the old instance list, or with non-integer entries, drops those instances', () => {
