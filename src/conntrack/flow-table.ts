@@ -153,6 +153,7 @@ export class FlowKeyTable {
       if (refs[i] === NO_FLOW) continue;
       const k = i * KEY_WORDS;
       const d = (i - (hash4(keys[k], keys[k + 1], keys[k + 2], keys[k + 3], this.seed) & mask)) & mask;
+      // Stryker disable next-line EqualityOperator: equivalent: d >= worst only re-assigns the same value
       if (d > worst) worst = d;
     }
     return worst;
