@@ -226,6 +226,21 @@ describe('per-ENI allowance edges', () => {
     expect(Array.from(c.entriesPerEni)).toEqual([1, 0]);
   });
 
+  it('instance 0 at its allowance refuses flows it would track as the receiver, and counts the refusals', () => {
+    const c = ct(8);
+    c.setAllowances([2, 2]);
+    expect(tcp(c, NET, 1, A_IP, NO_INSTANCE, 0, TrackedIngress)).toBeGreaterThanOrEqual(0);
+    expect(tcp(c, NET, 2, A_IP, NO_INSTANCE, 0, TrackedIngress)).toBeGreaterThanOrEqual(0);
+    const exceeded = c.counters[CtCounter.EniAllowanceExceeded]!;
+    expect(tcp(c, NET, 3, A_IP, NO_INSTANCE, 0, TrackedIngress)).toBe(ALLOWANCE_EXCEEDED);
+    expect(c.counters[CtCounter.EniAllowanceExceeded]! - exceeded).toBe(1);
+    expect(Array.from(c.allowanceExceededPerEni)).toEqual([1, 0]);
+    expect(Array.from(c.entriesPerEni)).toEqual([2, 0]);
+    expect(c.entries).toBe(2);
+    // instance 1 still opens flows
+    expect(tcp(c, NET, 4, B_IP, NO_INSTANCE, 1, TrackedIngress)).toBeGreaterThanOrEqual(0);
+  });
+
   it('a flow created without instances (gateway or outside ends) counts against no ENI', () => {
     const c = ct(8);
     c.setAllowances([5, 5]);
