@@ -269,12 +269,14 @@ export class Conntrack {
     const oldExceeded = this.allowanceExceededPerEni;
     for (let i = 0; i < oldExceeded.length; i++) {
       const j = newIndex(i);
+      // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent: a typed array ignores writes at -1 or past n, so the guard only skips writes that would change nothing
       if (j >= 0 && j < n) exceeded[j] += oldExceeded[i];
     }
     const entries = new Int32Array(n);
     const pool = this.pool;
     for (let f = 0; f < pool.max; f++) {
       if (pool.live[f] !== 1) continue;
+      // Stryker disable next-line ConditionalExpression: equivalent: without a remap newIndex keeps every index and NO_INSTANCE, the only values create() and restore() store
       if (remap !== undefined) {
         pool.egressInstance[f] = newIndex(pool.egressInstance[f]);
         pool.ingressInstance[f] = newIndex(pool.ingressInstance[f]);
@@ -344,8 +346,11 @@ export class Conntrack {
     const nEni = this.allowance.length;
     const ce = chargedEni(tracked & FlowFlag.TrackedEgress, egressInstance, -1, nEni);
     const ci = chargedEni(tracked & FlowFlag.TrackedIngress, ingressInstance, ce, nEni);
+    // Stryker disable next-line ConditionalExpression: equivalent: a shortcut only: with ce = ci = -1 neither ENI is at its allowance below
     if (ce >= 0 || ci >= 0) {
+      // Stryker disable next-line ConditionalExpression: equivalent: atAllowance(-1) reads allowance[-1] (undefined), which is never > 0
       const overE = ce >= 0 && this.atAllowance(ce);
+      // Stryker disable next-line ConditionalExpression: equivalent: atAllowance(-1) reads allowance[-1] (undefined), which is never > 0
       const overI = ci >= 0 && this.atAllowance(ci);
       if (overE || overI) {
         if (overE) this.allowanceExceededPerEni[ce]++;
@@ -500,6 +505,7 @@ export class Conntrack {
    */
   restore(d: SavedFlows, baseMs: number, epoch: number): Int32Array {
     const order = Array.from({ length: d.count }, (_, i) => i).sort((a, b) => d.idleMs[b] - d.idleMs[a]);
+    // Stryker disable next-line UnaryOperator: equivalent: every entry is written before made is returned, and a failure throws instead
     const made = new Int32Array(d.count).fill(-1);
     const orig = new FlowTuple(), reply = new FlowTuple();
     const n = this.allowance.length;
@@ -554,7 +560,9 @@ export class Conntrack {
   }
 
   private refuse(r: InsertResult): number {
+    // Stryker disable next-line ConditionalExpression,BlockStatement: equivalent: unreachable: the table has more than 2 x max slots and create()/restore() stop at max flows, so insert never finds it full
     if (r === InsertResult.Full) {
+      // Stryker disable next-line UpdateOperator: equivalent: unreachable (see above)
       this.counters[CtCounter.AllowanceExceeded]++;
       return FULL;
     }
@@ -571,6 +579,7 @@ export class Conntrack {
     const key = pool.key;
     const k = flow * FLOW_KEY_WORDS;
     table.remove(key[k], key[k + 1], key[k + 2] >>> 16, key[k + 2] & 0xffff, key[k + 3] & 0xff, key[k + 3] >>> 8);
+    // Stryker disable next-line ConditionalExpression: equivalent: for a one-key flow the reply key is the orig key, already removed, and removing an absent key changes nothing
     if ((pool.flags[flow] & FlowFlag.OneKey) === 0) {
       table.remove(key[k + 4], key[k + 5], key[k + 6] >>> 16, key[k + 6] & 0xffff, key[k + 7] & 0xff, key[k + 7] >>> 8);
     }

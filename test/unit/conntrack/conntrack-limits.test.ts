@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  ALLOWANCE_EXCEEDED, Conntrack, CtCounter, FlowFlag, FlowTuple, NO_FLOW, NO_INSTANCE, TRACKED_BOTH, TimeoutClass, initialTimeoutClass,
+  ALLOWANCE_EXCEEDED, Conntrack, CtCounter, FULL, FlowFlag, FlowTuple, KEY_EXISTS, NO_FLOW, NO_INSTANCE, TRACKED_BOTH, TimeoutClass, initialTimeoutClass,
 } from '../../../src/conntrack/conntrack.js';
 import { decodeFlows } from '../../../src/conntrack/flow-state.js';
 import { ipToU32 } from '../../../src/wire/addr.js';
@@ -79,6 +79,33 @@ describe('Conntrack limits', () => {
       expect(c.table.size, field).toBe(0);
       expect(c.lookupTuple(r), field).toBe(NO_FLOW);
     }
+  });
+
+  it('every refusal is a negative code of its own, and only a flow made counts as created', () => {
+    const c = ct(2);
+    c.setAllowances([1]);
+    const created = (): number => c.counters[CtCounter.Created]!;
+    expect(tcp(c, A_IP, 1, NET, 0, NO_INSTANCE, TrackedEgress)).toBe(0);
+    const exceeded = tcp(c, A_IP, 2, NET, 0, NO_INSTANCE, TrackedEgress);
+    const xReply = new FlowTuple().set(NET, B_IP, 80, 4, 6, 0);
+    const x = c.create(new FlowTuple().reverseOf(xReply), xReply, TimeoutClass.Tcp, 0);
+    expect(x).toBe(1);
+    expect(created()).toBe(2);
+    const full = tcp(c, A_IP, 3, NET, NO_INSTANCE, NO_INSTANCE);
+    c.remove(0);
+    const collision = c.create(new FlowTuple().set(A_IP, NET, 4, 80, 6, 0), xReply, TimeoutClass.Tcp, 0); // x's reply key
+    expect([exceeded, full, collision]).toEqual([ALLOWANCE_EXCEEDED, FULL, KEY_EXISTS]);
+    for (const code of [exceeded, full, collision]) expect(code).toBeLessThan(0); // never a flow index
+    expect(new Set([exceeded, full, collision, NO_FLOW]).size).toBe(4);
+    expect(created()).toBe(2);
+  });
+
+  it('a new flow starts in its protocol\'s timeout class, before any packet', () => {
+    expect([6, 17, 1, 47, 50].map(initialTimeoutClass)).toEqual([TimeoutClass.Tcp, TimeoutClass.Udp, TimeoutClass.Icmp, TimeoutClass.Other, TimeoutClass.Other]);
+    const c = ct(2);
+    orig.set(A_IP, NET, 1, 80, 6, 0);
+    const f = c.create(orig, reply.reverseOf(orig), initialTimeoutClass(6), 100);
+    expect(c.deadlineMs(f)).toBe(100 + TIMEOUTS.tcp * 1000);
   });
 
   it('removing a flow twice counts one removal and refunds its ENIs once', () => {
@@ -282,6 +309,51 @@ describe('per-ENI allowance edges', () => {
     expect(c.pool.flags[f]! & ChargedEgress).toBe(ChargedEgress);
     expect(tcp(c, B_IP, 3, NET, 0, NO_INSTANCE, TrackedEgress)).toBe(ALLOWANCE_EXCEEDED);
     expect(Array.from(c.allowanceExceededPerEni)).toEqual([2]);
+  });
+
+  it('reload counts only live flows, keeps flows untracked at an ENI uncharged, and recounts receivers', () => {
+    const c = ct(8);
+    c.setAllowances([5, 5]);
+    const gone = tcp(c, A_IP, 1, B_IP, 0, 1);
+    const untracked = tcp(c, A_IP, 2, B_IP, 0, 1, 0);
+    const inbound = tcp(c, NET, 3, A_IP, NO_INSTANCE, 0, TrackedIngress);
+    const both = tcp(c, A_IP, 4, B_IP, 0, 1);
+    c.remove(gone);
+    expect(Array.from(c.entriesPerEni)).toEqual([2, 1]);
+    c.setAllowances([5, 5]); // reload, same instances
+    expect(Array.from(c.entriesPerEni)).toEqual([2, 1]);
+    expect(c.pool.flags[untracked]! & (ChargedEgress | ChargedIngress)).toBe(0);
+    expect(c.pool.flags[inbound]! & ChargedIngress).toBe(ChargedIngress);
+    c.remove(untracked);
+    expect(Array.from(c.entriesPerEni)).toEqual([2, 1]);
+    c.remove(inbound);
+    c.remove(both);
+    expect(Array.from(c.entriesPerEni)).toEqual([0, 0]);
+  });
+
+  it('reload: any negative remap entry means the instance is gone', () => {
+    const c = ct(4);
+    c.setAllowances([5]);
+    const f = tcp(c, A_IP, 1, NET, 0, NO_INSTANCE, TrackedEgress);
+    c.setAllowances([5], [-2]);
+    expect(c.pool.egressInstance[f]).toBe(NO_INSTANCE);
+    expect(Array.from(c.entriesPerEni)).toEqual([0]);
+  });
+
+  it('a failed restore after flows came and went leaves every ENI count at zero', () => {
+    const a = ct(4);
+    orig.set(A_IP, NET, 9, 80, 6, 0);
+    a.create(orig, reply.reverseOf(orig), TimeoutClass.Tcp, 0, 1, 0, NO_INSTANCE, TrackedEgress);
+    const saved = decodeFlows(a.serialize(0), { max: 4, instances: 1 });
+    const b = ct(4);
+    b.setAllowances([5]);
+    const old = tcp(b, A_IP, 1, NET, 0, NO_INSTANCE, TrackedEgress);
+    b.remove(old); // its index keeps stale fields
+    tcp(b, A_IP, 9, NET, 0, NO_INSTANCE, TrackedEgress); // the saved flow's key, now taken
+    expect(() => b.restore(saved, 0, 1)).toThrow(/already tracked/);
+    expect(b.entries).toBe(0);
+    expect(b.table.size).toBe(0);
+    expect(Array.from(b.entriesPerEni)).toEqual([0]);
   });
 
   it('reload with a remap shorter than the old instance list, or with non-integer entries, drops those instances', () => {
