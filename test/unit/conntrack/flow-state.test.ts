@@ -9,7 +9,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Conntrack, FlowFlag, FlowTuple, NO_INSTANCE, initialTimeoutClass } from '../../../src/conntrack/conntrack.js';
+import { Conntrack, CtCounter, FlowFlag, FlowTuple, NO_INSTANCE, initialTimeoutClass } from '../../../src/conntrack/conntrack.js';
 import { FLOW_RECORD_BYTES, decodeFlows } from '../../../src/conntrack/flow-state.js';
 import { FLOW_KEY_WORDS } from '../../../src/conntrack/flow-pool.js';
 import { SavedStateError } from '../../../src/lib/saved-fields.js';
@@ -173,6 +173,8 @@ describe('conntrack flows across a restart', () => {
         egress: NO_INSTANCE, ingress: NO_INSTANCE, tracked: TrackedEgress, dt: 0, packets: [] })), 0);
       expect(() => small.restore(decodeFlows(two.serialize(t2), LIMITS), 0, 1)).toThrow(/table is full/);
       expect(small.entries).toBe(0);
+      expect(small.counters[CtCounter.AllowanceExceeded]).toBe(0); // a refused restore is no refused packet
+      expect(small.table.size).toBe(0);
     });
   });
 });
