@@ -1,0 +1,297 @@
+/**
+ * The NAT gateway's translation on the packet path, checked byte by byte:
+ * fragmented UDP both ways (the first fragment carries the ports and the
+ * checksum of the whole datagram; later fragments follow their first by
+ * source, destination, IP id and protocol), ICMP errors about ICMP queries
+ * translated back to the inside host (the quoted query's address and
+ * identifier), sources outside the VPC refused (NGW_REQUIRES_SOURCE_IN_VPC),
+ * and the RST frame the gateway sends for a segment with no session.
+ * In memory, real frames, the code the daemon runs.
+ */
+import { describe, expect, it } from 'vitest';
+import { Harness } from '../../helpers/dp-harness.js';
+import { ethIpv4Icmp, ethIpv4IcmpError, ethIpv4Tcp, ethIpv4Udp, fragmentFrame, ipv4Of, refChecksum, TCP_ACK, TCP_FIN, TCP_PSH } from '../../helpers/frames.js';
+import { DropReason } from '../../../src/pipeline/batch.js';
+import { NatCounter } from '../../../src/nat/nat-gateway.js';
+import { instanceMac, routerMac } from '../../../src/lab/names.js';
+import { ipToU32 } from '../../../src/wire/addr.js';
+
+const NAT = `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  pub: { cidr: 198.18.1.0/24, routeTable: public }
+  priv: { cidr: 198.18.2.0/24, routeTable: private }
+internetGateway: { name: igw }
+natGateways:
+  nat-a: { subnet: pub, type: public, ip: 198.18.1.5, publicIp: 203.0.113.5 }
+routeTables:
+  public: { routes: [ { destination: 0.0.0.0/0, target: igw } ] }
+  private: { routes: [ { destination: 0.0.0.0/0, target: nat-a } ] }
+securityGroups:
+  # ICMP errors are not admitted as related to a tracked flow (aws-semantics: PMTUD needs an inbound rule)
+  app: { ingress: [ { protocol: icmp, icmpType: 11, cidr: 0.0.0.0/0 } ] }
+instances:
+  app: { subnet: priv, ip: 198.18.2.10, securityGroups: [app] }
+  fwd: { subnet: priv, ip: 198.18.2.20, sourceDestCheck: false, securityGroups: [app] }
+`;
+const APP = '198.18.2.10', NET = '203.0.113.100', EIP = '203.0.113.5';
+const PEER = '02:00:00:00:00:99', UPLINK = '02:76:75:70:6c:6b';
+const APP_MAC = instanceMac('t', 'app'), PRIV_MAC = routerMac('t', 'priv');
+const mk = () => new Harness(NAT, { security: true, uplink: true, neighbors: [NET], neighborMac: Buffer.from([2, 0, 0, 0, 0, 0x99]) });
+
+function counters(h: Harness): Record<string, number> {
+  const c = h.dp.nats[0]!.counters;
+  return Object.fromEntries(Object.entries(NatCounter).map(([k, i]) => [k, c[i]!]));
+}
+function delta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - before[k]!]).filter(([, v]) => v !== 0));
+}
+
+/** The datagram's data reassembled from IPv4 fragments (in order, no overlap), with the first one's header. */
+function reassemble(frags: Buffer[]): Buffer {
+  const parts = frags.map((f) => ipv4Of(f)).sort((a, b) => (a.readUInt16BE(6) & 0x1fff) - (b.readUInt16BE(6) & 0x1fff));
+  let at = 0;
+  for (const p of parts) {
+    expect((p.readUInt16BE(6) & 0x1fff) * 8).toBe(at);
+    at += p.length - 20;
+  }
+  return Buffer.concat(parts.map((p) => p.subarray(20)));
+}
+
+/** The UDP/TCP checksum of `l4` with the pseudo-header of (src, dst) verifies. */
+function l4Verifies(src: string, dst: string, proto: number, l4: Buffer): boolean {
+  const ph = Buffer.alloc(12);
+  ph.writeUInt32BE(ipToU32(src), 0);
+  ph.writeUInt32BE(ipToU32(dst), 4);
+  ph[9] = proto;
+  ph.writeUInt16BE(l4.length, 10);
+  return refChecksum(Buffer.concat([ph, l4])) === 0;
+}
+
+const payload = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7 + 3) & 0xff));
+const request = (id: number, dst = NET) => ethIpv4Udp({ srcMac: APP_MAC, dstMac: PRIV_MAC, src: APP, dst, sport: 5353, dport: 53, payload, id });
+const answer = (natPort: number, id: number) => ethIpv4Udp({ srcMac: PEER, dstMac: UPLINK, src: NET, dst: EIP, sport: 53, dport: natPort, payload, id });
+
+describe('NAT gateway: fragmented UDP', () => {
+  it('outbound: every fragment leaves from the Elastic IP, the first with the allocated port, and the reassembled datagram verifies', () => {
+    const h = mk();
+    const frags = fragmentFrame(request(0x4242), 1400);
+    expect(frags).toHaveLength(3);
+    const before = counters(h);
+    const out = h.run(frags.map((frame) => ({ port: h.port('app'), frame })));
+    expect(out.map((f) => f.port)).toEqual([h.uplinkPort, h.uplinkPort, h.uplinkPort]);
+    for (const f of out) {
+      const ip = ipv4Of(f.frame);
+      expect(ip.readUInt32BE(12)).toBe(ipToU32(EIP));
+      expect(ip.readUInt32BE(16)).toBe(ipToU32(NET));
+      expect(ip.readUInt16BE(4)).toBe(0x4242);
+      expect(refChecksum(ip.subarray(0, 20))).toBe(0);
+    }
+    const udp = reassemble(out.map((f) => f.frame));
+    const natPort = udp.readUInt16BE(0);
+    expect(natPort).toBeGreaterThanOrEqual(1024);
+    expect(natPort).toBe(h.dp.nats[0]!.sessions.pool.natPort[0]);
+    expect(udp.readUInt16BE(2)).toBe(53);
+    expect(udp.subarray(8)).toEqual(payload);
+    expect(l4Verifies(EIP, NET, 17, udp)).toBe(true);
+    expect(delta(before, counters(h))).toEqual({ ConnectionAttempts: 1, PacketsInFromSource: 3, BytesInFromSource: 3028 + 40, PacketsOutToDestination: 3, BytesOutToDestination: 3028 + 40 });
+    expect(h.dp.nats[0]!.sessions.entries).toBe(1);
+  });
+
+  it('outbound: a later fragment with another IP id, or for another destination, than a first that passed is dropped as a fragment', () => {
+    const h = mk();
+    const frags = fragmentFrame(request(0x4242), 1400);
+    expect(h.run([{ port: h.port('app'), frame: frags[0]! }])).toHaveLength(1);
+    const otherId = fragmentFrame(request(0x4243), 1400)[1]!;
+    const otherDst = fragmentFrame(request(0x4242, '203.0.113.101'), 1400)[1]!;
+    for (const f of [otherId, otherDst]) {
+      const before = counters(h), drops = h.drops(DropReason.Fragment);
+      expect(h.run([{ port: h.port('app'), frame: f }])).toHaveLength(0);
+      expect(h.drops(DropReason.Fragment) - drops).toBe(1);
+      expect(delta(before, counters(h))).toEqual({ PacketsInFromSource: 1, BytesInFromSource: 1420, PacketsDropped: 1 });
+    }
+    // the datagram's own later fragments still pass
+    expect(h.run([{ port: h.port('app'), frame: frags[1]! }, { port: h.port('app'), frame: frags[2]! }])).toHaveLength(2);
+  });
+
+  it('outbound: an unfragmented datagram lets no later fragment with its IP id through', () => {
+    const h = mk();
+    const whole = ethIpv4Udp({ srcMac: APP_MAC, dstMac: PRIV_MAC, src: APP, dst: NET, sport: 5353, dport: 53, payload: Buffer.alloc(100), id: 0x5151 });
+    expect(h.run([{ port: h.port('app'), frame: whole }])).toHaveLength(1);
+    const drops = h.drops(DropReason.Fragment);
+    expect(h.run([{ port: h.port('app'), frame: fragmentFrame(request(0x5151), 1400)[1]! }])).toHaveLength(0);
+    expect(h.drops(DropReason.Fragment) - drops).toBe(1);
+  });
+
+  it('inbound: every fragment of the answer reaches the inside host, the first with its own port, and the reassembled datagram verifies', () => {
+    const h = mk();
+    const out = h.run([{ port: h.port('app'), frame: request(0x4242) }]);
+    const natPort = ipv4Of(out[0]!.frame).readUInt16BE(20);
+    const before = counters(h);
+    const back = h.run(fragmentFrame(answer(natPort, 0x777), 1400).map((frame) => ({ port: h.uplinkPort, frame })));
+    expect(back.map((f) => f.port)).toEqual([h.port('app'), h.port('app'), h.port('app')]);
+    for (const f of back) {
+      const ip = ipv4Of(f.frame);
+      expect(ip.readUInt32BE(12)).toBe(ipToU32(NET));
+      expect(ip.readUInt32BE(16)).toBe(ipToU32(APP));
+      expect(refChecksum(ip.subarray(0, 20))).toBe(0);
+    }
+    const udp = reassemble(back.map((f) => f.frame));
+    expect(udp.readUInt16BE(0)).toBe(53);
+    expect(udp.readUInt16BE(2)).toBe(5353);
+    expect(udp.subarray(8)).toEqual(payload);
+    expect(l4Verifies(NET, APP, 17, udp)).toBe(true);
+    expect(delta(before, counters(h))).toEqual({ ConnectionsEstablished: 1, PacketsInFromDestination: 3, BytesInFromDestination: 3068, PacketsOutToSource: 3, BytesOutToSource: 3068 });
+  });
+
+  it('inbound: a later fragment with another IP id than an answer that passed, or of a TCP answer, is dropped as a fragment', () => {
+    const h = mk();
+    const out = h.run([{ port: h.port('app'), frame: request(0x4242) }]);
+    const natPort = ipv4Of(out[0]!.frame).readUInt16BE(20);
+    const frags = fragmentFrame(answer(natPort, 0x777), 1400);
+    expect(h.run([{ port: h.uplinkPort, frame: frags[0]! }])).toHaveLength(1);
+    const otherId = fragmentFrame(answer(natPort, 0x778), 1400)[1]!;
+    // the same IP id and addresses, protocol TCP: a fragmented TCP answer never passes
+    const tcp = Buffer.from(frags[1]!);
+    tcp[14 + 9] = 6;
+    tcp.writeUInt16BE(0, 14 + 10);
+    tcp.writeUInt16BE(refChecksum(tcp.subarray(14, 34)), 14 + 10);
+    for (const f of [otherId, tcp]) {
+      const before = counters(h), drops = h.drops(DropReason.Fragment);
+      expect(h.run([{ port: h.uplinkPort, frame: f }])).toHaveLength(0);
+      expect(h.drops(DropReason.Fragment) - drops).toBe(1);
+      expect(delta(before, counters(h))).toEqual({ PacketsDropped: 1 });
+    }
+    expect(h.run([{ port: h.uplinkPort, frame: frags[1]! }, { port: h.uplinkPort, frame: frags[2]! }]).map((f) => f.port)).toEqual([h.port('app'), h.port('app')]);
+  });
+
+  it('inbound: an unfragmented answer lets no later fragment with its IP id through', () => {
+    const h = mk();
+    const out = h.run([{ port: h.port('app'), frame: request(0x4242) }]);
+    const natPort = ipv4Of(out[0]!.frame).readUInt16BE(20);
+    const whole = ethIpv4Udp({ srcMac: PEER, dstMac: UPLINK, src: NET, dst: EIP, sport: 53, dport: natPort, payload: Buffer.alloc(100), id: 0x999 });
+    expect(h.run([{ port: h.uplinkPort, frame: whole }])).toHaveLength(1);
+    const drops = h.drops(DropReason.Fragment);
+    expect(h.run([{ port: h.uplinkPort, frame: fragmentFrame(answer(natPort, 0x999), 1400)[1]! }])).toHaveLength(0);
+    expect(h.drops(DropReason.Fragment) - drops).toBe(1);
+  });
+});
+
+describe('NAT gateway: sources it serves', () => {
+  it('a packet whose source is outside the VPC (forwarded by an instance without source/destination check) is refused: nat_source_outside_vpc', () => {
+    const h = mk();
+    const before = counters(h);
+    const f = ethIpv4Udp({ srcMac: instanceMac('t', 'fwd'), dstMac: PRIV_MAC, src: '198.51.100.7', dst: NET, sport: 5353, dport: 53, payload: Buffer.alloc(20) });
+    expect(h.run([{ port: h.port('fwd'), frame: f }])).toHaveLength(0);
+    expect(h.drops(DropReason.NatSourceOutsideVpc)).toBe(1);
+    expect(delta(before, counters(h))).toEqual({ PacketsInFromSource: 1, BytesInFromSource: 48, PacketsDropped: 1 });
+    expect(h.dp.nats[0]!.sessions.entries).toBe(0);
+    // the same instance's own traffic is served
+    const own = ethIpv4Udp({ srcMac: instanceMac('t', 'fwd'), dstMac: PRIV_MAC, src: '198.18.2.20', dst: NET, sport: 5353, dport: 53, payload: Buffer.alloc(20) });
+    expect(h.run([{ port: h.port('fwd'), frame: own }]).map((o) => o.port)).toEqual([h.uplinkPort]);
+  });
+});
+
+describe('NAT gateway: ICMP errors about ICMP queries', () => {
+  const echo = (id: number) => ethIpv4Icmp({ srcMac: APP_MAC, dstMac: PRIV_MAC, src: APP, dst: NET, type: 8, id, seq: 5 });
+
+  it('a time exceeded about a translated echo request reaches the inside host with the quoted source and identifier restored, checksums exact', () => {
+    const h = mk();
+    const out = h.run([{ port: h.port('app'), frame: echo(7) }]);
+    expect(out.map((f) => f.port)).toEqual([h.uplinkPort]);
+    const sent = ipv4Of(out[0]!.frame);
+    expect(sent.readUInt32BE(12)).toBe(ipToU32(EIP));
+    const before = counters(h);
+    const err = ethIpv4IcmpError({ srcMac: PEER, dstMac: UPLINK, src: '198.51.100.1', dst: EIP, type: 11, code: 0, original: out[0]!.frame });
+    const back = h.run([{ port: h.uplinkPort, frame: err }]);
+    expect(back.map((f) => f.port)).toEqual([h.port('app')]);
+    const ip = ipv4Of(back[0]!.frame);
+    expect(ip.readUInt32BE(12)).toBe(ipToU32('198.51.100.1'));
+    expect(ip.readUInt32BE(16)).toBe(ipToU32(APP));
+    expect(refChecksum(ip.subarray(0, 20))).toBe(0);
+    expect(refChecksum(ip.subarray(20))).toBe(0);
+    const q = ip.subarray(28);
+    expect(refChecksum(q.subarray(0, 20))).toBe(0);
+    expect(q.readUInt32BE(12)).toBe(ipToU32(APP));
+    expect(q.readUInt32BE(16)).toBe(ipToU32(NET));
+    // the quoted echo request is whole (8 bytes, no data): what the host sent, checksum included
+    expect(q.subarray(20, 28)).toEqual(ipv4Of(echo(7)).subarray(20, 28));
+    expect(q.readUInt16BE(24)).toBe(7);
+    expect(delta(before, counters(h))).toEqual({ PacketsInFromDestination: 1, BytesInFromDestination: ip.length, PacketsOutToSource: 1, BytesOutToSource: ip.length });
+  });
+
+  it('an ICMP error about an echo request whose identifier has no session, or about a packet the gateway did not send, is dropped as unsolicited', () => {
+    const h = mk();
+    const out = h.run([{ port: h.port('app'), frame: echo(7) }]);
+    const sent = Buffer.from(out[0]!.frame);
+    const natId = ipv4Of(sent).readUInt16BE(24);
+    // another identifier (checksums fixed): from the internet, to the Elastic IP
+    const otherId = Buffer.from(sent);
+    const icmpAt = 14 + 20;
+    otherId.writeUInt16BE(natId ^ 0x0101, icmpAt + 4);
+    otherId.writeUInt16BE(0, icmpAt + 2);
+    otherId.writeUInt16BE(refChecksum(otherId.subarray(icmpAt)), icmpAt + 2);
+    const fromNet = ethIpv4IcmpError({ srcMac: PEER, dstMac: UPLINK, src: '198.51.100.1', dst: EIP, type: 11, code: 0, original: otherId });
+    // the session's destination and identifier, but quoted from another address: from an instance, to the gateway's private address
+    const notOurs = ethIpv4Icmp({ srcMac: PEER, dstMac: UPLINK, src: '198.18.1.99', dst: NET, type: 8, id: natId, seq: 5 });
+    const fromInside = ethIpv4IcmpError({ srcMac: instanceMac('t', 'fwd'), dstMac: PRIV_MAC, src: '198.18.2.20', dst: '198.18.1.5', type: 11, code: 0, original: notOurs });
+    for (const [port, err] of [[h.uplinkPort, fromNet], [h.port('fwd'), fromInside]] as const) {
+      const before = counters(h), drops = h.drops(DropReason.Unsolicited);
+      expect(h.run([{ port, frame: err }])).toHaveLength(0);
+      expect(h.drops(DropReason.Unsolicited) - drops).toBe(1);
+      expect(delta(before, counters(h))).toEqual({ PacketsDropped: 1 });
+    }
+    // the same error quoting what the gateway sent is delivered on both ways in
+    const ours = ethIpv4IcmpError({ srcMac: instanceMac('t', 'fwd'), dstMac: PRIV_MAC, src: '198.18.2.20', dst: '198.18.1.5', type: 11, code: 0,
+      original: ethIpv4Icmp({ srcMac: PEER, dstMac: UPLINK, src: '198.18.1.5', dst: NET, type: 8, id: natId, seq: 5 }) });
+    expect(h.run([{ port: h.port('fwd'), frame: ours }]).map((f) => f.port)).toEqual([h.port('app')]);
+  });
+
+  it('an ICMP error whose quote is cut short (no 8 bytes after the quoted header) is dropped as unsolicited', () => {
+    const h = mk();
+    const out = h.run([{ port: h.port('app'), frame: echo(7) }]);
+    const drops = h.drops(DropReason.Unsolicited);
+    const err = ethIpv4IcmpError({ srcMac: PEER, dstMac: UPLINK, src: '198.51.100.1', dst: EIP, type: 11, code: 0, original: out[0]!.frame, quoteLen: 4 });
+    expect(h.run([{ port: h.uplinkPort, frame: err }])).toHaveLength(0);
+    expect(h.drops(DropReason.Unsolicited) - drops).toBe(1);
+  });
+});
+
+describe('NAT gateway: the RST for a segment with no session', () => {
+  it('is a whole Ethernet frame to the instance from its subnet router: 54 bytes, IPv4 and TCP checksums exact, RST|ACK acknowledging a FIN and data', () => {
+    const h = mk();
+    const seg = ethIpv4Tcp({ srcMac: APP_MAC, dstMac: PRIV_MAC, src: APP, dst: NET, sport: 40000, dport: 443, flags: TCP_FIN | TCP_PSH, seq: 1000, payload: Buffer.alloc(10) });
+    const before = counters(h);
+    const out = h.run([{ port: h.port('app'), frame: seg }]);
+    expect(h.drops(DropReason.AfterClose)).toBe(1);
+    expect(out.map((f) => f.port)).toEqual([h.port('app')]);
+    const f = out[0]!.frame;
+    expect(f.length).toBe(54);
+    expect(f.subarray(0, 6).toString('hex')).toBe(APP_MAC.replace(/:/g, ''));
+    expect(f.subarray(6, 12).toString('hex')).toBe(PRIV_MAC.replace(/:/g, ''));
+    expect(f.readUInt16BE(12)).toBe(0x0800);
+    const ip = ipv4Of(f);
+    expect(ip.length).toBe(40);
+    expect(refChecksum(ip.subarray(0, 20))).toBe(0);
+    expect(ip.readUInt32BE(12)).toBe(ipToU32(NET));
+    expect(ip.readUInt32BE(16)).toBe(ipToU32(APP));
+    const tcp = ip.subarray(20);
+    expect(l4Verifies(NET, APP, 6, tcp)).toBe(true);
+    expect([tcp.readUInt16BE(0), tcp.readUInt16BE(2)]).toEqual([443, 40000]);
+    expect(tcp.readUInt32BE(4)).toBe(0);
+    expect(tcp.readUInt32BE(8)).toBe(1000 + 10 + 1);
+    expect(tcp[13]).toBe(0x14);
+    expect(delta(before, counters(h))).toEqual({ PacketsInFromSource: 1, BytesInFromSource: 50, PacketsDropped: 1 });
+    expect(h.dp.nats[0]!.sessions.entries).toBe(0);
+  });
+
+  it('an ACK with no session gets a RST whose sequence number is the ACK it answers', () => {
+    const h = mk();
+    const seg = ethIpv4Tcp({ srcMac: APP_MAC, dstMac: PRIV_MAC, src: APP, dst: NET, sport: 40001, dport: 443, flags: TCP_ACK, seq: 5, ack: 0xdeadbeef });
+    const out = h.run([{ port: h.port('app'), frame: seg }]);
+    expect(out).toHaveLength(1);
+    const tcp = ipv4Of(out[0]!.frame).subarray(20);
+    expect(tcp.readUInt32BE(4)).toBe(0xdeadbeef);
+    expect(tcp[13]).toBe(0x04);
+  });
+});
