@@ -255,7 +255,7 @@ describe('NAT gateway saved state refused', () => {
   ];
   for (const [what, bytes, msg, maxSessions] of cases) {
     it(`${what}: SavedStateError, the gateway stays empty`, () => {
-      const b = gateway({ maxSessions });
+      const b = gateway(maxSessions === undefined ? {} : { maxSessions });
       expect(() => b.restore(bytes, 0)).toThrow(SavedStateError);
       expect(() => b.restore(bytes, 0)).toThrow(msg);
       expect(b.sessions.entries).toBe(0);
