@@ -131,7 +131,8 @@ export class NatGatewayPath {
   /**
    * Reverse translation of a packet for the gateway's address: the answer to
    * a session (an ICMP error through its quote; a later fragment through its
-   * first), rewritten to the inside host (this.inside). Unsolicited: dropped.
+   * first), rewritten to the inside host (this.inside). Unsolicited, or a
+   * TCP/ICMP fragment: dropped.
    */
   reverse(pkt: Packet, nat: NatGatewayState, nowMs: number): number {
     const proto = pkt.proto;
@@ -148,6 +149,11 @@ export class NatGatewayPath {
       rewriteAddrPort(buf, pkt.l3Off, -1, proto, 16, inside, -1, false);
       this.arrived(pkt, nat, inside, len);
       return DropReason.None;
+    }
+    if (pkt.moreFrags && proto !== PROTO_UDP) {
+      // A first fragment of TCP or ICMP: the gateway drops fragmented TCP and ICMP both ways.
+      c[NatCounter.PacketsDropped]++;
+      return DropReason.Fragment;
     }
     let ref = NO_FLOW;
     let icmpErr = false;

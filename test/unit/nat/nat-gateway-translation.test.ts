@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { Harness } from '../../helpers/dp-harness.js';
 import { ethIpv4Icmp, ethIpv4IcmpError, ethIpv4Tcp, ethIpv4Udp, fragmentFrame, ipv4Of, refChecksum, TCP_ACK, TCP_FIN, TCP_PSH } from '../../helpers/frames.js';
 import { DropReason } from '../../../src/pipeline/batch.js';
-import { NatCounter } from '../../../src/nat/nat-gateway.js';
+import { NatCounter, NatGatewayState } from '../../../src/nat/nat-gateway.js';
 import { instanceMac, routerMac } from '../../../src/lab/names.js';
 import { ipToU32 } from '../../../src/wire/addr.js';
 
@@ -177,6 +177,82 @@ describe('NAT gateway: fragmented UDP', () => {
   });
 });
 
+describe('NAT gateway: sessions on the packet path', () => {
+  it('two flows from one host get two gateway ports, and each answer comes back to its own flow', () => {
+    const h = mk();
+    const req = (sport: number) => ethIpv4Udp({ srcMac: APP_MAC, dstMac: PRIV_MAC, src: APP, dst: NET, sport, dport: 53, payload: Buffer.alloc(8) });
+    const out = h.run([{ port: h.port('app'), frame: req(5001) }, { port: h.port('app'), frame: req(5002) }]);
+    const ports = out.map((f) => ipv4Of(f.frame).readUInt16BE(20));
+    expect(new Set(ports).size).toBe(2);
+    const pool = h.dp.nats[0]!.sessions.pool;
+    expect([pool.natPort[0], pool.natPort[1]]).toEqual(ports);
+    const back = h.run(ports.map((p) => ({ port: h.uplinkPort, frame: ethIpv4Udp({ srcMac: PEER, dstMac: UPLINK, src: NET, dst: EIP, sport: 53, dport: p, payload: Buffer.alloc(8) }) })));
+    expect(back.map((f) => [f.port, ipv4Of(f.frame).readUInt16BE(22)])).toEqual([[h.port('app'), 5001], [h.port('app'), 5002]]);
+    expect(back.every((f) => l4Verifies(NET, APP, 17, ipv4Of(f.frame).subarray(20)))).toBe(true);
+  });
+
+  it('the first packet of a flow opens a session (created), the next ones do not', () => {
+    const h = mk();
+    const req = ethIpv4Udp({ srcMac: APP_MAC, dstMac: PRIV_MAC, src: APP, dst: NET, sport: 5001, dport: 53, payload: Buffer.alloc(8) });
+    h.run([{ port: h.port('app'), frame: req }]);
+    expect(h.dp.legs.natgw.created).toBe(true);
+    h.run([{ port: h.port('app'), frame: req }]);
+    expect(h.dp.legs.natgw.created).toBe(false);
+    expect(h.dp.nats[0]!.sessions.entries).toBe(1);
+  });
+
+  it('a full session table: the new flow is dropped as conntrack_full and counted, nothing leaves', () => {
+    const h = mk();
+    const g = h.dp.nats[0]!;
+    h.dp.nats = [new NatGatewayState(g.name, { ip: g.ip, publicIp: g.publicIp, subnet: g.subnet, isPublic: g.isPublic, maxPerDestination: 55_000, idleTimeout: 350, maxSessions: 2 })];
+    const req = (sport: number) => ethIpv4Udp({ srcMac: APP_MAC, dstMac: PRIV_MAC, src: APP, dst: NET, sport, dport: 53, payload: Buffer.alloc(8) });
+    expect(h.run([{ port: h.port('app'), frame: req(5001) }, { port: h.port('app'), frame: req(5002) }])).toHaveLength(2);
+    const before = counters(h);
+    expect(h.run([{ port: h.port('app'), frame: req(5003) }])).toHaveLength(0);
+    expect(h.drops(DropReason.ConntrackFull)).toBe(1);
+    expect(delta(before, counters(h))).toEqual({ PacketsInFromSource: 1, BytesInFromSource: 36, PacketsDropped: 1 });
+  });
+
+  it('an unsolicited datagram to the Elastic IP is counted as dropped by the gateway', () => {
+    const h = mk();
+    const before = counters(h);
+    expect(h.run([{ port: h.uplinkPort, frame: ethIpv4Udp({ srcMac: PEER, dstMac: UPLINK, src: NET, dst: EIP, sport: 53, dport: 40000 }) }])).toHaveLength(0);
+    expect(h.drops(DropReason.Unsolicited)).toBe(1);
+    expect(delta(before, counters(h))).toEqual({ PacketsDropped: 1 });
+  });
+
+  it("the gateway ENI's egress flow-log record carries the allocated port as its source port", () => {
+    const h = new Harness(NAT, { security: true, uplink: true, flowLogs: true, neighbors: [NET] });
+    const out = h.run([{ port: h.port('app'), frame: ethIpv4Udp({ srcMac: APP_MAC, dstMac: PRIV_MAC, src: APP, dst: NET, sport: 5001, dport: 53, payload: Buffer.alloc(8) }) }]);
+    const natPort = ipv4Of(out[0]!.frame).readUInt16BE(20);
+    expect(natPort).not.toBe(5001);
+    const fl = h.flowLog!;
+    const eni = h.topo.instanceNames.length;
+    const recs = Array.from({ length: fl.recordsOf(eni) }, (_, n) => eni * fl.recordsPerEni + n);
+    const egress = recs.filter((r) => fl.src[r] === (ipToU32('198.18.1.5') | 0));
+    expect(egress).toHaveLength(1);
+    expect(fl.ports[egress[0]!]! >>> 16).toBe(natPort);
+  });
+
+  it('a fragmented TCP or ICMP answer is dropped as a fragment, the first fragment too (only UDP fragments pass)', () => {
+    const h = mk();
+    const syn = ethIpv4Tcp({ srcMac: APP_MAC, dstMac: PRIV_MAC, src: APP, dst: NET, sport: 40000, dport: 443, flags: 0x02, seq: 1 });
+    const natPort = ipv4Of(h.run([{ port: h.port('app'), frame: syn }])[0]!.frame).readUInt16BE(20);
+    const synAck = ethIpv4Tcp({ srcMac: PEER, dstMac: UPLINK, src: NET, dst: EIP, sport: 443, dport: natPort, flags: 0x12, seq: 9, ack: 2, payload: Buffer.alloc(2000), id: 0x31 });
+    const ping = h.run([{ port: h.port('app'), frame: ethIpv4Icmp({ srcMac: APP_MAC, dstMac: PRIV_MAC, src: APP, dst: NET, type: 8, id: 7, seq: 1 }) }]);
+    const natId = ipv4Of(ping[0]!.frame).readUInt16BE(24);
+    const reply = ethIpv4Icmp({ srcMac: PEER, dstMac: UPLINK, src: NET, dst: EIP, type: 0, id: natId, seq: 1, payload: Buffer.alloc(2000), ipId: 0x32 });
+    for (const whole of [synAck, reply]) {
+      const before = counters(h), drops = h.drops(DropReason.Fragment);
+      expect(h.run(fragmentFrame(whole, 1400).map((frame) => ({ port: h.uplinkPort, frame })))).toHaveLength(0);
+      expect(h.drops(DropReason.Fragment) - drops).toBe(2);
+      expect(delta(before, counters(h))).toEqual({ PacketsDropped: 2 });
+    }
+    // unfragmented, the same answers pass
+    expect(h.run([{ port: h.uplinkPort, frame: ethIpv4Icmp({ srcMac: PEER, dstMac: UPLINK, src: NET, dst: EIP, type: 0, id: natId, seq: 1 }) }])).toHaveLength(1);
+  });
+});
+
 describe('NAT gateway: sources it serves', () => {
   it('a packet whose source is outside the VPC (forwarded by an instance without source/destination check) is refused: nat_source_outside_vpc', () => {
     const h = mk();
@@ -217,6 +293,8 @@ describe('NAT gateway: ICMP errors about ICMP queries', () => {
     // the quoted echo request is whole (8 bytes, no data): what the host sent, checksum included
     expect(q.subarray(20, 28)).toEqual(ipv4Of(echo(7)).subarray(20, 28));
     expect(q.readUInt16BE(24)).toBe(7);
+    // the error's own header (type, code, the unused word) is as the router sent it
+    expect([ip[20], ip[21], ip.readUInt32BE(24)]).toEqual([11, 0, 0]);
     expect(delta(before, counters(h))).toEqual({ PacketsInFromDestination: 1, BytesInFromDestination: ip.length, PacketsOutToSource: 1, BytesOutToSource: ip.length });
   });
 
@@ -247,9 +325,11 @@ describe('NAT gateway: ICMP errors about ICMP queries', () => {
     expect(h.run([{ port: h.port('fwd'), frame: ours }]).map((f) => f.port)).toEqual([h.port('app')]);
   });
 
-  it('an ICMP error whose quote is cut short (no 8 bytes after the quoted header) is dropped as unsolicited', () => {
+  it('an ICMP error whose quote is cut short (no 8 bytes after the quoted header) is dropped as unsolicited, even right after a good one', () => {
     const h = mk();
     const out = h.run([{ port: h.port('app'), frame: echo(7) }]);
+    const good = ethIpv4IcmpError({ srcMac: PEER, dstMac: UPLINK, src: '198.51.100.1', dst: EIP, type: 11, code: 0, original: out[0]!.frame });
+    expect(h.run([{ port: h.uplinkPort, frame: good }])).toHaveLength(1);
     const drops = h.drops(DropReason.Unsolicited);
     const err = ethIpv4IcmpError({ srcMac: PEER, dstMac: UPLINK, src: '198.51.100.1', dst: EIP, type: 11, code: 0, original: out[0]!.frame, quoteLen: 4 });
     expect(h.run([{ port: h.uplinkPort, frame: err }])).toHaveLength(0);
