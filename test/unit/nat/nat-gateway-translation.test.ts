@@ -10,7 +10,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Harness } from '../../helpers/dp-harness.js';
-import { ethIpv4Icmp, ethIpv4IcmpError, ethIpv4Tcp, ethIpv4Udp, fragmentFrame, ipv4Of, refChecksum, TCP_ACK, TCP_FIN, TCP_PSH } from '../../helpers/frames.js';
+import { arpReply, ethIpv4Icmp, ethIpv4IcmpError, ethIpv4Tcp, ethIpv4Udp, fragmentFrame, ipv4Of, refChecksum, TCP_ACK, TCP_FIN, TCP_PSH } from '../../helpers/frames.js';
 import { DropReason } from '../../../src/pipeline/batch.js';
 import { NatCounter, NatGatewayState } from '../../../src/nat/nat-gateway.js';
 import { instanceMac, routerMac } from '../../../src/lab/names.js';
@@ -253,6 +253,41 @@ describe('NAT gateway: sessions on the packet path', () => {
   });
 });
 
+describe('NAT gateway: how long later fragments follow their first', () => {
+  // Without security stages, so only the gateway's own fragment memory decides.
+  const bare = () => new Harness(NAT, { uplink: true, neighbors: [NET] });
+
+  it('outbound: 30 s from the first fragment; a middle fragment does not extend it', () => {
+    const h = bare();
+    const frags = fragmentFrame(request(0x4242), 1000);
+    expect(frags).toHaveLength(4);
+    const at = (t: number, f: Buffer) => {
+      h.now = t;
+      return h.run([{ port: h.port('app'), frame: f }]).length;
+    };
+    expect(at(1_000, frags[0]!)).toBe(1);
+    expect(at(21_000, frags[1]!)).toBe(1);
+    const drops = h.drops(DropReason.Fragment);
+    expect(at(41_000, frags[2]!)).toBe(0);
+    expect(h.drops(DropReason.Fragment) - drops).toBe(1);
+  });
+
+  it('inbound: 30 s from the first fragment; a middle fragment does not extend it', () => {
+    const h = bare();
+    const natPort = ipv4Of(h.run([{ port: h.port('app'), frame: request(0x4242) }])[0]!.frame).readUInt16BE(20);
+    const frags = fragmentFrame(answer(natPort, 0x777), 1000);
+    const at = (t: number, f: Buffer) => {
+      h.now = t;
+      return h.run([{ port: h.uplinkPort, frame: f }]).length;
+    };
+    expect(at(1_000, frags[0]!)).toBe(1);
+    expect(at(21_000, frags[1]!)).toBe(1);
+    const drops = h.drops(DropReason.Fragment);
+    expect(at(41_000, frags[2]!)).toBe(0);
+    expect(h.drops(DropReason.Fragment) - drops).toBe(1);
+  });
+});
+
 describe('NAT gateway: sources it serves', () => {
   it('a packet whose source is outside the VPC (forwarded by an instance without source/destination check) is refused: nat_source_outside_vpc', () => {
     const h = mk();
@@ -363,6 +398,27 @@ describe('NAT gateway: the RST for a segment with no session', () => {
     expect(tcp[13]).toBe(0x14);
     expect(delta(before, counters(h))).toEqual({ PacketsInFromSource: 1, BytesInFromSource: 50, PacketsDropped: 1 });
     expect(h.dp.nats[0]!.sessions.entries).toBe(0);
+  });
+
+  it('no scratch slot left in the batch: the segment is dropped without a RST (nothing half-built is sent)', () => {
+    // Every internet destination waits for the uplink gateway's MAC; its answer releases them all into scratch slots.
+    const yaml = NAT.replace('internetGateway: { name: igw }', 'internetGateway: { name: igw, uplinkIp: 203.0.113.2, uplinkGateway: 203.0.113.1 }');
+    const h = new Harness(yaml, { slots: 8, security: true, uplink: true });
+    const scratch = h.batch.scratchSlots;
+    for (let k = 0; k < scratch + 8; k += 8) {
+      h.run(Array.from({ length: 8 }, (_, i) => ({ port: h.port('app'), frame: ethIpv4Udp({ srcMac: APP_MAC, dstMac: PRIV_MAC, src: APP, dst: NET, sport: 10_000 + k + i, dport: 53 }) })));
+    }
+    expect(h.dp.neighbors.pendingCount).toBeGreaterThan(scratch);
+    const seg = ethIpv4Tcp({ srcMac: APP_MAC, dstMac: PRIV_MAC, src: APP, dst: NET, sport: 40000, dport: 443, flags: TCP_ACK, seq: 5, ack: 9 });
+    const out = h.run([
+      { port: h.uplinkPort, frame: arpReply({ srcMac: PEER, dstMac: UPLINK, spa: '203.0.113.1', tpa: '203.0.113.2' }) },
+      { port: h.port('app'), frame: seg },
+    ]);
+    expect(out).toHaveLength(scratch);
+    expect(out.every((f) => f.port === h.uplinkPort)).toBe(true);
+    expect(h.drops(DropReason.AfterClose)).toBe(1);
+    // with scratch slots free again, the same segment is answered
+    expect(h.run([{ port: h.port('app'), frame: seg }]).map((f) => f.port)).toEqual([h.port('app')]);
   });
 
   it('an ACK with no session gets a RST whose sequence number is the ACK it answers', () => {
