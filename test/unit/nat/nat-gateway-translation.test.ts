@@ -10,8 +10,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Harness } from '../../helpers/dp-harness.js';
-import { arpReply, ethIpv4Icmp, ethIpv4IcmpError, ethIpv4Tcp, ethIpv4Udp, fragmentFrame, ipv4Of, refChecksum, TCP_ACK, TCP_FIN, TCP_PSH } from '../../helpers/frames.js';
-import { DropReason } from '../../../src/pipeline/batch.js';
+import { arpReply, ethIpv4Icmp, ethIpv4IcmpError, ethIpv4Tcp, ethIpv4Udp, fragmentFrame, ipv4Of, refChecksum, TCP_ACK, TCP_FIN, TCP_PSH, withPartialCsum } from '../../helpers/frames.js';
+import { DropReason, VNET_HDR_LEN } from '../../../src/pipeline/batch.js';
 import { NatCounter, NatGatewayState } from '../../../src/nat/nat-gateway.js';
 import { instanceMac, routerMac } from '../../../src/lab/names.js';
 import { ipToU32 } from '../../../src/wire/addr.js';
@@ -163,6 +163,23 @@ describe('NAT gateway: fragmented UDP', () => {
       expect(delta(before, counters(h))).toEqual({ PacketsDropped: 1 });
     }
     expect(h.run([{ port: h.uplinkPort, frame: frags[1]! }, { port: h.uplinkPort, frame: frags[2]! }]).map((f) => f.port)).toEqual([h.port('app'), h.port('app')]);
+  });
+
+  it('inbound: translating a later fragment writes only its own IP header (the frame before it in the batch keeps its virtio-net header)', () => {
+    const h = mk();
+    const out = h.run([{ port: h.port('app'), frame: request(0x4242) }]);
+    const natPort = ipv4Of(out[0]!.frame).readUInt16BE(20);
+    const frags = fragmentFrame(answer(natPort, 0x777), 1400);
+    expect(h.run([{ port: h.uplinkPort, frame: frags[0]! }])).toHaveLength(1);
+    // a datagram with checksum offload (NEEDS_CSUM: csum_start 34, csum_offset 6) in the slot before the fragment
+    const offload = withPartialCsum(ethIpv4Udp({ srcMac: APP_MAC, dstMac: PRIV_MAC, src: APP, dst: NET, sport: 5354, dport: 53, payload: Buffer.alloc(8) }));
+    const tx = h.run([{ port: h.port('app'), frame: offload.subarray(10), vnet: offload.subarray(0, 10) }, { port: h.uplinkPort, frame: frags[1]! }]);
+    expect(tx.map((f) => f.port)).toEqual([h.uplinkPort, h.port('app')]);
+    const b = h.batch;
+    expect(Buffer.from(b.arena.subarray(b.txOff[0]!, b.txOff[0]! + VNET_HDR_LEN))).toEqual(offload.subarray(0, 10));
+    const ip = ipv4Of(tx[1]!.frame);
+    expect(ip.readUInt32BE(16)).toBe(ipToU32(APP));
+    expect(refChecksum(ip.subarray(0, 20))).toBe(0);
   });
 
   it('inbound: an unfragmented answer lets no later fragment with its IP id through', () => {
