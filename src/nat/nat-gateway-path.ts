@@ -155,11 +155,6 @@ export class NatGatewayPath {
       this.arrived(pkt, nat, inside, len);
       return DropReason.None;
     }
-    if (pkt.moreFrags && proto !== PROTO_UDP) {
-      // A first fragment of TCP or ICMP: the gateway drops fragmented TCP and ICMP both ways.
-      c[NatCounter.PacketsDropped]++;
-      return DropReason.Fragment;
-    }
     let ref = NO_FLOW;
     let icmpErr = false;
     if (pkt.isIcmpError()) {
@@ -178,6 +173,11 @@ export class NatGatewayPath {
     if (ref === NO_FLOW) {
       c[NatCounter.PacketsDropped]++;
       return DropReason.Unsolicited;
+    }
+    if (pkt.moreFrags && proto !== PROTO_UDP) {
+      // The first fragment of a TCP or ICMP answer: the gateway drops fragmented TCP and ICMP both ways.
+      c[NatCounter.PacketsDropped]++;
+      return DropReason.Fragment;
     }
     const f = ref >>> 1;
     const pool = nat.sessions.pool;
