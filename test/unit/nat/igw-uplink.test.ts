@@ -189,3 +189,33 @@ describe('internet gateway: datagrams it originates', () => {
     expect(ids.slice(65532)).toEqual([65534, 65535, 0, 1]);
   });
 });
+
+describe('internet gateway: the uplink next hop', () => {
+  const g = () => new InternetGateway(new Ports(new Counters(), 1));
+  const X = ipToU32('203.0.113.9') | 0, GW = ipToU32('203.0.113.1') | 0;
+
+  it('no on-link prefix (0) with a gateway: every destination goes to the gateway, the network address too', () => {
+    const igw = g();
+    igw.configure(ipToU32('203.0.113.2'), GW, X, 0);
+    expect([igw.onlinkNet, igw.onlinkMask]).toEqual([0, 0]);
+    expect(igw.nextHop(X)).toBe(GW);
+    expect(igw.nextHop(0)).toBe(GW);
+  });
+
+  it('a /32 on-link network holds one address; /1 holds half the space', () => {
+    const igw = g();
+    igw.configure(ipToU32('203.0.113.2'), GW, X, 32);
+    expect(igw.nextHop(X)).toBe(X);
+    expect(igw.nextHop(X + 1)).toBe(GW);
+    igw.configure(ipToU32('203.0.113.2'), GW, ipToU32('128.0.0.0') | 0, 1);
+    expect(igw.nextHop(X)).toBe(X);
+    expect(igw.nextHop(ipToU32('100.0.0.1') | 0)).toBe(GW);
+  });
+
+  it('without a gateway every destination is its own next hop', () => {
+    const igw = g();
+    igw.configure(ipToU32('203.0.113.2'), 0, X, 24);
+    expect(igw.nextHop(ipToU32('8.8.8.8') | 0)).toBe(ipToU32('8.8.8.8') | 0);
+  });
+});
+
