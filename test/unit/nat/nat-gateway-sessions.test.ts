@@ -14,6 +14,7 @@ import { NO_FLOW } from '../../../src/conntrack/conntrack.js';
 import { SavedStateError } from '../../../src/lib/saved-fields.js';
 import { FLOW_RECORD_BYTES } from '../../../src/conntrack/flow-state.js';
 import { ipToU32 } from '../../../src/wire/addr.js';
+import { hash2 } from '../../../src/lib/hash.js';
 
 const GW = ipToU32('198.18.1.5');
 const INSIDE = ipToU32('198.18.2.10');
@@ -153,6 +154,27 @@ describe('NAT gateway sessions', () => {
     expect(gateway().restore(low.serialize(1_000), 0)).toBe(1);
   });
 
+  it('a fresh gateway starts its ports anywhere in 1024-65535, never below', () => {
+    for (let i = 0; i < 50; i++) {
+      const nat = gateway();
+      const p = nat.sessions.pool.natPort[nat.create(INSIDE, FAR, 40_000, 443, TCP, 1_000)]!;
+      expect(p).toBeGreaterThanOrEqual(1024);
+      expect(p).toBeLessThanOrEqual(65_535);
+    }
+  });
+
+  it('a full session table refuses a session to a destination that has others, and gives its count back', () => {
+    const nat = gateway({ maxSessions: 2 });
+    nat.create(INSIDE, FAR, 40_000, 443, TCP, 1_000);
+    nat.create(INSIDE, FAR, 40_001, 443, TCP, 1_000);
+    const dropped = nat.counters[NatCounter.PacketsDropped];
+    expect(nat.create(INSIDE, FAR, 40_002, 443, TCP, 1_000)).toBe(-2);
+    expect(nat.counters[NatCounter.PacketsDropped] - dropped).toBe(1);
+    expect(nat.counters[NatCounter.ErrorPortAllocation]).toBe(0);
+    expect(nat.destinations.get(FAR, (443 << 8) | TCP)).toBe(2);
+    expect(nat.counters[NatCounter.ConnectionAttempts]).toBe(2);
+  });
+
   it('a port taken for the same destination is skipped; another destination may reuse it', () => {
     const nat = withCursor(2000);
     const a = nat.create(INSIDE, FAR, 40_000, 443, TCP, 1_000);
@@ -262,6 +284,20 @@ describe('NAT gateway saved state refused', () => {
       expect(b.destinations.size).toBe(0);
     });
   }
+
+  it('a state whose destinations do not fit the per-destination table (65 in one probe window): SavedStateError, the gateway stays empty', () => {
+    // 65 destinations whose count slot is the same one in a gateway seeded 0x5e55 with room for 128 sessions (256 slots, 64 probes)
+    const pp = (53 << 8) | UDP;
+    const dsts: number[] = [];
+    for (let d = FAR; dsts.length < 65; d++) if ((hash2(d, pp, 0x5e55) & 255) === 0) dsts.push(d);
+    const a = new NatGatewayState('nat-a', { ip: GW, publicIp: 0, subnet: 0, isPublic: true, maxPerDestination: 10, idleTimeout: 350, maxSessions: 128, seed: 7 });
+    for (const d of dsts) expect(a.create(INSIDE, d, 5353, 53, UDP, 1_000)).toBeGreaterThanOrEqual(0);
+    const b = gateway({ maxSessions: 128 });
+    expect(() => b.restore(a.serialize(1_000), 0)).toThrow(/destination table is full/);
+    expect(b.sessions.entries).toBe(0);
+    expect(b.destinations.size).toBe(0);
+    expect(b.lookupInside(INSIDE, dsts[0]!, 5353, 53, UDP)).toBe(NO_FLOW);
+  });
 
   it('the unedited state restores both sessions and the cursor', () => {
     const b = gateway();
