@@ -159,6 +159,18 @@ describe('NAT header rewrites: the cases the property does not reach', () => {
     }
   });
 
+  it('a rewrite that changes nothing leaves even a wrong checksum field (0xFFFF) as it was', () => {
+    for (const proto of [6, 17]) {
+      const l4 = proto === 6 ? tcpSegment4(A, B, { sport: 4000, dport: 53 }) : udpDatagram4(A, B, { sport: 4000, dport: 53 });
+      const pkt = ipv4Packet({ src: A, dst: B, proto, payload: l4 });
+      pkt.writeUInt16BE(0xffff, 10);
+      pkt.writeUInt16BE(0xffff, proto === 6 ? 36 : 26);
+      const was = Buffer.from(pkt);
+      rewriteAddrPort(pkt, 0, 20, proto, 12, 0xc6336407 /* A */, 4000, false);
+      expect(pkt, `proto ${proto}`).toEqual(was);
+    }
+  });
+
   it('ICMP echo: the address change leaves the ICMP checksum alone (no pseudo-header); the identifier updates it', () => {
     const pkt = ipv4Packet({ src: A, dst: B, proto: 1, payload: icmpMessage({ type: 8, id: 7, seq: 1, payload: Buffer.from('ping') }) });
     const was = pkt.readUInt16BE(22);
@@ -197,6 +209,24 @@ describe('ICMP error quotes', () => {
     expect(refChecksum(pkt.subarray(20))).toBe(0);
     // readIcmpQuote needs 8 bytes after the quoted header
     expect(readIcmpQuote(pkt, 20, pkt.length, new Uint32Array(5))).toBe(false);
+  });
+
+  it('a quote of exactly the quoted IP header (20 bytes) is rewritten: address and header checksum', () => {
+    const pkt = errorQuoting(udp({ sport: 5353, dport: 53 }).subarray(0, 20));
+    expect(rewriteIcmpQuote(pkt, 20, pkt.length, 16, NEW, 4000)).toBe(true);
+    expect(pkt.readUInt32BE(28 + 16)).toBe(NEW);
+    expect(refChecksum(pkt.subarray(28, 48))).toBe(0);
+    expect(refChecksum(pkt.subarray(20))).toBe(0);
+  });
+
+  it('a quoted TCP header cut right after its checksum (18 bytes) gets the same checksum as the whole header', () => {
+    const seg = ipv4Packet({ src: A, dst: B, proto: 6, payload: tcpSegment4(A, B, { sport: 40000, dport: 443, seq: 5 }) });
+    const cut = errorQuoting(seg.subarray(0, 38));
+    const whole = errorQuoting(seg);
+    expect(rewriteIcmpQuote(cut, 20, cut.length, 12, NEW, 4000)).toBe(true);
+    expect(rewriteIcmpQuote(whole, 20, whole.length, 12, NEW, 4000)).toBe(true);
+    expect(cut.readUInt16BE(48 + 16)).toBe(whole.readUInt16BE(48 + 16));
+    expect(cut.readUInt16BE(48 + 16)).not.toBe(seg.readUInt16BE(36));
   });
 
   it('a quoted UDP datagram without a checksum keeps none; the destination side rewrites the destination port', () => {
