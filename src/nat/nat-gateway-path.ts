@@ -219,6 +219,7 @@ export class NatGatewayPath {
    */
   private sendRst(b: PacketBatch, pkt: Packet, topo: Topology, inst: number): void {
     const port = this.ports.instPort[inst];
+    // Stryker disable next-line ConditionalExpression: equivalent mutant (false): the segment came in on this instance's port, so it has one
     if (port < 0) return;
     const s = takeFrame(b, this.ports, port);
     // Stryker disable next-line EqualityOperator: equivalent mutant (s <= 0): a scratch slot starts after the batch's rx slots, never at 0
@@ -233,9 +234,9 @@ export class NatGatewayPath {
 /**
  * The reply-side session key of a quoted ICMP query the gateway sent: the
  * quote holds the query (type << 8 | code); its session's reply key holds
- * the answer's type (echo 8 -> reply 0).
+ * the answer's type (echo 8 -> reply 0), made as NatGatewayState.create
+ * makes it (a type with no answer gives type 255, which no session has).
  */
 function quotedIcmpKey(typeCode: number): number {
-  const paired = icmpPairedType(typeCode >>> 8);
-  return paired < 0 ? typeCode : (paired << 8) | (typeCode & 0xff);
+  return ((icmpPairedType(typeCode >>> 8) & 0xff) << 8) | (typeCode & 0xff);
 }
