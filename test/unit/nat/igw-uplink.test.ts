@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Harness } from '../../helpers/dp-harness.js';
-import { arpReply, arpRequest, ethIpv4Udp, ipv4Of, refChecksum } from '../../helpers/frames.js';
+import { arpReply, arpRequest, ethIpv4Icmp, ethIpv4Udp, ipv4Of, refChecksum } from '../../helpers/frames.js';
 import { DropReason, PacketBatch, VNET_HDR_LEN } from '../../../src/pipeline/batch.js';
 import { InternetGateway } from '../../../src/nat/igw.js';
 import { Ports } from '../../../src/pipeline/ports.js';
@@ -61,6 +61,37 @@ describe('internet gateway: ARP on the uplink', () => {
     expect(formatMac(udp, 0)).toBe(PEER);
     expect(formatMac(udp, 6)).toBe(UPLINK);
     expect(ipv4Of(udp).readUInt32BE(12)).toBe(ipToU32(PUB));
+  });
+
+  it('the ARP request for a next hop is a 60-byte broadcast from the uplink MAC, asking from the public address; the in-place answer keeps the asker\'s frame length', () => {
+    const h = mk();
+    const asked = h.run([{ port: h.port('web'), frame: toNet('203.0.113.99') }]);
+    const req = asked[0]!.frame;
+    expect(req.length).toBe(60);
+    expect(formatMac(req, 0)).toBe('ff:ff:ff:ff:ff:ff');
+    expect(formatMac(req, 6)).toBe(UPLINK);
+    expect([req.readUInt16BE(20), req.readUInt32BE(28), req.readUInt32BE(38)]).toEqual([1, ipToU32(PUB), ipToU32('203.0.113.99')]);
+    expect(formatMac(req, 22)).toBe(UPLINK);
+    for (const padTo of [undefined, 60, 64]) {
+      const q = arpRequest({ srcMac: PEER, spa: '203.0.113.99', tpa: PUB, ...(padTo === undefined ? {} : { padTo }) });
+      const out = h.run([{ port: h.uplinkPort, frame: q }]).filter((f) => isArp(f.frame));
+      expect(out.map((f) => f.frame.length)).toEqual([q.length]);
+    }
+  });
+
+  it('no scratch slot left in the batch: no ARP request is built, the frame still waits for its next hop', () => {
+    const h = new Harness(VPC, { slots: 8, security: true, uplink: true });
+    const scratch = h.batch.scratchSlots;
+    for (let k = 0; k < scratch + 8; k += 8) h.run(Array.from({ length: 8 }, (_, i) => ({ port: h.port('web'), frame: toNet('203.0.113.99', 10_000 + k + i) })));
+    expect(h.dp.neighbors.pendingCount).toBeGreaterThan(scratch);
+    h.now += 2_000;
+    const out = h.run([
+      { port: h.uplinkPort, frame: arpReply({ srcMac: PEER, dstMac: UPLINK, spa: '203.0.113.99', tpa: PUB }) },
+      { port: h.port('web'), frame: toNet('203.0.113.98', 9_999) },
+    ]);
+    expect(out).toHaveLength(scratch);
+    expect(out.every((f) => !isArp(f.frame) && formatMac(f.frame, 0) === PEER)).toBe(true);
+    expect(h.dp.neighbors.pendingCount).toBe(1);
   });
 
   it('a request for an address that is not ours: no answer, arp_ignored, and its sender is not learned even when it is a known neighbour', () => {
@@ -132,6 +163,25 @@ describe('internet gateway: ARP on the uplink', () => {
     const rest = h.run([{ port: h.uplinkPort, frame: arpReply({ srcMac: PEER2, dstMac: UPLINK, spa: '203.0.113.98', tpa: PUB }) }]);
     expect(rest.map((f) => [formatMac(f.frame, 0), ipv4Of(f.frame).readUInt16BE(20)])).toEqual([[PEER2, 6002]]);
     expect(h.dp.neighbors.pendingCount).toBe(0);
+  });
+});
+
+describe('internet gateway: 1:1 translation of what is not an ICMP error', () => {
+  // An echo request whose data is shaped like an IPv4 header: only an error's quote is rewritten.
+  const ipLike = Buffer.from('450000280000000040110000c6336407cb00710a00350035000c0000', 'hex');
+
+  it('an echo request out and its reply in keep their data (even data shaped like a quoted IPv4 header)', () => {
+    const h = new Harness(VPC, { security: true, uplink: true, neighbors: ['198.51.100.7'] });
+    const out = h.run([{ port: h.port('web'), frame: ethIpv4Icmp({ srcMac: instanceMac('t', 'web'), dstMac: routerMac('t', 'pub'), src: WEB, dst: '198.51.100.7', type: 8, id: 3, seq: 1, payload: ipLike }) }]);
+    expect(out.map((f) => f.port)).toEqual([h.uplinkPort]);
+    let ip = ipv4Of(out[0]!.frame);
+    expect(ip.subarray(28)).toEqual(ipLike);
+    expect(refChecksum(ip.subarray(20))).toBe(0);
+    const back = h.run([{ port: h.uplinkPort, frame: ethIpv4Icmp({ srcMac: PEER, dstMac: UPLINK, src: '198.51.100.7', dst: PUB, type: 0, id: 3, seq: 1, payload: ipLike }) }]);
+    expect(back.map((f) => f.port)).toEqual([h.port('web')]);
+    ip = ipv4Of(back[0]!.frame);
+    expect(ip.subarray(28)).toEqual(ipLike);
+    expect(refChecksum(ip.subarray(20))).toBe(0);
   });
 });
 
