@@ -94,6 +94,20 @@ describe('internet gateway: ARP on the uplink', () => {
     expect(h.dp.neighbors.pendingCount).toBe(1);
   });
 
+  it('a held frame larger than a scratch slot is dropped and counted when its next hop answers; the others are sent', () => {
+    const h = new Harness(VPC, { security: true, uplink: true, scratchSize: 512 });
+    const big = ethIpv4Udp({ srcMac: instanceMac('t', 'web'), dstMac: routerMac('t', 'pub'), src: WEB, dst: '203.0.113.99', sport: 7001, dport: 53, payload: Buffer.alloc(600) });
+    // 512 bytes with the 10-byte virtio-net header: the largest frame that fits
+    const fits = ethIpv4Udp({ srcMac: instanceMac('t', 'web'), dstMac: routerMac('t', 'pub'), src: WEB, dst: '203.0.113.99', sport: 7002, dport: 53, payload: Buffer.alloc(512 - 10 - 42) });
+    h.run([{ port: h.port('web'), frame: big }, { port: h.port('web'), frame: fits }]);
+    expect(h.dp.neighbors.pendingCount).toBe(2);
+    const dropped = h.dp.neighbors.dropped;
+    const out = h.run([{ port: h.uplinkPort, frame: arpReply({ srcMac: PEER, dstMac: UPLINK, spa: '203.0.113.99', tpa: PUB }) }]);
+    expect(out.map((f) => [f.frame.length, ipv4Of(f.frame).readUInt16BE(20)])).toEqual([[502, 7002]]);
+    expect(h.dp.neighbors.dropped - dropped).toBe(1);
+    expect(h.dp.neighbors.pendingCount).toBe(0);
+  });
+
   it('a request for an address that is not ours: no answer, arp_ignored, and its sender is not learned even when it is a known neighbour', () => {
     const h = mk();
     h.run([{ port: h.port('web'), frame: toNet('203.0.113.99') }]);
