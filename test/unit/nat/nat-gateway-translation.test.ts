@@ -284,9 +284,10 @@ describe('NAT gateway: how long later fragments follow their first', () => {
     };
     expect(at(1_000, frags[0]!)).toBe(1);
     expect(at(21_000, frags[1]!)).toBe(1);
-    const drops = h.drops(DropReason.Fragment);
+    const drops = h.drops(DropReason.Fragment), before = counters(h);
     expect(at(41_000, frags[2]!)).toBe(0);
     expect(h.drops(DropReason.Fragment) - drops).toBe(1);
+    expect(counters(h).PacketsDropped - before.PacketsDropped!).toBe(1);
   });
 
   it('inbound: 30 s from the first fragment; a middle fragment does not extend it', () => {
@@ -299,9 +300,10 @@ describe('NAT gateway: how long later fragments follow their first', () => {
     };
     expect(at(1_000, frags[0]!)).toBe(1);
     expect(at(21_000, frags[1]!)).toBe(1);
-    const drops = h.drops(DropReason.Fragment);
+    const drops = h.drops(DropReason.Fragment), before = counters(h);
     expect(at(41_000, frags[2]!)).toBe(0);
     expect(h.drops(DropReason.Fragment) - drops).toBe(1);
+    expect(counters(h).PacketsDropped - before.PacketsDropped!).toBe(1);
   });
 });
 
@@ -348,6 +350,20 @@ describe('NAT gateway: ICMP errors about ICMP queries', () => {
     // the error's own header (type, code, the unused word) is as the router sent it
     expect([ip[20], ip[21], ip.readUInt32BE(24)]).toEqual([11, 0, 0]);
     expect(delta(before, counters(h))).toEqual({ PacketsInFromDestination: 1, BytesInFromDestination: ip.length, PacketsOutToSource: 1, BytesOutToSource: ip.length });
+  });
+
+  it('a time exceeded about a translated timestamp request reaches the inside host with the quoted identifier restored', () => {
+    const h = mk();
+    const ts = ethIpv4Icmp({ srcMac: APP_MAC, dstMac: PRIV_MAC, src: APP, dst: NET, type: 13, id: 21, seq: 1, payload: Buffer.alloc(12) });
+    const out = h.run([{ port: h.port('app'), frame: ts }]);
+    expect(out.map((f) => f.port)).toEqual([h.uplinkPort]);
+    const err = ethIpv4IcmpError({ srcMac: PEER, dstMac: UPLINK, src: '198.51.100.1', dst: EIP, type: 11, code: 0, original: out[0]!.frame });
+    const back = h.run([{ port: h.uplinkPort, frame: err }]);
+    expect(back.map((f) => f.port)).toEqual([h.port('app')]);
+    const q = ipv4Of(back[0]!.frame).subarray(28);
+    expect(q.readUInt32BE(12)).toBe(ipToU32(APP));
+    expect([q[20], q.readUInt16BE(24)]).toEqual([13, 21]);
+    expect(refChecksum(ipv4Of(back[0]!.frame).subarray(20))).toBe(0);
   });
 
   it('an ICMP error about an echo request whose identifier has no session, or about a packet the gateway did not send, is dropped as unsolicited', () => {
