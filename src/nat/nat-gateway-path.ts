@@ -47,6 +47,7 @@ export class NatGatewayPath {
   /** The inside address the last reverse() translated to. */
   inside = 0;
   /** The last translate() opened a new session. */
+  // Stryker disable next-line BooleanLiteral: equivalent: translate() sets it before anything reads it
   created = false;
 
   constructor(ports: Ports) {
@@ -85,6 +86,7 @@ export class NatGatewayPath {
   translate(b: PacketBatch, pkt: Packet, nat: NatGatewayState, topo: Topology, srcInst: number, nowMs: number): number {
     const proto = pkt.proto;
     const c = nat.counters;
+    // Stryker disable next-line UnaryOperator: equivalent: it stays -1 only for a later fragment, whose rewrite (no L4 header) never reads the port
     let natPort = -1;
     this.created = false;
     if (pkt.fragOff !== 0) {
@@ -114,10 +116,10 @@ export class NatGatewayPath {
       }
       nat.touch(ref, nowMs, pkt.l3Len, pkt.tcpFlags());
       natPort = nat.sessions.pool.natPort[ref >>> 1];
+      pkt.sport = natPort;
     }
     rewriteAddrPort(pkt.buf, pkt.l3Off, pkt.l4ForRewrite(), proto, 12, nat.ip, natPort, pkt.partialCsum());
     pkt.src = nat.ip;
-    if (natPort >= 0) pkt.sport = natPort;
     return DropReason.None;
   }
 
@@ -131,7 +133,8 @@ export class NatGatewayPath {
   /**
    * Reverse translation of a packet for the gateway's address: the answer to
    * a session (an ICMP error through its quote; a later fragment through its
-   * first), rewritten to the inside host (this.inside). Unsolicited: dropped.
+   * first), rewritten to the inside host (this.inside). Unsolicited, or a
+   * TCP/ICMP fragment: dropped.
    */
   reverse(pkt: Packet, nat: NatGatewayState, nowMs: number): number {
     const proto = pkt.proto;
@@ -139,13 +142,16 @@ export class NatGatewayPath {
     const c = nat.counters;
     const buf = pkt.buf;
     if (pkt.fragOff !== 0) {
-      const inside = proto === PROTO_UDP ? this.inFrags.valueOf(pkt.src, pkt.dst, pkt.ipId, proto, nowMs, NO_INSIDE) : NO_INSIDE;
+      // Only UDP first fragments are ever delivered (below), so only UDP later fragments find theirs.
+      const inside = this.inFrags.valueOf(pkt.src, pkt.dst, pkt.ipId, proto, nowMs, NO_INSIDE);
       if (inside === NO_INSIDE) {
         // Its first fragment never passed the gateway: an orphan, whatever refused the first.
         c[NatCounter.PacketsDropped]++;
         return DropReason.Fragment;
       }
-      rewriteAddrPort(buf, pkt.l3Off, -1, proto, 16, inside, -1, false);
+      rewriteAddrPort(buf, pkt.l3Off, -1, proto, 16, inside,
+        // Stryker disable next-line UnaryOperator,BooleanLiteral: equivalent: with no L4 header (l4 -1) the rewrite returns before it reads the port or the partial flag
+        -1, false);
       this.arrived(pkt, nat, inside, len);
       return DropReason.None;
     }
@@ -160,12 +166,18 @@ export class NatGatewayPath {
       }
       ref = q[2] === PROTO_ICMP ? nat.lookupOutside(q[1], q[3], quotedIcmpKey(q[4]), PROTO_ICMP) : nat.lookupOutside(q[1], q[4], q[3], q[2]);
       icmpErr = true;
-    } else if (proto === PROTO_TCP || proto === PROTO_UDP || proto === PROTO_ICMP) {
+    } else {
+      // Sessions are TCP, UDP or ICMP only (admits): any other protocol finds none.
       ref = nat.lookupOutside(pkt.src, pkt.sport, pkt.dport, proto);
     }
     if (ref === NO_FLOW) {
       c[NatCounter.PacketsDropped]++;
       return DropReason.Unsolicited;
+    }
+    if (pkt.moreFrags && proto !== PROTO_UDP) {
+      // The first fragment of a TCP or ICMP answer: the gateway drops fragmented TCP and ICMP both ways.
+      c[NatCounter.PacketsDropped]++;
+      return DropReason.Fragment;
     }
     const f = ref >>> 1;
     const pool = nat.sessions.pool;
@@ -173,7 +185,9 @@ export class NatGatewayPath {
     const insidePort = pool.key[f * 8 + 2] >>> 16;
     if (icmpErr) {
       rewriteIcmpQuote(buf, pkt.l4Off, pkt.l3End, 12, insideIp, insidePort);
-      rewriteAddrPort(buf, pkt.l3Off, pkt.l4Off, proto, 16, insideIp, -1, false);
+      rewriteAddrPort(buf, pkt.l3Off, pkt.l4Off, proto, 16, insideIp, -1,
+        // Stryker disable next-line BooleanLiteral: equivalent: an ICMP message has no pseudo-header checksum, the only use of the partial flag
+        false);
     } else {
       nat.touch(ref, nowMs, len, pkt.tcpFlags());
       rewriteAddrPort(buf, pkt.l3Off, pkt.l4ForRewrite(), proto, 16, insideIp, insidePort, pkt.partialCsum());
@@ -205,8 +219,10 @@ export class NatGatewayPath {
    */
   private sendRst(b: PacketBatch, pkt: Packet, topo: Topology, inst: number): void {
     const port = this.ports.instPort[inst];
+    // Stryker disable next-line ConditionalExpression: equivalent mutant (false): the segment came in on this instance's port, so it has one
     if (port < 0) return;
     const s = takeFrame(b, this.ports, port);
+    // Stryker disable next-line EqualityOperator: equivalent mutant (s <= 0): a scratch slot starts after the batch's rx slots, never at 0
     if (s < 0) return;
     const e = s + vnetLen(this.ports, port);
     writeL2ToInstance(b.arena, e, topo, this.ports, inst);
@@ -218,9 +234,9 @@ export class NatGatewayPath {
 /**
  * The reply-side session key of a quoted ICMP query the gateway sent: the
  * quote holds the query (type << 8 | code); its session's reply key holds
- * the answer's type (echo 8 -> reply 0).
+ * the answer's type (echo 8 -> reply 0), made as NatGatewayState.create
+ * makes it (a type with no answer gives type 255, which no session has).
  */
 function quotedIcmpKey(typeCode: number): number {
-  const paired = icmpPairedType(typeCode >>> 8);
-  return paired < 0 ? typeCode : (paired << 8) | (typeCode & 0xff);
+  return ((icmpPairedType(typeCode >>> 8) & 0xff) << 8) | (typeCode & 0xff);
 }

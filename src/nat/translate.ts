@@ -39,8 +39,10 @@ export function rewriteAddrPort(buf: Uint8Array, l3: number, l4: number, proto: 
     writeU32(buf, l3 + addrOff, addr);
     writeU16(buf, l3 + 10, checksumUpdate32(readU16(buf, l3 + 10), old, addr));
   }
+  // Stryker disable next-line EqualityOperator: equivalent mutant (l4 <= 0): an L4 header starts after an IPv4 header, never at 0
   if (l4 < 0) return;
   const co = l4CsumOff(proto);
+  // Stryker disable next-line EqualityOperator: equivalent mutant (co <= 0): the offset is 16, 6, 2 or -1
   if (co < 0) return;
   const csumAt = l4 + co;
   let csum = readU16(buf, csumAt);
@@ -73,7 +75,7 @@ export function rewriteAddrPort(buf: Uint8Array, l3: number, l4: number, proto: 
  */
 export function rewriteIcmpQuote(buf: Uint8Array, icmp: number, end: number, addrOff: number, addr: number, port: number): boolean {
   const q = icmp + 8;
-  if (end - q < 20) return false;
+  // A quote shorter than 20 bytes fails here: its header length is at least 20 (past the buffer, buf[q] reads as 0).
   const ihl = (buf[q] & 15) << 2;
   if (ihl < 20 || q + ihl > end) return false;
   const proto = buf[q + 9];
@@ -112,7 +114,7 @@ export function rewriteIcmpQuote(buf: Uint8Array, icmp: number, end: number, add
 /** The quoted packet's (src, dst, proto, sport, dport) read into `out` (5 numbers); false if too short. */
 export function readIcmpQuote(buf: Uint8Array, icmp: number, end: number, out: Uint32Array): boolean {
   const q = icmp + 8;
-  if (end - q < 20) return false;
+  // A quote shorter than 28 bytes fails here (header length at least 20; past the buffer, buf[q] reads as 0).
   const ihl = (buf[q] & 15) << 2;
   if (ihl < 20 || q + ihl + 8 > end) return false;
   const proto = buf[q + 9];

@@ -41,10 +41,11 @@ export class Harness {
 
   /**
    * opts.security: run NACLs, security groups and conntrack (compiled from the same config).
+   * opts.scratchSize: bytes per scratch slot (frames the data plane builds or releases; default 2048).
    * opts.uplink: attach the internet uplink (port after the instances), the NAT gateways' state as
    * the daemon builds it, and resolve each internet address in opts.neighbors to `neighborMac`.
    */
-  constructor(yaml: string, opts: { slots?: number; security?: boolean; flowLogs?: boolean; uplink?: boolean; neighbors?: string[]; neighborMac?: Buffer; slotSize?: number } = {}) {
+  constructor(yaml: string, opts: { slots?: number; security?: boolean; flowLogs?: boolean; uplink?: boolean; neighbors?: string[]; neighborMac?: Buffer; slotSize?: number; scratchSize?: number } = {}) {
     const slots = opts.slots ?? 32;
     this.cfg = parseConfig(yaml, 'test.yaml');
     if (opts.security) {
@@ -53,7 +54,7 @@ export class Harness {
     } else {
       this.topo = new Topology(this.cfg, 1);
     }
-    this.batch = new PacketBatch(slots, opts.slotSize ?? 4096, slots * 4, 2048);
+    this.batch = new PacketBatch(slots, opts.slotSize ?? 4096, slots * 4, opts.scratchSize ?? 2048);
     this.dp = new Dataplane(this.topo, this.counters);
     this.topo.instanceNames.forEach((_, i) => this.dp.attachInstance(i, i, true));
     if (this.policy) {
