@@ -1,0 +1,192 @@
+/**
+ * The security stage's per-ENI judgement (aws-semantics §1.6, §4): which
+ * connection-tracking entry owns a crossing, which ENI tracks a flow as its
+ * sender or its receiver, the sender's side of packets that end before a
+ * receiver, the middlebox rule for group references, and the flow-log fields
+ * the stage writes. Each ENI of interest is also tried as instance 0, so that
+ * an index test that forgets instance 0 shows.
+ */
+import { describe, expect, it } from 'vitest';
+import { Harness } from '../../helpers/dp-harness.js';
+import { ethIpv4Tcp, ethIpv4Udp, TCP_ACK, TCP_SYN } from '../../helpers/frames.js';
+import { DROP_REASON_COUNT, DropReason } from '../../../src/pipeline/batch.js';
+import { instanceMac, routerMac } from '../../../src/lab/names.js';
+import { SgCounter } from '../../../src/conntrack/sg-stage.js';
+import { FlowDir, TrafficPath } from '../../../src/pipeline/flowlog-table.js';
+
+const ip = (s: string): number => s.split('.').reduce((a, x) => ((a << 8) | Number(x)) >>> 0, 0);
+
+function verdicts(h: Harness, name: string): number[] {
+  const i = h.port(name);
+  return [...h.security!.sgVerdicts.subarray(i * 4, i * 4 + 4)];
+}
+
+function eniDrops(h: Harness, name: string, reason: number): number {
+  return h.security!.eniDrops[h.port(name) * DROP_REASON_COUNT + reason]!;
+}
+
+/** Instances in the given order (the first is instance 0). */
+function instances(order: readonly string[], lines: Record<string, string>): string {
+  return order.map((n) => `  ${n}: ${lines[n]}`).join('\n');
+}
+
+// o: all-open both ways (its TCP flows are untracked on its ENI); s: a server that admits TCP 443 from sa
+// and tracks it. Different subnets, NACLs open.
+const PAIR = (order: readonly string[], srvIngress = '{ protocol: tcp, ports: 443, cidr: 198.18.1.0/24 }') => `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  sa: { cidr: 198.18.1.0/24 }
+  sb: { cidr: 198.18.2.0/24 }
+securityGroups:
+  open:
+    ingress: [ { protocol: all, cidr: 0.0.0.0/0 } ]
+    egress: [ { protocol: all, cidr: 0.0.0.0/0 } ]
+  srv:
+    ingress: [ ${srvIngress} ]
+    egress: []
+instances:
+${instances(order, { o: '{ subnet: sa, ip: 198.18.1.10, securityGroups: [open] }', s: '{ subnet: sb, ip: 198.18.2.20, securityGroups: [srv] }' })}
+`;
+const O = '198.18.1.10', S = '198.18.2.20';
+const fromO = (flags: number, sport = 40000) =>
+  ethIpv4Tcp({ srcMac: instanceMac('t', 'o'), dstMac: routerMac('t', 'sa'), src: O, dst: S, sport, dport: 443, flags, seq: 1, ack: 1 });
+const fromS = (flags: number, dport = 40000) =>
+  ethIpv4Tcp({ srcMac: instanceMac('t', 's'), dstMac: routerMac('t', 'sb'), src: S, dst: O, sport: 443, dport, flags, seq: 1, ack: 2 });
+
+describe.each([['o', 's'], ['s', 'o']] as const)('a connection that owns its crossing (%s is instance 0)', (...order) => {
+  it('[EC2-CT] later packets on the untracked side are judged by its rules, but count no new verdict and take no per-ENI entry', () => {
+    const h = new Harness(PAIR(order), { security: true });
+    expect(h.run([{ port: h.port('o'), frame: fromO(TCP_SYN) }])).toHaveLength(1);
+    expect(h.ct!.entries).toBe(1);
+    expect(verdicts(h, 'o')).toEqual([1, 0, 0, 0]);
+    expect(verdicts(h, 's')).toEqual([0, 0, 1, 0]);
+    // the reply: s tracks it; o (untracked) admits it by its all-open ingress rule
+    expect(h.run([{ port: h.port('s'), frame: fromS(TCP_SYN | TCP_ACK) }]).map((f) => f.port)).toEqual([h.port('o')]);
+    // the next segment from o: o's egress rule again, s by tracking
+    expect(h.run([{ port: h.port('o'), frame: fromO(TCP_ACK) }]).map((f) => f.port)).toEqual([h.port('s')]);
+    expect(verdicts(h, 'o')).toEqual([1, 0, 0, 0]);
+    expect(verdicts(h, 's')).toEqual([0, 0, 1, 0]);
+    expect(h.ct!.entries).toBe(1);
+    expect(h.security!.flowsAccepted).toBe(1);
+  });
+
+  it('[EC2-CT] an untracked side whose rule goes refuses the next packet of the connection: a refused packet, not a refused flow', () => {
+    const h = new Harness(PAIR(order), { security: true, flowLogs: true });
+    h.run([{ port: h.port('o'), frame: fromO(TCP_SYN) }]);
+    h.run([{ port: h.port('s'), frame: fromS(TCP_SYN | TCP_ACK) }]);
+    // o keeps an all-open ingress but now allows only UDP out: its TCP egress was untracked, so it stops at once
+    h.reload(PAIR(order).replace('egress: [ { protocol: all, cidr: 0.0.0.0/0 } ]', 'egress: [ { protocol: udp, cidr: 0.0.0.0/0 } ]'));
+    h.flowLog!.drain(() => {});
+    expect(h.run([{ port: h.port('o'), frame: fromO(TCP_ACK) }])).toHaveLength(0);
+    expect(h.drops(DropReason.Sg)).toBe(1);
+    expect(eniDrops(h, 'o', DropReason.Sg)).toBe(1);
+    expect(verdicts(h, 'o')).toEqual([0, 0, 0, 0]);
+    expect(h.security!.flowsRejected).toBe(0);
+    const recs: string[] = [];
+    h.flowLog!.drain((eni, _s, _d, _sp, _dp, _p, accept) => recs.push(`${h.topo.instanceNames[eni]} ${accept ? 'ACCEPT' : 'REJECT'}`));
+    expect(recs).toEqual(['o REJECT']);
+    // s's reply still passes by s's tracking; o's ingress is still all-open
+    expect(h.run([{ port: h.port('s'), frame: fromS(TCP_ACK) }])).toHaveLength(1);
+  });
+
+  it('[EC2-CT] the receiver that tracks a connection admits its packets after its rule goes; the untracked sender does not count them again', () => {
+    const h = new Harness(PAIR(order), { security: true });
+    h.run([{ port: h.port('o'), frame: fromO(TCP_SYN) }]);
+    h.reload(PAIR(order, '{ protocol: tcp, ports: 8443, cidr: 198.18.1.0/24 }'));
+    expect(h.run([{ port: h.port('o'), frame: fromO(TCP_ACK) }]).map((f) => f.port)).toEqual([h.port('s')]);
+    expect(h.run([{ port: h.port('s'), frame: fromS(TCP_ACK) }]).map((f) => f.port)).toEqual([h.port('o')]);
+    expect(verdicts(h, 'o')).toEqual([0, 0, 0, 0]);
+    expect(verdicts(h, 's')).toEqual([0, 0, 0, 0]);
+    expect(h.ct!.entries).toBe(1);
+    // a new connection on the same port is refused by s's new rules
+    expect(h.run([{ port: h.port('o'), frame: fromO(TCP_SYN, 40001) }])).toHaveLength(0);
+    expect(verdicts(h, 's')).toEqual([0, 0, 0, 1]);
+  });
+});
+
+// c (sa) opens flows to s (sb); sb's route table sends the replies to sa through x, whose source/destination
+// check is on (a misconfigured appliance); `cEgress` narrows c's egress.
+const DETOUR = (order: readonly string[], o: { cEgress?: string; saRoute?: boolean; sxIn?: string } = {}) => `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  sa: { cidr: 198.18.1.0/24${o.saRoute ? ', routeTable: ra' : ''} }
+  sb: { cidr: 198.18.2.0/24, routeTable: rb }
+  sx: { cidr: 198.18.3.0/24, networkAcl: nx }
+routeTables:
+  ra: { routes: [ { destination: 198.18.2.0/24, target: x } ] }
+  rb: { routes: [ { destination: 198.18.1.0/24, target: x } ] }
+networkAcls:
+  nx:
+    inbound: [ { rule: 10, action: ${o.sxIn ?? 'allow'}, protocol: all, cidr: 0.0.0.0/0 } ]
+    outbound: [ { rule: 10, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
+securityGroups:
+  cg: { egress: [ ${o.cEgress ?? '{ protocol: all, cidr: 0.0.0.0/0 }'} ] }
+  srv:
+    ingress: [ { protocol: tcp, ports: 443, cidr: 198.18.1.0/24 } ]
+    egress: []
+  xg: {}
+instances:
+${instances(order, {
+    c: '{ subnet: sa, ip: 198.18.1.10, securityGroups: [cg] }',
+    s: '{ subnet: sb, ip: 198.18.2.20, securityGroups: [srv] }',
+    x: '{ subnet: sx, ip: 198.18.3.10, securityGroups: [xg] }',
+  })}
+`;
+const C = '198.18.1.10';
+const synCS = (sport = 40000) =>
+  ethIpv4Tcp({ srcMac: instanceMac('t', 'c'), dstMac: routerMac('t', 'sa'), src: C, dst: S, sport, dport: 443, flags: TCP_SYN, seq: 1, ack: 0 });
+const replySC = (sport = 40000) =>
+  ethIpv4Tcp({ srcMac: instanceMac('t', 's'), dstMac: routerMac('t', 'sb'), src: S, dst: C, sport: 443, dport: sport, flags: TCP_SYN | TCP_ACK, seq: 1, ack: 2 });
+
+describe.each([['s', 'c', 'x'], ['c', 's', 'x'], ['x', 'c', 's']] as const)('the sender\'s side of a packet that ends before a receiver (%s is instance 0)', (...order) => {
+  it('[EC2-CT] the reply of a tracked connection needs no egress rule: the route\'s drop is what stops it', () => {
+    const h = new Harness(DETOUR(order), { security: true });
+    expect(h.run([{ port: h.port('c'), frame: synCS() }]).map((f) => f.port)).toEqual([h.port('s')]);
+    // s's egress is empty, but s tracks the connection; x refuses a packet not addressed to it
+    expect(h.run([{ port: h.port('s'), frame: replySC() }])).toHaveLength(0);
+    expect(h.drops(DropReason.SourceDestCheck)).toBe(1);
+    expect(h.drops(DropReason.Sg)).toBe(0);
+    expect(verdicts(h, 's')).toEqual([0, 0, 1, 0]);
+    // x's subnet refuses it on the way in: the NACL is judged before the check
+    const h2 = new Harness(DETOUR(order, { sxIn: 'deny' }), { security: true });
+    h2.run([{ port: h2.port('c'), frame: synCS() }]);
+    expect(h2.run([{ port: h2.port('s'), frame: replySC() }])).toHaveLength(0);
+    expect(h2.drops(DropReason.Nacl)).toBe(1);
+    expect(h2.drops(DropReason.SourceDestCheck)).toBe(0);
+  });
+
+  it('[VPC-SGR] a packet no connection tracks is judged by the sender\'s egress rules first: refused there, counted on the sender', () => {
+    const h = new Harness(DETOUR(order), { security: true, flowLogs: true });
+    // s opens a connection of its own (egress []): refused by its group before the route's drop
+    const open = ethIpv4Tcp({ srcMac: instanceMac('t', 's'), dstMac: routerMac('t', 'sb'), src: S, dst: C, sport: 5000, dport: 22, flags: TCP_SYN, seq: 1, ack: 0 });
+    expect(h.run([{ port: h.port('s'), frame: open }])).toHaveLength(0);
+    expect(h.drops(DropReason.Sg)).toBe(1);
+    expect(h.drops(DropReason.SourceDestCheck)).toBe(0);
+    expect(verdicts(h, 's')).toEqual([0, 1, 0, 0]);
+    expect(eniDrops(h, 's', DropReason.Sg)).toBe(1);
+    expect(h.security!.flowsRejected).toBe(1);
+    const recs: string[] = [];
+    h.flowLog!.drain((eni, src, dst, _sp, _dp, _p, accept) => recs.push(`${h.topo.instanceNames[eni]} ${src === ip(S) && dst === ip(C)} ${accept ? 'ACCEPT' : 'REJECT'}`));
+    expect(recs).toEqual(['s true REJECT']);
+  });
+
+  it('[VPC-SGR] towards an appliance the sender\'s group references do not match; towards the destination itself they do', () => {
+    const ref = '{ protocol: tcp, ports: 443, group: srv }';
+    // sa's route sends sb through x (its check on): c's rule naming s's group does not match the next hop
+    const h = new Harness(DETOUR(order, { cEgress: ref, saRoute: true }), { security: true });
+    expect(h.run([{ port: h.port('c'), frame: synCS() }])).toHaveLength(0);
+    expect(h.drops(DropReason.Sg)).toBe(1);
+    expect(h.drops(DropReason.SourceDestCheck)).toBe(0);
+    expect(verdicts(h, 'c')).toEqual([0, 1, 0, 0]);
+    // the local route to s, whose port is gone: the rule matches s; the packet has no destination
+    const h2 = new Harness(DETOUR(order, { cEgress: ref }), { security: true });
+    h2.dp.detachPort(h2.port('s'));
+    expect(h2.run([{ port: h2.port('c'), frame: synCS() }])).toHaveLength(0);
+    expect(h2.drops(DropReason.NoDestination)).toBe(1);
+    expect(h2.drops(DropReason.Sg)).toBe(0);
+    // and with the port attached, the crossing to s itself: the rule matches, s admits it
+    const h3 = new Harness(DETOUR(order, { cEgress: ref }), { security: true });
+    expect(h3.run([{ port: h3.port('c'), frame: synCS() }]).map((f) => f.port)).toEqual([h3.port('s')]);
+    expect(verdicts(h3, 'c')).toEqual([1, 0, 0, 0]);
+  });
+});
