@@ -190,3 +190,35 @@ describe.each([['s', 'c', 'x'], ['c', 's', 'x'], ['x', 'c', 's']] as const)('the
     expect(verdicts(h3, 'c')).toEqual([1, 0, 0, 0]);
   });
 });
+
+describe('flow-log fields the security stage writes', () => {
+  type Rec = { eni: string; sport: number; dport: number; proto: number; accept: boolean; tcpFlags: number; dir: number; path: number; pktSrc: number; pktDst: number };
+  const drain = (h: Harness): Rec[] => {
+    const out: Rec[] = [];
+    h.flowLog!.drain((eni, _src, _dst, sport, dport, proto, accept, _pk, _by, _f, _l, tcpFlags, dir, path, pktSrc, pktDst) =>
+      out.push({ eni: h.topo.instanceNames[eni]!, sport, dport, proto, accept, tcpFlags, dir, path, pktSrc, pktDst }));
+    return out.sort((a, b) => a.eni.localeCompare(b.eni));
+  };
+
+  it('[VPC-FL] the sender\'s record is egress with the traffic path, the receiver\'s ingress without one; TCP flags as AWS records them', () => {
+    const h = new Harness(PAIR(['o', 's']), { security: true, flowLogs: true });
+    expect(h.run([{ port: h.port('o'), frame: fromO(TCP_SYN) }])).toHaveLength(1);
+    const base = { sport: 40000, dport: 443, proto: 6, accept: true, tcpFlags: 2, pktSrc: ip(O), pktDst: ip(S) };
+    expect(drain(h)).toEqual([
+      { eni: 'o', ...base, dir: FlowDir.Egress, path: TrafficPath.SameVpc },
+      { eni: 's', ...base, dir: FlowDir.Ingress, path: TrafficPath.None },
+    ]);
+    // refused at the receiver: the sender's egress ACCEPT keeps its path, the receiver's ingress REJECT has none
+    expect(h.run([{ port: h.port('o'), frame: ethIpv4Tcp({ srcMac: instanceMac('t', 'o'), dstMac: routerMac('t', 'sa'), src: O, dst: S, sport: 40001, dport: 22, flags: TCP_SYN }) }])).toHaveLength(0);
+    expect(drain(h).map((r) => `${r.eni} ${r.accept} ${r.dir} ${r.path} ${r.dport}`)).toEqual([
+      `o true ${FlowDir.Egress} ${TrafficPath.SameVpc} 22`, `s false ${FlowDir.Ingress} ${TrafficPath.None} 22`,
+    ]);
+  });
+
+  it('[VPC-FL] UDP records carry both ports', () => {
+    const h = new Harness(PAIR(['o', 's']).replace('protocol: tcp, ports: 443', 'protocol: udp, ports: 53'), { security: true, flowLogs: true });
+    const q = ethIpv4Udp({ srcMac: instanceMac('t', 'o'), dstMac: routerMac('t', 'sa'), src: O, dst: S, sport: 5353, dport: 53 });
+    expect(h.run([{ port: h.port('o'), frame: q }])).toHaveLength(1);
+    expect(drain(h).map((r) => `${r.eni} ${r.sport}>${r.dport} ${r.proto} ${r.tcpFlags}`)).toEqual(['o 5353>53 17 0', 's 5353>53 17 0']);
+  });
+});
