@@ -222,3 +222,110 @@ describe('flow-log fields the security stage writes', () => {
     expect(drain(h).map((r) => `${r.eni} ${r.sport}>${r.dport} ${r.proto} ${r.tcpFlags}`)).toEqual(['o 5353>53 17 0', 's 5353>53 17 0']);
   });
 });
+
+// c (sa) and s (sb), appliance fw (sf, check off). `saVia`/`sbVia`: the subnet's route to the other
+// goes through fw. `fwEgress`: fw's egress rules (all-open: fw tracks nothing).
+const TRIO = (order: readonly string[], o: { saVia?: boolean; sbVia?: boolean; fwEgress?: string; sIngress?: string; cEgress?: string; extra?: string } = {}) => `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  sa: { cidr: 198.18.1.0/24${o.saVia ? ', routeTable: ra' : ''} }
+  sb: { cidr: 198.18.2.0/24${o.sbVia ? ', routeTable: rb' : ''} }
+  sf: { cidr: 198.18.3.0/24 }
+routeTables:
+  ra: { routes: [ { destination: 198.18.2.0/24, target: fw } ] }
+  rb: { routes: [ { destination: 198.18.1.0/24, target: fw } ] }
+securityGroups:
+  cg: { egress: [ ${o.cEgress ?? '{ protocol: all, cidr: 0.0.0.0/0 }'} ] }
+  srv:
+    ingress: [ ${o.sIngress ?? '{ protocol: tcp, ports: 443, cidr: 198.18.1.0/24 }'} ]
+    egress: []
+  fwg:
+    ingress: [ { protocol: all, cidr: 0.0.0.0/0 } ]
+    egress: [ ${o.fwEgress ?? '{ protocol: all, cidr: 0.0.0.0/0 }'} ]
+instances:
+${instances(order, {
+    c: '{ subnet: sa, ip: 198.18.1.10, securityGroups: [cg] }',
+    s: '{ subnet: sb, ip: 198.18.2.20, securityGroups: [srv] }',
+    fw: '{ subnet: sf, ip: 198.18.3.10, securityGroups: [fwg], sourceDestCheck: false }',
+  })}
+${o.extra ?? ''}
+`;
+const tcpCS = (from: 'c' | 'fw', flags: number, sport = 40000) =>
+  ethIpv4Tcp({ srcMac: instanceMac('t', from), dstMac: routerMac('t', from === 'c' ? 'sa' : 'sf'), src: C, dst: S, sport, dport: 443, flags, seq: 1, ack: 1 });
+const tcpSC = (from: 's' | 'fw', flags: number, dport = 40000) =>
+  ethIpv4Tcp({ srcMac: instanceMac('t', from), dstMac: routerMac('t', from === 's' ? 'sb' : 'sf'), src: S, dst: C, sport: 443, dport, flags, seq: 1, ack: 2 });
+const to = (h: Harness, out: { port: number }[]) => out.map((f) => h.topo.instanceNames[f.port]);
+
+describe.each([['c', 's', 'fw'], ['s', 'c', 'fw'], ['fw', 'c', 's']] as const)('each ENI on a path that changes judges by its own tracking (%s is instance 0)', (...order) => {
+  it('[EC2-CT] the reply returns through an appliance: the server and the client pass it by their own tracking, the appliance by its rules', () => {
+    const h = new Harness(TRIO(order, { sbVia: true }), { security: true, flowLogs: true });
+    expect(to(h, h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_SYN) }]))).toEqual(['s']);
+    // s's egress is empty: its tracking passes the reply; fw's ingress is all-open
+    expect(to(h, h.run([{ port: h.port('s'), frame: tcpSC('s', TCP_SYN | TCP_ACK) }]))).toEqual(['fw']);
+    // c's ingress is empty: its tracking passes the reply's second leg
+    expect(to(h, h.run([{ port: h.port('fw'), frame: tcpSC('fw', TCP_SYN | TCP_ACK) }]))).toEqual(['c']);
+    expect(verdicts(h, 's')).toEqual([0, 0, 1, 0]);
+    expect(verdicts(h, 'c')).toEqual([1, 0, 0, 0]);
+    expect(verdicts(h, 'fw')).toEqual([1, 0, 1, 0]);
+    expect(h.ct!.entries).toBe(1);
+    h.flowLog!.drain(() => {});
+    // a packet s never answered for: refused by s's empty egress on its way to fw
+    expect(h.run([{ port: h.port('s'), frame: tcpSC('s', TCP_SYN, 40001) }])).toHaveLength(0);
+    expect(verdicts(h, 's')).toEqual([0, 1, 1, 0]);
+    expect(h.drops(DropReason.Sg)).toBe(1);
+    expect(eniDrops(h, 's', DropReason.Sg)).toBe(1);
+    // and one fw forwards to c that c never asked for: c's empty ingress refuses it
+    expect(h.run([{ port: h.port('fw'), frame: tcpSC('fw', TCP_SYN, 40001) }])).toHaveLength(0);
+    expect(verdicts(h, 'c')).toEqual([1, 0, 0, 1]);
+    expect(eniDrops(h, 'c', DropReason.Sg)).toBe(1);
+  });
+
+  it('[EC2-CT] a connection re-routed through an appliance: the client passes by its tracking, the server admits by its tracking after its rule goes', () => {
+    const h = new Harness(TRIO(order), { security: true });
+    expect(to(h, h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_SYN) }]))).toEqual(['s']);
+    // now sa's route goes through fw, c allows nothing out and s admits only 8443
+    h.reload(TRIO(order, { saVia: true, cEgress: '', sIngress: '{ protocol: tcp, ports: 8443, cidr: 198.18.1.0/24 }' }));
+    expect(to(h, h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_ACK) }]))).toEqual(['fw']);
+    expect(to(h, h.run([{ port: h.port('fw'), frame: tcpCS('fw', TCP_ACK) }]))).toEqual(['s']);
+    expect(verdicts(h, 'c')).toEqual([0, 0, 0, 0]);
+    expect(verdicts(h, 's')).toEqual([0, 0, 0, 0]);
+    expect(verdicts(h, 'fw')).toEqual([1, 0, 1, 0]);
+    // a new connection the same way: refused by c's egress at once
+    expect(h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_SYN, 40001) }])).toHaveLength(0);
+    expect(verdicts(h, 'c')).toEqual([0, 1, 0, 0]);
+  });
+
+  it('[EC2-CT] a connection re-routed past the appliance: the new receiver judges it by its own rules and then tracks it itself', () => {
+    const h = new Harness(TRIO(order, { saVia: true }), { security: true });
+    expect(to(h, h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_SYN) }]))).toEqual(['fw']);
+    // sa's route goes straight to s now, and c allows nothing out: c's tracking passes it, s's rules admit it
+    h.reload(TRIO(order, { cEgress: '' }));
+    expect(to(h, h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_ACK) }]))).toEqual(['s']);
+    expect(verdicts(h, 'c')).toEqual([0, 0, 0, 0]);
+    expect(verdicts(h, 's')).toEqual([0, 0, 1, 0]);
+    expect(h.ct!.entries).toBe(2);
+    // s now tracks it on its own: with its rule gone the next packet still passes, and s's reply too
+    h.reload(TRIO(order, { cEgress: '', sIngress: '{ protocol: tcp, ports: 8443, cidr: 198.18.1.0/24 }' }));
+    expect(to(h, h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_ACK) }]))).toEqual(['s']);
+    expect(to(h, h.run([{ port: h.port('s'), frame: tcpSC('s', TCP_ACK) }]))).toEqual(['c']);
+    expect(verdicts(h, 's')).toEqual([0, 0, 0, 0]);
+  });
+
+  it('[EC2-CT] an appliance whose rules track its leg: later packets both ways pass by its tracking after its rule goes', () => {
+    const fwEgress = '{ protocol: tcp, ports: 443, cidr: 198.18.2.0/24 }';
+    const h = new Harness(TRIO(order, { saVia: true, sbVia: true, fwEgress }), { security: true });
+    expect(to(h, h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_SYN) }]))).toEqual(['fw']);
+    expect(to(h, h.run([{ port: h.port('fw'), frame: tcpCS('fw', TCP_SYN) }]))).toEqual(['s']);
+    // zone 0 (c -> fw), fw's own entry (its egress rule is narrow) and s's
+    expect(h.ct!.entries).toBe(3);
+    expect(verdicts(h, 'fw')).toEqual([1, 0, 1, 0]);
+    h.reload(TRIO(order, { saVia: true, sbVia: true, fwEgress: '' }));
+    expect(to(h, h.run([{ port: h.port('fw'), frame: tcpCS('fw', TCP_ACK) }]))).toEqual(['s']);
+    expect(verdicts(h, 'fw')).toEqual([0, 0, 0, 0]);
+    // s's reply goes back through fw: fw takes it in and sends it on by its tracking, no rule judged
+    expect(to(h, h.run([{ port: h.port('s'), frame: tcpSC('s', TCP_ACK) }]))).toEqual(['fw']);
+    expect(to(h, h.run([{ port: h.port('fw'), frame: tcpSC('fw', TCP_ACK) }]))).toEqual(['c']);
+    expect(verdicts(h, 'fw')).toEqual([0, 0, 0, 0]);
+    expect(h.ct!.entries).toBe(3);
+  });
+});
