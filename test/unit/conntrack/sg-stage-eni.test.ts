@@ -329,3 +329,49 @@ describe.each([['c', 's', 'fw'], ['s', 'c', 'fw'], ['fw', 'c', 's']] as const)('
     expect(h.ct!.entries).toBe(3);
   });
 });
+
+// a (sa) -> appliance fw (sf) -> private NAT gateway n0 (sn) -> b (sb). fw's groups are all-open.
+const VIA_NAT = (order: readonly string[], fwEgress = '{ protocol: all, cidr: 0.0.0.0/0 }') => `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  sa: { cidr: 198.18.1.0/24, routeTable: ra }
+  sf: { cidr: 198.18.4.0/24, routeTable: rf }
+  sn: { cidr: 198.18.3.0/24 }
+  sb: { cidr: 198.18.2.0/24 }
+natGateways:
+  n0: { subnet: sn, type: private, ip: 198.18.3.5 }
+routeTables:
+  ra: { routes: [ { destination: 198.18.2.0/24, target: fw } ] }
+  rf: { routes: [ { destination: 198.18.2.0/24, target: n0 } ] }
+securityGroups:
+  ag: {}
+  fwg:
+    ingress: [ { protocol: all, cidr: 0.0.0.0/0 } ]
+    egress: [ ${fwEgress} ]
+  bg: { ingress: [ { protocol: tcp, ports: 5432, cidr: 198.18.3.5/32 } ] }
+instances:
+${instances(order, {
+    a: '{ subnet: sa, ip: 198.18.1.10, securityGroups: [ag] }',
+    fw: '{ subnet: sf, ip: 198.18.4.10, securityGroups: [fwg], sourceDestCheck: false }',
+    b: '{ subnet: sb, ip: 198.18.2.20, securityGroups: [bg] }',
+  })}
+`;
+
+describe.each([['a', 'fw', 'b'], ['fw', 'a', 'b']] as const)('an appliance in front of a NAT gateway (%s is instance 0)', (...order) => {
+  it('[EC2-CT] a flow through a NAT gateway is tracked on the appliance\'s ENI even where its all-open rules would leave it untracked', () => {
+    const h = new Harness(VIA_NAT(order), { security: true, uplink: true });
+    const leg = (from: 'a' | 'fw', flags: number) => ethIpv4Tcp({ srcMac: instanceMac('t', from), dstMac: routerMac('t', from === 'a' ? 'sa' : 'sf'),
+      src: '198.18.1.10', dst: '198.18.2.20', sport: 40000, dport: 5432, flags, seq: 1, ack: 1 });
+    expect(to(h, h.run([{ port: h.port('a'), frame: leg('a', TCP_SYN) }]))).toEqual(['fw']);
+    const before = h.ct!.entries;
+    expect(to(h, h.run([{ port: h.port('fw'), frame: leg('fw', TCP_SYN) }]))).toEqual(['b']);
+    expect(verdicts(h, 'fw')).toEqual([1, 0, 1, 0]);
+    // fw's own entry for its leg to the gateway (and the entries behind the gateway)
+    expect(h.ct!.lookup(0xc612010a | 0, 0xc6120214 | 0, 40000, 5432, 6, 1 + h.port('fw'))).toBeGreaterThanOrEqual(0);
+    expect(h.ct!.entries).toBeGreaterThan(before);
+    // fw's rule goes: its tracking still passes the next packet of the flow
+    h.reload(VIA_NAT(order, ''));
+    expect(to(h, h.run([{ port: h.port('fw'), frame: leg('fw', TCP_ACK) }]))).toEqual(['b']);
+    expect(verdicts(h, 'fw')).toEqual([0, 0, 0, 0]);
+  });
+});
