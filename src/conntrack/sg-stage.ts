@@ -111,21 +111,21 @@ export class SecurityStage {
   // the crossing being judged
   private l4 = 0;
   /** [EC2-CT] flows through a NAT gateway are always tracked on the instance's ENI. */
-  // Stryker disable next-line BooleanLiteral: equivalent mutant: crossing() (and senderSide() for the middlebox flags) sets it before any read
+  // Stryker disable next-line BooleanLiteral: equivalent mutant: crossing() sets it before any read
   private forceTrack = false;
   /**
    * The packet was forwarded by an appliance (its source is not the sending
    * ENI's address): rules that reference a group do not match it at the
    * receiver ([VPC-SGR] middlebox note; SG_REFERENCES_NOT_PRESERVED).
    */
-  // Stryker disable next-line BooleanLiteral: equivalent mutant: crossing() (and senderSide() for the middlebox flags) sets it before any read
+  // Stryker disable next-line BooleanLiteral: equivalent mutant: crossing() sets it before any read (senderSide() judges no ingress)
   private viaMiddlebox = false;
   /**
    * The receiver is an appliance or NAT instance (the packet is not addressed
    * to it): the sender's egress rules that reference a group do not match
    * either, the group's members are not the next hop.
    */
-  // Stryker disable next-line BooleanLiteral: equivalent mutant: crossing() (and senderSide() for the middlebox flags) sets it before any read
+  // Stryker disable next-line BooleanLiteral: equivalent mutant: crossing() and senderSide() set it before any read
   private toMiddlebox = false;
 
   constructor(policy: CompiledPolicy, ct: Conntrack) {
@@ -167,8 +167,7 @@ export class SecurityStage {
    * (flows through a NAT gateway, [EC2-CT]).
    */
   crossing(pkt: Packet, S: number, sSub: number, R: number, rSub: number, nowMs: number, forceTrack: boolean): number {
-    // A later fragment follows its first fragment's verdict on this same crossing (each crossing of an
-    // appliance's path keeps its own).
+    // A later fragment follows its first fragment's verdict on this same crossing (each of an appliance's path keeps its own).
     if (pkt.fragOff !== 0) {
       return this.frags.allowed(pkt.src, pkt.dst, pkt.ipId, pkt.proto, nowMs, FragCache.leg(S, R)) ? DropReason.None : DropReason.Fragment;
     }
@@ -475,14 +474,17 @@ export class SecurityStage {
   senderSide(pkt: Packet, S: number, sSub: number, rSub: number, local: boolean, nowMs: number): number {
     // The first fragment of a packet that ends here was dropped too: its later fragments have nothing to follow.
     if (pkt.fragOff !== 0) return DropReason.Fragment;
-    const p = this.policy;
     const proto = pkt.proto;
-    this.viaMiddlebox = S >= 0 && pkt.src !== p.topology.instIp[S];
     this.toMiddlebox = !local;
     const l4 = proto === PROTO_TCP || proto === PROTO_UDP || proto === PROTO_ICMP ? pkt.dport : 0;
     if (S >= 0) {
+      // S's tracking: the zone-0 entry, or S's own entry when the flow crosses other ENIs too (an appliance's path).
       const ref = this.lookup(pkt, 0);
-      const tracked = ref !== NO_FLOW && tracksAsSender(this.ct, ref, S);
+      let tracked = ref !== NO_FLOW && tracksAsSender(this.ct, ref, S);
+      if (!tracked) {
+        const refS = this.lookup(pkt, 1 + S);
+        tracked = refS !== NO_FLOW && tracksAsSender(this.ct, refS, S);
+      }
       if (!tracked && !this.egressAllows(S, pkt.dst, proto, l4)) {
         this.sgVerdicts[S * 4 + SgCounter.EgressDeny]++;
         if (this.events.active) emitFlow(this.events, pkt, VERDICT_REJECT, Stage.SgEgress, Code.SgRulesMismatch, S, -1, RULE_IMPLICIT, 0);

@@ -375,3 +375,63 @@ describe.each([['a', 'fw', 'b'], ['fw', 'a', 'b']] as const)('an appliance in fr
     expect(verdicts(h, 'fw')).toEqual([0, 0, 0, 0]);
   });
 });
+
+// a (sa) -> appliance fw (sf) -> b (sb); sb's route back to sa names x (sx), whose check is on.
+const BEHIND = (order: readonly string[], sxIn = 'allow') => `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  sa: { cidr: 198.18.1.0/24, routeTable: ra }
+  sf: { cidr: 198.18.3.0/24 }
+  sb: { cidr: 198.18.2.0/24, routeTable: rb }
+  sx: { cidr: 198.18.4.0/24, networkAcl: nx }
+routeTables:
+  ra: { routes: [ { destination: 198.18.2.0/24, target: fw } ] }
+  rb: { routes: [ { destination: 198.18.1.0/24, target: x } ] }
+networkAcls:
+  nx:
+    inbound: [ { rule: 10, action: ${sxIn}, protocol: all, cidr: 0.0.0.0/0 } ]
+    outbound: [ { rule: 10, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
+securityGroups:
+  ag: {}
+  fwg: { ingress: [ { protocol: all, cidr: 0.0.0.0/0 } ] }
+  bg:
+    ingress: [ { protocol: tcp, ports: 5432, cidr: 198.18.1.0/24 } ]
+    egress: []
+  xg: {}
+instances:
+${instances(order, {
+    a: '{ subnet: sa, ip: 198.18.1.10, securityGroups: [ag] }',
+    fw: '{ subnet: sf, ip: 198.18.3.10, securityGroups: [fwg], sourceDestCheck: false }',
+    b: '{ subnet: sb, ip: 198.18.2.20, securityGroups: [bg] }',
+    x: '{ subnet: sx, ip: 198.18.4.10, securityGroups: [xg] }',
+  })}
+`;
+
+describe.each([['a', 'fw', 'b', 'x'], ['b', 'a', 'fw', 'x']] as const)('a receiver that tracks a connection on its own entry (%s is instance 0)', (...order) => {
+  const leg = (from: 'a' | 'fw') => ethIpv4Tcp({ srcMac: instanceMac('t', from), dstMac: routerMac('t', from === 'a' ? 'sa' : 'sf'),
+    src: '198.18.1.10', dst: '198.18.2.20', sport: 40000, dport: 5432, flags: TCP_SYN, seq: 1, ack: 0 });
+  const answer = ethIpv4Tcp({ srcMac: instanceMac('t', 'b'), dstMac: routerMac('t', 'sb'), src: '198.18.2.20', dst: '198.18.1.10', sport: 5432, dport: 40000, flags: TCP_SYN | TCP_ACK, seq: 1, ack: 2 });
+
+  it('[EC2-CT] answers by its tracking when the route then drops the answer: the drop is the route\'s (or the next NACL\'s), not its group\'s', () => {
+    const h = new Harness(BEHIND(order), { security: true, flowLogs: true });
+    expect(to(h, h.run([{ port: h.port('a'), frame: leg('a') }]))).toEqual(['fw']);
+    expect(to(h, h.run([{ port: h.port('fw'), frame: leg('fw') }]))).toEqual(['b']);
+    h.flowLog!.drain(() => {});
+    // b's egress is empty, but b tracks the connection in its own entry; x refuses what is not addressed to it
+    expect(h.run([{ port: h.port('b'), frame: answer }])).toHaveLength(0);
+    expect(h.drops(DropReason.SourceDestCheck)).toBe(1);
+    expect(h.drops(DropReason.Sg)).toBe(0);
+    expect(verdicts(h, 'b')).toEqual([0, 0, 1, 0]);
+    expect(h.security!.flowsRejected).toBe(0);
+    // x's subnet refuses it on the way in: the NACL's drop, recorded on b where it left
+    const h2 = new Harness(BEHIND(order, 'deny'), { security: true, flowLogs: true });
+    h2.run([{ port: h2.port('a'), frame: leg('a') }]);
+    h2.run([{ port: h2.port('fw'), frame: leg('fw') }]);
+    h2.flowLog!.drain(() => {});
+    expect(h2.run([{ port: h2.port('b'), frame: answer }])).toHaveLength(0);
+    expect(h2.drops(DropReason.Nacl)).toBe(1);
+    expect(h2.drops(DropReason.Sg)).toBe(0);
+    expect(verdicts(h2, 'b')).toEqual([0, 0, 1, 0]);
+    expect(eniDrops(h2, 'b', DropReason.Nacl)).toBe(1);
+  });
+});
