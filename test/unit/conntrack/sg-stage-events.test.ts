@@ -1,0 +1,185 @@
+/**
+ * What the security stage tells observers about its decisions on every leg
+ * it judges (aws-semantics §1, §2, §4): the new flow a crossing refused or
+ * accepted on an appliance's legs, on the sender's side of a packet that a
+ * route drops, and untracked flows, with the stage, the ENI and the rule or
+ * implicit deny; and nothing at all while no one listens.
+ */
+import { describe, expect, it } from 'vitest';
+import { Harness } from '../../helpers/dp-harness.js';
+import { ethIpv4Tcp, ethIpv4Udp, TCP_ACK, TCP_SYN } from '../../helpers/frames.js';
+import { instanceMac, routerMac } from '../../../src/lab/names.js';
+import { ObserveHub } from '../../../src/observe/observe-hub.js';
+import type { ObserveEvent } from '../../../src/observe/event-decode.js';
+import { F, RECORD_WORDS } from '../../../src/observe/event-ring.js';
+
+// a (sa) -> appliance fw (sf) -> b (sb); sb's replies to sa go through x (sx, its check on).
+const NET = (o: { fwEgress?: string; bIngress?: string; sfOut?: string; sbIn?: string; sxIn?: string; first?: string } = {}) => `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  sa: { cidr: 198.18.1.0/24, routeTable: ra }
+  sf: { cidr: 198.18.3.0/24, networkAcl: nf }
+  sb: { cidr: 198.18.2.0/24, routeTable: rb, networkAcl: nb }
+  sx: { cidr: 198.18.4.0/24, networkAcl: nx }
+  so: { cidr: 198.18.5.0/24 }
+routeTables:
+  ra: { routes: [ { destination: 198.18.2.0/24, target: fw } ] }
+  rb: { routes: [ { destination: 198.18.1.0/24, target: x } ] }
+networkAcls:
+  nf:
+    inbound: [ { rule: 10, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
+    outbound: [ { rule: 20, action: ${o.sfOut ?? 'allow'}, protocol: all, cidr: 0.0.0.0/0 } ]
+  nb:
+    inbound: [ { rule: 30, action: ${o.sbIn ?? 'allow'}, protocol: all, cidr: 0.0.0.0/0 } ]
+    outbound: [ { rule: 10, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
+  nx:
+    inbound: [ { rule: 40, action: ${o.sxIn ?? 'allow'}, protocol: all, cidr: 0.0.0.0/0 } ]
+    outbound: [ { rule: 10, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
+securityGroups:
+  ag: {}
+  fwg:
+    ingress: [ { protocol: all, cidr: 0.0.0.0/0 } ]
+    egress: [ ${o.fwEgress ?? '{ protocol: all, cidr: 0.0.0.0/0 }'} ]
+  bg:
+    ingress: [ ${o.bIngress ?? '{ protocol: tcp, ports: 5432, cidr: 198.18.1.0/24 }'} ]
+    egress: []
+  xg: {}
+  og:
+    ingress: [ { protocol: all, cidr: 0.0.0.0/0 } ]
+    egress: [ { protocol: all, cidr: 0.0.0.0/0 } ]
+instances:
+${[o.first ?? 'a', ...['a', 'fw', 'b', 'x', 'o'].filter((n) => n !== (o.first ?? 'a'))].map((n) => `  ${n}: ${({
+    a: '{ subnet: sa, ip: 198.18.1.10, securityGroups: [ag] }',
+    fw: '{ subnet: sf, ip: 198.18.3.10, securityGroups: [fwg], sourceDestCheck: false }',
+    b: '{ subnet: sb, ip: 198.18.2.20, securityGroups: [bg] }',
+    x: '{ subnet: sx, ip: 198.18.4.10, securityGroups: [xg] }',
+    o: '{ subnet: so, ip: 198.18.5.10, securityGroups: [og] }',
+  } as Record<string, string>)[n]}`).join('\n')}
+`;
+const A = '198.18.1.10', B = '198.18.2.20';
+const sub: Record<string, string> = { a: 'sa', fw: 'sf', b: 'sb', x: 'sx', o: 'so' };
+const tcp = (from: string, src: string, dst: string, sport: number, dport: number, flags: number) =>
+  ethIpv4Tcp({ srcMac: instanceMac('t', from), dstMac: routerMac('t', sub[from]!), src, dst, sport, dport, flags, seq: 1, ack: 1 });
+const legA = (flags = TCP_SYN) => tcp('a', A, B, 40000, 5432, flags);
+const legFw = (flags = TCP_SYN) => tcp('fw', A, B, 40000, 5432, flags);
+
+function observe(h: Harness): { got: ObserveEvent[]; hub: ObserveHub } {
+  const p = h.policy!;
+  const hub = new ObserveHub(h.dp.events, () => ({ instances: p.instanceNames, nacls: p.naclNames, groups: p.sgNames, natGateways: [] }));
+  const got: ObserveEvent[] = [];
+  hub.subscribe(null, { write: (l) => { got.push(JSON.parse(l) as ObserveEvent); return true; } });
+  return { got, hub };
+}
+
+/** The owner word of every record waiting in the ring (-1: none), read before the hub drains it. */
+function owners(h: Harness): number[] {
+  const ev = h.dp.events;
+  return Array.from({ length: ev.size }, (_, i) => ev.words[i * RECORD_WORDS + F.Owner]!);
+}
+
+type Scenario = { name: string; yaml: Parameters<typeof NET>[0]; setup: (h: Harness) => void; frame: (h: Harness) => { port: number; frame: Buffer };
+  want: Partial<ObserveEvent>[]; owners: number[] };
+
+const SCENARIOS: Scenario[] = [
+  {
+    name: "the appliance's egress refuses the forwarded leg: its implicit deny, on fw",
+    yaml: { fwEgress: '{ protocol: udp, ports: 53, cidr: 0.0.0.0/0 }' },
+    setup: (h) => h.run([{ port: h.port('a'), frame: legA() }]),
+    frame: (h) => ({ port: h.port('fw'), frame: legFw() }),
+    want: [{ type: 'flow', verdict: 'REJECT', stage: 'sg-egress', by: { implicit: 'deny' }, code: 'ENI_SG_RULES_MISMATCH', instance: 'fw', dport: 5432 }],
+    owners: [-1],
+  },
+  {
+    name: "the receiver's ingress refuses the forwarded leg: its implicit deny, on b",
+    yaml: { bIngress: '{ protocol: tcp, ports: 22, cidr: 198.51.100.0/24 }' },
+    setup: (h) => h.run([{ port: h.port('a'), frame: legA() }]),
+    frame: (h) => ({ port: h.port('fw'), frame: legFw() }),
+    want: [{ type: 'flow', verdict: 'REJECT', stage: 'sg-ingress', by: { implicit: 'deny' }, code: 'ENI_SG_RULES_MISMATCH', instance: 'b' }],
+    owners: [-1],
+  },
+  {
+    name: "the appliance's subnet refuses the forwarded leg on the way out: its NACL and rule, on fw",
+    yaml: { sfOut: 'deny' },
+    setup: (h) => h.run([{ port: h.port('a'), frame: legA() }]),
+    frame: (h) => ({ port: h.port('fw'), frame: legFw() }),
+    want: [{ type: 'flow', verdict: 'REJECT', stage: 'nacl-outbound', by: { nacl: 'nf', rule: 20 }, code: 'SUBNET_ACL_RESTRICTION', instance: 'fw' }],
+    owners: [1],
+  },
+  {
+    name: "the receiver's subnet refuses the forwarded leg on the way in: its NACL and rule, on b",
+    yaml: { sbIn: 'deny' },
+    setup: (h) => h.run([{ port: h.port('a'), frame: legA() }]),
+    frame: (h) => ({ port: h.port('fw'), frame: legFw() }),
+    want: [{ type: 'flow', verdict: 'REJECT', stage: 'nacl-inbound', by: { nacl: 'nb', rule: 30 }, code: 'SUBNET_ACL_RESTRICTION', instance: 'b' }],
+    owners: [0],
+  },
+  {
+    name: 'the forwarded leg admitted: the receiver\'s admitting rule, tracked',
+    yaml: {},
+    setup: (h) => h.run([{ port: h.port('a'), frame: legA() }]),
+    frame: (h) => ({ port: h.port('fw'), frame: legFw() }),
+    want: [{ type: 'flow', verdict: 'ACCEPT', stage: 'sg-ingress', by: { group: 'bg', rule: 0 }, instance: 'b', tracked: true }],
+    owners: [2],
+  },
+  {
+    name: 'a later packet on the forwarded leg, passed by the tracking of both its ENIs: no new flow',
+    yaml: { fwEgress: '{ protocol: tcp, ports: 5432, cidr: 198.18.2.0/24 }' },
+    setup: (h) => { h.run([{ port: h.port('a'), frame: legA() }]); h.run([{ port: h.port('fw'), frame: legFw() }]); },
+    frame: (h) => ({ port: h.port('fw'), frame: legFw(TCP_ACK) }),
+    want: [],
+    owners: [],
+  },
+  {
+    name: "a packet the route drops, refused first by the sender's egress: its implicit deny, on b",
+    yaml: {},
+    setup: () => {},
+    frame: (h) => ({ port: h.port('b'), frame: tcp('b', B, A, 5000, 22, TCP_SYN) }),
+    want: [{ type: 'flow', verdict: 'REJECT', stage: 'sg-egress', by: { implicit: 'deny' }, code: 'ENI_SG_RULES_MISMATCH', instance: 'b' }],
+    owners: [-1],
+  },
+  {
+    name: "a tracked reply the route drops, refused first by the next subnet's NACL: that NACL and rule",
+    yaml: { sxIn: 'deny' },
+    setup: (h) => { h.run([{ port: h.port('a'), frame: legA() }]); h.run([{ port: h.port('fw'), frame: legFw() }]); },
+    frame: (h) => ({ port: h.port('b'), frame: tcp('b', B, A, 5432, 40000, TCP_SYN | TCP_ACK) }),
+    want: [{ type: 'flow', verdict: 'REJECT', stage: 'nacl-inbound', by: { nacl: 'nx', rule: 40 }, code: 'SUBNET_ACL_RESTRICTION', instance: null }],
+    owners: [2],
+  },
+  {
+    name: 'an untracked flow (all-open rules both ways): accepted with the admitting rule, not tracked',
+    yaml: {},
+    setup: () => {},
+    frame: (h) => ({ port: h.port('o'), frame: ethIpv4Udp({ srcMac: instanceMac('t', 'o'), dstMac: routerMac('t', 'so'), src: '198.18.5.10', dst: '198.18.3.10', sport: 5000, dport: 6000 }) }),
+    want: [{ type: 'flow', verdict: 'ACCEPT', stage: 'sg-ingress', by: { group: 'fwg', rule: 0 }, instance: 'fw', tracked: false }],
+    owners: [1],
+  },
+];
+
+describe.each(['a', 'b', 'fw'])('security-stage events on every leg (%s is instance 0)', (first) => {
+  it.each(SCENARIOS.map((s) => [s.name, s] as const))('%s', (_name, s) => {
+    const h = new Harness(NET({ ...s.yaml, first }), { security: true });
+    s.setup(h);
+    const { got, hub } = observe(h);
+    h.run([s.frame(h)]);
+    const groupIdx = (n: number) => n;
+    // the owner word: the group or NACL index (policy order), -1 for an implicit deny
+    const p = h.policy!;
+    const wantOwners = s.owners.map((o, i) => {
+      const w = s.want[i]!;
+      const by = w.by as { nacl?: string; group?: string } | undefined;
+      if (by?.nacl !== undefined) return p.naclNames.indexOf(by.nacl);
+      if (by?.group !== undefined) return p.sgNames.indexOf(by.group);
+      return groupIdx(o);
+    });
+    expect(owners(h)).toEqual(wantOwners);
+    hub.drain();
+    expect(got).toHaveLength(s.want.length);
+    s.want.forEach((w, i) => expect(got[i]).toMatchObject(w));
+    // the same packet with no one listening: nothing is written
+    const h2 = new Harness(NET({ ...s.yaml, first }), { security: true });
+    s.setup(h2);
+    h2.run([s.frame(h2)]);
+    expect(h2.dp.events.size).toBe(0);
+    expect(h2.dp.events.lostTotal).toBe(0);
+  });
+});
