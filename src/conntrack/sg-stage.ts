@@ -76,6 +76,7 @@ export class SecurityStage {
    * sets the sending instance (-1 for a frame from a gateway); a refusal at a
    * receiving ENI (its SG or its subnet's inbound NACL) moves it there.
    */
+  // Stryker disable next-line UnaryOperator: equivalent mutant: the data plane sets it at the start of every frame, before any read
   dropEni = -1;
   flowsAccepted = 0;
   flowsRejected = 0;
@@ -177,6 +178,7 @@ export class SecurityStage {
     // Towards a gateway or an appliance (the route is not local to the destination): egress group references do not match.
     this.toMiddlebox = R < 0 || pkt.dst !== instIp[R];
     const proto = pkt.proto;
+    // Stryker disable next-line ConditionalExpression: equivalent mutant: parseIpv4 leaves dport 0 for other protocols
     this.l4 = proto === PROTO_TCP || proto === PROTO_UDP || proto === PROTO_ICMP ? pkt.dport : 0;
     const ref = this.lookup(pkt, 0);
     let r: number;
@@ -218,6 +220,7 @@ export class SecurityStage {
         return DropReason.Sg;
       }
       egSlot = this.sgSlot;
+      // Stryker disable next-line ArithmeticOperator: equivalent mutant: SgCounter.EgressAllow is 0
       this.sgVerdicts[S * 4 + SgCounter.EgressAllow]++;
     }
     // 2./3. NACLs, only across a subnet boundary
@@ -285,6 +288,7 @@ export class SecurityStage {
     const p = this.policy;
     const len = pkt.l3Len;
     let reason: number;
+    // Stryker disable next-line ConditionalExpression: equivalent mutant: the cache saves work; judged afresh under the same policy, the decision and counts are the same
     if (this.cacheEpoch[ref] === p.epoch) {
       // Cached decision: count the NACL rules that decide this packet, as if judged afresh.
       this.nacl.countCached(sSub, rSub, this.cacheNaclOut[ref], this.cacheNaclIn[ref]);
@@ -374,6 +378,7 @@ export class SecurityStage {
           this.reject(pkt, S, -1, len);
           return DropReason.Sg;
         }
+        // Stryker disable next-line ArithmeticOperator: equivalent mutant: SgCounter.EgressAllow is 0
         this.sgVerdicts[S * 4 + SgCounter.EgressAllow]++;
         egSlot = this.sgSlot;
         newS = this.forceTrack || !isUntrackedFlow(p.sgEgress[S], p.sgIngress[S], proto, l4);
@@ -456,7 +461,7 @@ export class SecurityStage {
   private egressAllows(S: number, addr: number, proto: number, l4: number): boolean {
     const set = this.policy.sgEgress[S];
     const m = this.toMiddlebox ? set.matchL4NoGroupRefs(addr, proto, l4) : set.matchL4(addr, proto, l4);
-    this.sgSlot = m === NO_MATCH ? -1 : m;
+    this.sgSlot = m;
     if (m === NO_MATCH) return false;
     this.sgHits.egress[S][m]++;
     return true;
@@ -476,6 +481,7 @@ export class SecurityStage {
     if (pkt.fragOff !== 0) return DropReason.Fragment;
     const proto = pkt.proto;
     this.toMiddlebox = !local;
+    // Stryker disable next-line ConditionalExpression: equivalent mutant: parseIpv4 leaves dport 0 for other protocols
     const l4 = proto === PROTO_TCP || proto === PROTO_UDP || proto === PROTO_ICMP ? pkt.dport : 0;
     if (S >= 0) {
       // S's tracking: the zone-0 entry, or S's own entry when the flow crosses other ENIs too (an appliance's path).
@@ -504,7 +510,7 @@ export class SecurityStage {
   private ingressAllows(R: number, addr: number, proto: number, l4: number): boolean {
     const set = this.policy.sgIngress[R];
     const m = this.viaMiddlebox ? set.matchL4NoGroupRefs(addr, proto, l4) : set.matchL4(addr, proto, l4);
-    this.sgSlot = m === NO_MATCH ? -1 : m;
+    this.sgSlot = m;
     if (m === NO_MATCH) return false;
     this.sgHits.ingress[R][m]++;
     return true;
@@ -528,23 +534,19 @@ export class SecurityStage {
     emitKnownDrop(this.events, this.policy, pkt, reason, atReceiver, atReceiver ? this.cacheNaclIn[ref] : this.cacheNaclOut[ref], S, sSub, R, rSub);
   }
 
-  // ---- flow logs: one record per ENI, direction and action (AWS: where it was dropped or would have arrived)
-
-  // S's records are egress (with the leg's traffic path), R's ingress.
+  // ---- flow logs: one record per ENI, direction and action (AWS: where it was dropped or would have arrived);
+  // S's records are egress (with the leg's traffic path), R's ingress. log() records nothing without a flow log.
 
   private accept(pkt: Packet, S: number, R: number, len: number): void {
-    if (this.flowLog === null) return;
     if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
     if (R >= 0) this.log(R, pkt, ACCEPT, len, FlowDir.Ingress);
   }
 
-  /** A new flow refused; the REJECT record goes on the ENI that refused it. */
+  /** A new flow refused: the REJECT record and the drop (dropEni) go on the ENI that refused it (the sender: dropEni already). */
   private reject(pkt: Packet, atSrc: number, atDst: number, len: number): void {
     this.flowsRejected++;
     if (atDst >= 0) this.dropEni = atDst;
-    else if (atSrc >= 0) this.dropEni = atSrc;
     this.deniedSources.add(pkt.src);
-    if (this.flowLog === null) return;
     if (atSrc >= 0) this.log(atSrc, pkt, REJECT, len, FlowDir.Egress);
     if (atDst >= 0) this.log(atDst, pkt, REJECT, len, FlowDir.Ingress);
   }
@@ -553,8 +555,6 @@ export class SecurityStage {
   private rejectKnown(pkt: Packet, atReceiver: number, S: number, R: number, len: number): void {
     this.deniedSources.add(pkt.src);
     if (atReceiver === 1 && R >= 0) this.dropEni = R;
-    else if (atReceiver === 0 && S >= 0) this.dropEni = S;
-    if (this.flowLog === null) return;
     if (atReceiver === 1) {
       // It left the sender's ENI and was refused on arrival.
       if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
