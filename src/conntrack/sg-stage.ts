@@ -22,11 +22,9 @@
  * check off forwards it: A -> appliance -> B, or the reply returns another
  * way), the zone-0 entry does not own the crossing: each ENI is judged on
  * its own, with its own per-ENI entry in zone 1 + ENI, and the NACLs are
- * judged afresh. So every ENI's group and every crossing's NACL is evaluated
- * as AWS does, and an appliance cannot launder a connection.
+ * judged afresh: every ENI's group and every crossing's NACL as AWS evaluates them (no laundering by an appliance).
  *
- * Later fragments carry no ports: they follow their first fragment's verdict
- * (FragCache). Nothing here allocates per packet.
+ * Later fragments follow their first fragment's verdict (FragCache). Nothing here allocates per packet.
  */
 import type { CompiledPolicy } from '../control/compile.js';
 import { NO_MATCH } from '../acl/nacl-compile.js';
@@ -277,6 +275,8 @@ export class SecurityStage {
     this.cacheNaclIn[ref] = nacl.inSlot;
     this.cacheEpoch[ref + 1] = 0;
     this.cacheAtReceiver[ref] = 0;
+    this.cacheSgOut[ref] = (tracked & FlowFlag.TrackedEgress) !== 0 ? -1 : egSlot;
+    this.cacheSgIn[ref] = (tracked & FlowFlag.TrackedIngress) !== 0 ? -1 : inSlot;
     this.ct.touch(ref, nowMs, len, pkt.tcpFlags());
     this.flowsAccepted++;
     if (this.events.active) emitAccepted(this.events, this.policy, pkt, S, egSlot, R, inSlot, tracked);

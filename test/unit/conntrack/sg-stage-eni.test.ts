@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Harness } from '../../helpers/dp-harness.js';
-import { ethIpv4Tcp, ethIpv4Udp, TCP_ACK, TCP_SYN } from '../../helpers/frames.js';
+import { ethIpv4Icmp, ethIpv4Tcp, ethIpv4Udp, TCP_ACK, TCP_SYN } from '../../helpers/frames.js';
 import { DROP_REASON_COUNT, DropReason } from '../../../src/pipeline/batch.js';
 import { instanceMac, routerMac } from '../../../src/lab/names.js';
 import { SgCounter } from '../../../src/conntrack/sg-stage.js';
@@ -433,5 +433,46 @@ describe.each([['a', 'fw', 'b', 'x'], ['b', 'a', 'fw', 'x']] as const)('a receiv
     expect(h2.drops(DropReason.Sg)).toBe(0);
     expect(verdicts(h2, 'b')).toEqual([0, 0, 1, 0]);
     expect(eniDrops(h2, 'b', DropReason.Nacl)).toBe(1);
+  });
+});
+
+describe.each([['o', 's'], ['s', 'o']] as const)('security-group rule hits and ICMP tracking (%s is instance 0)', (...order) => {
+  it('[VPC-SGR] the rule that admits a packet counts it; an ENI that tracks the connection counts no rule for its later packets', () => {
+    const h = new Harness(PAIR(order), { security: true });
+    const hits = () => {
+      const g = h.security!.sgHits;
+      return { oOut: [...g.egress[h.port('o')]!], oIn: [...g.ingress[h.port('o')]!], sIn: [...g.ingress[h.port('s')]!] };
+    };
+    h.run([{ port: h.port('o'), frame: fromO(TCP_SYN) }]);
+    expect(hits()).toEqual({ oOut: [1], oIn: [0], sIn: [1] });
+    // o's side is untracked: each later packet is admitted by o's rule again (judged, then from the cached decision)
+    h.run([{ port: h.port('o'), frame: fromO(TCP_ACK) }]);
+    h.run([{ port: h.port('o'), frame: fromO(TCP_ACK) }]);
+    h.run([{ port: h.port('s'), frame: fromS(TCP_ACK) }]);
+    h.run([{ port: h.port('s'), frame: fromS(TCP_ACK) }]);
+    expect(hits()).toEqual({ oOut: [3], oIn: [2], sIn: [1] });
+  });
+
+  it('[EC2-CT] ICMP is always tracked: the echo reply passes by tracking, and a ping that a route drops is judged by the ICMP rule it matches', () => {
+    const icmp = '{ protocol: icmp, icmpType: 8, cidr: 198.18.1.0/24 }';
+    const h = new Harness(PAIR(order, icmp), { security: true });
+    const ping = (seq: number) => ethIpv4Icmp({ srcMac: instanceMac('t', 'o'), dstMac: routerMac('t', 'sa'), src: O, dst: S, type: 8, code: 0, id: 77, seq });
+    const pong = (seq: number) => ethIpv4Icmp({ srcMac: instanceMac('t', 's'), dstMac: routerMac('t', 'sb'), src: S, dst: O, type: 0, code: 0, id: 77, seq });
+    expect(to(h, h.run([{ port: h.port('o'), frame: ping(1) }]))).toEqual(['s']);
+    // s's egress is empty: only its tracking passes the reply
+    expect(to(h, h.run([{ port: h.port('s'), frame: pong(1) }]))).toEqual(['o']);
+    expect(to(h, h.run([{ port: h.port('o'), frame: ping(2) }]))).toEqual(['s']);
+    expect(to(h, h.run([{ port: h.port('s'), frame: pong(2) }]))).toEqual(['o']);
+    expect(h.ct!.entries).toBe(1);
+    expect(verdicts(h, 's')).toEqual([0, 0, 1, 0]);
+    // an echo reply s never answered for is refused
+    expect(h.run([{ port: h.port('s'), frame: ethIpv4Icmp({ srcMac: instanceMac('t', 's'), dstMac: routerMac('t', 'sb'), src: S, dst: O, type: 0, code: 0, id: 78, seq: 1 }) }])).toHaveLength(0);
+    expect(h.drops(DropReason.Sg)).toBe(1);
+    // c's egress allows only echo requests: a ping out of the VPC passes it and has no route
+    const h2 = new Harness(DETOUR(['c', 's', 'x'], { cEgress: '{ protocol: icmp, icmpType: 8, cidr: 0.0.0.0/0 }' }), { security: true });
+    const out = ethIpv4Icmp({ srcMac: instanceMac('t', 'c'), dstMac: routerMac('t', 'sa'), src: C, dst: '203.0.113.9', type: 8, code: 0, id: 5, seq: 1 });
+    expect(h2.run([{ port: h2.port('c'), frame: out }])).toHaveLength(0);
+    expect(h2.drops(DropReason.NoRoute)).toBe(1);
+    expect(h2.drops(DropReason.Sg)).toBe(0);
   });
 });
