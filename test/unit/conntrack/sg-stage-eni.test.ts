@@ -476,3 +476,88 @@ describe.each([['o', 's'], ['s', 'o']] as const)('security-group rule hits and I
     expect(h2.drops(DropReason.Sg)).toBe(0);
   });
 });
+
+// a (sa) -> private NAT gateway n0 (sn) -> b (sb). The gateway has no group: its side of each crossing is -1.
+const NATNET = (order: readonly string[], o: { snOut?: string; snIn?: string; sbIn?: string; bIngress?: string } = {}) => `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  sa: { cidr: 198.18.1.0/24, routeTable: via-nat }
+  sn: { cidr: 198.18.3.0/24, networkAcl: nn }
+  sb: { cidr: 198.18.2.0/24, networkAcl: nb }
+natGateways:
+  n0: { subnet: sn, type: private, ip: 198.18.3.5 }
+routeTables:
+  via-nat: { routes: [ { destination: 198.18.2.0/24, target: n0 } ] }
+networkAcls:
+  nn:
+    inbound: [ { rule: 10, action: ${o.snIn ?? 'allow'}, protocol: all, cidr: 0.0.0.0/0 } ]
+    outbound: [ { rule: 10, action: ${o.snOut ?? 'allow'}, protocol: all, cidr: 0.0.0.0/0 } ]
+  nb:
+    inbound: [ { rule: 10, action: ${o.sbIn ?? 'allow'}, protocol: all, cidr: 0.0.0.0/0 } ]
+    outbound: [ { rule: 10, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
+securityGroups:
+  ag: { egress: [ { protocol: tcp, ports: 5432, cidr: 198.18.2.0/24 } ] }
+  bg:
+    ingress: [ ${o.bIngress ?? '{ protocol: tcp, ports: 5432, cidr: 198.18.3.5/32 }'} ]
+    egress: []
+instances:
+${instances(order, { a: '{ subnet: sa, ip: 198.18.1.10, securityGroups: [ag] }', b: '{ subnet: sb, ip: 198.18.2.20, securityGroups: [bg] }' })}
+`;
+
+describe.each([['a', 'b'], ['b', 'a']] as const)('crossings where one side is a NAT gateway (%s is instance 0)', (...order) => {
+  const out = (flags: number) => ethIpv4Tcp({ srcMac: instanceMac('t', 'a'), dstMac: routerMac('t', 'sa'), src: '198.18.1.10', dst: '198.18.2.20', sport: 40000, dport: 5432, flags, seq: 1, ack: 1 });
+  const back = (natPort: number, flags: number) => ethIpv4Tcp({ srcMac: instanceMac('t', 'b'), dstMac: routerMac('t', 'sb'), src: '198.18.2.20', dst: '198.18.3.5', sport: 5432, dport: natPort, flags, seq: 1, ack: 2 });
+  const natPortOf = (f: { frame: Buffer }) => f.frame.readUInt16BE(14 + 20);
+  const instanceRecords = (h: Harness) => {
+    const recs: string[] = [];
+    const { skipped } = h.flowLog!.drain((eni, _s, _d, _sp, _dp, _p, accept, packets) => {
+      if (eni < h.topo.instanceNames.length) recs.push(`${h.topo.instanceNames[eni]} ${accept ? 'ACCEPT' : 'REJECT'} ${packets}`);
+    });
+    return { recs: recs.sort(), skipped };
+  };
+
+  it('[EC2-CT] the gateway\'s side judges nothing and logs nothing: both directions pass, later packets from the cached decisions, each rule counted once', () => {
+    const h = new Harness(NATNET(order), { security: true, uplink: true, flowLogs: true });
+    const fwd = h.run([{ port: h.port('a'), frame: out(TCP_SYN) }]);
+    expect(to(h, fwd)).toEqual(['b']);
+    const natPort = natPortOf(fwd[0]!);
+    for (let i = 0; i < 3; i++) {
+      expect(to(h, h.run([{ port: h.port('b'), frame: back(natPort, TCP_ACK) }]))).toEqual(['a']);
+      expect(to(h, h.run([{ port: h.port('a'), frame: out(TCP_ACK) }]))).toEqual(['b']);
+    }
+    expect(instanceRecords(h)).toEqual({ recs: ['a ACCEPT 4', 'a ACCEPT 3', 'b ACCEPT 4', 'b ACCEPT 3'].sort(), skipped: 0 });
+    const g = h.security!.sgHits;
+    expect([...g.egress[h.port('a')]!]).toEqual([1]);
+    expect([...g.ingress[h.port('b')]!]).toEqual([1]);
+  });
+
+  it('[VPC-FLX] refused on arrival behind the gateway (b\'s subnet, b\'s group): REJECT on b only, the drop counted on b', () => {
+    for (const o of [{ sbIn: 'deny' }, { bIngress: '{ protocol: tcp, ports: 22, cidr: 198.18.3.5/32 }' }]) {
+      const h = new Harness(NATNET(order, o), { security: true, uplink: true, flowLogs: true });
+      expect(h.run([{ port: h.port('a'), frame: out(TCP_SYN) }])).toHaveLength(0);
+      const { recs, skipped } = instanceRecords(h);
+      expect(recs).toEqual(['a ACCEPT 1', 'b REJECT 1']);
+      expect(skipped).toBe(0);
+      expect(eniDrops(h, 'b', 'sbIn' in o ? DropReason.Nacl : DropReason.Sg)).toBe(1);
+      expect(eniDrops(h, 'a', DropReason.Nacl) + eniDrops(h, 'a', DropReason.Sg)).toBe(0);
+    }
+  });
+
+  it('[VPC-NACL] packets of a known flow refused by the gateway\'s subnet: on the way in the drop stays on the sender, on the way out it is the gateway\'s', () => {
+    const h = new Harness(NATNET(order), { security: true, uplink: true, flowLogs: true });
+    const fwd = h.run([{ port: h.port('a'), frame: out(TCP_SYN) }]);
+    const natPort = natPortOf(fwd[0]!);
+    expect(to(h, h.run([{ port: h.port('b'), frame: back(natPort, TCP_ACK) }]))).toEqual(['a']);
+    h.flowLog!.drain(() => {});
+    // the gateway's subnet admits nothing in: a's next packet left a and was refused on arrival
+    h.reload(NATNET(order, { snIn: 'deny' }));
+    expect(h.run([{ port: h.port('a'), frame: out(TCP_ACK) }])).toHaveLength(0);
+    expect(eniDrops(h, 'a', DropReason.Nacl)).toBe(1);
+    expect(instanceRecords(h)).toEqual({ recs: ['a ACCEPT 1'], skipped: 0 });
+    // nothing out: b's answer enters the gateway, and is refused leaving its subnet towards a
+    h.reload(NATNET(order, { snOut: 'deny' }));
+    expect(h.run([{ port: h.port('b'), frame: back(natPort, TCP_ACK) }])).toHaveLength(0);
+    expect(h.drops(DropReason.Nacl)).toBe(2);
+    expect(instanceRecords(h)).toEqual({ recs: ['b ACCEPT 1'], skipped: 0 });
+  });
+});
