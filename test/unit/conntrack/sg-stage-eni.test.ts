@@ -374,6 +374,20 @@ describe.each([['a', 'fw', 'b'], ['fw', 'a', 'b']] as const)('an appliance in fr
     expect(to(h, h.run([{ port: h.port('fw'), frame: leg('fw', TCP_ACK) }]))).toEqual(['b']);
     expect(verdicts(h, 'fw')).toEqual([0, 0, 0, 0]);
   });
+
+  it('[EC2-CT] an appliance at its tracked-connection allowance refuses a new flow towards the gateway: counted, nothing sent', () => {
+    const h = new Harness(VIA_NAT(order).replace('sourceDestCheck: false }', 'sourceDestCheck: false, conntrackAllowance: 1 }'), { security: true, uplink: true });
+    const leg = (from: 'a' | 'fw', sport: number) => ethIpv4Tcp({ srcMac: instanceMac('t', from), dstMac: routerMac('t', from === 'a' ? 'sa' : 'sf'),
+      src: '198.18.1.10', dst: '198.18.2.20', sport, dport: 5432, flags: TCP_SYN, seq: 1, ack: 0 });
+    expect(to(h, h.run([{ port: h.port('a'), frame: leg('a', 40000) }]))).toEqual(['fw']);
+    expect(to(h, h.run([{ port: h.port('fw'), frame: leg('fw', 40000) }]))).toEqual(['b']);
+    expect(to(h, h.run([{ port: h.port('a'), frame: leg('a', 40001) }]))).toEqual(['fw']);
+    const rejected = h.security!.flowsRejected;
+    expect(h.run([{ port: h.port('fw'), frame: leg('fw', 40001) }])).toHaveLength(0);
+    expect(h.drops(DropReason.ConntrackFull)).toBe(1);
+    expect(h.ct!.allowanceExceededPerEni[h.port('fw')]).toBe(1);
+    expect(h.security!.flowsRejected - rejected).toBe(1);
+  });
 });
 
 // a (sa) -> appliance fw (sf) -> b (sb); sb's route back to sa names x (sx), whose check is on.
@@ -559,5 +573,56 @@ describe.each([['a', 'b'], ['b', 'a']] as const)('crossings where one side is a 
     expect(h.run([{ port: h.port('b'), frame: back(natPort, TCP_ACK) }])).toHaveLength(0);
     expect(h.drops(DropReason.Nacl)).toBe(2);
     expect(instanceRecords(h)).toEqual({ recs: ['b ACCEPT 1'], skipped: 0 });
+  });
+});
+
+describe.each([['c', 's', 'fw'], ['fw', 's', 'c'], ['s', 'c', 'fw']] as const)('per-ENI entries on an appliance\'s path (%s is instance 0)', (...order) => {
+  const fwEgress = '{ protocol: tcp, ports: 443, cidr: 198.18.2.0/24 }';
+  const entry = (h: Harness, zone: number) => h.ct!.lookup(ip(C) | 0, ip(S) | 0, 40000, 443, 6, zone);
+
+  it('[EC2-CT] each ENI\'s entry counts the packets that crossed it; an ENI with no entry of its own takes none', () => {
+    const h = new Harness(TRIO(order, { saVia: true, fwEgress }), { security: true });
+    h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_SYN) }]);
+    h.run([{ port: h.port('fw'), frame: tcpCS('fw', TCP_SYN) }]);
+    h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_ACK) }]);
+    h.run([{ port: h.port('fw'), frame: tcpCS('fw', TCP_ACK) }]);
+    const zone0 = entry(h, 0), fwRef = entry(h, 1 + h.port('fw')), sRef = entry(h, 1 + h.port('s'));
+    expect([zone0 >= 0, fwRef >= 0, sRef >= 0, entry(h, 1 + h.port('c'))]).toEqual([true, true, true, -1]);
+    const packets = h.ct!.pool.packets;
+    // the connection's entry sees both legs; fw's and s's their own
+    expect([packets[zone0], packets[fwRef], packets[sRef]]).toEqual([4, 2, 2]);
+  });
+
+  it('[EC2-CT] a receiver at its tracked-connection allowance refuses the forwarded flow its entry would track: counted, nothing sent', () => {
+    const yaml = TRIO(order, { saVia: true }).replace('securityGroups: [srv] }', 'securityGroups: [srv], conntrackAllowance: 1 }');
+    const h = new Harness(yaml, { security: true });
+    expect(to(h, h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_SYN) }]))).toEqual(['fw']);
+    expect(to(h, h.run([{ port: h.port('fw'), frame: tcpCS('fw', TCP_SYN) }]))).toEqual(['s']);
+    expect(to(h, h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_SYN, 40001) }]))).toEqual(['fw']);
+    expect(h.run([{ port: h.port('fw'), frame: tcpCS('fw', TCP_SYN, 40001) }])).toHaveLength(0);
+    expect(h.drops(DropReason.ConntrackFull)).toBe(1);
+    expect(h.ct!.allowanceExceededPerEni[h.port('s')]).toBe(1);
+    expect(h.security!.flowsRejected).toBe(1);
+    expect(h.security!.flowsAccepted).toBe(3);
+  });
+
+  it('[EC2-CT] the table full when the appliance\'s own entry is needed: refused and counted, nothing sent', () => {
+    const h = new Harness(TRIO(order, { saVia: true, fwEgress, extra: 'conntrack: { max: 1 }' }), { security: true });
+    expect(to(h, h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_SYN) }]))).toEqual(['fw']);
+    expect(h.run([{ port: h.port('fw'), frame: tcpCS('fw', TCP_SYN) }])).toHaveLength(0);
+    expect(h.drops(DropReason.ConntrackFull)).toBe(1);
+    expect(h.security!.flowsRejected).toBe(1);
+    expect(h.security!.flowsAccepted).toBe(1);
+  });
+});
+
+describe('a full connection table', () => {
+  it('[EC2-CT] a new flow that needs an entry is refused and counted as a rejected flow; an untracked one needs none', () => {
+    const h = new Harness(TRIO(['c', 's', 'fw'], { extra: 'conntrack: { max: 1 }' }), { security: true });
+    expect(to(h, h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_SYN) }]))).toEqual(['s']);
+    expect(h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_SYN, 40001) }])).toHaveLength(0);
+    expect(h.drops(DropReason.ConntrackFull)).toBe(1);
+    expect(h.security!.flowsRejected).toBe(1);
+    expect(h.security!.flowsAccepted).toBe(1);
   });
 });
