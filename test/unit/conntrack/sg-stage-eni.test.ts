@@ -617,7 +617,7 @@ describe.each([['c', 's', 'fw'], ['fw', 's', 'c'], ['s', 'c', 'fw']] as const)('
 });
 
 describe('a full connection table', () => {
-  it('[EC2-CT] a new flow that needs an entry is refused and counted as a rejected flow; an untracked one needs none', () => {
+  it('[EC2-CT] a new flow that needs an entry is refused and counted as a rejected flow', () => {
     const h = new Harness(TRIO(['c', 's', 'fw'], { extra: 'conntrack: { max: 1 }' }), { security: true });
     expect(to(h, h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_SYN) }]))).toEqual(['s']);
     expect(h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_SYN, 40001) }])).toHaveLength(0);
