@@ -290,9 +290,23 @@ describe.each([['c', 's', 'fw'], ['s', 'c', 'fw'], ['fw', 'c', 's']] as const)('
     expect(verdicts(h, 'c')).toEqual([0, 0, 0, 0]);
     expect(verdicts(h, 's')).toEqual([0, 0, 0, 0]);
     expect(verdicts(h, 'fw')).toEqual([1, 0, 1, 0]);
+    // c and s passed it by the connection's entry, fw by its all-open rules: no ENI took an entry of its own
+    expect(h.ct!.entries).toBe(1);
     // a new connection the same way: refused by c's egress at once
     expect(h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_SYN, 40001) }])).toHaveLength(0);
     expect(verdicts(h, 'c')).toEqual([0, 1, 0, 0]);
+  });
+
+  it('[EC2-CT] an appliance that took in a reply as new inbound traffic does not track it as its own outbound: its egress rules judge it', () => {
+    const h = new Harness(TRIO(order, { sbVia: true, fwEgress: '{ protocol: tcp, ports: 443, cidr: 198.18.2.0/24 }' }), { security: true });
+    expect(to(h, h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_SYN) }]))).toEqual(['s']);
+    // s's reply enters fw: fw's ingress admits it and fw tracks it (its egress is not all-open)
+    expect(to(h, h.run([{ port: h.port('s'), frame: tcpSC('s', TCP_SYN | TCP_ACK) }]))).toEqual(['fw']);
+    expect(h.ct!.entries).toBe(2);
+    // fw sends it on towards c: its egress allows only 443 towards sb
+    expect(h.run([{ port: h.port('fw'), frame: tcpSC('fw', TCP_SYN | TCP_ACK) }])).toHaveLength(0);
+    expect(h.drops(DropReason.Sg)).toBe(1);
+    expect(verdicts(h, 'fw')).toEqual([0, 1, 1, 0]);
   });
 
   it('[EC2-CT] a connection re-routed past the appliance: the new receiver judges it by its own rules and then tracks it itself', () => {
