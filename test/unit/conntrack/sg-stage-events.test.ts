@@ -183,3 +183,76 @@ describe.each(['a', 'b', 'fw'])('security-stage events on every leg (%s is insta
     expect(h2.dp.events.lostTotal).toBe(0);
   });
 });
+
+describe.each(['a', 'b'])('events for packets of known flows and the NAT gateway\'s own NACL legs (%s is instance 0)', (first) => {
+  const direct = (sbIn: string, saOut = 'allow') => `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  sa: { cidr: 198.18.1.0/24, networkAcl: na }
+  sb: { cidr: 198.18.2.0/24, networkAcl: nb }
+networkAcls:
+  na:
+    inbound: [ { rule: 10, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
+    outbound: [ { rule: 50, action: ${saOut}, protocol: all, cidr: 0.0.0.0/0 } ]
+  nb:
+    inbound: [ { rule: 60, action: ${sbIn}, protocol: all, cidr: 0.0.0.0/0 } ]
+    outbound: [ { rule: 10, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
+securityGroups:
+  ag: {}
+  bg: { ingress: [ { protocol: tcp, ports: 5432, cidr: 198.18.1.0/24 } ] }
+instances:
+${first === 'a' ? `  a: { subnet: sa, ip: 198.18.1.10, securityGroups: [ag] }\n  b: { subnet: sb, ip: 198.18.2.20, securityGroups: [bg] }` : `  b: { subnet: sb, ip: 198.18.2.20, securityGroups: [bg] }\n  a: { subnet: sa, ip: 198.18.1.10, securityGroups: [ag] }`}
+`;
+  it.each([['allow', 'deny', 'nacl-inbound', 'nb', 60, 'b'], ['deny', 'allow', 'nacl-outbound', 'na', 50, 'a']] as const)(
+    'a known flow refused by a NACL change: a drop event naming the side that refused it (sb inbound %s, sa outbound %s)', (saOut, sbIn, stage, nacl, rule, instance) => {
+      const h = new Harness(direct('allow'), { security: true });
+      const s = tcp('a', A, B, 40000, 5432, TCP_SYN);
+      expect(h.run([{ port: h.port('a'), frame: s }])).toHaveLength(1);
+      h.reload(direct(sbIn, saOut));
+      for (let i = 0; i < 2; i++) {
+        const { got, hub } = observe(h);
+        expect(h.run([{ port: h.port('a'), frame: tcp('a', A, B, 40000, 5432, TCP_ACK) }])).toHaveLength(0);
+        hub.drain();
+        // the first packet judged afresh, the second from the cached decision: the same event
+        expect(got).toHaveLength(1);
+        expect(got[0]).toMatchObject({ type: 'drop', verdict: 'REJECT', reason: 'nacl', stage, by: { nacl, rule }, code: 'SUBNET_ACL_RESTRICTION', instance });
+        hub.closeAll();
+      }
+      // nobody listening: nothing written
+      expect(h.run([{ port: h.port('a'), frame: tcp('a', A, B, 40000, 5432, TCP_ACK) }])).toHaveLength(0);
+      expect(h.dp.events.size).toBe(0);
+    });
+
+  it("the NAT gateway's subnet refuses a translated packet on its way out: a NACL event with no instance (the gateway's side)", () => {
+    const yaml = `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  sa: { cidr: 198.18.1.0/24, routeTable: via-nat }
+  sn: { cidr: 198.18.3.0/24, networkAcl: nn }
+  sb: { cidr: 198.18.2.0/24 }
+natGateways:
+  n0: { subnet: sn, type: private, ip: 198.18.3.5 }
+routeTables:
+  via-nat: { routes: [ { destination: 198.18.2.0/24, target: n0 } ] }
+networkAcls:
+  nn:
+    inbound: [ { rule: 10, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
+    outbound: [ { rule: 70, action: deny, protocol: all, cidr: 0.0.0.0/0 } ]
+securityGroups:
+  ag: {}
+  bg: { ingress: [ { protocol: all, cidr: 0.0.0.0/0 } ] }
+instances:
+${first === 'a' ? `  a: { subnet: sa, ip: 198.18.1.10, securityGroups: [ag] }\n  b: { subnet: sb, ip: 198.18.2.20, securityGroups: [bg] }` : `  b: { subnet: sb, ip: 198.18.2.20, securityGroups: [bg] }\n  a: { subnet: sa, ip: 198.18.1.10, securityGroups: [ag] }`}
+`;
+    // to b (the crossing into b) and to an address with no instance (the gateway's own NACL leg before the drop)
+    for (const dst of [B, '198.18.2.99']) {
+      const h = new Harness(yaml, { security: true, uplink: true });
+      const { got, hub } = observe(h);
+      expect(h.run([{ port: h.port('a'), frame: tcp('a', A, dst, 40000, 5432, TCP_SYN) }])).toHaveLength(0);
+      hub.drain();
+      const nacls = got.filter((e) => e.stage === 'nacl-outbound');
+      expect(nacls).toHaveLength(1);
+      expect(nacls[0]).toMatchObject({ verdict: 'REJECT', by: { nacl: 'nn', rule: 70 }, code: 'SUBNET_ACL_RESTRICTION', instance: null, dst });
+    }
+  });
+});
