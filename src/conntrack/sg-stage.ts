@@ -573,12 +573,11 @@ export class SecurityStage {
   }
 }
 
-/** The zone-0 entry was made by exactly this crossing (or it is its reply): S and R are its two ENIs. */
+/** The zone-0 entry was made by exactly this crossing (or it is its reply): S and R are its two ENIs (-1 is NO_INSTANCE). */
 function owns(ct: Conntrack, ref: number, S: number, R: number): boolean {
   const f = ref >>> 1;
   const e = ct.pool.egressInstance[f], i = ct.pool.ingressInstance[f];
-  const s = S < 0 ? NO_INSTANCE : S, r = R < 0 ? NO_INSTANCE : R;
-  return (ref & 1) === 0 ? e === s && i === r : e === r && i === s;
+  return (ref & 1) === 0 ? e === S && i === R : e === R && i === S;
 }
 
 /** ENI x tracks the flow of `ref` and sends this packet: it opened it (orig) or answers it (reply). */

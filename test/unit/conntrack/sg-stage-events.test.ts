@@ -12,6 +12,7 @@ import { instanceMac, routerMac } from '../../../src/lab/names.js';
 import { ObserveHub } from '../../../src/observe/observe-hub.js';
 import type { ObserveEvent } from '../../../src/observe/event-decode.js';
 import { F, RECORD_WORDS } from '../../../src/observe/event-ring.js';
+import { DROP_REASON_COUNT, DropReason } from '../../../src/pipeline/batch.js';
 
 // a (sa) -> appliance fw (sf) -> b (sb); sb's replies to sa go through x (sx, its check on).
 const NET = (o: { fwEgress?: string; bIngress?: string; sfOut?: string; sbIn?: string; sxIn?: string; first?: string } = {}) => `
@@ -205,7 +206,7 @@ ${first === 'a' ? `  a: { subnet: sa, ip: 198.18.1.10, securityGroups: [ag] }\n 
 `;
   it.each([['allow', 'deny', 'nacl-inbound', 'nb', 60, 'b'], ['deny', 'allow', 'nacl-outbound', 'na', 50, 'a']] as const)(
     'a known flow refused by a NACL change: a drop event naming the side that refused it (sb inbound %s, sa outbound %s)', (saOut, sbIn, stage, nacl, rule, instance) => {
-      const h = new Harness(direct('allow'), { security: true });
+      const h = new Harness(direct('allow'), { security: true, flowLogs: true });
       const s = tcp('a', A, B, 40000, 5432, TCP_SYN);
       expect(h.run([{ port: h.port('a'), frame: s }])).toHaveLength(1);
       h.reload(direct(sbIn, saOut));
@@ -221,6 +222,11 @@ ${first === 'a' ? `  a: { subnet: sa, ip: 198.18.1.10, securityGroups: [ag] }\n 
       // nobody listening: nothing written
       expect(h.run([{ port: h.port('a'), frame: tcp('a', A, B, 40000, 5432, TCP_ACK) }])).toHaveLength(0);
       expect(h.dp.events.size).toBe(0);
+      // the three drops are counted on the ENI that refused them, and logged there (having left a when b refused them)
+      expect(h.security!.eniDrops[h.port(instance) * DROP_REASON_COUNT + DropReason.Nacl]).toBe(3);
+      const recs: string[] = [];
+      h.flowLog!.drain((eni, _s, _d, _sp, dport, _p, accept, packets) => { if (dport === 5432) recs.push(`${h.topo.instanceNames[eni]} ${accept ? 'ACCEPT' : 'REJECT'} ${packets}`); });
+      expect(recs.sort()).toEqual(instance === 'b' ? ['a ACCEPT 4', 'b ACCEPT 1', 'b REJECT 3'] : ['a ACCEPT 1', 'a REJECT 3', 'b ACCEPT 1']);
     });
 
   it("the NAT gateway's subnet refuses a translated packet on its way out: a NACL event with no instance (the gateway's side)", () => {
