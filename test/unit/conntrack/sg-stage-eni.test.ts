@@ -640,3 +640,35 @@ describe('a full connection table', () => {
     expect(h.security!.flowsAccepted).toBe(1);
   });
 });
+
+describe.each([['c', 's', 'fw'], ['fw', 'c', 's']] as const)('group references on an appliance\'s path (%s is instance 0)', (...order) => {
+  it('[VPC-SGR] the sender\'s egress rule naming the destination\'s group does not match towards the appliance; the receiver\'s naming the source\'s group does not match what the appliance forwards', () => {
+    // c's only egress rule names s's group: towards fw (the next hop) it does not match
+    const h = new Harness(TRIO(order, { saVia: true, cEgress: '{ protocol: tcp, ports: 443, group: srv }' }), { security: true });
+    expect(h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_SYN) }])).toHaveLength(0);
+    expect(verdicts(h, 'c')).toEqual([0, 1, 0, 0]);
+    // s's only ingress rule names c's group: what fw forwards from c does not match it
+    const h2 = new Harness(TRIO(order, { saVia: true, sIngress: '{ protocol: tcp, ports: 443, group: cg }' }), { security: true });
+    expect(to(h2, h2.run([{ port: h2.port('c'), frame: tcpCS('c', TCP_SYN) }]))).toEqual(['fw']);
+    expect(h2.run([{ port: h2.port('fw'), frame: tcpCS('fw', TCP_SYN) }])).toHaveLength(0);
+    expect(verdicts(h2, 's')).toEqual([0, 0, 0, 1]);
+    // straight from c, both rules match
+    const h3 = new Harness(TRIO(order, { cEgress: '{ protocol: tcp, ports: 443, group: srv }', sIngress: '{ protocol: tcp, ports: 443, group: cg }' }), { security: true });
+    expect(to(h3, h3.run([{ port: h3.port('c'), frame: tcpCS('c', TCP_SYN) }]))).toEqual(['s']);
+  });
+});
+
+describe('conntrack keys of ICMP messages that are no query', () => {
+  it('[EC2-CT] tracked by type and code: a later message of the same kind passes by tracking whatever its bytes 4-5 hold', () => {
+    const h = new Harness(PAIR(['o', 's'], '{ protocol: icmp, cidr: 198.18.1.0/24 }'), { security: true });
+    // parameter problem (type 12): byte 4 is a pointer, not an identifier
+    const pp = (pointer: number) => ethIpv4Icmp({ srcMac: instanceMac('t', 'o'), dstMac: routerMac('t', 'sa'), src: O, dst: S, type: 12, code: 0, id: pointer << 8, seq: 0 });
+    expect(to(h, h.run([{ port: h.port('o'), frame: pp(1) }]))).toEqual(['s']);
+    expect(h.ct!.entries).toBe(1);
+    // s's rule goes; the next parameter problem (another pointer) is the same tracked flow on s
+    h.reload(PAIR(['o', 's'], '{ protocol: tcp, ports: 1, cidr: 198.18.1.0/24 }'));
+    expect(to(h, h.run([{ port: h.port('o'), frame: pp(9) }]))).toEqual(['s']);
+    expect(h.ct!.entries).toBe(1);
+    expect(verdicts(h, 's')).toEqual([0, 0, 0, 0]);
+  });
+});
