@@ -262,3 +262,44 @@ ${first === 'a' ? `  a: { subnet: sa, ip: 198.18.1.10, securityGroups: [ag] }\n 
     }
   });
 });
+
+describe.each(['a', 'b'])('events for new flows on a single crossing (%s is instance 0)', (first) => {
+  const yaml = (naclOut = 'allow') => `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  sa: { cidr: 198.18.1.0/24, networkAcl: na }
+  sb: { cidr: 198.18.2.0/24, networkAcl: nb }
+networkAcls:
+  na:
+    inbound: [ { rule: 10, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
+    outbound: [ { rule: 50, action: ${naclOut}, protocol: all, cidr: 0.0.0.0/0 } ]
+  nb:
+    inbound: [ { rule: 60, action: deny, protocol: tcp, ports: 8443, cidr: 0.0.0.0/0 }, { rule: 70, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
+    outbound: [ { rule: 10, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
+securityGroups:
+  ag: { egress: [ { protocol: tcp, ports: 5432, cidr: 198.18.2.0/24 }, { protocol: tcp, ports: 8443, cidr: 198.18.2.0/24 } ] }
+  bg: { ingress: [ { protocol: tcp, ports: 5432, cidr: 198.18.1.0/24 } ] }
+instances:
+${first === 'a' ? `  a: { subnet: sa, ip: 198.18.1.10, securityGroups: [ag] }\n  b: { subnet: sb, ip: 198.18.2.20, securityGroups: [bg] }` : `  b: { subnet: sb, ip: 198.18.2.20, securityGroups: [bg] }\n  a: { subnet: sa, ip: 198.18.1.10, securityGroups: [ag] }`}
+`;
+  it.each([
+    ['the sender\'s egress refuses it: its implicit deny, on a', 'allow', 22, { stage: 'sg-egress', by: { implicit: 'deny' }, instance: 'a' }, 'implicit'],
+    ['the sender\'s subnet refuses it: its NACL and rule, on a', 'deny', 5432, { stage: 'nacl-outbound', by: { nacl: 'na', rule: 50 }, instance: 'a' }, 'na'],
+    ['the receiver\'s subnet refuses it: its NACL and rule, on b', 'allow', 8443, { stage: 'nacl-inbound', by: { nacl: 'nb', rule: 60 }, instance: 'b' }, 'nb'],
+  ] as const)('%s; nothing without a subscriber', (_t, naclOut, dport, want, owner) => {
+    const h = new Harness(yaml(naclOut), { security: true, flowLogs: true });
+    const { got, hub } = observe(h);
+    expect(h.run([{ port: h.port('a'), frame: tcp('a', A, B, 40000, dport, TCP_SYN) }])).toHaveLength(0);
+    expect(owners(h)).toEqual([owner === 'implicit' ? -1 : h.policy!.naclNames.indexOf(owner)]);
+    hub.drain();
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatchObject({ type: 'flow', verdict: 'REJECT', ...want });
+    // refused where it arrived: it left a (ACCEPT on a), REJECT on b; else REJECT on a only
+    const recs: string[] = [];
+    h.flowLog!.drain((eni, _s, _d, _sp, _dp, _p, accept) => recs.push(`${h.topo.instanceNames[eni]} ${accept ? 'ACCEPT' : 'REJECT'}`));
+    expect(recs.sort()).toEqual(want.instance === 'b' ? ['a ACCEPT', 'b REJECT'] : ['a REJECT']);
+    const h2 = new Harness(yaml(naclOut), { security: true });
+    expect(h2.run([{ port: h2.port('a'), frame: tcp('a', A, B, 40000, dport, TCP_SYN) }])).toHaveLength(0);
+    expect(h2.dp.events.size).toBe(0);
+  });
+});
