@@ -672,3 +672,83 @@ describe('conntrack keys of ICMP messages that are no query', () => {
     expect(verdicts(h, 's')).toEqual([0, 0, 0, 0]);
   });
 });
+
+describe('rule hits of later packets, from the decision cached with the new flow', () => {
+  const yaml = `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  sa: { cidr: 198.18.1.0/24 }
+  sb: { cidr: 198.18.2.0/24 }
+securityGroups:
+  cg: { egress: [ { protocol: tcp, ports: 443, cidr: 198.18.2.0/24 }, { protocol: tcp, ports: 8443, cidr: 198.18.2.0/24 } ], ingress: [] }
+  srv: { ingress: [ { protocol: tcp, ports: 443, cidr: 198.18.1.0/24 }, { protocol: tcp, ports: 8443, cidr: 198.18.1.0/24 } ], egress: [] }
+  open:
+    ingress: [ { protocol: udp, ports: 53, cidr: 0.0.0.0/0 }, { protocol: all, cidr: 0.0.0.0/0 } ]
+    egress: [ { protocol: all, cidr: 0.0.0.0/0 } ]
+instances:
+  c: { subnet: sa, ip: 198.18.1.10, securityGroups: [cg] }
+  s: { subnet: sb, ip: 198.18.2.20, securityGroups: [srv] }
+  o: { subnet: sb, ip: 198.18.2.30, securityGroups: [open] }
+`;
+  it('[VPC-SGR] ENIs that track the flow count no rule for its later packets; an untracked receiver counts the rule that admits each one', () => {
+    const h = new Harness(yaml, { security: true });
+    const g = h.security!.sgHits;
+    const seg = (dst: string, flags: number) => ethIpv4Tcp({ srcMac: instanceMac('t', 'c'), dstMac: routerMac('t', 'sa'), src: C, dst, sport: 40000, dport: 443, flags, seq: 1, ack: 1 });
+    for (let i = 0; i < 3; i++) expect(to(h, h.run([{ port: h.port('c'), frame: seg(S, i === 0 ? TCP_SYN : TCP_ACK) }]))).toEqual(['s']);
+    expect([[...g.egress[h.port('c')]!], [...g.ingress[h.port('s')]!]]).toEqual([[1, 0], [1, 0]]);
+    // to o, whose all-open rules leave the flow untracked on its ENI: its rule 1 admits every packet
+    for (let i = 0; i < 3; i++) expect(to(h, h.run([{ port: h.port('c'), frame: seg('198.18.2.30', i === 0 ? TCP_SYN : TCP_ACK) }]))).toEqual(['o']);
+    expect([[...g.egress[h.port('c')]!], [...g.ingress[h.port('o')]!]]).toEqual([[2, 0], [0, 3]]);
+  });
+});
+
+describe('the decision cache over the whole connection table', () => {
+  const yaml = (max: number, saIn = '{ rule: 10, action: allow, protocol: all, cidr: 0.0.0.0/0 }', sbIn = 'allow') => `
+vpc: { name: t, cidr: 198.18.0.0/16 }
+subnets:
+  sa: { cidr: 198.18.1.0/24, networkAcl: na }
+  sb: { cidr: 198.18.2.0/24, networkAcl: nb }
+networkAcls:
+  na:
+    inbound: [ ${saIn} ]
+    outbound: [ { rule: 10, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
+  nb:
+    inbound: [ { rule: 10, action: ${sbIn}, protocol: all, cidr: 0.0.0.0/0 } ]
+    outbound: [ { rule: 10, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
+securityGroups:
+  cg: { ingress: [] }
+  srv: { ingress: [ { protocol: tcp, ports: 443, cidr: 198.18.1.0/24 } ], egress: [] }
+instances:
+  c: { subnet: sa, ip: 198.18.1.10, securityGroups: [cg] }
+  s: { subnet: sb, ip: 198.18.2.20, securityGroups: [srv] }
+conntrack: { max: ${max} }
+`;
+  it('[VPC-NACL] a flow in a reused table slot has its reply judged afresh, not by the decision cached for the slot\'s last flow', () => {
+    // sa admits replies to port 40000 only
+    const h = new Harness(yaml(1, '{ rule: 10, action: allow, protocol: tcp, ports: 40000, cidr: 0.0.0.0/0 }'), { security: true });
+    expect(to(h, h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_SYN) }]))).toEqual(['s']);
+    expect(to(h, h.run([{ port: h.port('s'), frame: tcpSC('s', TCP_SYN | TCP_ACK) }]))).toEqual(['c']);
+    // the flow idles out; the next one takes its slot
+    h.ct!.sweep(h.now + 10 * 86_400_000, 100, () => {});
+    expect(h.ct!.entries).toBe(0);
+    expect(to(h, h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_SYN, 40100) }]))).toEqual(['s']);
+    expect(h.run([{ port: h.port('s'), frame: tcpSC('s', TCP_SYN | TCP_ACK, 40100) }])).toHaveLength(0);
+    expect(h.drops(DropReason.Nacl)).toBe(1);
+  });
+
+  it('[VPC-FLX] every flow of a full table keeps its own decision and counts: refused on arrival, logged and counted where it was refused', () => {
+    const h = new Harness(yaml(2), { security: true, flowLogs: true });
+    for (const sport of [40000, 40001]) expect(to(h, h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_SYN, sport) }]))).toEqual(['s']);
+    for (const sport of [40000, 40001]) {
+      const ref = h.ct!.lookup(ip(C) | 0, ip(S) | 0, sport, 443, 6, 0);
+      expect(h.ct!.pool.packets[ref]).toBe(1);
+    }
+    h.reload(yaml(2, undefined, 'deny'));
+    h.flowLog!.drain(() => {});
+    for (let i = 0; i < 2; i++) for (const sport of [40000, 40001]) expect(h.run([{ port: h.port('c'), frame: tcpCS('c', TCP_ACK, sport) }])).toHaveLength(0);
+    expect(eniDrops(h, 's', DropReason.Nacl)).toBe(4);
+    const recs: string[] = [];
+    h.flowLog!.drain((eni, _s, _d, sport, _dp, _p, accept, packets) => recs.push(`${h.topo.instanceNames[eni]} ${sport} ${accept ? 'ACCEPT' : 'REJECT'} ${packets}`));
+    expect(recs.sort()).toEqual(['c 40000 ACCEPT 2', 'c 40001 ACCEPT 2', 's 40000 REJECT 2', 's 40001 REJECT 2']);
+  });
+});
