@@ -277,7 +277,7 @@ networkAcls:
     inbound: [ { rule: 60, action: deny, protocol: tcp, ports: 8443, cidr: 0.0.0.0/0 }, { rule: 70, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
     outbound: [ { rule: 10, action: allow, protocol: all, cidr: 0.0.0.0/0 } ]
 securityGroups:
-  ag: { egress: [ { protocol: tcp, ports: 5432, cidr: 198.18.2.0/24 }, { protocol: tcp, ports: 8443, cidr: 198.18.2.0/24 } ] }
+  ag: { egress: [ { protocol: tcp, ports: 5432, cidr: 198.18.2.0/24 }, { protocol: tcp, ports: 8443, cidr: 198.18.2.0/24 }, { protocol: tcp, ports: 9000, cidr: 198.18.2.0/24 } ] }
   bg: { ingress: [ { protocol: tcp, ports: 5432, cidr: 198.18.1.0/24 } ] }
 instances:
 ${first === 'a' ? `  a: { subnet: sa, ip: 198.18.1.10, securityGroups: [ag] }\n  b: { subnet: sb, ip: 198.18.2.20, securityGroups: [bg] }` : `  b: { subnet: sb, ip: 198.18.2.20, securityGroups: [bg] }\n  a: { subnet: sa, ip: 198.18.1.10, securityGroups: [ag] }`}
@@ -286,6 +286,7 @@ ${first === 'a' ? `  a: { subnet: sa, ip: 198.18.1.10, securityGroups: [ag] }\n 
     ['the sender\'s egress refuses it: its implicit deny, on a', 'allow', 22, { stage: 'sg-egress', by: { implicit: 'deny' }, instance: 'a' }, 'implicit'],
     ['the sender\'s subnet refuses it: its NACL and rule, on a', 'deny', 5432, { stage: 'nacl-outbound', by: { nacl: 'na', rule: 50 }, instance: 'a' }, 'na'],
     ['the receiver\'s subnet refuses it: its NACL and rule, on b', 'allow', 8443, { stage: 'nacl-inbound', by: { nacl: 'nb', rule: 60 }, instance: 'b' }, 'nb'],
+    ['the receiver\'s group refuses it: its implicit deny, on b', 'allow', 9000, { stage: 'sg-ingress', by: { implicit: 'deny' }, instance: 'b' }, 'implicit'],
   ] as const)('%s; nothing without a subscriber', (_t, naclOut, dport, want, owner) => {
     const h = new Harness(yaml(naclOut), { security: true, flowLogs: true });
     const { got, hub } = observe(h);
