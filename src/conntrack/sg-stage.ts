@@ -22,11 +22,9 @@
  * check off forwards it: A -> appliance -> B, or the reply returns another
  * way), the zone-0 entry does not own the crossing: each ENI is judged on
  * its own, with its own per-ENI entry in zone 1 + ENI, and the NACLs are
- * judged afresh. So every ENI's group and every crossing's NACL is evaluated
- * as AWS does, and an appliance cannot launder a connection.
+ * judged afresh: every ENI's group and every crossing's NACL as AWS evaluates them (no laundering by an appliance).
  *
- * Later fragments carry no ports: they follow their first fragment's verdict
- * (FragCache). Nothing here allocates per packet.
+ * Later fragments follow their first fragment's verdict (FragCache). Nothing here allocates per packet.
  */
 import type { CompiledPolicy } from '../control/compile.js';
 import { NO_MATCH } from '../acl/nacl-compile.js';
@@ -76,6 +74,7 @@ export class SecurityStage {
    * sets the sending instance (-1 for a frame from a gateway); a refusal at a
    * receiving ENI (its SG or its subnet's inbound NACL) moves it there.
    */
+  // Stryker disable next-line UnaryOperator: equivalent mutant: the data plane sets it at the start of every frame, before any read
   dropEni = -1;
   flowsAccepted = 0;
   flowsRejected = 0;
@@ -111,21 +110,21 @@ export class SecurityStage {
   // the crossing being judged
   private l4 = 0;
   /** [EC2-CT] flows through a NAT gateway are always tracked on the instance's ENI. */
-  // Stryker disable next-line BooleanLiteral: equivalent mutant: crossing() (and senderSide() for the middlebox flags) sets it before any read
+  // Stryker disable next-line BooleanLiteral: equivalent mutant: crossing() sets it before any read
   private forceTrack = false;
   /**
    * The packet was forwarded by an appliance (its source is not the sending
    * ENI's address): rules that reference a group do not match it at the
    * receiver ([VPC-SGR] middlebox note; SG_REFERENCES_NOT_PRESERVED).
    */
-  // Stryker disable next-line BooleanLiteral: equivalent mutant: crossing() (and senderSide() for the middlebox flags) sets it before any read
+  // Stryker disable next-line BooleanLiteral: equivalent mutant: crossing() sets it before any read (senderSide() judges no ingress)
   private viaMiddlebox = false;
   /**
    * The receiver is an appliance or NAT instance (the packet is not addressed
    * to it): the sender's egress rules that reference a group do not match
    * either, the group's members are not the next hop.
    */
-  // Stryker disable next-line BooleanLiteral: equivalent mutant: crossing() (and senderSide() for the middlebox flags) sets it before any read
+  // Stryker disable next-line BooleanLiteral: equivalent mutant: crossing() and senderSide() set it before any read
   private toMiddlebox = false;
 
   constructor(policy: CompiledPolicy, ct: Conntrack) {
@@ -167,8 +166,7 @@ export class SecurityStage {
    * (flows through a NAT gateway, [EC2-CT]).
    */
   crossing(pkt: Packet, S: number, sSub: number, R: number, rSub: number, nowMs: number, forceTrack: boolean): number {
-    // A later fragment follows its first fragment's verdict on this same crossing (each crossing of an
-    // appliance's path keeps its own).
+    // A later fragment follows its first fragment's verdict on this same crossing (each of an appliance's path keeps its own).
     if (pkt.fragOff !== 0) {
       return this.frags.allowed(pkt.src, pkt.dst, pkt.ipId, pkt.proto, nowMs, FragCache.leg(S, R)) ? DropReason.None : DropReason.Fragment;
     }
@@ -178,6 +176,7 @@ export class SecurityStage {
     // Towards a gateway or an appliance (the route is not local to the destination): egress group references do not match.
     this.toMiddlebox = R < 0 || pkt.dst !== instIp[R];
     const proto = pkt.proto;
+    // Stryker disable next-line ConditionalExpression: equivalent mutant: parseIpv4 leaves dport 0 for other protocols
     this.l4 = proto === PROTO_TCP || proto === PROTO_UDP || proto === PROTO_ICMP ? pkt.dport : 0;
     const ref = this.lookup(pkt, 0);
     let r: number;
@@ -219,6 +218,7 @@ export class SecurityStage {
         return DropReason.Sg;
       }
       egSlot = this.sgSlot;
+      // Stryker disable next-line ArithmeticOperator: equivalent mutant: SgCounter.EgressAllow is 0
       this.sgVerdicts[S * 4 + SgCounter.EgressAllow]++;
     }
     // 2./3. NACLs, only across a subnet boundary
@@ -275,6 +275,8 @@ export class SecurityStage {
     this.cacheNaclIn[ref] = nacl.inSlot;
     this.cacheEpoch[ref + 1] = 0;
     this.cacheAtReceiver[ref] = 0;
+    this.cacheSgOut[ref] = (tracked & FlowFlag.TrackedEgress) !== 0 ? -1 : egSlot;
+    this.cacheSgIn[ref] = (tracked & FlowFlag.TrackedIngress) !== 0 ? -1 : inSlot;
     this.ct.touch(ref, nowMs, len, pkt.tcpFlags());
     this.flowsAccepted++;
     if (this.events.active) emitAccepted(this.events, this.policy, pkt, S, egSlot, R, inSlot, tracked);
@@ -286,6 +288,7 @@ export class SecurityStage {
     const p = this.policy;
     const len = pkt.l3Len;
     let reason: number;
+    // Stryker disable next-line ConditionalExpression: equivalent mutant: the cache saves work; judged afresh under the same policy, the decision and counts are the same
     if (this.cacheEpoch[ref] === p.epoch) {
       // Cached decision: count the NACL rules that decide this packet, as if judged afresh.
       this.nacl.countCached(sSub, rSub, this.cacheNaclOut[ref], this.cacheNaclIn[ref]);
@@ -375,6 +378,7 @@ export class SecurityStage {
           this.reject(pkt, S, -1, len);
           return DropReason.Sg;
         }
+        // Stryker disable next-line ArithmeticOperator: equivalent mutant: SgCounter.EgressAllow is 0
         this.sgVerdicts[S * 4 + SgCounter.EgressAllow]++;
         egSlot = this.sgSlot;
         newS = this.forceTrack || !isUntrackedFlow(p.sgEgress[S], p.sgIngress[S], proto, l4);
@@ -457,7 +461,7 @@ export class SecurityStage {
   private egressAllows(S: number, addr: number, proto: number, l4: number): boolean {
     const set = this.policy.sgEgress[S];
     const m = this.toMiddlebox ? set.matchL4NoGroupRefs(addr, proto, l4) : set.matchL4(addr, proto, l4);
-    this.sgSlot = m === NO_MATCH ? -1 : m;
+    this.sgSlot = m;
     if (m === NO_MATCH) return false;
     this.sgHits.egress[S][m]++;
     return true;
@@ -475,14 +479,18 @@ export class SecurityStage {
   senderSide(pkt: Packet, S: number, sSub: number, rSub: number, local: boolean, nowMs: number): number {
     // The first fragment of a packet that ends here was dropped too: its later fragments have nothing to follow.
     if (pkt.fragOff !== 0) return DropReason.Fragment;
-    const p = this.policy;
     const proto = pkt.proto;
-    this.viaMiddlebox = S >= 0 && pkt.src !== p.topology.instIp[S];
     this.toMiddlebox = !local;
+    // Stryker disable next-line ConditionalExpression: equivalent mutant: parseIpv4 leaves dport 0 for other protocols
     const l4 = proto === PROTO_TCP || proto === PROTO_UDP || proto === PROTO_ICMP ? pkt.dport : 0;
     if (S >= 0) {
+      // S's tracking: the zone-0 entry, or S's own entry when the flow crosses other ENIs too (an appliance's path).
       const ref = this.lookup(pkt, 0);
-      const tracked = ref !== NO_FLOW && tracksAsSender(this.ct, ref, S);
+      let tracked = ref !== NO_FLOW && tracksAsSender(this.ct, ref, S);
+      if (!tracked) {
+        const refS = this.lookup(pkt, 1 + S);
+        tracked = refS !== NO_FLOW && tracksAsSender(this.ct, refS, S);
+      }
       if (!tracked && !this.egressAllows(S, pkt.dst, proto, l4)) {
         this.sgVerdicts[S * 4 + SgCounter.EgressDeny]++;
         if (this.events.active) emitFlow(this.events, pkt, VERDICT_REJECT, Stage.SgEgress, Code.SgRulesMismatch, S, -1, RULE_IMPLICIT, 0);
@@ -502,7 +510,7 @@ export class SecurityStage {
   private ingressAllows(R: number, addr: number, proto: number, l4: number): boolean {
     const set = this.policy.sgIngress[R];
     const m = this.viaMiddlebox ? set.matchL4NoGroupRefs(addr, proto, l4) : set.matchL4(addr, proto, l4);
-    this.sgSlot = m === NO_MATCH ? -1 : m;
+    this.sgSlot = m;
     if (m === NO_MATCH) return false;
     this.sgHits.ingress[R][m]++;
     return true;
@@ -526,23 +534,19 @@ export class SecurityStage {
     emitKnownDrop(this.events, this.policy, pkt, reason, atReceiver, atReceiver ? this.cacheNaclIn[ref] : this.cacheNaclOut[ref], S, sSub, R, rSub);
   }
 
-  // ---- flow logs: one record per ENI, direction and action (AWS: where it was dropped or would have arrived)
-
-  // S's records are egress (with the leg's traffic path), R's ingress.
+  // ---- flow logs: one record per ENI, direction and action (AWS: where it was dropped or would have arrived);
+  // S's records are egress (with the leg's traffic path), R's ingress. log() records nothing without a flow log.
 
   private accept(pkt: Packet, S: number, R: number, len: number): void {
-    if (this.flowLog === null) return;
     if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
     if (R >= 0) this.log(R, pkt, ACCEPT, len, FlowDir.Ingress);
   }
 
-  /** A new flow refused; the REJECT record goes on the ENI that refused it. */
+  /** A new flow refused: the REJECT record and the drop (dropEni) go on the ENI that refused it (the sender: dropEni already). */
   private reject(pkt: Packet, atSrc: number, atDst: number, len: number): void {
     this.flowsRejected++;
     if (atDst >= 0) this.dropEni = atDst;
-    else if (atSrc >= 0) this.dropEni = atSrc;
     this.deniedSources.add(pkt.src);
-    if (this.flowLog === null) return;
     if (atSrc >= 0) this.log(atSrc, pkt, REJECT, len, FlowDir.Egress);
     if (atDst >= 0) this.log(atDst, pkt, REJECT, len, FlowDir.Ingress);
   }
@@ -551,8 +555,6 @@ export class SecurityStage {
   private rejectKnown(pkt: Packet, atReceiver: number, S: number, R: number, len: number): void {
     this.deniedSources.add(pkt.src);
     if (atReceiver === 1 && R >= 0) this.dropEni = R;
-    else if (atReceiver === 0 && S >= 0) this.dropEni = S;
-    if (this.flowLog === null) return;
     if (atReceiver === 1) {
       // It left the sender's ENI and was refused on arrival.
       if (S >= 0) this.log(S, pkt, ACCEPT, len, FlowDir.Egress);
@@ -571,12 +573,11 @@ export class SecurityStage {
   }
 }
 
-/** The zone-0 entry was made by exactly this crossing (or it is its reply): S and R are its two ENIs. */
+/** The zone-0 entry was made by exactly this crossing (or it is its reply): S and R are its two ENIs (-1 is NO_INSTANCE). */
 function owns(ct: Conntrack, ref: number, S: number, R: number): boolean {
   const f = ref >>> 1;
   const e = ct.pool.egressInstance[f], i = ct.pool.ingressInstance[f];
-  const s = S < 0 ? NO_INSTANCE : S, r = R < 0 ? NO_INSTANCE : R;
-  return (ref & 1) === 0 ? e === s && i === r : e === r && i === s;
+  return (ref & 1) === 0 ? e === S && i === R : e === R && i === S;
 }
 
 /** ENI x tracks the flow of `ref` and sends this packet: it opened it (orig) or answers it (reply). */

@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { Harness } from '../../helpers/dp-harness.js';
 import { ethIpv4Icmp, ethIpv4Tcp, ethIpv4Udp, TCP_ACK, TCP_SYN } from '../../helpers/frames.js';
-import { DropReason } from '../../../src/pipeline/batch.js';
+import { DROP_REASON_COUNT, DropReason } from '../../../src/pipeline/batch.js';
 import { instanceMac, routerMac } from '../../../src/lab/names.js';
 import { SgCounter } from '../../../src/conntrack/sg-stage.js';
 
@@ -67,6 +67,11 @@ function records(h: Harness): Rec[] {
   h.flowLog!.drain((eni, src, dst, sport, dport, proto, accept, packets, bytes) =>
     out.push({ eni: h.topo.instanceNames[eni]!, src, dst, sport, dport, proto, action: accept ? 'ACCEPT' : 'REJECT', packets, bytes }));
   return out.sort((a, b) => a.eni.localeCompare(b.eni));
+}
+
+/** vpcd_eni_drops_total for one ENI and reason. */
+function eniDrops(h: Harness, name: string, reason: number): number {
+  return h.security!.eniDrops[h.port(name) * DROP_REASON_COUNT + reason]!;
 }
 
 function verdicts(h: Harness, name: string): number[] {
@@ -198,7 +203,8 @@ describe('security stage bookkeeping', () => {
 });
 
 // A -> appliance fw -> B (sa's route table sends sb through fw); B answers A directly.
-const LEGS = (o: { fwEgress?: string; bIngress?: string; sfOut?: string; sbIn?: string; extra?: string } = {}) => `
+// `first`: the instance listed first (index 0), so that an ENI's index 0 counts like any other on each leg.
+const LEGS = (o: { fwEgress?: string; bIngress?: string; sfOut?: string; sbIn?: string; extra?: string; first?: 'a' | 'fw' | 'b' } = {}) => `
 vpc: { name: t, cidr: 198.18.0.0/16 }
 subnets:
   sa: { cidr: 198.18.1.0/24, routeTable: via-fw }
@@ -220,14 +226,20 @@ securityGroups:
     egress: [ ${o.fwEgress ?? '{ protocol: all, cidr: 0.0.0.0/0 }'} ]
   b: { ingress: [ ${o.bIngress ?? '{ protocol: tcp, ports: 5432, cidr: 198.18.1.0/24 }'} ] }
 instances:
-  a: { subnet: sa, ip: 198.18.1.10, securityGroups: [a] }
-  fw: { subnet: sf, ip: 198.18.3.10, securityGroups: [fw], sourceDestCheck: false }
-  b: { subnet: sb, ip: 198.18.2.20, securityGroups: [b] }
+${legInstances(o.first ?? 'a')}
 ${o.extra ?? ''}
 `;
+function legInstances(first: 'a' | 'fw' | 'b'): string {
+  const lines: Record<string, string> = {
+    a: '  a: { subnet: sa, ip: 198.18.1.10, securityGroups: [a] }',
+    fw: '  fw: { subnet: sf, ip: 198.18.3.10, securityGroups: [fw], sourceDestCheck: false }',
+    b: '  b: { subnet: sb, ip: 198.18.2.20, securityGroups: [b] }',
+  };
+  return [first, ...['a', 'fw', 'b'].filter((n) => n !== first)].map((n) => lines[n]).join('\n');
+}
 const LA = '198.18.1.10', LB = '198.18.2.20';
 
-describe('security stage bookkeeping on an appliance\'s legs (each ENI judged on its own)', () => {
+describe.each(['a', 'fw', 'b'] as const)('security stage bookkeeping on an appliance\'s legs (each ENI judged on its own; %s is instance 0)', (first) => {
   const legSyn = (from: string, sub: string, sport = 40000) =>
     ethIpv4Tcp({ srcMac: instanceMac('t', from), dstMac: routerMac('t', sub), src: LA, dst: LB, sport, dport: 5432, flags: TCP_SYN, seq: 1, ack: 0 });
   const reply = (sport = 40000) =>
@@ -235,7 +247,7 @@ describe('security stage bookkeeping on an appliance\'s legs (each ENI judged on
   const acts = (h: Harness) => records(h).map((r) => `${r.eni} ${r.action}`);
 
   it('both legs admitted: verdicts per ENI, a per-ENI entry only where the ENI tracks, ACCEPT on each ENI of each leg; the direct reply needs no rule', () => {
-    const h = new Harness(LEGS(), { security: true, flowLogs: true });
+    const h = new Harness(LEGS({ first }), { security: true, flowLogs: true });
     expect(h.run([{ port: h.port('a'), frame: legSyn('a', 'sa') }]).map((f) => f.port)).toEqual([h.port('fw')]);
     expect(acts(h)).toEqual(['a ACCEPT', 'fw ACCEPT']);
     expect(h.ct!.entries).toBe(1);
@@ -262,7 +274,7 @@ describe('security stage bookkeeping on an appliance\'s legs (each ENI judged on
   });
 
   it("refused by the appliance's egress: EgressDeny on fw, REJECT on fw only, one flow rejected", () => {
-    const h = new Harness(LEGS({ fwEgress: '{ protocol: udp, ports: 53, cidr: 0.0.0.0/0 }' }), { security: true, flowLogs: true });
+    const h = new Harness(LEGS({ fwEgress: '{ protocol: udp, ports: 53, cidr: 0.0.0.0/0 }', first }), { security: true, flowLogs: true });
     h.run([{ port: h.port('a'), frame: legSyn('a', 'sa') }]);
     records(h);
     expect(h.run([{ port: h.port('fw'), frame: legSyn('fw', 'sf') }])).toHaveLength(0);
@@ -272,10 +284,11 @@ describe('security stage bookkeeping on an appliance\'s legs (each ENI judged on
     expect(h.security!.flowsRejected).toBe(1);
     expect(acts(h)).toEqual(['fw REJECT']);
     expect(h.security!.deniedSources.top(1)).toEqual([{ key: ip(LA), count: 1 }]);
+    expect([eniDrops(h, 'fw', DropReason.Sg), eniDrops(h, 'a', DropReason.Sg), eniDrops(h, 'b', DropReason.Sg)]).toEqual([1, 0, 0]);
   });
 
   it("refused by the receiver's ingress on the forwarded leg: IngressDeny on b, ACCEPT on fw, REJECT on b", () => {
-    const h = new Harness(LEGS({ bIngress: '{ protocol: tcp, ports: 22, cidr: 198.51.100.0/24 }' }), { security: true, flowLogs: true });
+    const h = new Harness(LEGS({ bIngress: '{ protocol: tcp, ports: 22, cidr: 198.51.100.0/24 }', first }), { security: true, flowLogs: true });
     h.run([{ port: h.port('a'), frame: legSyn('a', 'sa') }]);
     records(h);
     expect(h.run([{ port: h.port('fw'), frame: legSyn('fw', 'sf') }])).toHaveLength(0);
@@ -283,11 +296,12 @@ describe('security stage bookkeeping on an appliance\'s legs (each ENI judged on
     expect(verdicts(h, 'fw')).toEqual([1, 0, 1, 0]);
     expect(h.security!.flowsRejected).toBe(1);
     expect(acts(h)).toEqual(['b REJECT', 'fw ACCEPT']);
+    expect([eniDrops(h, 'fw', DropReason.Sg), eniDrops(h, 'a', DropReason.Sg), eniDrops(h, 'b', DropReason.Sg)]).toEqual([0, 0, 1]);
   });
 
   it("refused by a NACL on the forwarded leg: at the appliance's subnet REJECT on fw; at the receiver's, ACCEPT on fw and REJECT on b", () => {
-    for (const [o, want] of [[{ sfOut: 'deny' }, ['fw REJECT']], [{ sbIn: 'deny' }, ['b REJECT', 'fw ACCEPT']]] as const) {
-      const h = new Harness(LEGS(o), { security: true, flowLogs: true });
+    for (const [o, want, at] of [[{ sfOut: 'deny' }, ['fw REJECT'], 'fw'], [{ sbIn: 'deny' }, ['b REJECT', 'fw ACCEPT'], 'b']] as const) {
+      const h = new Harness(LEGS({ ...o, first }), { security: true, flowLogs: true });
       h.run([{ port: h.port('a'), frame: legSyn('a', 'sa') }]);
       records(h);
       expect(h.run([{ port: h.port('fw'), frame: legSyn('fw', 'sf') }])).toHaveLength(0);
@@ -295,11 +309,12 @@ describe('security stage bookkeeping on an appliance\'s legs (each ENI judged on
       expect(h.security!.flowsRejected).toBe(1);
       expect(acts(h)).toEqual(want);
       expect(h.ct!.entries).toBe(1);
+      expect(eniDrops(h, at, DropReason.Nacl)).toBe(1);
     }
   });
 
   it('the table full on the forwarded leg: the per-ENI entry is refused and counted, nothing is sent', () => {
-    const h = new Harness(LEGS({ extra: 'conntrack: { max: 1 }' }), { security: true, flowLogs: true });
+    const h = new Harness(LEGS({ extra: 'conntrack: { max: 1 }', first }), { security: true, flowLogs: true });
     expect(h.run([{ port: h.port('a'), frame: legSyn('a', 'sa') }])).toHaveLength(1);
     expect(h.run([{ port: h.port('fw'), frame: legSyn('fw', 'sf') }])).toHaveLength(0);
     expect(h.drops(DropReason.ConntrackFull)).toBe(1);
