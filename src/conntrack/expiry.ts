@@ -84,18 +84,10 @@ export class ExpiryLists {
     this.timeoutMs = Float64Array.from(timeoutMsByClass);
   }
 
-  get classCount(): number {
-    return this.head.length;
-  }
-
   /** Replace the timeouts (reload). Lists stay sorted: order is by lastSeen, not deadline. */
   setTimeouts(timeoutMsByClass: ArrayLike<number>): void {
     if (timeoutMsByClass.length !== this.timeoutMs.length) throw new RangeError('class count changed');
     this.timeoutMs.set(timeoutMsByClass);
-  }
-
-  timeoutOf(cls: number): number {
-    return this.timeoutMs[cls];
   }
 
   /** Monotonic ms at which `flow` expires if it stays idle; Infinity when in no list. */
@@ -153,11 +145,6 @@ export class ExpiryLists {
     this.prev[flow] = NIL;
     this.next[flow] = NIL;
     this.cls[flow] = NO_CLASS;
-  }
-
-  /** Oldest flow of a class (the next to expire), or -1. */
-  headOf(cls: number): number {
-    return this.head[cls];
   }
 
   /** Flows of one class from oldest to newest. Tests and diagnostics only (allocates). */

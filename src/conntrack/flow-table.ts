@@ -136,12 +136,6 @@ export class FlowKeyTable {
     return removed;
   }
 
-  /** Empties the table (control plane; O(capacity)). */
-  clear(): void {
-    this.refs.fill(NO_FLOW);
-    this.size = 0;
-  }
-
   /**
    * Longest probe distance over all stored keys (diagnostics and tests;
    * O(capacity)). 0 means every key sits in its home slot.
