@@ -290,3 +290,68 @@ describe('ICMP error quotes', () => {
     expect(pkt.readUInt16BE(28 + 24)).toBe(4000);
   });
 });
+
+/** A TCP segment from A to B whose correct checksum is 0: two payload bytes chosen to make the sum all ones. */
+function tcpWithZeroChecksum(): Buffer {
+  const probe = tcpSegment4(A, B, { sport: 40000, dport: 443, seq: 5, payload: Buffer.alloc(2) });
+  const c = probe.readUInt16BE(16);
+  const seg = tcpSegment4(A, B, { sport: 40000, dport: 443, seq: 5, payload: Buffer.from([c >> 8, c & 0xff]) });
+  expect(seg.readUInt16BE(16)).toBe(0);
+  return ipv4Packet({ src: A, dst: B, proto: 6, payload: seg });
+}
+
+describe('NAT rewrites: only UDP gives 0 a meaning, and only the message is summed', () => {
+  it('a TCP checksum of 0 is a real checksum: it is updated, and verifies after the rewrite', () => {
+    const pkt = tcpWithZeroChecksum();
+    expect(l4Valid(pkt)).toBe(true);
+    rewriteAddrPort(pkt, 0, 20, 6, 12, NEW, 4000, false);
+    expect(pkt.readUInt16BE(36)).not.toBe(0);
+    expect(l4Valid(pkt)).toBe(true);
+  });
+
+  it('a TCP checksum that computes to 0 stays 0, as a full recomputation gives it (0xFFFF is UDP\'s form only)', () => {
+    const base = ipv4Packet({ src: A, dst: B, proto: 6, payload: tcpSegment4(A, B, { sport: 40000, dport: 443, payload: Buffer.from('vpcd') }) });
+    let zero = -1;
+    for (let p = 0; p < 65536; p++) {
+      const pkt = Buffer.from(base);
+      rewriteAddrPort(pkt, 0, 20, 6, 12, NEW, p, false);
+      const c = pkt.readUInt16BE(36);
+      // a full computation is ~sum, and the sum is never 0 (the pseudo-header holds protocol 6)
+      expect(c, `port ${p}`).not.toBe(0xffff);
+      if (c === 0) zero = p;
+    }
+    expect(zero).toBeGreaterThanOrEqual(0);
+    const pkt = Buffer.from(base);
+    rewriteAddrPort(pkt, 0, 20, 6, 12, NEW, zero, false);
+    expect(l4Valid(pkt)).toBe(true);
+  });
+
+  it('a quoted TCP header whose checksum is 0 is updated like any other', () => {
+    const seg = tcpWithZeroChecksum();
+    const pkt = errorQuoting(seg);
+    expect(rewriteIcmpQuote(pkt, 20, pkt.length, 12, NEW, 4000)).toBe(true);
+    expect(pkt.readUInt16BE(48 + 16)).not.toBe(0);
+    expect(l4Valid(Buffer.from(pkt.subarray(28)))).toBe(true);
+  });
+
+  it('an error from a router on the way (its addresses are not the quoted ones): the quoted header checksum verifies for either address', () => {
+    const R = '198.18.0.1', C = '198.18.9.9';
+    const quote = ipv4Packet({ src: A, dst: B, proto: 17, payload: udpDatagram4(A, B, { sport: 5353, dport: 53 }) });
+    for (const addrOff of [12, 16]) {
+      // outer: from a router R to C (the caller may already have rewritten the outer destination)
+      const pkt = ipv4Packet({ src: R, dst: C, proto: 1, payload: icmpMessage({ type: 11, code: 0, rest: 0, payload: quote }) });
+      expect(rewriteIcmpQuote(pkt, 20, pkt.length, addrOff, NEW, 4000)).toBe(true);
+      expect(pkt.readUInt32BE(28 + addrOff)).toBe(NEW);
+      expect(refChecksum(pkt.subarray(28, 48)), `offset ${addrOff}`).toBe(0);
+      expect(l4Valid(Buffer.from(pkt.subarray(28)))).toBe(true);
+      expect(refChecksum(pkt.subarray(20))).toBe(0);
+    }
+  });
+
+  it('the ICMP checksum covers the message only, not the bytes after it in the buffer', () => {
+    const pkt = errorQuoting(ipv4Packet({ src: A, dst: B, proto: 17, payload: udpDatagram4(A, B, { sport: 5353, dport: 53 }) }));
+    const big = Buffer.concat([pkt, Buffer.alloc(pkt.length * 2, 0x5a)]); // e.g. the next frame of a batch
+    expect(rewriteIcmpQuote(big, 20, pkt.length, 12, NEW, 4000)).toBe(true);
+    expect(refChecksum(big.subarray(20, pkt.length))).toBe(0);
+  });
+});
