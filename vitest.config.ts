@@ -13,6 +13,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts', 'src/**/*.test.ts', 'test/fuzz/*.test.ts'],
+          setupFiles: ['test/helpers/property-setup.ts'],
           environment: 'node',
           testTimeout: 30_000,
         },

@@ -7,6 +7,7 @@ const include = (JSON.parse(process.env.MUTATE_TESTS ?? '["test/unit/**/*.test.t
 export default defineConfig({
   test: {
     include,
+    setupFiles: ['test/helpers/property-setup.ts'],
     environment: 'node',
     testTimeout: 60_000,
   },

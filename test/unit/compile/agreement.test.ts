@@ -238,7 +238,7 @@ describe('compiled policy agrees with the reference evaluator', () => {
           }
         });
       }
-    }), seed, NUM_RUNS);
+    }), NUM_RUNS, seed);
     counts.print('compiled vs reference: cases per category');
     // every kind of case the generators are meant to produce occurred (at 400 configurations each is
     // far above zero for any seed: the rarest, an allowed flow that a middlebox loses, is ~1 in 40)

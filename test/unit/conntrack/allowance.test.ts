@@ -190,6 +190,6 @@ describe('per-ENI tracked-connection allowance', () => {
         expect(Array.from(c.allowanceExceededPerEni)).toEqual(exceeded);
         expect(c.entries).toBe(live.size);
       }
-    }), 0xa1, 200);
+    }), 200);
   });
 });

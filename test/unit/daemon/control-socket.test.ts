@@ -44,7 +44,7 @@ describe('control wire format', () => {
       } catch (e) {
         return e instanceof WireError;
       }
-    }), seed, 2000);
+    }), 2000, seed);
   });
 });
 

@@ -55,7 +55,7 @@ describe('PairCounts', () => {
         }
         expect(t.refused).toBe(refused);
         expect(t.underflows).toBe(underflows);
-      }), 0x5a17, 300);
+      }), 300);
   });
 
   it('same-home keys under the table seed: at most PAIR_MAX_PROBE of them fit, every call stays within the window', () => {

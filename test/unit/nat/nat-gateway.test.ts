@@ -125,6 +125,6 @@ describe('NAT gateway destination counts', () => {
         }
       }
       expect(nat.destinations.underflows).toBe(0);
-    }), 0xa7, 200);
+    }), 200);
   });
 });

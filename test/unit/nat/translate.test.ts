@@ -38,7 +38,7 @@ describe('NAT header rewrites keep checksums exact', () => {
         expect(pkt.readUInt32BE(rewriteSrc ? 12 : 16)).toBe(newAddr >>> 0);
         const portAt = proto === 1 ? 24 : rewriteSrc ? 20 : 22;
         expect(pkt.readUInt16BE(portAt)).toBe(newPort);
-      }), { numRuns: 2000, seed: 5508 });
+      }), { numRuns: 2000 });
   });
 
   it('a partial (NEEDS_CSUM) pseudo-header sum stays the pseudo-header sum of the new addresses', () => {
@@ -56,7 +56,7 @@ describe('NAT header rewrites keep checksums exact', () => {
       pkt.writeUInt16BE(pseudo(pkt), co); // what the kernel leaves in the field with NEEDS_CSUM
       rewriteAddrPort(pkt, 0, 20, proto, 12, newAddr >>> 0, 4000, true);
       expect(pkt.readUInt16BE(co)).toBe(pseudo(pkt));
-    }), { numRuns: 1000, seed: 1624 });
+    }), { numRuns: 1000 });
   });
 
   it('rewrites the quoted packet of an ICMP error and recomputes the ICMP checksum', () => {
@@ -77,7 +77,7 @@ describe('NAT header rewrites keep checksums exact', () => {
         const qi = Buffer.from(pkt.subarray(28));
         expect(l4Valid(Buffer.concat([qi, Buffer.alloc(0)]).subarray(0, 28).length === 28 ? fixLen(qi) : qi)).toBe(true);
       }
-    }), { numRuns: 1000, seed: 792 });
+    }), { numRuns: 1000 });
   });
 });
 

@@ -251,7 +251,7 @@ describe('NeighborTable', () => {
         expect(t.lastProbes).toBeLessThanOrEqual(NEIGHBOR_MAX_PROBE);
       }
       expect(t.evicted).toBe(0);
-    }), 0x4e1, 300);
+    }), 300);
   });
 
   it('never answers a wrong MAC under eviction and churn (property)', () => {
@@ -289,6 +289,6 @@ describe('NeighborTable', () => {
         }
         expect(t.lastProbes).toBeLessThanOrEqual(NEIGHBOR_MAX_PROBE);
       }
-    }), 0x4e2, 200);
+    }), 200);
   });
 });
