@@ -262,25 +262,27 @@ describe('NAT gateway saved state refused', () => {
     o.setInt32(16 + n * 12, 1, true);
     return out;
   }
-  const cases: [string, Uint8Array, RegExp, number?][] = [
-    ['shorter than its header', new Uint8Array(7), /truncated/],
-    ['a port cursor below 1024', saved((dv) => dv.setUint32(0, 1023, true)), /bad header/],
-    ['a port cursor above 65535', saved((dv) => dv.setUint32(0, 65_536, true)), /bad header/],
-    ['more destinations than sessions it can hold', saved(() => {}), /bad header/, 1],
-    ['destinations past its end', saved((dv) => dv.setUint32(4, 40, true)), /bad header/],
-    ['a session translated to another address', saved((dv, rec) => dv.setUint32(rec(1) + 40, ipToU32('198.18.1.6'), true)), /not one of this gateway's/],
-    ['a session whose answers go to another address', saved((dv, rec) => dv.setInt32(rec(0) + 20, ipToU32('198.18.1.6') | 0, true)), /not one of this gateway's/],
-    ['a session on port 0 (no port)', saved((dv, rec) => {
+  // The states are made inside each test: a state that cannot be made fails that test, not the file's collection.
+  const cases: [string, () => Uint8Array, RegExp, number?][] = [
+    ['shorter than its header', () => new Uint8Array(7), /truncated/],
+    ['a port cursor below 1024', () => saved((dv) => dv.setUint32(0, 1023, true)), /bad header/],
+    ['a port cursor above 65535', () => saved((dv) => dv.setUint32(0, 65_536, true)), /bad header/],
+    ['more destinations than sessions it can hold', () => saved(() => {}), /bad header/, 1],
+    ['destinations past its end', () => saved((dv) => dv.setUint32(4, 40, true)), /bad header/],
+    ['a session translated to another address', () => saved((dv, rec) => dv.setUint32(rec(1) + 40, ipToU32('198.18.1.6'), true)), /not one of this gateway's/],
+    ['a session whose answers go to another address', () => saved((dv, rec) => dv.setInt32(rec(0) + 20, ipToU32('198.18.1.6') | 0, true)), /not one of this gateway's/],
+    ['a session on port 0 (no port)', () => saved((dv, rec) => {
       const r = recOf(dv, rec, UDP);
       dv.setUint16(r + 44, 0, true);
       dv.setInt32(r + 24, 53 << 16, true);
     }), /not one of this gateway's/],
-    ['a session whose answers come to another port than its own', saved((dv, rec) => dv.setUint16(rec(1) + 44, dv.getUint16(rec(1) + 44, true) ^ 1, true)), /not one of this gateway's/],
-    ['a destination count for another destination than the session\'s', saved((dv) => dv.setInt32(8 + 1 * 12 + 4, (80 << 8) | TCP, true)), /counts do not match/],
-    ['a destination count with no session', extraDestination(), /counts do not match/],
+    ['a session whose answers come to another port than its own', () => saved((dv, rec) => dv.setUint16(rec(1) + 44, dv.getUint16(rec(1) + 44, true) ^ 1, true)), /not one of this gateway's/],
+    ['a destination count for another destination than the session\'s', () => saved((dv) => dv.setInt32(8 + 1 * 12 + 4, (80 << 8) | TCP, true)), /counts do not match/],
+    ['a destination count with no session', () => extraDestination(), /counts do not match/],
   ];
-  for (const [what, bytes, msg, maxSessions] of cases) {
+  for (const [what, make, msg, maxSessions] of cases) {
     it(`${what}: SavedStateError, the gateway stays empty`, () => {
+      const bytes = make();
       const b = gateway(maxSessions === undefined ? {} : { maxSessions });
       expect(() => b.restore(bytes, 0)).toThrow(SavedStateError);
       expect(() => b.restore(bytes, 0)).toThrow(msg);
@@ -315,5 +317,83 @@ describe('NAT gateway saved state refused', () => {
     const b = gateway({ maxSessions: 16 });
     expect(b.restore(a.serialize(1_000), 0)).toBe(16);
     expect(b.destinations.size).toBe(16);
+  });
+});
+
+describe('NAT gateway: ports, keys and tables at their edges', () => {
+  it('a fresh gateway\'s saved state restores: its random port cursor is always in 1024-65535', () => {
+    for (let i = 0; i < 64; i++) expect(gateway().restore(gateway().serialize(0), 0)).toBe(0);
+  });
+
+  it('after port 65535 is taken the saved cursor is 1024, and the state restores', () => {
+    const nat = withCursor(65_535);
+    expect(nat.sessions.pool.natPort[nat.create(INSIDE, FAR, 40_000, 443, TCP, 1_000)]).toBe(65_535);
+    const bytes = nat.serialize(1_000);
+    expect(new DataView(bytes.buffer).getUint32(0, true)).toBe(1024);
+    expect(gateway().restore(bytes, 0)).toBe(1);
+  });
+
+  it('an ICMP identifier in use for a destination is skipped for another host\'s query to it', () => {
+    const nat = withCursor(3000);
+    const first = nat.create(INSIDE, FAR, 7, 8 << 8, ICMP, 1_000);
+    expect(nat.sessions.pool.natPort[first]).toBe(3000);
+    const saved = nat.serialize(1_000);
+    new DataView(saved.buffer).setUint32(0, 3000, true); // the cursor back on the identifier in use
+    const b = gateway();
+    b.restore(saved, 1_000);
+    const second = b.create(INSIDE + 1, FAR, 7, 8 << 8, ICMP, 1_000);
+    expect(second).toBeGreaterThanOrEqual(0);
+    expect(b.sessions.pool.natPort[second]).toBe(3001);
+    // each answer finds its own session
+    expect(b.lookupOutside(FAR, 3001, 0, ICMP)).toBe(second * 2 + 1);
+    expect(b.lookupOutside(FAR, 3000, 0, ICMP) >>> 1).not.toBe(second);
+  });
+
+  it('an ICMP message that is no query (parameter problem, pointer in its identifier bytes) finds the session it opened', () => {
+    const nat = gateway();
+    const f = nat.create(INSIDE, FAR, 0x1400, 12 << 8, ICMP, 1_000);
+    expect(f).toBeGreaterThanOrEqual(0);
+    expect(nat.lookupInside(INSIDE, FAR, 0x1400, 12 << 8, ICMP)).toBe(f * 2);
+    expect(nat.lookupInside(INSIDE, FAR, 0, 12 << 8, ICMP)).toBe(f * 2);
+    expect(nat.lookupInside(INSIDE, FAR, 0x1400, 3 << 8, ICMP)).toBe(NO_FLOW);
+  });
+
+  it('a destination whose count finds no slot in its probe window: the session is refused (PacketsDropped), none is made', () => {
+    // 65 destinations whose count slot is the same one in a gateway seeded 0x5e55 with room for 128 sessions (256 slots, 64 probes)
+    const pp = (53 << 8) | UDP;
+    const dsts: number[] = [];
+    for (let d = FAR; dsts.length < 65; d++) if ((hash2(d, pp, 0x5e55) & 255) === 0) dsts.push(d);
+    const nat = gateway({ maxSessions: 128 });
+    for (const d of dsts.slice(0, 64)) expect(nat.create(INSIDE, d, 5353, 53, UDP, 1_000)).toBeGreaterThanOrEqual(0);
+    const dropped = nat.counters[NatCounter.PacketsDropped];
+    expect(nat.create(INSIDE, dsts[64]!, 5353, 53, UDP, 1_000)).toBe(-2);
+    expect(nat.counters[NatCounter.PacketsDropped] - dropped).toBe(1);
+    expect(nat.sessions.entries).toBe(64);
+    expect(nat.lookupInside(INSIDE, dsts[64]!, 5353, 53, UDP)).toBe(NO_FLOW);
+    expect(nat.counters[NatCounter.ConnectionAttempts]).toBe(64);
+  });
+
+  it('a state with more sessions than this gateway holds is refused by the flow section\'s own check, the gateway stays empty', () => {
+    const a = gateway({ maxSessions: 16 });
+    for (let i = 0; i < 16; i++) expect(a.create(INSIDE, FAR, 40_000 + i, 443, TCP, 1_000)).toBeGreaterThanOrEqual(0);
+    const b = gateway({ maxSessions: 8 });
+    expect(() => b.restore(a.serialize(1_000), 0)).toThrow(/16 flows saved, the table holds 8/);
+    expect(b.sessions.entries).toBe(0);
+    expect(b.destinations.size).toBe(0);
+  });
+
+  it('the hash seed given is the one used: two gateways with one seed and one history save the same bytes', () => {
+    // the per-destination counts are saved in their table's slot order, which the seed decides
+    const start = gateway().serialize(0);
+    new DataView(start.buffer).setUint32(0, 5000, true);
+    const run = (seed: number) => {
+      const nat = new NatGatewayState('nat-a', { ip: GW, publicIp: 0, subnet: 0, isPublic: true, maxPerDestination: 10, idleTimeout: 350, maxSessions: 64, seed });
+      nat.restore(start, 0);
+      for (let i = 0; i < 24; i++) nat.create(INSIDE, FAR + i * 7, 5353, 53, UDP, 1_000);
+      return Buffer.from(nat.serialize(1_000)).toString('hex');
+    };
+    expect(run(11)).toBe(run(11));
+    expect(run(12)).toBe(run(12));
+    expect(run(11)).not.toBe(run(12));
   });
 });
