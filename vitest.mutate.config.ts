@@ -8,6 +8,8 @@ export default defineConfig({
   test: {
     include,
     setupFiles: ['test/helpers/property-setup.ts'],
+    // Stryker reads results from vitest's state; this reporter makes a file that failed to load one failed test.
+    reporters: ['default', './test/helpers/mutation-reporter.ts'],
     environment: 'node',
     testTimeout: 60_000,
   },

@@ -75,6 +75,27 @@ function score(report) {
   return rows;
 }
 
+// Stryker 9.5's vitest setup file reads the suite's `meta` from the first
+// argument of its afterAll hooks, which vitest 4.1 refuses ("The afterAll hook
+// uses fixtures..."): every test file then ends in a hook error, no per-test
+// coverage reaches Stryker (so every mutant runs every test of its group, and
+// static or uncovered mutants cannot be told apart) and the hit limit that
+// catches endless loops is never read. Stryker 9.6 passes the suite as the
+// second argument; its dependencies do not all resolve from the registry
+// today, so the same change is made here to the installed file (idempotent).
+function patchStrykerSetup() {
+  const setup = join(root, 'node_modules/@stryker-mutator/vitest-runner/dist/src/stryker-setup.js');
+  const src = readFileSync(setup, 'utf8');
+  const fixed = src
+    .replace(/afterAll\(\(\{ meta \}\) => \{\n(\s*)meta\.hitCount = ns\.hitCount;/, 'afterAll(({}, suite) => {\n$1suite.meta.hitCount = ns.hitCount;')
+    .replace(/afterAll\(\(\{ meta \}\) => \{\n(\s*)meta\.mutantCoverage = ns\.mutantCoverage;/, 'afterAll(({}, suite) => {\n$1suite.meta.mutantCoverage = ns.mutantCoverage;');
+  if (fixed !== src) {
+    writeFileSync(setup, fixed);
+    console.log('mutate: Stryker vitest setup: afterAll hooks take the suite as their second argument (vitest 4.1)');
+  }
+  if (/afterAll\(\(\{ meta \}\)/.test(fixed)) throw new Error(`mutate: ${setup}: an afterAll hook still reads meta from its first argument`);
+}
+
 const args = process.argv.slice(2);
 const unknown = args.filter((g) => !(g in GROUPS));
 if (unknown.length > 0) {
@@ -82,6 +103,7 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 const groups = args.length > 0 ? args : Object.keys(GROUPS);
+patchStrykerSetup();
 mkdirSync(join(root, 'reports/mutation'), { recursive: true });
 const all = [];
 let failed = false;
