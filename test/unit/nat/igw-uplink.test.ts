@@ -283,3 +283,66 @@ describe('internet gateway: the uplink next hop', () => {
   });
 });
 
+
+describe('internet gateway: the edges of its frames', () => {
+  it('an ARP reply whose Ethernet source differs from its sender MAC teaches the sender MAC', () => {
+    const h = mk();
+    h.run([{ port: h.port('web'), frame: toNet('203.0.113.99') }]);
+    const reply = arpReply({ srcMac: PEER, dstMac: UPLINK, spa: '203.0.113.99', tpa: PUB });
+    reply.set(Buffer.from(OTHER.split(':').map((x) => parseInt(x, 16))), 6); // a bridge or proxy in front of it
+    const out = h.run([{ port: h.uplinkPort, frame: reply }]);
+    expect(out.map((f) => formatMac(f.frame, 0))).toEqual([PEER]);
+  });
+
+  it('every ARP request of a batch is answered at its own length, wherever it sits in the batch', () => {
+    const h = mk();
+    const reqs = [54, 60, 64].map((padTo) => arpRequest({ srcMac: PEER, spa: '203.0.113.99', tpa: PUB, ...(padTo === 54 ? {} : { padTo }) }));
+    const out = h.run(reqs.map((frame) => ({ port: h.uplinkPort, frame })));
+    expect(out.map((f) => f.frame.length)).toEqual(reqs.map((r) => r.length));
+    expect(out.every((f) => f.frame.readUInt16BE(20) === 2)).toBe(true);
+  });
+
+  it('a next hop answering again after its frames went out sends nothing more (its freed queue slots stay free)', () => {
+    const h = mk();
+    h.run([{ port: h.port('web'), frame: toNet('203.0.113.99', 6001) }, { port: h.port('web'), frame: toNet('203.0.113.98', 6002) }]);
+    expect(h.dp.neighbors.pendingCount).toBe(2);
+    const reply = () => h.run([{ port: h.uplinkPort, frame: arpReply({ srcMac: PEER, dstMac: UPLINK, spa: '203.0.113.99', tpa: PUB }) }]);
+    expect(reply()).toHaveLength(1);
+    expect(h.dp.neighbors.pendingCount).toBe(1);
+    // 203.0.113.98's frame still waits, so the release looks at the queue again
+    expect(reply()).toHaveLength(0);
+    expect(h.dp.neighbors.pendingCount).toBe(1);
+  });
+
+  it('an ICMP error an instance sends out: the quote\'s destination becomes the public address, its ports stay', () => {
+    const h = new Harness(VPC, { security: true, uplink: true, neighbors: ['198.51.100.7'] });
+    const quoted = ethIpv4Udp({ srcMac: PEER, dstMac: UPLINK, src: '198.51.100.7', dst: WEB, sport: 40_000, dport: 5353, payload: Buffer.alloc(4) }).subarray(14, 14 + 28);
+    const err = ethIpv4Icmp({ srcMac: instanceMac('t', 'web'), dstMac: routerMac('t', 'pub'), src: WEB, dst: '198.51.100.7', type: 3, code: 3, payload: quoted });
+    const out = h.run([{ port: h.port('web'), frame: err }]);
+    expect(out.map((f) => f.port)).toEqual([h.uplinkPort]);
+    const ip = ipv4Of(out[0]!.frame);
+    expect(ip.readUInt32BE(12)).toBe(ipToU32(PUB));
+    const q = ip.subarray(28);
+    expect(q.readUInt32BE(16)).toBe(ipToU32(PUB));
+    expect([q.readUInt16BE(20), q.readUInt16BE(22)]).toEqual([40_000, 5353]);
+    expect(refChecksum(ip.subarray(20))).toBe(0);
+  });
+
+  it('an uplink on port 0 sends datagrams; without a scratch slot none is sent; the EtherType is written, not assumed', () => {
+    const g = new InternetGateway(new Ports(new Counters(), 1));
+    g.port = 0;
+    const b = new PacketBatch(4, 2048, 2, 512);
+    b.arena.fill(0xff);
+    b.reset();
+    expect(g.sendUdp(b, ipToU32(PUB) | 0, 500, ipToU32('198.51.100.7') | 0, 4500, Buffer.alloc(10), 0)).toBe(true);
+    // no neighbour yet: an ARP request went out and the datagram waits
+    expect(b.txCount).toBe(1);
+    expect(g.neighbors.pendingCount).toBe(1);
+    const held = g.neighbors.pendingData.subarray(0, 14 + 20 + 8 + 10);
+    expect(Buffer.from(held).readUInt16BE(12)).toBe(0x0800);
+    expect(b.takeScratch()).toBe(-1); // both scratch slots used (the datagram, the ARP request)
+    expect(g.sendUdp(b, ipToU32(PUB) | 0, 500, ipToU32('198.51.100.7') | 0, 4500, Buffer.alloc(10), 0)).toBe(false);
+    expect(b.txCount).toBe(1);
+    expect(g.neighbors.pendingCount).toBe(1);
+  });
+});
