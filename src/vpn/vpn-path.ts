@@ -72,6 +72,7 @@ export class VpnPath {
     conns.forEach((c, i) => {
       this.netStart[i] = nets.length;
       // Full tunnel (cgw, splitTunnel false): every destination goes through it.
+      // Stryker disable next-line ConditionalExpression: equivalent (true): a vgw connection without splitTunnel already has remoteNetworks [0.0.0.0/0] from the configuration's normalisation
       const list = c.role === 'cgw' && !c.splitTunnel ? ['0.0.0.0/0'] : c.remoteNetworks;
       for (const n of list) {
         if (n.includes(':')) continue;
@@ -111,12 +112,15 @@ export class VpnPath {
   /** The connection whose remote networks hold `dst` (most specific match), skipping `except`; -1 if none. */
   connectionFor(dst: number, except: number): number {
     let best = -1, bestMask = -1;
+    // Stryker disable next-line EqualityOperator: equivalent (c <= length): the extra connection has no networks (netStart/netCount undefined)
     for (let c = 0; c < this.connNames.length; c++) {
       if (c === except) continue;
       const end = this.netStart[c] + this.netCount[c];
       for (let i = this.netStart[c]; i < end; i++) {
         const m = this.netMask[i];
+        // Stryker disable next-line EqualityOperator: equivalent (m > bestMask): on a tie best is already set (a mask is >= 0 > the initial -1), and bestMask keeps its value
         if (((dst & m) >>> 0) === this.netAddr[i] && m >= bestMask) {
+          // Stryker disable next-line ConditionalExpression: equivalent (best < 0 -> false): the first match always has m > -1
           if (m > bestMask || best < 0) best = c;
           bestMask = m;
         }
@@ -146,6 +150,7 @@ export class VpnPath {
 
   /** True when dst is one of the tunnels' peer addresses (never sent into a tunnel). */
   isPeer(dst: number): boolean {
+    // Stryker disable next-line EqualityOperator: equivalent (t <= length): tunPeer[length] is undefined, never an address
     for (let t = 0; t < this.tunPeer.length; t++) if (this.tunPeer[t] === (dst | 0)) return true;
     return false;
   }
