@@ -1,0 +1,178 @@
+/**
+ * VPN forwarding on the WAN side (src/vpn/tunnel-forward.ts), without the
+ * rest of the data plane: which addresses are ours, the MSS a connection's
+ * active tunnel leaves, and what fromWan() makes of UDP to a WAN address:
+ * IKE (port 500, or 4500 with the non-ESP marker) punted to the control
+ * plane as a copy, at most MAX_PUNTS_PER_BATCH per batch; NAT keepalives
+ * consumed; ESP decrypted in place (the inner packet right behind the
+ * Ethernet header, counted on its tunnel, offload metadata cleared); every
+ * refusal with its own reason. Real frames; the ESP engine is a stand-in
+ * (the real one has its own tests in test/unit/ipsec).
+ */
+import { describe, expect, it } from 'vitest';
+import { MAX_PUNTS_PER_BATCH, TunnelForward } from '../../../src/vpn/tunnel-forward.js';
+import { VpnCounter, VpnPath, type TunnelCrypto } from '../../../src/vpn/vpn-path.js';
+import type { VpcConfig } from '../../../src/control/config-types.js';
+import { InternetGateway } from '../../../src/nat/igw.js';
+import { Ports } from '../../../src/pipeline/ports.js';
+import { Counters } from '../../../src/pipeline/counters.js';
+import { DropReason, VNET_HDR_LEN } from '../../../src/pipeline/batch.js';
+import { Packet } from '../../../src/pipeline/packet.js';
+import { EspError } from '../../../src/ipsec/esp.js';
+import { ethIpv4Udp, ipv4Packet, udpDatagram4 } from '../../helpers/frames.js';
+import { ipToU32 } from '../../../src/wire/addr.js';
+
+const WAN = '198.51.100.2', WAN2 = '198.51.100.3', PEER = '198.51.100.10';
+const ip = (s: string): number => ipToU32(s) | 0;
+
+function vpnPath(): VpnPath {
+  return new VpnPath({
+    customerGateway: { wan: { ip: WAN } },
+    vpnConnections: new Map<string, unknown>([
+      ['site', { name: 'site', role: 'cgw', splitTunnel: true, remoteNetworks: ['198.19.0.0/16'], tunnels: [{ peer: PEER }, { peer: '198.51.100.11', local: WAN2 }] }],
+      ['other', { name: 'other', role: 'cgw', splitTunnel: true, remoteNetworks: ['198.20.0.0/16'], tunnels: [{ peer: '198.51.100.12' }] }],
+    ]),
+  } as unknown as VpcConfig);
+}
+
+/** A stand-in ESP engine: decrypt() writes `inner` at the output offset, or returns `code`. */
+function engine(o: { mtu?: number; inner?: Buffer; code?: number; tunnel?: number } = {}): TunnelCrypto & { calls: number[][] } {
+  return {
+    calls: [],
+    lastTunnel: 0,
+    encrypt() { return -1; },
+    decrypt(buf, espOff, espLen, out, outOff) {
+      this.calls.push([espOff, espLen, outOff]);
+      if (o.code !== undefined) return o.code;
+      this.lastTunnel = o.tunnel ?? 0;
+      out.set(o.inner!, outOff);
+      return o.inner!.length;
+    },
+    innerMtu() { return o.mtu ?? 1438; },
+    hasOutbound() { return true; },
+  };
+}
+
+function forward(vpn: VpnPath | null = vpnPath()): TunnelForward {
+  const f = new TunnelForward(new Ports(new Counters(), 1), new InternetGateway(new Ports(new Counters(), 1)));
+  f.vpn = vpn;
+  return f;
+}
+
+/** A UDP datagram from the peer to a WAN address, parsed as the data plane parses it (optionally behind a vnet header). */
+function wanPacket(dport: number, payload: Buffer, vnet = false, sport = dport): Packet {
+  const frame = ethIpv4Udp({ srcMac: '02:00:00:00:00:99', dstMac: '02:76:75:70:6c:6b', src: PEER, dst: WAN, sport, dport, payload });
+  const buf = Buffer.concat([Buffer.alloc(vnet ? VNET_HDR_LEN : 0, 0xaa), frame, Buffer.alloc(64)]);
+  const p = new Packet();
+  expect(p.begin(buf, 0, 0, buf.length - 64, vnet)).toBe(0x0800);
+  expect(p.parseIpv4(buf.length - 64)).toBe(DropReason.None);
+  return p;
+}
+
+describe('tunnel forwarding: our addresses and the MSS', () => {
+  it('isWanAddr: the tunnels\' local addresses (own or the customer gateway\'s); nothing without a VPN', () => {
+    const f = forward();
+    expect([f.isWanAddr(ip(WAN)), f.isWanAddr(ip(WAN2)), f.isWanAddr(ip(PEER)), f.isWanAddr(ip('198.51.100.4'))]).toEqual([true, true, false, false]);
+    expect(forward(null).isWanAddr(ip(WAN))).toBe(false);
+  });
+
+  it('mss: the active tunnel\'s inner MTU less 40 bytes of headers; 1400 - 40 when no tunnel is active', () => {
+    const vpn = vpnPath();
+    const f = forward(vpn);
+    expect(f.mss(0)).toBe(1360); // no ESP engine
+    vpn.crypto = engine({ mtu: 1418 });
+    expect(f.mss(0)).toBe(1360); // no tunnel up
+    vpn.tunUp[1] = 1;
+    expect(f.mss(0)).toBe(1378);
+    expect(f.mss(1)).toBe(1360);
+  });
+});
+
+describe('tunnel forwarding: UDP to a WAN address', () => {
+  it('IKE on port 500 is punted as a copy with its addresses and ports; nothing is forwarded', () => {
+    const f = forward();
+    const ike = Buffer.from(Array.from({ length: 40 }, (_, i) => i + 1));
+    const p = wanPacket(500, ike, false, 501);
+    expect(f.fromWan(p)).toBe(DropReason.None);
+    expect(f.tunnel).toBe(-1);
+    expect(f.punts).toHaveLength(1);
+    const d = f.punts[0]!;
+    expect([d.local, d.localPort, d.from, d.fromPort]).toEqual([ip(WAN), 500, ip(PEER), 501]);
+    expect(d.bytes).toEqual(ike);
+    p.buf.fill(0); // a copy: the frame's buffer is reused by the next batch
+    expect(d.bytes).toEqual(ike);
+  });
+
+  it('IKE on port 4500 behind the non-ESP marker is punted whole (marker included)', () => {
+    const f = forward();
+    const ike = Buffer.concat([Buffer.alloc(4), Buffer.alloc(28, 7)]);
+    expect(f.fromWan(wanPacket(4500, ike))).toBe(DropReason.None);
+    expect(f.punts.map((d) => [d.localPort, d.bytes.length])).toEqual([[4500, 32]]);
+  });
+
+  it(`at most ${MAX_PUNTS_PER_BATCH} datagrams are punted per batch; the next is punt_overflow`, () => {
+    const f = forward();
+    const p = wanPacket(500, Buffer.alloc(28, 1));
+    for (let i = 0; i < MAX_PUNTS_PER_BATCH; i++) expect(f.fromWan(p)).toBe(DropReason.None);
+    expect(f.fromWan(p)).toBe(DropReason.PuntOverflow);
+    expect(f.punts).toHaveLength(MAX_PUNTS_PER_BATCH);
+    expect(MAX_PUNTS_PER_BATCH).toBe(64);
+  });
+
+  it('an empty datagram to port 500 is malformed; so is a payload on 4500 that is neither keepalive, IKE nor ESP', () => {
+    const f = forward();
+    expect(f.fromWan(wanPacket(500, Buffer.alloc(0)))).toBe(DropReason.Malformed);
+    expect(f.fromWan(wanPacket(4500, Buffer.from([1, 2, 3])))).toBe(DropReason.Malformed);
+    expect(f.fromWan(wanPacket(4500, Buffer.from([0xfe])))).toBe(DropReason.Malformed);
+    expect(f.punts).toHaveLength(0);
+  });
+
+  it('a NAT keepalive (one 0xFF byte on 4500) is consumed: nothing punted, nothing forwarded', () => {
+    const vpn = vpnPath();
+    const cr = engine({ inner: Buffer.alloc(20) });
+    vpn.crypto = cr;
+    const f = forward(vpn);
+    expect(f.fromWan(wanPacket(4500, Buffer.from([0xff])))).toBe(DropReason.None);
+    expect([f.tunnel, f.punts.length, cr.calls.length]).toEqual([-1, 0, 0]);
+  });
+
+  it('another port is not for the router; ESP without an engine has no SA', () => {
+    const f = forward();
+    expect(f.fromWan(wanPacket(4501, Buffer.alloc(32, 9)))).toBe(DropReason.NotForRouter);
+    expect(f.fromWan(wanPacket(4500, Buffer.alloc(32, 9)))).toBe(DropReason.EspNoSa);
+  });
+
+  it('ESP refused by the engine gets its reason; a dummy packet is consumed', () => {
+    for (const [code, reason] of [[EspError.Auth, DropReason.EspAuth], [EspError.Replay, DropReason.EspReplay], [EspError.Dummy, DropReason.None]] as const) {
+      const vpn = vpnPath();
+      vpn.crypto = engine({ code });
+      const f = forward(vpn);
+      expect(f.fromWan(wanPacket(4500, Buffer.alloc(32, 9)))).toBe(reason);
+      expect(f.tunnel).toBe(-1);
+      expect([...vpn.counters].every((x) => x === 0)).toBe(true);
+    }
+  });
+
+  it('ESP decrypted: the inner packet behind the Ethernet header, counted on its tunnel, offload metadata cleared', () => {
+    const inner = ipv4Packet({ src: '198.19.1.1', dst: '198.18.2.10', proto: 17, payload: udpDatagram4('198.19.1.1', '198.18.2.10', { sport: 53, dport: 4000, payload: Buffer.alloc(11, 5) }) });
+    for (const vnet of [false, true]) {
+      const vpn = vpnPath();
+      const cr = engine({ inner, tunnel: 1 });
+      vpn.crypto = cr;
+      const f = forward(vpn);
+      const esp = Buffer.alloc(inner.length + 40, 0x33);
+      const p = wanPacket(4500, esp, vnet);
+      Buffer.from(p.buf.buffer, p.buf.byteOffset).writeUInt16BE(0x86dd, p.ethOff + 12); // the EtherType must be written, not assumed
+      expect(f.fromWan(p)).toBe(DropReason.None);
+      expect(cr.calls).toEqual([[p.l4Off + 8, esp.length, p.ethOff + 14]]);
+      expect(f.tunnel).toBe(1);
+      expect(f.innerEnd).toBe(p.ethOff + 14 + inner.length);
+      expect(Buffer.from(p.buf.buffer, p.buf.byteOffset).readUInt16BE(p.ethOff + 12)).toBe(0x0800);
+      expect(p.buf.subarray(p.ethOff + 14, f.innerEnd)).toEqual(inner);
+      if (vnet) expect([...p.buf.subarray(0, VNET_HDR_LEN)]).toEqual(new Array(VNET_HDR_LEN).fill(0));
+      expect(vpn.counters[1 * 4 + VpnCounter.BytesIn]).toBe(inner.length);
+      expect(vpn.counters[1 * 4 + VpnCounter.PacketsIn]).toBe(1);
+      expect(vpn.counters[0 * 4 + VpnCounter.PacketsIn]).toBe(0);
+    }
+  });
+});
