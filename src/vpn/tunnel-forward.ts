@@ -70,6 +70,7 @@ export class TunnelForward {
     const vpn = this.vpn;
     if (vpn === null) return false;
     const l = vpn.tunLocal;
+    // Stryker disable next-line EqualityOperator: equivalent (i <= length): tunLocal[length] is undefined, never an address
     for (let i = 0; i < l.length; i++) if (l[i] === ip) return true;
     return false;
   }
@@ -78,6 +79,7 @@ export class TunnelForward {
   mss(c: number): number {
     const vpn = this.vpn!;
     const t = vpn.activeTunnel(c);
+    // Stryker disable next-line ConditionalExpression: equivalent (crypto !== null -> true): activeTunnel() is -1 without an ESP engine
     return (t >= 0 && vpn.crypto !== null ? vpn.crypto.innerMtu(t) : 1400) - TCPIP_HEADERS;
   }
 
@@ -113,6 +115,7 @@ export class TunnelForward {
       }
       completeChecksum(buf, pkt.vnetOff, pkt.ethOff, pkt.l3End);
     }
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent: a shortcut only, clampTcpMss itself leaves anything but an unfragmented TCP packet alone
     if (pkt.proto === 6 && pkt.fragOff === 0) clampTcpMss(buf, l3, pkt.l3Len, mtu - TCPIP_HEADERS);
     if (pkt.l3Len > mtu) {
       const df = (buf[l3 + 6] & 0x40) !== 0;
@@ -127,6 +130,7 @@ export class TunnelForward {
     const vpn = this.vpn!;
     const igw = this.igw;
     const s = takeFrame(b, this.ports, igw.port);
+    // Stryker disable next-line EqualityOperator: equivalent (s <= 0): a scratch slot starts after the batch's rx slots, never at 0
     if (s < 0 || len + 160 > b.scratchSize) return DropReason.TxError;
     const out = b.arena;
     const e = s + vnetLen(this.ports, igw.port);
@@ -137,6 +141,7 @@ export class TunnelForward {
     const espLen = crypto.encryptDeferred !== undefined && igw.neighbors.lookup(igw.nextHop(vpn.tunPeer[t])) >= 0
       ? crypto.encryptDeferred(t, src, off, len, out, espOff, b.txCount)
       : crypto.encrypt(t, src, off, len, out, espOff);
+    // Stryker disable next-line EqualityOperator: equivalent (espLen <= 0): an ESP packet has at least its header, never 0 bytes
     if (espLen < 0) return espDropReason(espLen);
     writeU16(out, e + 12, ETH_IPV4);
     const ip = e + 14;
@@ -152,6 +157,7 @@ export class TunnelForward {
     const port = this.ports.instPort[inst];
     if (port < 0) return;
     const s = takeFrame(b, this.ports, port);
+    // Stryker disable next-line EqualityOperator: equivalent (s <= 0): a scratch slot starts after the batch's rx slots, never at 0
     if (s < 0) return;
     const e = s + vnetLen(this.ports, port);
     writeL2ToInstance(b.arena, e, topo, this.ports, inst);
@@ -186,8 +192,10 @@ export class TunnelForward {
     if (crypto === null) return DropReason.EspNoSa;
     const n = crypto.decrypt(buf, pay, plen, buf, pkt.ethOff + 14);
     // A dummy packet (next header 59) is consumed: espDropReason gives None and nothing is forwarded.
+    // Stryker disable next-line EqualityOperator: equivalent (n <= 0): a decrypted inner packet is a valid IPv4 packet, never 0 bytes
     if (n < 0) return espDropReason(n);
     const t = crypto.lastTunnel;
+    // Stryker disable next-line ArithmeticOperator: equivalent (t * 4 - BytesIn): BytesIn is slot 0
     vpn.counters[t * 4 + VpnCounter.BytesIn] += n;
     vpn.counters[t * 4 + VpnCounter.PacketsIn]++;
     // The inner packet now sits where the outer IP header was: a plain frame, no offload metadata.
