@@ -282,6 +282,20 @@ describe('tunnel forwarding: into the tunnel', () => {
     expect(out(1)).toEqual(u);
   });
 
+  it('the seal is deferred to the batch\'s one native call when the frame goes straight out; sealed now when it must wait for ARP', () => {
+    for (const resolved of [true, false]) {
+      const { f, vpn, b } = outbound();
+      if (!resolved) vpn.tunPeer[1] = ip('198.51.100.50'); // a peer with no MAC yet
+      const calls: string[] = [];
+      const cr = vpn.crypto!;
+      cr.encrypt = (_t, _i, _o, len) => { calls.push('now'); return len + 16; };
+      cr.encryptDeferred = (_t, _i, _o, len, _out, _oo, tag) => { calls.push(`deferred ${tag}`); return len + 16; };
+      b.queueTx(0, 0, 60); // a frame already queued in this batch: the tag is the next tx index
+      expect(f.encryptOut(b, udpOut(10), topo, 0, -1, 0)).toBe(DropReason.None);
+      expect(calls).toEqual([resolved ? 'deferred 1' : 'now']);
+    }
+  });
+
   it('no tunnel up: vpn_down; the engine refusing: its reason; no scratch room: tx_error; nothing is sent', () => {
     const down = outbound();
     down.vpn.tunUp[1] = 0;
