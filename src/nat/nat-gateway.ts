@@ -135,9 +135,12 @@ export class NatGatewayState {
 
   /** flowRef of the session for an inside packet (orig direction), or NO_FLOW. */
   lookupInside(src: number, dst: number, sport: number, dport: number, proto: number): number {
-    // ICMP: the key create() stores (FlowTuple.setIcmp: a message that is no query has no identifier)
-    if (proto === 1) return this.sessions.lookupTuple(this.orig.setIcmp(src, dst, dport >>> 8, dport & 0xff, sport, 0));
-    return this.sessions.lookup(src, dst, sport, dport, proto, 0);
+    return this.sessions.lookupTuple(this.insideKey(src, dst, sport, dport, proto));
+  }
+
+  /** The orig key of a session for an inside packet (ICMP: FlowTuple.setIcmp, so a message that is no query has no identifier). */
+  private insideKey(src: number, dst: number, sport: number, dport: number, proto: number): FlowTuple {
+    return proto === 1 ? this.orig.setIcmp(src, dst, dport >>> 8, dport & 0xff, sport, 0) : this.orig.set(src, dst, sport, dport, proto, 0);
   }
 
   /**
@@ -161,9 +164,7 @@ export class NatGatewayState {
       this.counters[NatCounter.ErrorPortAllocation]++;
       return -1;
     }
-    const o = this.orig;
-    if (proto === 1) o.setIcmp(src, dst, dport >>> 8, dport & 0xff, sport, 0);
-    else o.set(src, dst, sport, dport, proto, 0);
+    const o = this.insideKey(src, dst, sport, dport, proto);
     // Find a free gateway port for this destination: the reply key must be unused.
     const span = PORT_HI - PORT_LO + 1;
     let port = -1;
