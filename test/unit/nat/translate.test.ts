@@ -73,19 +73,14 @@ describe('NAT header rewrites keep checksums exact', () => {
       expect(q[0]).toBe(newAddr >>> 0);
       expect(q[3]).toBe(newPort);
       if (proto === 17) {
-        // the quoted UDP header is complete: its checksum still verifies against the quoted addresses
+        // the quoted UDP header is complete (the quote is the whole 28-byte datagram): its checksum still verifies against the quoted addresses
         const qi = Buffer.from(pkt.subarray(28));
-        expect(l4Valid(Buffer.concat([qi, Buffer.alloc(0)]).subarray(0, 28).length === 28 ? fixLen(qi) : qi)).toBe(true);
+        expect(qi.length).toBe(28);
+        expect(l4Valid(qi)).toBe(true);
       }
     }), { numRuns: 1000 });
   });
 });
-
-/** The quote of a header-only UDP datagram is a whole datagram: make its total length match. */
-function fixLen(q: Buffer): Buffer {
-  const c = Buffer.from(q.subarray(0, 28));
-  return c;
-}
 
 const A = '198.51.100.7', B = '203.0.113.100';
 const NEW = 0xcb007105; // 203.0.113.5
