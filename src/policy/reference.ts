@@ -25,7 +25,7 @@
  * at the igw (source becomes the sender's public IP, destination the private
  * one). Stages that do not apply are left out. The filtering stages (NACL,
  * SG, source/dest check) are in stages.ts; what a NAT gateway refuses in
- * nat-gateway.ts.
+ * nat-gateway.ts; the steps at the internet and VPN gateways in gateway-steps.ts.
  *
  * AWS-answered addresses (Amazon DNS, instance metadata, time sync, ECS task
  * metadata) end at once in a `vpc-service` stage naming the service: AWS
@@ -50,11 +50,11 @@
  * Each direction also records its legs (legs.ts): which place sent the
  * packet, as what, which place took it, and where the direction ended.
  */
-import type { Instance, NatGateway, Subnet, VpcConfig, VpnConnection } from '../control/config-types.js';
+import type { Instance, NatGateway, Subnet, VpcConfig } from '../control/config-types.js';
 import { vpcSettingsOf } from '../control/config-defaults.js';
-import { isRfc1918, isRfc6598 } from './addr.js';
-import { classifyAddress, describeAddress, remoteNetworkOf, subnetContaining, type VpcService } from './classify.js';
+import { classifyAddress, describeAddress, subnetContaining, type VpcService } from './classify.js';
 import { checkNatPort, flowJson, hasPorts, NAT_GATEWAY_PORTS, normaliseFlow, plain, type Pkt, replyOf, show, turnAround } from './flow.js';
+import { DENIED, fromInternet, fromVpn, igwEgress, type Step, vpnEgress, type WalkSteps } from './gateway-steps.js';
 import { LegRecorder } from './legs.js';
 import { natGatewayRefusal } from './nat-gateway.js';
 import { type Eni, type FlowMemory, type InstanceEni, instanceEni, type NatBinding, type NatGatewayEni, natGatewayEni, placeOf, resolveStart, type Start } from './places.js';
@@ -70,7 +70,6 @@ import {
   type PathStage,
   type Rewrite,
   type StageName,
-  type Verdict,
 } from './types.js';
 
 export { classifyAddress, describeAddress, subnetContaining, reservedRole, remoteNetworkOf, type AddressClass, type VpcService } from './classify.js';
@@ -100,32 +99,19 @@ export interface EvaluateOptions {
 }
 
 // ---------------------------------------------------------------------------
-// Walk state (the places a walk visits: places.ts)
-
-type Step =
-  | { readonly kind: 'continue'; readonly start: Start; readonly pkt: Pkt }
-  | { readonly kind: 'end'; readonly verdict: Verdict; readonly delivered?: { readonly pkt: Pkt; readonly replyFrom: Start } };
-
-const DENIED: Step = { kind: 'end', verdict: 'deny' };
-
-/** For a packet from outside the VPC to an AWS service address: why it never gets there ([VPC-SEC], [EC2-IMDS-LIMIT]). */
-function serviceFromOutside(kind: string): string {
-  return kind === 'aws-service'
-    ? '; AWS answers its service addresses inside the VPC for the ENI that asks, and no gateway forwards to them: only an appliance with source/dest check off could, reaching its own [EC2-IMDS-LIMIT]'
-    : '';
-}
+// Walk state (the places a walk visits: places.ts; its steps at the gateways: gateway-steps.ts)
 
 // ---------------------------------------------------------------------------
 // The walk
 
-class Walk {
+class Walk implements WalkSteps {
   readonly stages: Stages;
   readonly legs: LegRecorder;
   /** Reply only: the NAT gateway that translated this reply as a new flow (asymmetric return path). */
   private replyNattedBy: string | undefined;
 
   constructor(
-    private readonly cfg: VpcConfig,
+    readonly cfg: VpcConfig,
     private readonly mode: 'request' | 'reply',
     private readonly memory: FlowMemory,
     private readonly opts: EvaluateOptions,
@@ -140,7 +126,7 @@ class Walk {
     return this.stages.path;
   }
 
-  private deny(stage: StageName, on: string, code: ExplanationCode, note?: string, by?: By): Step {
+  deny(stage: StageName, on: string, code: ExplanationCode, note?: string, by?: By): Step {
     this.stages.push(stage, on, 'deny', { code, ...(note !== undefined ? { note } : {}), ...(by !== undefined ? { by } : {}) });
     return DENIED;
   }
@@ -151,7 +137,7 @@ class Walk {
     let p = pkt;
     this.legs.start(placeOf(s), p);
     for (let hop = 0; hop < MAX_HOPS; hop++) {
-      const step = s.at === 'eni' ? this.send(s.eni, p) : s.at === 'internet' ? this.fromInternet(p) : this.fromVpn(s.connection, s.network, p);
+      const step = s.at === 'eni' ? this.send(s.eni, p) : s.at === 'internet' ? fromInternet(this, p) : fromVpn(this, s.connection, s.network, p);
       if (step.kind === 'end') return step;
       s = step.start;
       p = step.pkt;
@@ -168,7 +154,7 @@ class Walk {
    * requester expects: NGW_SOURCE_ADDRESS_REASSIGN when a NAT gateway
    * translated it on the way, else NO_POSSIBLE_DESTINATION (no socket takes it).
    */
-  private deliver(on: string, p: Pkt, replyFrom: Start): Step {
+  deliver(on: string, p: Pkt, replyFrom: Start): Step {
     const e = this.expect;
     if (e !== undefined && (p.natPort !== undefined || p.src !== e.src || p.dst !== e.dst || p.sport !== e.sport || p.dport !== e.dport)) {
       const nat = this.replyNattedBy;
@@ -266,9 +252,9 @@ class Walk {
         return this.atInstance(m, p, eni);
       }
       case 'igw':
-        return this.igwEgress(p);
+        return igwEgress(this, p);
       case 'vgw':
-        return this.vpnEgress(p);
+        return vpnEgress(this, p);
       case 'blackhole':
         return DENIED; // targetProblem denied it above
     }
@@ -356,7 +342,7 @@ class Walk {
   }
 
   /** The packet reached the subnet of its destination address (NACL inbound already passed). */
-  private arrive(p: Pkt, prev: Eni | undefined): Step {
+  arrive(p: Pkt, prev: Eni | undefined): Step {
     const c = classifyAddress(this.cfg, p.dst);
     if (c.kind === 'instance') return this.atInstance(instanceEni(this.cfg, c.instance), p, prev);
     if (c.kind === 'nat-gateway') {
@@ -475,117 +461,6 @@ class Walk {
     return { kind: 'continue', start: { at: 'eni', eni }, pkt: out };
   }
 
-  /** A route sent the packet to the internet gateway: 1:1 NAT of the source [VPC-IGW]. */
-  private igwEgress(p: Pkt): Step {
-    const cfg = this.cfg;
-    const igw = (cfg.internetGateway as { name: string }).name;
-    const src = classifyAddress(cfg, p.src);
-    let publicIp: string | undefined;
-    let why: string;
-    if (src.kind === 'instance') {
-      publicIp = src.instance.publicIp;
-      why = `${src.instance.name} has no public IP`;
-    } else if (src.kind === 'nat-gateway') {
-      publicIp = src.natGateway.type === 'public' ? src.natGateway.publicIp : undefined;
-      why = `${src.natGateway.name} is a private NAT gateway: it has no Elastic IP and the internet gateway drops its traffic [VPC-NGW]`;
-    } else {
-      why = `${describeAddress(cfg, p.src)} is not the private IP of a network interface in this VPC`;
-    }
-    if (publicIp === undefined) return this.deny('igw', igw, 'IGW_PUBLIC_IP_ASSOCIATION_FOR_EGRESS', why);
-    if (isRfc1918(p.dst)) return this.deny('igw', igw, 'IGW_DESTINATION_ADDRESS_NOT_IN_RFC1918_EGRESS', `${p.dst} is RFC 1918 private space`);
-    if (isRfc6598(p.dst)) return this.deny('igw', igw, 'IGW_DESTINATION_ADDRESS_NOT_IN_RFC6598_EGRESS', `${p.dst} is RFC 6598 shared space`);
-
-    const dst = classifyAddress(cfg, p.dst);
-    if (dst.kind === 'instance-public' || dst.kind === 'nat-gateway-public') {
-      // Hairpin: a public IP of this VPC; the packet turns around at the internet gateway.
-      const priv = dst.kind === 'instance-public' ? dst.instance.ip : dst.natGateway.ip;
-      this.stages.push('igw', igw, 'allow', {
-        rewrite: { src: publicIp, dst: priv },
-        note: `${p.dst} is a public IP of this VPC: the packet turns around at the internet gateway, carrying the sender's public IP`,
-      });
-      const back: Pkt = { ...p, src: publicIp, dst: priv };
-      const sub = subnetContaining(cfg, priv);
-      if (sub !== undefined && !this.stages.nacl(sub, 'inbound', back)) return DENIED;
-      return this.arrive(back, undefined);
-    }
-    this.stages.push('igw', igw, 'allow', { rewrite: { src: publicIp } });
-    return this.deliver('internet', { ...p, src: publicIp }, { at: 'internet' });
-  }
-
-  /** A packet from the internet reaches the internet gateway: 1:1 NAT of the destination [VPC-IGW]. */
-  private fromInternet(p: Pkt): Step {
-    const cfg = this.cfg;
-    if (cfg.internetGateway === undefined) {
-      return this.deny('igw', 'igw', 'NO_PATH', 'no internet gateway is configured: nothing in this VPC is reachable from the internet');
-    }
-    const igw = cfg.internetGateway.name;
-    if (isRfc1918(p.src)) return this.deny('igw', igw, 'IGW_SOURCE_ADDRESS_NOT_IN_RFC1918_INGRESS', `source ${p.src} is RFC 1918 private space`);
-    if (isRfc6598(p.src)) return this.deny('igw', igw, 'IGW_SOURCE_ADDRESS_NOT_IN_RFC6598_INGRESS', `source ${p.src} is RFC 6598 shared space`);
-    const dst = classifyAddress(cfg, p.dst);
-    let priv: string;
-    if (dst.kind === 'instance-public') priv = dst.instance.ip;
-    else if (dst.kind === 'nat-gateway-public') priv = dst.natGateway.ip;
-    else {
-      return this.deny(
-        'igw',
-        igw,
-        'IGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS',
-        `${describeAddress(cfg, p.dst)} is not the public IP of a network interface in this VPC${serviceFromOutside(dst.kind)}`,
-      );
-    }
-    this.stages.push('igw', igw, 'allow', { rewrite: { dst: priv } });
-    const inside: Pkt = { ...p, dst: priv };
-    const sub = subnetContaining(cfg, priv);
-    if (sub !== undefined && !this.stages.nacl(sub, 'inbound', inside)) return DENIED;
-    return this.arrive(inside, undefined);
-  }
-
-  /** A route sent the packet to the VPN gateway ([S2S-RT]: it forwards only to the remote networks it knows). */
-  private vpnEgress(p: Pkt): Step {
-    const cfg = this.cfg;
-    const gwName = cfg.vpnGateway?.name ?? cfg.customerGateway?.name ?? 'vgw';
-    if (cfg.vpnConnections.size === 0) return this.deny('vpn', gwName, 'BAD_STATE_VPN', 'no VPN connection is configured');
-    const src = classifyAddress(cfg, p.src);
-    if (src.kind !== 'instance' && src.kind !== 'nat-gateway') {
-      return this.deny(
-        'vpn',
-        gwName,
-        'VGW_PRIVATE_IP_ASSOCIATION_FOR_EGRESS',
-        `${describeAddress(cfg, p.src)} is not the private IP of a network interface in this VPC`,
-      );
-    }
-    let remote = remoteNetworkOf(cfg, p.dst);
-    if (remote === undefined) {
-      const all = [...cfg.vpnConnections.values()].find((c) => !c.splitTunnel);
-      if (all !== undefined) remote = { connection: all, network: '0.0.0.0/0' };
-    }
-    if (remote === undefined) {
-      const nets = [...cfg.vpnConnections.values()].flatMap((c) => c.remoteNetworks).join(', ');
-      return this.deny('vpn', gwName, 'NO_ROUTE_TO_DESTINATION', `no VPN connection carries ${p.dst} (remote networks: ${nets})`);
-    }
-    this.stages.push('vpn', remote.connection.name, 'allow', { by: { connection: remote.connection.name, network: remote.network } });
-    return this.deliver(remote.connection.name, p, { at: 'vpn', connection: remote.connection, network: remote.network });
-  }
-
-  /** A packet from a VPN's remote network enters the VPC; then the destination subnet's NACL and ENI's SG apply [VPC-NACL]. */
-  private fromVpn(connection: VpnConnection, network: string, p: Pkt): Step {
-    const cfg = this.cfg;
-    const by: By = { connection: connection.name, network };
-    const dst = classifyAddress(cfg, p.dst);
-    if (dst.kind !== 'instance' && dst.kind !== 'nat-gateway') {
-      return this.deny(
-        'vpn',
-        connection.name,
-        'VGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS',
-        `${describeAddress(cfg, p.dst)} is not the private IP of a network interface in this VPC${serviceFromOutside(dst.kind)}`,
-        by,
-      );
-    }
-    this.stages.push('vpn', connection.name, 'allow', { by });
-    const sub = subnetContaining(cfg, p.dst);
-    if (sub !== undefined && !this.stages.nacl(sub, 'inbound', p)) return DENIED;
-    return this.arrive(p, undefined);
-  }
 }
 
 // ---------------------------------------------------------------------------
