@@ -5,9 +5,11 @@
  * observers (reason, stage, code, ENI, addresses, L3 length; none for ignored
  * ARP or a drop a stage already reported; zero addresses for a frame that
  * never parsed), the deferred ESP seals flushed once per batch (a failed seal
- * removes its frame and counts esp_no_sa), setSnapshot()'s swaps and the
- * accessors of the uplink, the VPN WAN and Direct Connect. Uplink ARP: see
- * dataplane-arp.test.ts.
+ * removes its frame and counts esp_no_sa), ARP on the uplink (answered with
+ * the uplink's MAC for a public address, an Elastic IP, the uplink's own
+ * address when it has one and a WAN address, nothing else; a WAN sender is
+ * not learned), setSnapshot()'s swaps and the accessors of the uplink, the
+ * VPN WAN and Direct Connect.
  */
 import { describe, expect, it } from 'vitest';
 import { Harness } from '../../helpers/dp-harness.js';
@@ -20,6 +22,7 @@ import { EventType, F, N, RECORD_NUMS, RECORD_WORDS, RULE_NONE, VERDICT_REJECT, 
 import { DROP_CODE, DROP_STAGE } from '../../../src/observe/event-vocabulary.js';
 import { VpnPath, type TunnelCrypto } from '../../../src/vpn/vpn-path.js';
 import { DxCounter } from '../../../src/vpn/direct-connect.js';
+import { NatGatewayState } from '../../../src/nat/nat-gateway.js';
 import { IgwCounter } from '../../../src/nat/igw.js';
 import { instanceMac, routerMac } from '../../../src/lab/names.js';
 import { formatMac, ipToU32 } from '../../../src/wire/addr.js';
@@ -29,6 +32,8 @@ vpc: { name: t, cidr: 198.18.0.0/16 }
 subnets:
   pub: { cidr: 198.18.1.0/24, routeTable: public }
 internetGateway: { name: igw }
+natGateways:
+  nat-a: { subnet: pub, type: public, ip: 198.18.1.5, publicIp: 203.0.113.5 }
 routeTables:
   public: { routes: [ { destination: 0.0.0.0/0, target: igw } ] }
 securityGroups:
@@ -59,8 +64,9 @@ const udp = (src: string, dst: string, o: { srcMac?: string; dstMac?: string; sp
 const webToDb = () => udp(WEB, DB);
 const tenBytes = () => Buffer.alloc(10, 0x45);
 
-function world(opts: { security?: boolean } = {}): Harness {
-  const h = new Harness(YAML, { ...opts, uplink: true, neighbors: [NET] });
+function world(opts: { security?: boolean; vpn?: boolean } = {}): Harness {
+  const h = new Harness(YAML, { security: opts.security === true, uplink: true, neighbors: [NET, PEER_IP] });
+  if (opts.vpn === true) h.dp.vpn = new VpnPath(h.cfg);
   h.dp.attachPort(OTHER_PORT, PortRole.Wan, 0, true);
   h.dp.attachPort(SVC_PORT, PortRole.Service, 0, true);
   h.dp.attachPort(DX_PORT, PortRole.DirectConnect, 0, true);
@@ -92,6 +98,28 @@ function dropDelta(h: Harness, fn: () => void): Record<number, number> {
   const d: Record<number, number> = {};
   h.counters.drops.forEach((v, r) => { if (v !== before[r]) d[r] = v - before[r]!; });
   return d;
+}
+
+/** "who has tpa? tell spa" on the uplink; returns what was sent and the drops it caused. */
+function ask(h: Harness, tpa: string, spa = NET) {
+  let out: { port: number; frame: Buffer }[] = [];
+  const drops = dropDelta(h, () => { out = h.run([{ port: h.uplinkPort, frame: arpRequest({ srcMac: PEER, spa, tpa }) }]); });
+  return { out, drops };
+}
+
+function expectAnswer(h: Harness, tpa: string, spa = NET): void {
+  const { out, drops } = ask(h, tpa, spa);
+  expect(drops).toEqual({});
+  expect(out.map((f) => f.port)).toEqual([h.uplinkPort]);
+  const f = out[0]!.frame;
+  expect([formatMac(f, 0), formatMac(f, 6), f.readUInt16BE(12), f.readUInt16BE(20)]).toEqual([PEER, UPLINK_MAC, 0x0806, 2]);
+  expect([formatMac(f, 22), f.readUInt32BE(28), formatMac(f, 32), f.readUInt32BE(38)]).toEqual([UPLINK_MAC, ipToU32(tpa), PEER, ipToU32(spa)]);
+}
+
+function expectIgnored(h: Harness, tpa: string): void {
+  const { out, drops } = ask(h, tpa);
+  expect(drops).toEqual({ [DropReason.ArpIgnored]: 1 });
+  expect(out).toHaveLength(0);
 }
 
 describe('the batch loop: counters', () => {
@@ -332,5 +360,168 @@ describe('the batch loop: deferred ESP seals', () => {
     expect(h.run(two())).toHaveLength(2);
     h.dp.vpn!.crypto = null;
     expect(h.run(two())).toHaveLength(2);
+  });
+});
+
+describe('uplink ARP: what vpcd answers for', () => {
+  it('an instance\'s public address', () => expectAnswer(world({ vpn: true }), '203.0.113.10'));
+  it('a NAT gateway\'s Elastic IP', () => expectAnswer(world({ vpn: true }), '203.0.113.5'));
+  it('a WAN address of the VPN (and only with the VPN)', () => {
+    const h = world();
+    expect(h.dp.isWanAddr(ip(WAN))).toBe(false);
+    expectIgnored(h, WAN);
+    h.dp.vpn = new VpnPath(h.cfg);
+    expect([h.dp.isWanAddr(ip(WAN)), h.dp.isWanAddr(ip(PEER_IP))]).toEqual([true, false]);
+    expectAnswer(h, WAN);
+  });
+
+  it('the uplink\'s own address once it has one, and then still nothing else', () => {
+    const h = world({ vpn: true });
+    expect(h.dp.uplinkIp).toBe(0);
+    expectIgnored(h, '203.0.113.2');
+    h.dp.uplinkIp = ip('203.0.113.2');
+    expect(h.dp.uplinkIp).toBe(ip('203.0.113.2'));
+    expectAnswer(h, '203.0.113.2');
+    expectIgnored(h, '203.0.113.77');
+    expectIgnored(h, '198.51.100.9');
+  });
+
+  it('not for other addresses, nor for 0.0.0.0 while the uplink has no address', () => {
+    const h = world({ vpn: true });
+    expectIgnored(h, '203.0.113.77');
+    expectIgnored(h, '203.0.113.11');
+    expectIgnored(h, '198.18.1.10'); // a private address is not on the uplink
+    expectIgnored(h, '0.0.0.0');
+  });
+
+  it('a request whose ARP body is cut short is malformed', () => {
+    const h = world({ vpn: true });
+    const full = arpRequest({ srcMac: PEER, spa: NET, tpa: '203.0.113.10' });
+    const cut = ethFrame({ srcMac: PEER, dstMac: 'ff:ff:ff:ff:ff:ff', etherType: 0x0806, payload: full.subarray(14, 14 + 27) });
+    let out: unknown[] = [];
+    expect(dropDelta(h, () => { out = h.run([{ port: h.uplinkPort, frame: cut }]); })).toEqual({ [DropReason.Malformed]: 1 });
+    expect(out).toHaveLength(0);
+  });
+});
+
+describe('uplink ARP: the sender', () => {
+  it('a request from one of our WAN addresses is answered but its sender is not learned', () => {
+    const h = world({ vpn: true });
+    h.dp.neighbors.shouldRequest(ip(WAN), h.now); // as if we had asked for it: a learn would succeed
+    expectAnswer(h, '203.0.113.10', WAN);
+    expect(h.dp.neighbors.lookup(ip(WAN))).toBe(-1);
+  });
+
+  it('a request from another address we asked for teaches its MAC', () => {
+    const h = world({ vpn: true });
+    h.dp.neighbors.shouldRequest(ip('198.51.100.20'), h.now);
+    expectAnswer(h, '203.0.113.10', '198.51.100.20');
+    const slot = h.dp.neighbors.lookup(ip('198.51.100.20'));
+    expect(slot).toBeGreaterThanOrEqual(0);
+    expect(formatMac(h.dp.neighbors.macs, slot * 6)).toBe(PEER);
+  });
+
+  it('the WAN address sending an ARP for something not ours: not learned either', () => {
+    const h = world({ vpn: true });
+    h.dp.neighbors.shouldRequest(ip(WAN), h.now);
+    expect(ask(h, '203.0.113.77', WAN).drops).toEqual({ [DropReason.ArpIgnored]: 1 });
+    expect(h.dp.neighbors.lookup(ip(WAN))).toBe(-1);
+  });
+});
+
+describe('setSnapshot', () => {
+  const fwd = (h: Harness) => h.run([{ port: 0, frame: webToDb() }]);
+
+  it('the same topology: ports stay attached; NAT gateways and VPN are set every time; no policy change', () => {
+    const h = world();
+    const vpn = new VpnPath(h.cfg);
+    const nats: NatGatewayState[] = [];
+    expect(h.dp.setSnapshot({ topology: h.topo, policy: null, nats, vpn })).toBeNull();
+    expect(h.dp.topo).toBe(h.topo);
+    expect(h.dp.nats).toBe(nats);
+    expect(h.dp.vpn).toBe(vpn);
+    expect(fwd(h).map((f) => f.port)).toEqual([1]);
+    h.dp.setSnapshot({ topology: h.topo, policy: null, nats: [], vpn: null });
+    expect(h.dp.vpn).toBeNull();
+  });
+
+  it('a new topology: swapped in, every port forgotten until attached again', () => {
+    const h = world({ vpn: true });
+    const t2 = new Topology(h.cfg, 2);
+    h.dp.legs.services.steered[0] = 5;
+    expect(h.dp.setSnapshot({ topology: t2, policy: null, nats: [], vpn: null })).toBeNull();
+    expect(h.dp.topo).toBe(t2);
+    expect(h.dp.legs.services.steered[0]).toBe(0);
+    expect(dropDelta(h, () => fwd(h))).toEqual({ [DropReason.UnknownPort]: 1 });
+    h.dp.attachInstance(0, 0, true);
+    h.dp.attachInstance(1, 1, true);
+    expect(fwd(h).map((f) => f.port)).toEqual([1]);
+  });
+
+  it('with a security stage: a new policy is swapped in and the old counters returned; the same or no policy changes nothing', () => {
+    const h = world({ security: true });
+    const sec = h.security!;
+    expect(h.dp.security).toBe(sec);
+    const oldDrops = sec.eniDrops;
+    const p2 = compileSnapshot(h.cfg, 2);
+    const old = h.dp.setSnapshot({ topology: p2.topology, policy: p2, nats: [], vpn: null });
+    expect(old).not.toBeNull();
+    expect(old!.eniDrops).toBe(oldDrops);
+    expect(sec.policy).toBe(p2);
+    expect(h.dp.topo).toBe(p2.topology);
+    expect(h.dp.setSnapshot({ topology: p2.topology, policy: p2, nats: [], vpn: null })).toBeNull();
+    expect(h.dp.setSnapshot({ topology: p2.topology, policy: null, nats: [], vpn: null })).toBeNull();
+    expect(sec.policy).toBe(p2);
+  });
+
+  it('without a security stage a policy is ignored', () => {
+    const h = world();
+    const p2 = compileSnapshot(h.cfg, 2);
+    expect(h.dp.setSnapshot({ topology: h.topo, policy: p2, nats: [], vpn: null })).toBeNull();
+    expect(h.dp.security).toBeNull();
+  });
+
+  it('the security stage can be removed and set again; it writes to the data plane\'s events', () => {
+    const h = world({ security: true });
+    const sec = h.security!;
+    expect(sec.events).toBe(h.dp.events);
+    h.dp.security = null;
+    expect(h.dp.security).toBeNull();
+    expect(fwd(h).map((f) => f.port)).toEqual([1]);
+    h.dp.security = sec;
+    expect(h.dp.security).toBe(sec);
+  });
+});
+
+describe('the uplink and WAN accessors', () => {
+  it('uplink port, MAC, neighbours and the internet gateway\'s counters', () => {
+    const h = world({ vpn: true });
+    expect(h.dp.uplinkPort).toBe(h.uplinkPort);
+    expect(formatMac(h.dp.uplinkMac, 0)).toBe(UPLINK_MAC);
+    expect(h.dp.neighbors.lookup(ip(NET))).toBeGreaterThanOrEqual(0);
+    const out = h.run([{ port: 0, frame: ethIpv4Udp({ srcMac: MW, dstMac: RP, src: '198.18.1.10', dst: NET, sport: 5000, dport: 53 }) }]);
+    expect(out.map((f) => f.port)).toEqual([h.uplinkPort]);
+    expect([h.dp.igwCounters[IgwCounter.PacketsOut], h.dp.igwCounters[IgwCounter.BytesOut]]).toEqual([1, out[0]!.frame.length - 14]);
+  });
+
+  it('emitUdp sends a datagram from a WAN address on the uplink to the resolved neighbour', () => {
+    const h = world({ vpn: true });
+    const b = h.batch;
+    b.reset();
+    expect(h.dp.emitUdp(b, ip(WAN), 500, ip(PEER_IP), 500, Buffer.from('ike'), h.now)).toBe(true);
+    expect([b.txCount, b.txPort[0]]).toEqual([1, h.uplinkPort]);
+    const f = Buffer.from(b.arena.subarray(b.txOff[0]! + 10, b.txOff[0]! + b.txLen[0]!));
+    expect([formatMac(f, 0), formatMac(f, 6)]).toEqual([PEER, UPLINK_MAC]);
+    const p = ipv4Of(f);
+    expect([p.readUInt32BE(12), p.readUInt32BE(16), p.readUInt16BE(20), p.readUInt16BE(22)]).toEqual([ipToU32(WAN), ipToU32(PEER_IP), 500, 500]);
+  });
+
+  it('IKE to a WAN address is punted for the control plane', () => {
+    const h = world({ vpn: true });
+    const ike = ethIpv4Udp({ srcMac: PEER, dstMac: UPLINK_MAC, src: PEER_IP, dst: WAN, sport: 500, dport: 500, payload: Buffer.alloc(40, 3) });
+    expect(dropDelta(h, () => h.run([{ port: h.uplinkPort, frame: ike }]))).toEqual({});
+    expect(h.dp.punts).toHaveLength(1);
+    expect(h.dp.punts[0]).toMatchObject({ local: ip(WAN), localPort: 500, from: ip(PEER_IP), fromPort: 500 });
+    expect(h.dp.punts[0]!.bytes).toEqual(Buffer.alloc(40, 3));
   });
 });
