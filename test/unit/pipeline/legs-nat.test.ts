@@ -314,3 +314,176 @@ function stubCrypto(sealed: number[], mtu = 1400): TunnelCrypto {
     hasOutbound() { return true; },
   };
 }
+
+describe('inside the VPC: a private gateway between subnets, an appliance on the route', () => {
+  const toB = (dst = B, sport = 5000) => udpFrom('app', APP, dst, { sport });
+  const fromB = (natPort: number) => ethIpv4Udp({ srcMac: MAC('b'), dstMac: RT('sb'), src: B, dst: NGW_C, sport: 53, dport: natPort, payload: Buffer.alloc(8, 3) });
+
+  it("delivered to B from the gateway's address (counted as sent); B's answer to that address comes back to app (counted as delivered), untracked on B", () => {
+    const h = mk({}, true);
+    let out: { port: number; frame: Buffer }[] = [];
+    expect(natDelta(h, 2, () => { out = h.run([{ port: h.port('app'), frame: toB() }]); })).toMatchObject({ PacketsInFromSource: 1, PacketsOutToDestination: 1, BytesOutToDestination: 36 });
+    expect(out.map((f) => f.port)).toEqual([h.port('b')]);
+    const natPort = ipv4Of(out[0]!.frame).readUInt16BE(20);
+    expect(dotted(ipv4Of(out[0]!.frame).readUInt32BE(12))).toBe(NGW_C);
+    let back: { port: number; frame: Buffer }[] = [];
+    const d = natDelta(h, 2, () => { back = h.run([{ port: h.port('b'), frame: fromB(natPort) }, { port: h.port('b'), frame: fromB(natPort) }]); });
+    expect(d).toEqual({ ConnectionsEstablished: 1, PacketsInFromDestination: 2, BytesInFromDestination: 72, PacketsOutToSource: 2, BytesOutToSource: 72 });
+    expect(back.map((f) => [f.port, f.frame.length])).toEqual([[h.port('app'), 50], [h.port('app'), 50]]);
+    const ip4 = ipv4Of(back[1]!.frame);
+    expect([dotted(ip4.readUInt32BE(12)), dotted(ip4.readUInt32BE(16)), ip4.readUInt16BE(22)]).toEqual([B, APP, 5000]);
+    expect(h.ct!.entries).toBe(1); // app's forced entry only
+    expect(records(h, GW_C)).toEqual([
+      { src: APP, dst: NGW_C, sport: 5000, dport: 53, proto: 17, action: 1, dir: 1, path: 0, pktSrc: APP, pktDst: B, packets: 1 },
+      { src: NGW_C, dst: B, sport: natPort, dport: 53, proto: 17, action: 1, dir: 2, path: 1, pktSrc: NGW_C, pktDst: B, packets: 1 },
+      { src: B, dst: NGW_C, sport: 53, dport: natPort, proto: 17, action: 1, dir: 1, path: 0, pktSrc: B, pktDst: NGW_C, packets: 2 },
+      { src: NGW_C, dst: APP, sport: 53, dport: 5000, proto: 17, action: 1, dir: 2, path: 1, pktSrc: B, pktDst: APP, packets: 2 },
+    ]);
+  });
+
+  it("B's answer refused between B's subnet and the gateway's: one drop on the gateway", () => {
+    const h = mk({ applIn: '{ rule: 50, action: deny, protocol: all, cidr: 198.18.4.0/24 }, ' + ALLOW });
+    const natPort = ipv4Of(h.run([{ port: h.port('app'), frame: toB() }])[0]!.frame).readUInt16BE(20);
+    let d: Record<string, number> = {};
+    expect(dropDelta(h, () => { d = natDelta(h, 2, () => expect(h.run([{ port: h.port('b'), frame: fromB(natPort) }])).toHaveLength(0)); })).toEqual({ Nacl: 1 });
+    expect(d).toEqual({ PacketsDropped: 1 });
+  });
+
+  it("the gateway subnet's route through an appliance: to it (its check off); with its check on: source_dest_check, one drop", () => {
+    const applRoutes = '{ destination: 198.18.4.0/24, target: fw }';
+    const h = mk({ applRoutes });
+    expect(h.run([{ port: h.port('app'), frame: toB() }]).map((f) => f.port)).toEqual([h.port('fw')]);
+    const h2 = mk({ applRoutes, fwCheck: true });
+    let d: Record<string, number> = {};
+    expect(dropDelta(h2, () => { d = natDelta(h2, 2, () => expect(h2.run([{ port: h2.port('app'), frame: toB() }])).toHaveLength(0)); })).toEqual({ SourceDestCheck: 1 });
+    expect(d.PacketsDropped).toBe(1);
+  });
+
+  it('to the router, a reserved address or nothing behind the gateway: not_for_router, reserved_address, no_destination, one drop each', () => {
+    const h = mk();
+    for (const [dst, want] of [['198.18.4.1', 'NotForRouter'], ['198.18.4.3', 'ReservedAddress'], ['198.18.4.77', 'NoDestination']] as const) {
+      let d: Record<string, number> = {};
+      expect(dropDelta(h, () => { d = natDelta(h, 2, () => expect(h.run([{ port: h.port('app'), frame: toB(dst) }])).toHaveLength(0)); }), dst).toEqual({ [want]: 1 });
+      expect(d.PacketsDropped, dst).toBe(1);
+    }
+  });
+});
+
+describe('the internet answering the Elastic IP', () => {
+  const answer = (h: Harness, natPort: number, frames = 1) => {
+    let out: { port: number; frame: Buffer }[] = [];
+    let nat: Record<string, number> = {};
+    const drops = dropDelta(h, () => { nat = natDelta(h, 1, () => { out = h.run(Array.from({ length: frames }, () => ({ port: h.uplinkPort, frame: fromNet(natPort) }))); }); });
+    return { out, drops, nat, dropped: nat.PacketsDropped ?? 0 };
+  };
+
+  it('reverse-translated to app and delivered; the gateway ENI logs its arrival and its departure into the VPC', () => {
+    const h = mk({}, true);
+    const natPort = openSession(h);
+    const r = answer(h, natPort);
+    expect(r.drops).toEqual({});
+    expect(r.nat).toEqual({ ConnectionsEstablished: 1, PacketsInFromDestination: 1, BytesInFromDestination: 36, PacketsOutToSource: 1, BytesOutToSource: 36 });
+    expect(r.out.map((f) => f.port)).toEqual([h.port('app')]);
+    const o = ipv4Of(r.out[0]!.frame);
+    expect([dotted(o.readUInt32BE(12)), dotted(o.readUInt32BE(16)), o.readUInt16BE(22)]).toEqual([NET, APP, 5000]);
+    expect(records(h, GW_B).slice(2)).toEqual([
+      { src: NET, dst: NGW, sport: 53, dport: natPort, proto: 17, action: 1, dir: 1, path: 0, pktSrc: NET, pktDst: NGW, packets: 1 },
+      { src: NGW, dst: APP, sport: 53, dport: 5000, proto: 17, action: 1, dir: 2, path: 1, pktSrc: NET, pktDst: APP, packets: 1 },
+    ]);
+  });
+
+  it("refused by the gateway subnet's inbound NACL: nacl, one drop, a REJECT arrival record, the source denied; no event without observers", () => {
+    const h = mk({ pubIn: '{ rule: 50, action: deny, protocol: udp, cidr: 203.0.113.0/24 }, ' + ALLOW }, true);
+    const natPort = openSession(h);
+    expect(answer(h, natPort)).toMatchObject({ out: [], drops: { Nacl: 1 }, dropped: 1 });
+    expect(records(h, GW_B).slice(2).map((x) => [x.src, x.dst, x.action, x.dir])).toEqual([[NET, NGW, 0, 1]]);
+    expect(h.security!.deniedSources.top(4)).toEqual([{ key: ipToU32(NET), count: 1 }]);
+    expect(h.dp.events.size).toBe(0);
+    h.dp.events.active = true;
+    answer(h, natPort);
+    expect(events(h, EventType.Flow).map((e) => [e.stage, e.code, e.src, e.dst])).toEqual([[Stage.NaclInbound, Code.SubnetAcl, NET, NGW]]);
+  });
+
+  it("the gateway's NACL legs match TCP and UDP destination ports and ICMP types; a rule on another port refuses", () => {
+    const pubIn = ['{ rule: 90, action: allow, protocol: all, cidr: 198.18.0.0/16 }', '{ rule: 100, action: allow, protocol: tcp, ports: 1024-65535, cidr: 0.0.0.0/0 }',
+      '{ rule: 110, action: allow, protocol: udp, ports: 1024-65535, cidr: 0.0.0.0/0 }', '{ rule: 120, action: allow, protocol: icmp, icmpType: 8, cidr: 0.0.0.0/0 }'].join(', ');
+    const h = mk({ pubIn });
+    const tcp = ethIpv4Tcp({ srcMac: PEER, dstMac: UPLINK, src: NET, dst: EIP, sport: 443, dport: 40000, flags: TCP_SYN | TCP_ACK, seq: 1, ack: 1 });
+    const ping = ethIpv4Icmp({ srcMac: PEER, dstMac: UPLINK, src: NET, dst: EIP, type: 8, id: 5, seq: 1 });
+    for (const [frame, want] of [[tcp, 'Unsolicited'], [fromNet(40000), 'Unsolicited'], [ping, 'Unsolicited'], [fromNet(80), 'Nacl']] as const) {
+      expect(dropDelta(h, () => expect(h.run([{ port: h.uplinkPort, frame }])).toHaveLength(0))).toEqual({ [want]: 1 });
+    }
+  });
+
+  it('the route back from the gateway: a blackhole, or a NAT gateway (vpcd does not translate twice): one drop each', () => {
+    for (const [target, want] of [['blackhole', 'Blackhole'], ['nat-a', 'NoRoute']] as const) {
+      const h = mk({ pubRoutes: `{ destination: 198.18.2.0/24, target: ${target} }, { destination: 0.0.0.0/0, target: igw }` });
+      expect(answer(h, openSession(h)), target).toMatchObject({ out: [], drops: { [want]: 1 }, dropped: 1 });
+    }
+  });
+
+  it('the route back through an appliance: to the appliance, counted as delivered to the source', () => {
+    const h = mk({ pubRoutes: '{ destination: 198.18.2.0/24, target: fw }, { destination: 0.0.0.0/0, target: igw }' });
+    const r = answer(h, openSession(h));
+    expect(r.out.map((f) => [f.port, dotted(ipv4Of(f.frame).readUInt32BE(16))])).toEqual([[h.port('fw'), APP]]);
+    expect(r.nat).toMatchObject({ PacketsOutToSource: 1 });
+  });
+
+  it('app gone from its port: no_destination, one drop', () => {
+    const h = mk();
+    const natPort = openSession(h);
+    h.dp.detachPort(h.port('app'));
+    expect(answer(h, natPort)).toMatchObject({ out: [], drops: { NoDestination: 1 }, dropped: 1 });
+  });
+
+  it("refused on the way in: by the gateway subnet's outbound NACL (REJECT on the gateway's record) or the receiver's inbound (ACCEPT there)", () => {
+    for (const [o, action] of [[{ pubOut: '{ rule: 50, action: deny, protocol: all, cidr: 198.18.2.0/24 }, ' + ALLOW }, 0], [{ privIn: '{ rule: 50, action: deny, protocol: all, cidr: 203.0.113.0/24 }, ' + ALLOW }, 1]] as const) {
+      const h = mk(o, true);
+      expect(answer(h, openSession(h))).toMatchObject({ out: [], drops: { Nacl: 1 }, dropped: 1 });
+      expect(records(h, GW_B).filter((x) => x.dst === APP).map((x) => [x.src, x.action, x.dir, x.path])).toEqual([[NGW, action, 2, 1]]);
+    }
+  });
+
+  it('an answer to an address spoofed by an appliance: the router, reserved, another gateway, nothing: after the NACLs, one drop each', () => {
+    for (const [inside, want, privIn] of [['198.18.2.1', 'NotForRouter', false], ['198.18.2.3', 'ReservedAddress', false], ['198.18.1.5', 'UnsupportedTarget', false],
+      ['198.18.2.77', 'NoDestination', false], ['198.18.2.1', 'Nacl', true], ['198.18.2.77', 'Nacl', true]] as const) {
+      const h = mk(privIn ? { privIn: '{ rule: 50, action: deny, protocol: all, cidr: 203.0.113.0/24 }, ' + ALLOW } : {});
+      const out = h.run([{ port: h.port('fwd'), frame: udpFrom('fwd', inside, NET) }]);
+      expect(out.map((f) => f.port), inside).toEqual([h.uplinkPort]);
+      expect(answer(h, ipv4Of(out[0]!.frame).readUInt16BE(20)), `${inside} ${privIn}`).toMatchObject({ out: [], drops: { [want]: 1 }, dropped: 1 });
+    }
+  });
+});
+
+describe("the gateway's own NACL legs and observers", () => {
+  it('later fragments follow their first: judged and logged once', () => {
+    const h = mk({ pubOut: '{ rule: 100, action: allow, protocol: udp, ports: 53, cidr: 0.0.0.0/0 }' }, true);
+    const frags = fragmentFrame(udpFrom('app', APP, NET, { payload: 3000 }), 1400);
+    expect(h.run(frags.map((frame) => ({ port: h.port('app'), frame }))).map((f) => f.port)).toEqual([h.uplinkPort, h.uplinkPort, h.uplinkPort]);
+    expect(records(h, GW_B).map((r) => [r.dir, r.dport, r.packets])).toEqual([[1, 53, 1], [2, 53, 1]]);
+  });
+
+  it('one translation event per new session (stage nat, NGW source reassignment), on every path; none without observers', () => {
+    const h = mk();
+    const vpn = new VpnPath(h.cfg);
+    vpn.crypto = stubCrypto([]);
+    vpn.tunUp[0] = 1;
+    h.dp.vpn = vpn;
+    const flows = [udpFrom('app', APP, NET), udpFrom('app', APP, B), udpFrom('app', APP, '198.19.1.1')];
+    expect(h.run(flows.map((frame) => ({ port: h.port('app'), frame })))).toHaveLength(3);
+    expect(h.dp.events.size).toBe(0);
+    h.dp.events.active = true;
+    const fresh = flows.map((f) => { const g = Buffer.from(f); g.writeUInt16BE(6000, 34); g.writeUInt16BE(0, 40); return g; });
+    const out = h.run([...fresh, ...fresh].map((frame) => ({ port: h.port('app'), frame })));
+    expect(out).toHaveLength(6);
+    const ports = out.slice(0, 3).map((f, i) => ipv4Of(f.frame).readUInt16BE(i === 2 ? 28 + 8 + 20 : 20));
+    expect(events(h)).toEqual([
+      { stage: Stage.Nat, code: Code.NgwSourceReassign, owner: 1, eni: 0, proto: 17, src: APP, dst: NET, sport: 6000, dport: 53, xsrc: EIP, xdst: NET, xsport: ports[0], xdport: 53, packets: 1 },
+      { stage: Stage.Nat, code: Code.NgwSourceReassign, owner: 2, eni: 0, proto: 17, src: APP, dst: B, sport: 6000, dport: 53, xsrc: NGW_C, xdst: B, xsport: ports[1], xdport: 53, packets: 1 },
+      { stage: Stage.Nat, code: Code.NgwSourceReassign, owner: 2, eni: 0, proto: 17, src: APP, dst: '198.19.1.1', sport: 6000, dport: 53, xsrc: NGW_C, xdst: '198.19.1.1', xsport: ports[2], xdport: 53, packets: 1 },
+    ]);
+    // the internet gateway's own 1:1 NAT is not a NAT gateway's source reassignment
+    h.run([{ port: h.port('web'), frame: ethIpv4Udp({ srcMac: MAC('web'), dstMac: RT('pub'), src: '198.18.1.10', dst: NET, sport: 7000, dport: 53 }) }]);
+    expect(events(h).map((e) => [e.stage, e.code, e.owner])).toEqual([[Stage.Igw, Code.None, -1]]);
+  });
+});
