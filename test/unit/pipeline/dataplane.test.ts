@@ -211,7 +211,7 @@ describe('the batch loop: dispatch by ethertype and port role', () => {
     expect(out.map((f) => f.port)).toEqual([0]);
     expect(h.dp.dxCounters[DxCounter.PacketsIn]).toBe(1);
     // a source outside the networks behind the link is refused
-    expect(dropDelta(h, () => h.run([{ port: DX_PORT, frame: udp('198.20.0.5', WEB, { srcMac: PEER, dstMac: '02:64:78:00:00:01' }) }]))).toEqual({ [DropReason.SourceDestCheck]: 1 });
+    expect(dropDelta(h, () => h.run([{ port: DX_PORT, frame: udp('198.18.5.5', WEB, { srcMac: PEER, dstMac: '02:64:78:00:00:01' }) }]))).toEqual({ [DropReason.SourceDestCheck]: 1 });
     expect(h.dp.dxUp(h.now)).toBe(false);
     const arp = h.run([{ port: DX_PORT, frame: arpRequest({ srcMac: PEER, spa: DX_PEER, tpa: DX_IP }) }]);
     expect(arp.map((f) => f.port)).toEqual([DX_PORT]);
