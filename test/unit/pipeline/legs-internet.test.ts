@@ -20,6 +20,7 @@ import { EventType, F, N, RECORD_NUMS, RECORD_WORDS } from '../../../src/observe
 import { Code, Stage } from '../../../src/observe/event-vocabulary.js';
 import { instanceMac, routerMac } from '../../../src/lab/names.js';
 import { ipToU32 } from '../../../src/wire/addr.js';
+import { VpnPath } from '../../../src/vpn/vpn-path.js';
 
 const MAC = (i: string) => instanceMac('t', i);
 const mac = (t: string) => Buffer.from(t.split(':').map((x) => parseInt(x, 16)));
@@ -297,5 +298,47 @@ describe('internet -> uplink -> instance', () => {
       expect(h.drops(DropReason.NoDestination)).toBe(1);
       expect(dropsTotal(h)).toBe(1);
     }
+  });
+});
+
+describe('the uplink with a VPN: only unfragmented UDP to a WAN address is the tunnel\'s', () => {
+  const WAN = '198.51.100.2';
+  const withVpn = () => {
+    const h = net(`${VPC()}customerGateway: { name: cgw, asn: 65000, wan: { ip: ${WAN} } }
+vpnConnections:
+  to-site:
+    role: cgw
+    remoteNetworks: [198.19.0.0/16]
+    localNetworks: [198.18.0.0/16]
+    auth: { psk: { env: VPN_PSK } }
+    tunnels: [ { peer: 198.51.100.1, insideCidr: 169.254.10.0/30 } ]
+`);
+    h.dp.vpn = new VpnPath(h.cfg);
+    return h;
+  };
+  const ike = (o: { proto?: 'udp' | 'tcp'; fragOffset?: number } = {}) => o.proto === 'tcp'
+    ? ethIpv4Tcp({ srcMac: PEER, dstMac: UPLINK, src: '198.51.100.1', dst: WAN, sport: 500, dport: 500, flags: TCP_SYN, seq: 1, ack: 0 })
+    : ethIpv4Udp({ srcMac: PEER, dstMac: UPLINK, src: '198.51.100.1', dst: WAN, sport: 500, dport: 500, payload: Buffer.alloc(40, 9), fragOffset: o.fragOffset ?? 0 });
+
+  it('UDP 500 to the WAN address is punted to IKE', () => {
+    const h = withVpn();
+    expect(h.run([{ port: h.uplinkPort, frame: ike() }])).toHaveLength(0);
+    expect(h.dp.punts).toHaveLength(1);
+    expect(dropsTotal(h)).toBe(0);
+  });
+
+  it('TCP to port 500 of the WAN address, or a later UDP fragment, is the internet gateway\'s: igw_no_public_ip', () => {
+    const h = withVpn();
+    h.run([{ port: h.uplinkPort, frame: ike({ proto: 'tcp' }) }, { port: h.uplinkPort, frame: ike({ fragOffset: 64 }) }]);
+    expect(h.dp.punts).toHaveLength(0);
+    expect(h.drops(DropReason.IgwNoPublicIp)).toBe(2);
+    expect(dropsTotal(h)).toBe(2);
+  });
+
+  it('without a VPN, UDP 500 to an instance\'s public address is ordinary inbound traffic', () => {
+    const h = net();
+    const f = ethIpv4Udp({ srcMac: PEER, dstMac: UPLINK, src: NET, dst: PUB, sport: 500, dport: 500, payload: Buffer.alloc(40, 9) });
+    expect(h.run([{ port: h.uplinkPort, frame: f }]).map((t) => t.port)).toEqual([h.port('web')]);
+    expect(h.dp.punts).toHaveLength(0);
   });
 });
