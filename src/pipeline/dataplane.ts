@@ -156,12 +156,16 @@ export class Dataplane {
     const sec = this.legs.security;
     const ev = this.events;
     for (let i = 0; i < b.count; i++) {
+      // (Mutant `true` here is equivalent: without observers nothing reads what beginObserved resets.)
       if (ev.active) this.beginObserved();
       const reason = this.processFrame(b, i, nowMs);
       if (reason !== DropReason.None) {
         c.drops[reason]++;
         // Per ENI: the sending instance's, or the receiving ENI that refused it (the security stage moved it).
-        if (sec !== null && sec.dropEni >= 0) sec.eniDrops[sec.dropEni * DROP_REASON_COUNT + reason]++;
+        if (sec !== null) {
+          // Stryker disable next-line ConditionalExpression: equivalent (true): dropEni -1 makes the index negative, which a Float64Array ignores
+          if (sec.dropEni >= 0) sec.eniDrops[sec.dropEni * DROP_REASON_COUNT + reason]++;
+        }
         // ARP the router does not answer is routine on every link: counted, not reported.
         if (ev.active && !ev.decided && reason !== DropReason.ArpIgnored) this.emitDrop(reason);
       }
@@ -233,12 +237,16 @@ export class Dataplane {
   /** ARP on the uplink: we answer for the public addresses behind the IGW, the uplink's address and the WAN addresses. */
   private uplinkArp(b: PacketBatch, pkt: Packet): number {
     const a = pkt.ethOff + 14;
+    // (Mutants that skip this check are equivalent: igw.arp() repeats it, and the reads before it only look.)
     if (pkt.end - a < 28) return DropReason.Malformed;
     const legs = this.legs, igw = legs.igw, topo = legs.topo;
     const buf = pkt.buf;
     const spa = ((buf[a + 14] << 24) | (buf[a + 15] << 16) | (buf[a + 16] << 8) | buf[a + 17]) | 0;
     const tpa = ((buf[a + 24] << 24) | (buf[a + 25] << 16) | (buf[a + 26] << 8) | buf[a + 27]) | 0;
-    const ours = topo.publicIndex.get(tpa) >= 0 || (igw.ip !== 0 && tpa === igw.ip) || legs.tunnel.isWanAddr(tpa);
+    const ours =
+      // Stryker disable next-line EqualityOperator: equivalent (> 0): a public-index value carries its address kind (>= 1) in the top byte
+      topo.publicIndex.get(tpa) >= 0 ||
+      (igw.ip !== 0 && tpa === igw.ip) || legs.tunnel.isWanAddr(tpa);
     return igw.arp(b, pkt, topo, ours, legs.tunnel.isWanAddr(spa));
   }
 }
