@@ -24,12 +24,13 @@ import { ipToU32 } from '../../../src/wire/addr.js';
 
 const ALLOW = '{ rule: 100, action: allow, protocol: all, cidr: 0.0.0.0/0 }';
 interface W { pubIn?: string; pubOut?: string; privIn?: string; applIn?: string; pubRoutes?: string; applRoutes?: string; fwCheck?: boolean }
-// Subnets: priv 0, pub 1 (nat-a, nat-b), appl 2 (private nat-c, appliance fw), sb 3. Flow-log ENIs: instances 0-4, then nat-a 5, nat-b 6, nat-c 7.
+// Subnets: priv 0, pub 1 (nat-a, nat-b; the main table, the first: its first route is route 0), appl 2 (private nat-c, appliance fw),
+// sb 3. Instances: fw 0 (an appliance at index 0), app 1, fwd 2, web 3, b 4. Flow-log ENIs: instances 0-4, then nat-a 5, nat-b 6, nat-c 7.
 const world = (o: W = {}) => `
 vpc: { name: t, cidr: 198.18.0.0/16 }
 subnets:
   priv: { cidr: 198.18.2.0/24, routeTable: private, networkAcl: priv-nacl }
-  pub: { cidr: 198.18.1.0/24, routeTable: public, networkAcl: pub-nacl }
+  pub: { cidr: 198.18.1.0/24, networkAcl: pub-nacl }
   appl: { cidr: 198.18.3.0/24, routeTable: applrt, networkAcl: appl-nacl }
   sb: { cidr: 198.18.4.0/24 }
 networkAcls:
@@ -42,7 +43,7 @@ natGateways:
   nat-b: { subnet: pub, type: public, ip: 198.18.1.6, publicIp: 203.0.113.6 }
   nat-c: { subnet: appl, type: private, ip: 198.18.3.5 }
 routeTables:
-  public: { routes: [ ${o.pubRoutes ?? '{ destination: 0.0.0.0/0, target: igw }'} ] }
+  main: { routes: [ ${o.pubRoutes ?? '{ destination: 0.0.0.0/0, target: igw }'} ] }
   applrt: { routes: [ ${o.applRoutes ?? '{ destination: 198.19.0.0/16, target: vgw }'} ] }
   private:
     routes:
@@ -54,10 +55,10 @@ routeTables:
 securityGroups:
   open: { ingress: [ { protocol: all, cidr: 0.0.0.0/0 } ], egress: [ { protocol: all, cidr: 0.0.0.0/0 } ] }
 instances:
+  fw: { subnet: appl, ip: 198.18.3.10, sourceDestCheck: ${o.fwCheck ?? false}, securityGroups: [open] }
   app: { subnet: priv, ip: 198.18.2.10, securityGroups: [open] }
   fwd: { subnet: priv, ip: 198.18.2.20, sourceDestCheck: false, securityGroups: [open] }
   web: { subnet: pub, ip: 198.18.1.10, publicIp: 203.0.113.10, securityGroups: [open] }
-  fw: { subnet: appl, ip: 198.18.3.10, sourceDestCheck: ${o.fwCheck ?? false}, securityGroups: [open] }
   b: { subnet: sb, ip: 198.18.4.20, securityGroups: [open] }
 customerGateway: { name: cgw, asn: 65000, wan: { ip: 198.51.100.2 } }
 vpnConnections:
@@ -210,6 +211,12 @@ describe("the translated packet and the route in the gateway's subnet", () => {
     return { out, drops, nat, dropped: nat.PacketsDropped ?? 0 };
   }
 
+  it('the first route of the first table (route 0) is a route like any other', () => {
+    const h = mk({ pubRoutes: `{ destination: ${NET}/32, target: igw }, { destination: 0.0.0.0/0, target: blackhole }` });
+    expect(h.topo.route(h.topo.subnetRouteTable[1]!, ip(NET))).toBe(0);
+    expect(send(h, NET)).toMatchObject({ drops: {}, dropped: 0 });
+  });
+
   it('no route from the gateway: no_route, its outbound record with no traffic path', () => {
     const h = mk({ pubRoutes: '' }, true);
     expect(send(h, NET)).toMatchObject({ out: [], drops: { NoRoute: 1 }, dropped: 1 });
@@ -279,7 +286,7 @@ describe("the translated packet and the route in the gateway's subnet", () => {
   });
 
   it('a private gateway towards the VPN: into the connection that carries the destination, from its own address; none carries it: no_route', () => {
-    const h = mk();
+    const h = mk({}, true);
     const vpn = new VpnPath(h.cfg);
     const sealed: number[] = [];
     vpn.crypto = stubCrypto(sealed);
@@ -295,6 +302,7 @@ describe("the translated packet and the route in the gateway's subnet", () => {
       expect([dotted(o.readUInt32BE(28 + 8 + 12)), dotted(o.readUInt32BE(28 + 8 + 16))]).toEqual([NGW_C, dst]);
     }
     expect(sealed).toHaveLength(2);
+    expect(records(h, GW_C).filter((r) => r.dir === 2).map((r) => [r.src, r.path])).toEqual([[NGW_C, 3], [NGW_C, 3]]); // via the VGW
     // too big for the tunnel: dropped, and no sender inside to tell (the gateway's packet)
     vpn.crypto = stubCrypto(sealed, 200);
     expect(send(h, '198.19.1.1', 2, { payload: 400, df: true })).toMatchObject({ out: [], drops: { TooBig: 1 } });
@@ -478,9 +486,9 @@ describe("the gateway's own NACL legs and observers", () => {
     expect(out).toHaveLength(6);
     const ports = out.slice(0, 3).map((f, i) => ipv4Of(f.frame).readUInt16BE(i === 2 ? 28 + 8 + 20 : 20));
     expect(events(h)).toEqual([
-      { stage: Stage.Nat, code: Code.NgwSourceReassign, owner: 1, eni: 0, proto: 17, src: APP, dst: NET, sport: 6000, dport: 53, xsrc: EIP, xdst: NET, xsport: ports[0], xdport: 53, packets: 1 },
-      { stage: Stage.Nat, code: Code.NgwSourceReassign, owner: 2, eni: 0, proto: 17, src: APP, dst: B, sport: 6000, dport: 53, xsrc: NGW_C, xdst: B, xsport: ports[1], xdport: 53, packets: 1 },
-      { stage: Stage.Nat, code: Code.NgwSourceReassign, owner: 2, eni: 0, proto: 17, src: APP, dst: '198.19.1.1', sport: 6000, dport: 53, xsrc: NGW_C, xdst: '198.19.1.1', xsport: ports[2], xdport: 53, packets: 1 },
+      { stage: Stage.Nat, code: Code.NgwSourceReassign, owner: 1, eni: 1, proto: 17, src: APP, dst: NET, sport: 6000, dport: 53, xsrc: EIP, xdst: NET, xsport: ports[0], xdport: 53, packets: 1 },
+      { stage: Stage.Nat, code: Code.NgwSourceReassign, owner: 2, eni: 1, proto: 17, src: APP, dst: B, sport: 6000, dport: 53, xsrc: NGW_C, xdst: B, xsport: ports[1], xdport: 53, packets: 1 },
+      { stage: Stage.Nat, code: Code.NgwSourceReassign, owner: 2, eni: 1, proto: 17, src: APP, dst: '198.19.1.1', sport: 6000, dport: 53, xsrc: NGW_C, xdst: '198.19.1.1', xsport: ports[2], xdport: 53, packets: 1 },
     ]);
     // the internet gateway's own 1:1 NAT is not a NAT gateway's source reassignment
     h.run([{ port: h.port('web'), frame: ethIpv4Udp({ srcMac: MAC('web'), dstMac: RT('pub'), src: '198.18.1.10', dst: NET, sport: 7000, dport: 53 }) }]);

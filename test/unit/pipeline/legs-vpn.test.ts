@@ -178,6 +178,15 @@ describe('instance -> VPN gateway', () => {
     expect(h.dp.dxCounters[DxCounter.PacketsOut]).toBe(0);
   });
 
+  it('Direct Connect on port 0 is a link like any other', () => {
+    const { h, cr } = setup({}, { dx: true });
+    h.dp.attachInstance(9, h.port('app'), true); // app moves to port 9, the link takes port 0
+    h.dp.attachPort(0, PortRole.DirectConnect, 0, true);
+    h.dp.dxPort = 0;
+    expect(send(h, 9, [udp('app', APP, SITE_A)]).out.map((f) => f.port)).toEqual([0]);
+    expect(cr.sealed).toEqual([]);
+  });
+
   it('over Direct Connect only the sender and its subnet judge the packet (no receiver ENI, no receiving subnet)', () => {
     const { h, DX } = setup({ otherIn: '{ rule: 50, action: deny, protocol: all, cidr: 198.18.2.0/24 }, ' + ALLOW }, { dx: true });
     expect(send(h, h.port('app'), [udp('app', APP, SITE_A)]).out.map((f) => f.port)).toEqual([DX]);
