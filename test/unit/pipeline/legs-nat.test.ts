@@ -197,6 +197,10 @@ describe('instance -> NAT gateway -> internet', () => {
     const h2 = mk();
     h2.dp.nats = h2.dp.nats.slice(0, 1); // nat-b (index 1) missing
     expect(dropDelta(h2, () => expect(h2.run([{ port: h2.port('app'), frame: udpFrom('app', APP, NET) }])).toHaveLength(0))).toEqual({ NoRoute: 1 });
+    // from a gateway whose subnet routes on to a gateway with no state: no_route too
+    const h3 = mk({ pubRoutes: '{ destination: 0.0.0.0/0, target: nat-c }' });
+    h3.dp.nats = h3.dp.nats.slice(0, 2);
+    expect(dropDelta(h3, () => expect(h3.run([{ port: h3.port('app'), frame: udpFrom('app', APP, NET) }])).toHaveLength(0))).toEqual({ NoRoute: 1 });
     // and a blackhole route is a blackhole, not a gateway
     expect(dropDelta(h2, () => expect(h2.run([{ port: h2.port('app'), frame: udpFrom('app', APP, '203.0.113.150') }])).toHaveLength(0))).toEqual({ Blackhole: 1 });
   });
