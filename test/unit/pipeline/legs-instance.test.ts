@@ -223,10 +223,11 @@ describe('the local route', () => {
     expect([shut.drops(DropReason.Sg), shut.drops(DropReason.ReservedAddress)]).toEqual([1, 0]);
   });
 
-  it('delivery without a security stage: the frame as sent, L2 rewritten towards the receiver', () => {
+  it('delivery without a security stage: the frame as sent (whatever its slot in the batch), L2 rewritten towards the receiver', () => {
     const h = new Harness(BASE());
     const f = udp(B);
-    const out = h.run([{ port: h.port('a'), frame: f }]);
+    // the first frame (slot 0) has no route; the delivered one sits in the second slot
+    const out = h.run([{ port: h.port('a'), frame: udp('198.19.0.1') }, { port: h.port('a'), frame: f }]);
     expect(out.map((o) => o.port)).toEqual([h.port('b')]);
     expect(out[0]!.frame.length).toBe(f.length);
     expect(out[0]!.frame.subarray(0, 6)).toEqual(mac(MAC('b')));
@@ -339,6 +340,15 @@ describe('egress group references before a drop: they match only on a local rout
     const byAddr = new Harness(GROUPS('{ destination: 198.18.2.0/24, target: nat-p }', nat).replace('group: gb', 'cidr: 198.18.0.0/16'), { security: true });
     expect(byAddr.run([{ port: byAddr.port('a'), frame: syn(B) }])).toHaveLength(0);
     expect([byAddr.drops(DropReason.Sg), byAddr.drops(DropReason.NoRoute)]).toEqual([0, 1]);
+  });
+
+  it('a NAT-gateway route whose gateway is missing from the compiled table (-1): no_route', () => {
+    const nat = 'natGateways:\n  nat-p: { subnet: sa, type: private, ip: 198.18.1.5 }';
+    const h = new Harness(GROUPS('{ destination: 198.18.2.0/24, target: nat-p }', nat).replace('group: gb', 'cidr: 198.18.0.0/16'), { security: true });
+    h.topo.rtTarget[h.topo.route(h.topo.subnetRouteTable[0]!, ipToU32(B) | 0)] = -1;
+    expect(h.run([{ port: h.port('a'), frame: syn(B) }])).toHaveLength(0);
+    expect(h.drops(DropReason.NoRoute)).toBe(1);
+    expect(dropsTotal(h)).toBe(1);
   });
 });
 
