@@ -101,3 +101,19 @@ describe('NAT gateway sessions across a restart', () => {
     });
   }
 });
+
+describe('the port cursor of a new gateway', () => {
+  it('starts at a random port inside 1024-65535 (the saved cursor of 400 new gateways: in range, and not all the same)', () => {
+    const cursors = new Set<number>();
+    for (let i = 0; i < 400; i++) {
+      const g = new NatGatewayState('nat-a', { ip: GW, publicIp: 0, subnet: 0, isPublic: true, maxPerDestination: 4, idleTimeout: 350, maxSessions: 16, seed: i + 1 });
+      const saved = g.serialize(1_000);
+      const cursor = new DataView(saved.buffer, saved.byteOffset, saved.byteLength).getUint32(0, true);
+      expect(cursor).toBeGreaterThanOrEqual(1024);
+      expect(cursor).toBeLessThanOrEqual(65535);
+      cursors.add(cursor);
+    }
+    // 400 draws from 64,512 ports: a fixed start would give one value.
+    expect(cursors.size).toBeGreaterThan(300);
+  });
+});
