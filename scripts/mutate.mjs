@@ -52,7 +52,7 @@ export const GROUPS = {
   },
   tunnel: {
     files: ['src/vpn/tunnel-forward.ts', 'src/vpn/direct-connect.ts', 'src/vpn/vpn-path.ts'],
-    tests: ['test/unit/vpn/**/*.test.ts', 'test/unit/pipeline/{gateways,legs}.test.ts', 'test/unit/ike/vpn-manager.test.ts', 'test/unit/daemon/restart-state.test.ts'],
+    tests: ['test/unit/vpn/**/*.test.ts', 'test/unit/pipeline/{gateways,gso,legs,legs-*}.test.ts', 'test/unit/ike/vpn-manager.test.ts', 'test/unit/daemon/restart-state.test.ts'],
   },
   mss: {
     files: ['src/wire/tcp-mss.ts'],
