@@ -54,8 +54,8 @@ export class TunnelForward {
   private segNow = 0;
   private segFailed = 0;
   private readonly segEmit = (off: number, len: number): void => {
-    const b = this.segBatch;
-    if (b === null) return;
+    // segmentTcp4() calls this only inside encryptOut(), which sets the batch for the call.
+    const b = this.segBatch!;
     clampTcpMss(this.work, off, len, this.vpn!.crypto!.innerMtu(this.segTunnel) - TCPIP_HEADERS);
     if (this.encryptOne(b, this.segTunnel, this.work, off, len, this.segNow) !== DropReason.None) this.segFailed++;
   };
@@ -95,6 +95,8 @@ export class TunnelForward {
     const mtu = crypto.innerMtu(t);
     const buf = pkt.buf;
     const l3 = pkt.l3Off;
+    // (Mutant `true` is equivalent in the data plane: without a virtio header the GSO type is read from
+    // the destination MAC's first byte, which is 1 only for a group address, and those never get here.)
     if (pkt.vnetOff >= 0) {
       if (gsoType(buf, pkt.vnetOff) === GSO_TCPV4 && pkt.proto === 6) {
         // Segments carry this super-frame's own IP and TCP headers (options included), so the
@@ -102,6 +104,7 @@ export class TunnelForward {
         // frame out into thousands of ESP packets: segments carry at least MIN_SEGMENT_PAYLOAD bytes.
         const hdrs = (pkt.l4Off - l3) + ((buf[pkt.l4Off + 12] >>> 4) << 2);
         const room = mtu - hdrs;
+        // (Mutants that let room 0 or less through are equivalent: segmentTcp4() refuses an mss <= 0 with -1.)
         if (room <= 0) return DropReason.TooBig;
         const mss = Math.min(Math.max(gsoSize(buf, pkt.vnetOff), MIN_SEGMENT_PAYLOAD), room);
         this.segBatch = b;
@@ -110,6 +113,7 @@ export class TunnelForward {
         this.segFailed = 0;
         const n = segmentTcp4(buf, l3, pkt.l3End, mss, this.work, 0, this.segEmit);
         this.segBatch = null;
+        // (Mutant `n <= 0` is equivalent: there is always at least one segment.)
         if (n < 0) return DropReason.TooBig;
         return this.segFailed > 0 ? DropReason.TxError : DropReason.None;
       }
@@ -137,7 +141,8 @@ export class TunnelForward {
     const espOff = e + 42;
     const crypto = vpn.crypto!;
     // Deferred seal (one native call per batch) when the frame goes straight to tx; a frame that
-    // waits for ARP is copied to the pending queue now, so it is sealed now.
+    // waits for ARP is copied to the pending queue now, so it is sealed now. (Mutant `lookup() > 0`
+    // is equivalent on the wire: a peer in neighbour slot 0 would be sealed at once, the same bytes.)
     const espLen = crypto.encryptDeferred !== undefined && igw.neighbors.lookup(igw.nextHop(vpn.tunPeer[t])) >= 0
       ? crypto.encryptDeferred(t, src, off, len, out, espOff, b.txCount)
       : crypto.encrypt(t, src, off, len, out, espOff);
