@@ -138,9 +138,8 @@ export class Legs {
       }
       // To a NAT gateway's private address from inside the VPC: an answer to what it translated.
       if (akind === AddrKind.NatGateway) return this.instanceToNatAddr(b, pkt, this.nats[a & 0xffffff], a & 0xffffff, S, sSub, nowMs);
-      const rSub = topo.subnetOf(dst);
-      if (akind === AddrKind.Reserved) return this.dropAfterSender(pkt, S, sSub, DropReason.ReservedAddress, nowMs, rSub, true);
-      return this.dropAfterSender(pkt, S, sSub, DropReason.UnsupportedTarget, nowMs, rSub, true);
+      // What classify() has left: a reserved address (network, DNS outside its service ports, .3, broadcast).
+      return this.dropAfterSender(pkt, S, sSub, DropReason.ReservedAddress, nowMs, topo.subnetOf(dst), true);
     }
     if (kind === Target.Instance) {
       const R = topo.rtTarget[e];
