@@ -120,7 +120,7 @@ fi
 
 # ---------------------------------------------------------------- what we run on
 git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo none)
-git_dirty=$(git status --porcelain 2>/dev/null | grep -q . && echo true || echo false)
+git_dirty=$(git status --porcelain 2>/dev/null | grep . >/dev/null && echo true || echo false)
 jq -n --arg stamp "$STAMP" --arg kernel "$(uname -r)" --arg cpu "$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)" \
   --argjson cpus "$(nproc)" --arg node "$(node --version)" --arg rev "$git_rev" --argjson dirty "$git_dirty" \
   --arg modes "$MODES" --argjson reps "$REPS" --argjson dur "$DUR" --argjson ping "$PING_N" \

@@ -34,7 +34,7 @@ for a in "$@"; do
 done
 if [ "$mode" = demo ]; then PKGS=("${DEMO[@]}"); else PKGS=("${TEST[@]}"); fi
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep 'install ok installed' >/dev/null; }
 
 missing=()
 for p in "${PKGS[@]}"; do installed "$p" || missing+=("$p"); done

@@ -85,7 +85,7 @@ our_pid() {
   for d in /proc/[0-9]*; do
     p=${d#/proc/}
     [ "$(cat "$d/comm" 2>/dev/null)" = charon ] || continue
-    tr '\0' '\n' < "$d/environ" 2>/dev/null | grep -qxF "STRONGSWAN_CONF=$CONF" && { echo "$p"; return 0; }
+    tr '\0' '\n' < "$d/environ" 2>/dev/null | grep -xF "STRONGSWAN_CONF=$CONF" >/dev/null && { echo "$p"; return 0; }
   done
   return 0
 }
@@ -95,7 +95,7 @@ check() {
   [ -x "$SS_CHARON" ] || RC=2 die "charon not found at $SS_CHARON"
   command -v swanctl >/dev/null || RC=2 die "swanctl not installed"
   [ -e "/run/netns/$SS_NETNS" ] || RC=2 die "netns $SS_NETNS does not exist"
-  ip -n "$SS_NETNS" -o -4 addr show | grep -qF " $SS_LOCAL_ADDR/" || RC=2 die "$SS_LOCAL_ADDR is not configured in $SS_NETNS"
+  ip -n "$SS_NETNS" -o -4 addr show | grep -F " $SS_LOCAL_ADDR/" >/dev/null || RC=2 die "$SS_LOCAL_ADDR is not configured in $SS_NETNS"
   case "$SS_AUTH" in psk|cert) ;; *) RC=2 die "SS_AUTH must be psk or cert" ;; esac
 }
 
@@ -279,7 +279,7 @@ do_initiate() {
 
 do_wait() {
   local t0=$SECONDS
-  until swc --list-sas --raw 2>/dev/null | grep -q "state=INSTALLED"; do
+  until swc --list-sas --raw 2>/dev/null | grep "state=INSTALLED" >/dev/null; do
     [ $((SECONDS - t0)) -lt "$SS_TIMEOUT" ] || RC=3 die "no CHILD_SA installed within ${SS_TIMEOUT}s"
     sleep 0.2
   done
