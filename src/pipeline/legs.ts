@@ -126,20 +126,22 @@ export class Legs {
     // The sender's egress flow-log records carry the path the route takes.
     if (this.security !== null) this.security.trafficPath = trafficPathOf(kind);
     if (kind === Target.Local) {
+      // classify(): -1 or kind << 24 | index with kind >= 1, never 0. The drops below pass no `local`: their
+      // destinations are no instance, which no group reference can match.
       const a = topo.classify(dst);
-      if (a < 0) return this.dropAfterSender(pkt, S, sSub, DropReason.NoDestination, nowMs, topo.subnetOf(dst), true);
+      if (a < 0) return this.dropAfterSender(pkt, S, sSub, DropReason.NoDestination, nowMs, topo.subnetOf(dst));
       const akind = a >>> 24;
       if (akind === AddrKind.Instance) return this.toInstance(b, pkt, S, sSub, a & 0xffffff, nowMs);
       if (akind === AddrKind.Router) {
         // The router's own answer (echo on .1) is not filtered ([VPC-SEC]: the reserved addresses are AWS's);
         // anything else for it crosses the sender's SG and the NACLs first, then is dropped.
         if (this.router.isEcho(pkt)) return this.router.echo(b, pkt, topo, a & 0xffffff);
-        return this.dropAfterSender(pkt, S, sSub, DropReason.NotForRouter, nowMs, a & 0xffffff, true);
+        return this.dropAfterSender(pkt, S, sSub, DropReason.NotForRouter, nowMs, a & 0xffffff);
       }
       // To a NAT gateway's private address from inside the VPC: an answer to what it translated.
       if (akind === AddrKind.NatGateway) return this.instanceToNatAddr(b, pkt, this.nats[a & 0xffffff], a & 0xffffff, S, sSub, nowMs);
       // What classify() has left: a reserved address (network, DNS outside its service ports, .3, broadcast).
-      return this.dropAfterSender(pkt, S, sSub, DropReason.ReservedAddress, nowMs, topo.subnetOf(dst), true);
+      return this.dropAfterSender(pkt, S, sSub, DropReason.ReservedAddress, nowMs, topo.subnetOf(dst));
     }
     if (kind === Target.Instance) {
       const R = topo.rtTarget[e];
@@ -167,7 +169,8 @@ export class Legs {
     const r = pkt.parseIpv4(pkt.end);
     if (r !== DropReason.None) return r;
     const t = this.tunnel;
-    if (t.vpn !== null && pkt.proto === PROTO_UDP && pkt.fragOff === 0 && t.isWanAddr(pkt.dst)) return this.fromWan(b, pkt, nowMs);
+    // isWanAddr() is false without a VPN.
+    if (pkt.proto === PROTO_UDP && pkt.fragOff === 0 && t.isWanAddr(pkt.dst)) return this.fromWan(b, pkt, nowMs);
     // A WAN uplink without an internet gateway: nothing else enters the VPC from it.
     if (this.topo.config.internetGateway === undefined) return DropReason.IgwNoPublicIp;
     // The internet gateway refuses private, shared and link-local sources, and the VPC's own addresses (spoofed).
@@ -183,13 +186,14 @@ export class Legs {
     if (r !== DropReason.None) return r;
     if (!dx.covers(pkt.src)) return DropReason.SourceDestCheck;
     const topo = this.topo;
+    // Not found (-1 >>> 24 is 255) or no instance.
     const a = topo.classify(pkt.dst);
-    if (a < 0 || a >>> 24 !== AddrKind.Instance) return DropReason.NoDestination;
+    if (a >>> 24 !== AddrKind.Instance) return DropReason.NoDestination;
     const R = a & 0xffffff;
     const port = this.ports.instPort[R];
     if (port < 0) return DropReason.NoDestination;
     // As any traffic entering the VPC: the subnet's NACL and the ENI's SG.
-    const sr = this.crossing(pkt, -1, -1, R, topo.instSubnet[R], nowMs, false);
+    const sr = this.entering(pkt, -1, R, topo.instSubnet[R], nowMs);
     if (sr !== DropReason.None) return sr;
     dx.received(pkt);
     return this.deliver(b, pkt, R, port);
@@ -224,7 +228,7 @@ export class Legs {
     // The 1:1 mapping is by the packet's private source address: an instance's own packet, or one an
     // appliance forwards for it, leaves as that instance's public IP (IGW_PUBLIC_IP_ASSOCIATION_FOR_EGRESS).
     const a = topo.classify(pkt.src);
-    const pub = a >= 0 && a >>> 24 === AddrKind.Instance ? topo.instPublicIp[a & 0xffffff] : 0;
+    const pub = a >>> 24 === AddrKind.Instance ? topo.instPublicIp[a & 0xffffff] : 0;
     if (pub === 0) return this.dropAfterSender(pkt, S, sSub, DropReason.IgwNoPublicIp, nowMs);
     if (isPrivateOrShared(pkt.dst) || isLinkLocal(pkt.dst)) return this.dropAfterSender(pkt, S, sSub, DropReason.IgwRejected, nowMs);
     const r = this.crossing(pkt, S, sSub, -1, -1, nowMs, false);
@@ -234,6 +238,7 @@ export class Legs {
     // A new flow leaves through the 1:1 NAT: observers see both address pairs.
     if (this.events.active && this.events.decided) this.emitNat(pkt, Stage.Igw, S, -1, privateSrc, pkt.dst, pkt.sport, pkt.dport);
     // Hairpin: to another public address of this VPC, the IGW turns the packet straight back in.
+    // (Mutant `> 0` is equivalent: the index holds kind << 24 | i, kind >= 1, never 0; so below.)
     if (topo.publicIndex.get(pkt.dst) >= 0) return this.internetToVpc(b, pkt, nowMs);
     return igw.send(b, pkt.start, pkt.ethOff, pkt.end, pkt.dst, pub, nowMs);
   }
@@ -242,14 +247,14 @@ export class Legs {
   private internetToVpc(b: PacketBatch, pkt: Packet, nowMs: number): number {
     const topo = this.topo;
     const a = topo.publicIndex.get(pkt.dst);
-    if (a < 0) return DropReason.IgwNoPublicIp;
+    if (a < 0) return DropReason.IgwNoPublicIp; // (mutant `a <= 0` is equivalent: never 0, as above)
     const kind = a >>> 24, idx = a & 0xffffff;
     if (kind === AddrKind.NatGateway) return this.internetToNatGateway(b, pkt, this.nats[idx], idx, nowMs);
     const pubDst = pkt.dst;
     this.igw.translateIn(pkt, topo.instIp[idx]);
     const port = this.ports.instPort[idx];
     if (port < 0) return DropReason.NoDestination;
-    const r = this.crossing(pkt, -1, -1, idx, topo.instSubnet[idx], nowMs, false);
+    const r = this.entering(pkt, -1, idx, topo.instSubnet[idx], nowMs);
     if (r !== DropReason.None) return r;
     if (this.events.active && this.events.decided) this.emitNatIn(pkt, idx, pubDst);
     return this.deliver(b, pkt, idx, port);
@@ -276,6 +281,7 @@ export class Legs {
     if (r !== DropReason.None) return r;
     // From the gateway: its subnet's route table decides where the translated packet goes.
     const e = topo.route(topo.subnetRouteTable[nat.subnet], pkt.dst);
+    // (Mutant `rtKind[e]` alone is equivalent: rtKind[-1] is undefined, which no comparison below matches.)
     const kind = e < 0 ? -1 : topo.rtKind[e];
     // Inside the VPC (a private NAT gateway between subnets, or a route through an appliance).
     if (kind === Target.Local || kind === Target.Instance) {
@@ -283,14 +289,14 @@ export class Legs {
       return this.fromNatInside(b, pkt, nat, g, e, false, nowMs);
     }
     // Anything else leaves the gateway's subnet (unless it is a route to a NAT gateway in the same subnet):
-    // its outbound NACL comes first, before any refusal of the route or the gateway behind it.
+    // its outbound NACL comes first, before any refusal of the route or the gateway behind it. (Mutant
+    // `false` for the first test is equivalent: rtTarget is -1 for routes to no instance or NAT gateway.)
     if (kind !== Target.NatGateway || this.nats[topo.rtTarget[e]]?.subnet !== nat.subnet) {
       r = this.natNacl(pkt, nat.subnet, -1);
       // The gateway's private address, not the Elastic IP, is on its ENI's record.
       this.natLog(g, pkt, pkt.src, pkt.dst, r === DropReason.None ? 1 : 0, FlowDir.Egress, trafficPathOf(kind));
       if (r !== DropReason.None) return natDrop(nat, r);
     }
-    if (e < 0) return natDrop(nat, DropReason.NoRoute);
     if (kind === Target.Vgw && this.tunnel.vpn !== null) {
       // A private NAT gateway towards the VPN: the other network sees the gateway's private address.
       const c = this.tunnel.vpn.connectionFor(pkt.dst, -1);
@@ -300,8 +306,8 @@ export class Legs {
       return this.tunnel.encryptOut(b, pkt, topo, c, -1, nowMs);
     }
     if (kind === Target.Blackhole) return natDrop(nat, DropReason.Blackhole);
-    // A route into a NAT gateway (itself or another): vpcd does not translate twice; it leads nowhere.
-    if (kind === Target.NatGateway) return natDrop(nat, DropReason.NoRoute);
+    // No route, a route into a NAT gateway (itself or another: vpcd does not translate twice), the VGW
+    // without a VPN: it leads nowhere.
     if (kind !== Target.Igw) return natDrop(nat, DropReason.NoRoute);
     // A private NAT gateway has no Elastic IP: the IGW drops what it sends; nor does it carry private destinations.
     if (!nat.isPublic || nat.publicIp === 0 || this.igw.port < 0) return natDrop(nat, DropReason.IgwNoPublicIp);
@@ -342,6 +348,7 @@ export class Legs {
     const r = this.natgw.reverse(pkt, nat, nowMs);
     if (r !== DropReason.None) return r;
     const e = topo.route(topo.subnetRouteTable[nat.subnet], pkt.dst);
+    // (Mutant `false` is equivalent: rtKind[-1] is undefined, and the last line drops it as no_route.)
     if (e < 0) return natDrop(nat, DropReason.NoRoute);
     const kind = topo.rtKind[e];
     if (kind === Target.Local || kind === Target.Instance) return this.fromNatInside(b, pkt, nat, g, e, true, nowMs);
@@ -364,12 +371,12 @@ export class Legs {
       if (R < 0) return natDrop(nat, DropReason.NoRoute);
     } else {
       const a = topo.classify(pkt.dst);
-      const akind = a >>> 24;
+      const akind = a >>> 24; // 255 when not found
       const rSub = topo.subnetOf(pkt.dst);
-      if (a < 0 || akind !== AddrKind.Instance) {
+      if (akind !== AddrKind.Instance) {
         // The router, reserved addresses, another gateway, nothing.
-        return this.natDropAfterNacl(pkt, nat, rSub, a < 0 ? DropReason.NoDestination : akind === AddrKind.Reserved ? DropReason.ReservedAddress
-          : akind === AddrKind.Router ? DropReason.NotForRouter : DropReason.UnsupportedTarget);
+        return this.natDropAfterNacl(pkt, nat, rSub, akind === AddrKind.Reserved ? DropReason.ReservedAddress : akind === AddrKind.Router
+          ? DropReason.NotForRouter : akind === AddrKind.NatGateway ? DropReason.UnsupportedTarget : DropReason.NoDestination);
       }
       R = a & 0xffffff;
     }
@@ -377,10 +384,10 @@ export class Legs {
     if (pkt.dst !== topo.instIp[R] && topo.instSrcDstCheck[R] === 1) return this.natDropAfterNacl(pkt, nat, rSub, DropReason.SourceDestCheck);
     const port = this.ports.instPort[R];
     if (port < 0) return natDrop(nat, DropReason.NoDestination);
-    const r = this.crossing(pkt, -1, nat.subnet, R, rSub, nowMs, false);
+    const r = this.entering(pkt, nat.subnet, R, rSub, nowMs);
     // The gateway's ENI sent it (its source: the gateway, pkt-srcaddr the packet's); only its own subnet's
     // outbound NACL refuses it there, the receiver's refusals are on the receiver's records.
-    const gwRefused = r === DropReason.Nacl && this.security !== null && this.security.nacl.refusedAtReceiver === 0;
+    const gwRefused = r === DropReason.Nacl && this.security!.nacl.refusedAtReceiver === 0; // a NACL refusal: there is a security stage
     this.natLog(g, pkt, nat.ip, pkt.dst, gwRefused ? 0 : 1, FlowDir.Egress, TrafficPath.SameVpc);
     if (r !== DropReason.None) return natDrop(nat, r);
     if (answer) this.natgw.delivered(pkt, nat, nowMs);
@@ -416,8 +423,8 @@ export class Legs {
   private natNacl(pkt: Packet, sSub: number, rSub: number): number {
     const sec = this.security;
     if (sec === null || pkt.fragOff !== 0) return DropReason.None;
-    const proto = pkt.proto;
-    const r = sec.nacl.crossing(sSub, rSub, pkt.src, pkt.dst, proto, proto === PROTO_TCP || proto === PROTO_UDP || proto === 1 ? pkt.dport : 0);
+    // parseIpv4 leaves dport 0 for a protocol with no ports or ICMP type.
+    const r = sec.nacl.crossing(sSub, rSub, pkt.src, pkt.dst, pkt.proto, pkt.dport);
     if (r !== DropReason.None) {
       sec.deniedSources.add(pkt.src);
       if (this.events.active) sec.observeNaclDeny(pkt, sSub, rSub);
@@ -432,7 +439,7 @@ export class Legs {
   /** An instance's packet routed to the VPN gateway (route target vgw). */
   private toVpn(b: PacketBatch, pkt: Packet, S: number, sSub: number, nowMs: number): number {
     const dx = this.dx;
-    if (dx.port >= 0 && dx.covers(pkt.dst) && dx.up(nowMs)) {
+    if (dx.covers(pkt.dst) && dx.up(nowMs)) {
       const r = this.crossing(pkt, S, sSub, -1, -1, nowMs, false);
       if (r !== DropReason.None) return r;
       return dx.send(b, pkt);
@@ -453,6 +460,7 @@ export class Legs {
   private fromWan(b: PacketBatch, pkt: Packet, nowMs: number): number {
     const t = this.tunnel;
     const r = t.fromWan(pkt);
+    // (Mutant `false` for the first test is equivalent: t.tunnel is -1 whenever r is a drop.)
     if (r !== DropReason.None || t.tunnel < 0) return r;
     const vpn = t.vpn!;
     const c = vpn.tunConn[t.tunnel];
@@ -469,15 +477,17 @@ export class Legs {
     const dst = pkt.dst;
     if (((dst & topo.vpcMask) >>> 0) === topo.vpcNet) {
       const a = topo.classify(dst);
-      if (a >= 0 && a >>> 24 === AddrKind.NatGateway) return this.natToInside(b, pkt, this.nats[a & 0xffffff], a & 0xffffff, nowMs);
-      if (a < 0 || a >>> 24 !== AddrKind.Instance) return DropReason.NoDestination;
+      // Not found: -1 >>> 24 is 255, no kind.
+      if (a >>> 24 === AddrKind.NatGateway) return this.natToInside(b, pkt, this.nats[a & 0xffffff], a & 0xffffff, nowMs);
+      if (a >>> 24 !== AddrKind.Instance) return DropReason.NoDestination;
       const R = a & 0xffffff;
       const port = this.ports.instPort[R];
       if (port < 0) return DropReason.NoDestination;
       // Traffic entering the VPC from a VPN meets the subnet's NACL and the ENI's SG.
-      const r = this.crossing(pkt, -1, -1, R, topo.instSubnet[R], nowMs, false);
+      const r = this.entering(pkt, -1, R, topo.instSubnet[R], nowMs);
       if (r !== DropReason.None) return r;
-      if (pkt.proto === PROTO_TCP && pkt.fragOff === 0) clampTcpMss(pkt.buf, pkt.l3Off, pkt.l3Len, this.tunnel.mss(c));
+      // A TCP SYN's MSS (clampTcpMss leaves anything else, later fragments too, as it is).
+      clampTcpMss(pkt.buf, pkt.l3Off, pkt.l3Len, this.tunnel.mss(c));
       return this.deliver(b, pkt, R, port);
     }
     // VPN CloudHub: the VGW re-advertises every site's networks to the others.
@@ -533,6 +543,16 @@ export class Legs {
   private crossing(pkt: Packet, S: number, sSub: number, R: number, rSub: number, nowMs: number, forceTrack: boolean): number {
     const sec = this.security;
     return sec === null ? DropReason.None : sec.crossing(pkt, S, sSub, R, rSub, nowMs, forceTrack);
+  }
+
+  /**
+   * A crossing with no sender ENI (from the internet, a tunnel, the Direct
+   * Connect link, a NAT gateway): from subnet sSub (-1: outside the VPC) to
+   * ENI R in rSub. (Mutant forceTrack `true` is equivalent: it concerns the
+   * sender's ENI, and there is none.)
+   */
+  private entering(pkt: Packet, sSub: number, R: number, rSub: number, nowMs: number): number {
+    return this.crossing(pkt, -1, sSub, R, rSub, nowMs, false);
   }
 
   /** Delivery to instance R on its port: L2 towards it, queued. */

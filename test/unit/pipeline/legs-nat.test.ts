@@ -369,6 +369,11 @@ describe('inside the VPC: a private gateway between subnets, an appliance on the
     let d: Record<string, number> = {};
     expect(dropDelta(h2, () => { d = natDelta(h2, 2, () => expect(h2.run([{ port: h2.port('app'), frame: toB() }])).toHaveLength(0)); })).toEqual({ SourceDestCheck: 1 });
     expect(d.PacketsDropped).toBe(1);
+    // The appliance route's instance index missing (the data plane holds none for it): no_route, one drop.
+    const h3 = mk({ applRoutes });
+    h3.topo.rtTarget[h3.topo.route(h3.topo.subnetRouteTable[2]!, ipToU32(B) | 0)] = -1;
+    expect(dropDelta(h3, () => { d = natDelta(h3, 2, () => expect(h3.run([{ port: h3.port('app'), frame: toB() }])).toHaveLength(0)); })).toEqual({ NoRoute: 1 });
+    expect(d.PacketsDropped).toBe(1);
   });
 
   it('to the router, a reserved address or nothing behind the gateway: not_for_router, reserved_address, no_destination, one drop each', () => {

@@ -316,6 +316,11 @@ describe('from the Direct Connect link', () => {
     expect(h.ct!.entries).toBe(0);
   });
 
+  it("only the receiver's subnet NACL judges it: another subnet's outbound NACL that refuses everything does not", () => {
+    const { h, DX } = setup({ otherOut: '{ rule: 50, action: deny, protocol: all, cidr: 0.0.0.0/0 }' }, { dx: true });
+    expect(send(h, DX, [fromLink(SITE_A, APP)]).out.map((x) => x.port)).toEqual([h.port('app')]);
+  });
+
   it('refused: not our MAC, malformed, a source not behind the link, no instance there or none attached, the NACL or the group; none counted in', () => {
     const { h, DX } = setup({ privIn: '{ rule: 50, action: deny, protocol: udp, ports: 7777, cidr: 0.0.0.0/0 }, ' + ALLOW }, { dx: true });
     const broken = fromLink(SITE_A, APP);
