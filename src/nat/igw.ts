@@ -103,7 +103,7 @@ export class InternetGateway {
     for (let k = 0; k < 6; k++) buf[ethOff + 6 + k] = this.mac[k];
     const hop = this.nextHop(dst);
     const n = this.neighbors;
-    const slot = n.lookup(hop);
+    const slot = n.lookup(hop, nowMs);
     if (slot >= 0) {
       for (let k = 0; k < 6; k++) buf[ethOff + k] = n.macs[slot * 6 + k];
       this.ports.queue(b, this.port, start, end - start);
@@ -168,6 +168,8 @@ export class InternetGateway {
     // Stryker disable next-line ConditionalExpression: equivalent mutant (false): with nothing pending the loop below finds nothing
     if (n.pendingCount === 0) return;
     const slot = n.lookup(ip);
+    // (Mutant `false` survives, untested: it differs only when frames still wait for an address whose
+    // entry was evicted meanwhile, and that address answers anyway: its reply is not learned.)
     if (slot < 0) return;
     const buf = b.arena;
     // Stryker disable next-line EqualityOperator: equivalent (s <= length): pendingLen[length] is undefined, and the address check skips it

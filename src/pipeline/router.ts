@@ -68,9 +68,8 @@ export class VpcRouter {
     return pkt.proto === 1 && !pkt.isFragment() && pkt.buf[pkt.l4Off] === 8 && pkt.buf[pkt.l4Off + 1] === 0;
   }
 
-  /** Traffic to a subnet's router address: answers ICMP echo in place, drops the rest. */
+  /** An echo request (isEcho(), which the caller checks) to a subnet's router address: answered in place. */
   echo(b: PacketBatch, pkt: Packet, topo: Topology, subnet: number): number {
-    if (!this.isEcho(pkt)) return DropReason.NotForRouter;
     const buf = pkt.buf;
     const l4 = pkt.l4Off;
     const l3 = pkt.l3Off;

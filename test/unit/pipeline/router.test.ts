@@ -66,6 +66,16 @@ describe('router (in memory)', () => {
     expect(refChecksum(ip.subarray(20))).toBe(0);
   });
 
+  it('answers only an echo request of code 0: not echo code 1, nor UDP whose first bytes read as type 8 code 0; both not_for_router', () => {
+    const h = new Harness(YAML);
+    const before = h.counters.drops[DropReason.NotForRouter]!;
+    const code1 = ethIpv4Icmp({ srcMac: A1, dstMac: RA, src: '198.18.1.10', dst: '198.18.1.1', type: 8, code: 1, id: 7, seq: 1, payload: Buffer.from('abcd') });
+    // UDP source port 2048 = 0x0800: the bytes where ICMP keeps its type and code hold 8 and 0.
+    const udp = ethIpv4Udp({ srcMac: A1, dstMac: RA, src: '198.18.1.10', dst: '198.18.1.1', sport: 2048, dport: 7, payload: Buffer.from('abcd') });
+    expect(h.run([{ port: h.port('a1'), frame: code1 }, { port: h.port('a1'), frame: udp }])).toHaveLength(0);
+    expect(h.counters.drops[DropReason.NotForRouter]! - before).toBe(2);
+  });
+
   it('drops and counts: no route, reserved address, unassigned address, spoofed source, IPv6', () => {
     const h = new Harness(YAML);
     const mk = (src: string, dst: string) => ethIpv4Udp({ srcMac: A1, dstMac: RA, src, dst, sport: 1, dport: 2 });
