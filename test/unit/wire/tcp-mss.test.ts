@@ -123,9 +123,13 @@ describe('clampTcpMss', () => {
   it('refuses an IPv4 header length below 20 even when the bytes at the claimed offset look like a SYN with an MSS', () => {
     // IHL 4 puts a would-be TCP header at offset 16: its data-offset/flags bytes (28, 29) are the real
     // header's acknowledgment number, set here to 0x60 0x02 (24-byte header, SYN), and its option at 36
-    // is the real MSS option. Only the IHL check stands between this packet and a rewrite.
-    const seg = tcpSegment4(src, dst, { sport: 40000, dport: 443, flags: TCP_SYN, ack: 0x60020000, options: [2, 4, 0x05, 0xb4] });
+    // is the real header's checksum and urgent pointer, set here to an MSS option of 1460.
+    const seg = tcpSegment4(src, dst, { sport: 40000, dport: 443, flags: TCP_SYN, ack: 0x60020000 });
     const p = ipv4Packet({ src, dst, proto: 6, payload: seg });
+    p.set([2, 4, 0x05, 0xb4], 36);
+    // With IHL 5 the would-be header is the real one, a SYN without the option: nothing to clamp.
+    expect(clampTcpMss(Buffer.from(p), 0, p.length, 1000)).toBe(false);
+    // With IHL 4 only the IHL check stands between this packet and a rewrite of bytes 38-39.
     p[0] = 0x44;
     const copy = Buffer.from(p);
     expect(clampTcpMss(p, 0, p.length, 1000)).toBe(false);
