@@ -166,6 +166,9 @@ export class FlowTuple {
  * flow tracked twice by the same ENI counts once); -1 otherwise.
  */
 function chargedEni(trackedBit: number, inst: number, other: number, n: number): number {
+  // (Mutant `true` for `inst >= 0` is equivalent: a negative inst then comes back as itself instead
+  // of -1, and every caller tests the result with `>= 0` only; passed on as `other` it still equals
+  // no instance index, so the second call's answer is the same.)
   return trackedBit !== 0 && inst >= 0 && inst < n && inst !== other ? inst : -1;
 }
 
@@ -197,6 +200,9 @@ export class Conntrack {
   /** cfg: ConntrackConfig (timeouts in seconds). seed: fixed in tests, random per process otherwise. */
   constructor(cfg: ConntrackLimits, seed: number = randomSeed()) {
     const max = cfg.max;
+    // (Mutant `max >= 0x10000000` survives, untested boundary: only max = 2^28 itself tells it apart,
+    // and the original accepts that and allocates it: about 49 GiB (flow state at 108 B a flow 27 GiB,
+    // a 2^30-slot key table 20 GiB, expiry links 2 GiB). Config caps conntrack.max at 2^24.)
     if (!Number.isInteger(max) || max < 1 || max > 0x10000000) throw new RangeError('conntrack max must be 1..2^28');
     this.max = max;
     this.pool = new FlowPool(max);
@@ -259,6 +265,10 @@ export class Conntrack {
       if (!Number.isInteger(a) || a < 0 || a > 0x7fffffff) throw new RangeError(`conntrack allowance of instance ${i} must be an integer 0..2^31-1, got ${a}`);
       next[i] = a;
     }
+    // (Mutants `false` for `i < 0`, and `true` or `i <= remap.length` for `i < remap.length`, are
+    // equivalent: remap is an array (the daemon's names.map(indexOf)) or a typed array, whose
+    // remap[i] below 0 or at or past its length is undefined, which the last line turns into
+    // NO_INSTANCE like the guards do. Without a remap newIndex only sees indices >= 0.)
     const newIndex = (i: number): number => {
       if (i < 0) return NO_INSTANCE;
       if (remap === undefined) return i;
@@ -269,11 +279,13 @@ export class Conntrack {
     const oldExceeded = this.allowanceExceededPerEni;
     for (let i = 0; i < oldExceeded.length; i++) {
       const j = newIndex(i);
+      // (Mutant `j <= n` is equivalent for the same reason: exceeded[n] is past the end.)
       // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent: a typed array ignores writes at -1 or past n, so the guard only skips writes that would change nothing
       if (j >= 0 && j < n) exceeded[j] += oldExceeded[i];
     }
     const entries = new Int32Array(n);
     const pool = this.pool;
+    // (Mutant `f <= pool.max` is equivalent: pool.live[pool.max] is undefined, so that round continues.)
     for (let f = 0; f < pool.max; f++) {
       if (pool.live[f] !== 1) continue;
       // Stryker disable next-line ConditionalExpression: equivalent: without a remap newIndex keeps every index and NO_INSTANCE, the only values create() and restore() store
@@ -542,6 +554,7 @@ export class Conntrack {
   /** Removes every flow without counting them (a restore that is undone). Control plane: O(max). */
   clear(): void {
     const pool = this.pool;
+    // (Mutant `f <= pool.max` is equivalent: pool.live[pool.max] is undefined, so that round continues.)
     for (let f = 0; f < pool.max; f++) {
       if (pool.live[f] !== 1) continue;
       this.expiry.unlink(f);

@@ -83,6 +83,8 @@ export class FlowPool {
   private freeTop: number;
 
   constructor(max: number) {
+    // (Mutant `max >= 0x3fffffff` survives, untested boundary: only max = 2^30-1 itself tells it
+    // apart, and the original accepts that and allocates it: about 108 GiB at 108 B a flow.)
     if (!Number.isInteger(max) || max < 1 || max > 0x3fffffff) throw new RangeError('max must be 1..2^30-1');
     this.max = max;
     this.key = new Int32Array(max * FLOW_KEY_WORDS);

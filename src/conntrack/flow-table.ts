@@ -56,6 +56,8 @@ export class FlowKeyTable {
    * seed: fixed in tests; random per process otherwise.
    */
   constructor(capacity: number, seed: number = randomSeed()) {
+    // (Mutant `capacity >= 0x40000000` survives, untested boundary: only capacity = 2^30 itself tells
+    // it apart, and the original accepts that and allocates it: 20 GiB at 16 B of key + 4 B of ref a slot.)
     if (capacity < 2 || (capacity & (capacity - 1)) !== 0 || capacity > 0x40000000) {
       throw new RangeError('capacity must be a power of two in 2..2^30');
     }

@@ -90,6 +90,20 @@ describe('per-ENI tracked-connection allowance', () => {
     expect([c.entriesPerEni[A], c.entriesPerEni[B]]).toEqual([3, 2]);
   });
 
+  it('an ENI-to-ENI flow refused because the sender is at its allowance counts the refusal against the sender only', () => {
+    const c = new Conntrack({ max: 100, timeouts: TIMEOUTS }, 0xa18);
+    c.setAllowances(Int32Array.of(1, 10, 0));
+    expect(outbound(c, A, 0, 1_000)).toBeGreaterThanOrEqual(0); // A is at its allowance
+    const before = c.counters[CtCounter.EniAllowanceExceeded]!;
+    // Tracked on both ends: B (room left) and C (no allowance of its own) would be charged too, but are not at theirs.
+    expect(open(c, ENI_IP[A]!, 1, ENI_IP[B]!, A, B, TRACKED_BOTH, 1_000)).toBe(ALLOWANCE_EXCEEDED);
+    expect(open(c, ENI_IP[A]!, 2, ENI_IP[C]!, A, C, TRACKED_BOTH, 1_000)).toBe(ALLOWANCE_EXCEEDED);
+    expect(Array.from(c.allowanceExceededPerEni)).toEqual([2, 0, 0]);
+    expect(c.counters[CtCounter.EniAllowanceExceeded]! - before).toBe(2);
+    expect(Array.from(c.entriesPerEni)).toEqual([1, 0, 0]);
+    expect(c.entries).toBe(1);
+  });
+
   it('counts return to zero when flows expire or are removed', () => {
     const c = new Conntrack({ max: 500, timeouts: TIMEOUTS }, 0xa14);
     c.setAllowances(Int32Array.of(100, 100, 100));

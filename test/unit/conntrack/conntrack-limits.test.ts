@@ -346,14 +346,23 @@ describe('per-ENI allowance edges', () => {
     a.create(orig, reply.reverseOf(orig), TimeoutClass.Tcp, 0, 1, 0, NO_INSTANCE, TrackedEgress);
     const saved = decodeFlows(a.serialize(0), { max: 4, instances: 1 });
     const b = ct(4);
-    b.setAllowances([5]);
-    const old = tcp(b, A_IP, 1, NET, 0, NO_INSTANCE, TrackedEgress);
-    b.remove(old); // its index keeps stale fields
+    b.setAllowances([3]);
     tcp(b, A_IP, 9, NET, 0, NO_INSTANCE, TrackedEgress); // the saved flow's key, now taken
+    // Two flows that came and went: their indices keep stale fields (charged to instance 0).
+    // Indices are reused last-freed first: the restore's attempt takes `gone[1]`'s and frees it
+    // again; `gone[0]`'s stays free, stale, when the failed restore clears the table.
+    const gone = [tcp(b, A_IP, 1, NET, 0, NO_INSTANCE, TrackedEgress), tcp(b, A_IP, 2, NET, 0, NO_INSTANCE, TrackedEgress)];
+    for (const f of gone) b.remove(f);
+    expect(b.pool.live[gone[0]!]).toBe(0);
+    expect(b.pool.flags[gone[0]!]! & ChargedEgress).toBe(ChargedEgress);
     expect(() => b.restore(saved, 0, 1)).toThrow(/already tracked/);
     expect(b.entries).toBe(0);
     expect(b.table.size).toBe(0);
     expect(Array.from(b.entriesPerEni)).toEqual([0]);
+    expect(b.allowanceAvailableOf(0)).toBe(3);
+    // Instance 0 may open exactly its allowance again, no more.
+    for (let i = 0; i < 3; i++) expect(tcp(b, A_IP, 10 + i, NET, 0, NO_INSTANCE, TrackedEgress)).toBeGreaterThanOrEqual(0);
+    expect(tcp(b, A_IP, 13, NET, 0, NO_INSTANCE, TrackedEgress)).toBe(ALLOWANCE_EXCEEDED);
   });
 
   it('reload with a remap shorter than the old instance list, or with non-integer entries, drops those instances', () => {
