@@ -172,8 +172,12 @@ export class SecurityStage {
     }
     this.forceTrack = forceTrack;
     const instIp = this.policy.topology.instIp;
-    this.viaMiddlebox = S >= 0 && pkt.src !== instIp[S];
+    // From a gateway or the outside (S = -1) no ENI of a group sent it, whatever its source: a private NAT gateway
+    // hands on an instance's answer with the instance's address, and group references do not match it either.
+    // (Mutant `false` for S < 0 is equivalent: instIp[-1] is undefined, which no address equals.)
+    this.viaMiddlebox = S < 0 || pkt.src !== instIp[S];
     // Towards a gateway or an appliance (the route is not local to the destination): egress group references do not match.
+    // (Mutant `false` for R < 0 is equivalent: instIp[-1] is undefined, which no address equals.)
     this.toMiddlebox = R < 0 || pkt.dst !== instIp[R];
     const proto = pkt.proto;
     // Stryker disable next-line ConditionalExpression: equivalent mutant: parseIpv4 leaves dport 0 for other protocols
@@ -292,10 +296,12 @@ export class SecurityStage {
     if (this.cacheEpoch[ref] === p.epoch) {
       // Cached decision: count the NACL rules that decide this packet, as if judged afresh.
       this.nacl.countCached(sSub, rSub, this.cacheNaclOut[ref], this.cacheNaclIn[ref]);
-      // ... and the security-group rules that allowed its untracked sides.
+      // ... and the security-group rules that allowed its untracked sides. A slot is cached only for a side that
+      // has an ENI (newFlow, judgeKnown), and a ref is always judged with the same S and R (owns()): so >= 0
+      // implies S >= 0, si >= 0 implies R >= 0.
       const so = this.cacheSgOut[ref], si = this.cacheSgIn[ref];
-      if (so >= 0 && S >= 0) this.sgHits.egress[S][so]++;
-      if (si >= 0 && R >= 0) this.sgHits.ingress[R][si]++;
+      if (so >= 0) this.sgHits.egress[S][so]++;
+      if (si >= 0) this.sgHits.ingress[R][si]++;
       reason = this.cacheReason[ref];
     } else {
       reason = this.judgeKnown(pkt, ref, S, sSub, R, rSub);
@@ -370,6 +376,7 @@ export class SecurityStage {
     let egSlot = NO_MATCH, inSlot = NO_MATCH;
     if (S >= 0 && !tracksAsSender(ct, ref0, S)) {
       refS = this.lookup(pkt, 1 + S);
+      // (Mutant `false` for the first test is equivalent: tracksAsSender(NO_FLOW) reads flow 2^31-1, past any pool: false.)
       if (refS === NO_FLOW || !tracksAsSender(ct, refS, S)) {
         refS = NO_FLOW;
         if (!this.egressAllows(S, pkt.dst, proto, l4)) {
@@ -400,6 +407,7 @@ export class SecurityStage {
     let newR = false;
     if (R >= 0 && !tracksAsReceiver(ct, ref0, R)) {
       refR = this.lookup(pkt, 1 + R);
+      // (Mutant `false` for the first test is equivalent: tracksAsReceiver(NO_FLOW) reads flow 2^31-1, past any pool: false.)
       if (refR === NO_FLOW || !tracksAsReceiver(ct, refR, R)) {
         refR = NO_FLOW;
         if (!this.ingressAllows(R, pkt.src, proto, l4)) {
@@ -417,11 +425,14 @@ export class SecurityStage {
     if (newS) {
       const f = this.createPerEni(pkt, S, NO_INSTANCE, FlowFlag.TrackedEgress, nowMs);
       if (f === FULL || f === ALLOWANCE_EXCEEDED) return DropReason.ConntrackFull;
+      // KEY_EXISTS (the ENI holds the key already, as the other role): the packet passes, no entry is touched.
+      // (Mutant `true` is equivalent: KEY_EXISTS * 2 is a negative ref, and touch() of it changes nothing, see below.)
       if (f >= 0) refS = f * 2;
     }
     if (newR) {
       const f = this.createPerEni(pkt, NO_INSTANCE, R, FlowFlag.TrackedIngress, nowMs);
       if (f === FULL || f === ALLOWANCE_EXCEEDED) return DropReason.ConntrackFull;
+      // (Mutant `true` is equivalent: KEY_EXISTS * 2 is a negative ref, and touch() of it changes nothing, see below.)
       if (f >= 0) refR = f * 2;
     }
     // A side that judged the packet by its rules (not by its tracking) decided a new flow there.
@@ -430,6 +441,8 @@ export class SecurityStage {
     }
     const flags = pkt.tcpFlags();
     ct.touch(ref0, nowMs, len, flags);
+    // (Mutants `true` are equivalent: touch(NO_FLOW) is flow 2^31-1, past every typed array of the pool and the
+    // expiry lists, so no count, flag or list entry changes.)
     if (refS !== NO_FLOW) ct.touch(refS, nowMs, len, flags);
     if (refR !== NO_FLOW) ct.touch(refR, nowMs, len, flags);
     this.accept(pkt, S, R, len);
@@ -485,6 +498,7 @@ export class SecurityStage {
     const l4 = proto === PROTO_TCP || proto === PROTO_UDP || proto === PROTO_ICMP ? pkt.dport : 0;
     if (S >= 0) {
       // S's tracking: the zone-0 entry, or S's own entry when the flow crosses other ENIs too (an appliance's path).
+      // (Mutants `true` for the NO_FLOW tests are equivalent: tracksAsSender(NO_FLOW) reads flow 2^31-1, past any pool: false.)
       const ref = this.lookup(pkt, 0);
       let tracked = ref !== NO_FLOW && tracksAsSender(this.ct, ref, S);
       if (!tracked) {
