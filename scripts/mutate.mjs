@@ -25,7 +25,7 @@ export const GROUPS = {
   },
   sg: {
     files: ['src/conntrack/sg-stage.ts'],
-    tests: ['test/unit/conntrack/sg-stage.test.ts', 'test/unit/conntrack/sg-stage-eni.test.ts', 'test/unit/conntrack/sg-stage-events.test.ts', 'test/unit/pipeline/security.test.ts', 'test/unit/pipeline/legs.test.ts', 'test/unit/observe/events.test.ts'],
+    tests: ['test/unit/conntrack/sg-stage.test.ts', 'test/unit/conntrack/sg-stage-eni.test.ts', 'test/unit/conntrack/sg-stage-events.test.ts', 'test/unit/conntrack/sg-stage-known.test.ts', 'test/unit/pipeline/security.test.ts', 'test/unit/pipeline/legs.test.ts', 'test/unit/observe/events.test.ts'],
   },
   sgc: {
     files: ['src/conntrack/sg-compile.ts'],
