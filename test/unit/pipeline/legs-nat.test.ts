@@ -18,7 +18,8 @@ import { DropReason } from '../../../src/pipeline/batch.js';
 import { NatCounter } from '../../../src/nat/nat-gateway.js';
 import { EventType, F, N, RECORD_NUMS, RECORD_WORDS } from '../../../src/observe/event-ring.js';
 import { Code, Stage } from '../../../src/observe/event-vocabulary.js';
-import { VpnPath, type TunnelCrypto } from '../../../src/vpn/vpn-path.js';
+import { VpnPath } from '../../../src/vpn/vpn-path.js';
+import { standInEsp } from '../../helpers/stand-in-esp.js';
 import { instanceMac, routerMac } from '../../../src/lab/names.js';
 import { ipToU32 } from '../../../src/wire/addr.js';
 
@@ -292,8 +293,8 @@ describe("the translated packet and the route in the gateway's subnet", () => {
   it('a private gateway towards the VPN: into the connection that carries the destination, from its own address; none carries it: no_route', () => {
     const h = mk({}, true);
     const vpn = new VpnPath(h.cfg);
-    const sealed: number[] = [];
-    vpn.crypto = stubCrypto(sealed);
+    const cr = standInEsp();
+    vpn.crypto = cr;
     vpn.tunUp[0] = vpn.tunUp[1] = 1;
     h.dp.vpn = vpn;
     for (const [dst, peer] of [['198.19.1.1', '198.51.100.1'], ['198.19.200.1', '198.51.100.11']]) {
@@ -305,27 +306,16 @@ describe("the translated packet and the route in the gateway's subnet", () => {
       expect(dotted(o.readUInt32BE(16))).toBe(peer);
       expect([dotted(o.readUInt32BE(28 + 8 + 12)), dotted(o.readUInt32BE(28 + 8 + 16))]).toEqual([NGW_C, dst]);
     }
-    expect(sealed).toHaveLength(2);
+    expect(cr.sealed).toHaveLength(2);
     expect(records(h, GW_C).filter((r) => r.dir === 2).map((r) => [r.src, r.path])).toEqual([[NGW_C, 3], [NGW_C, 3]]); // via the VGW
     // too big for the tunnel: dropped, and no sender inside to tell (the gateway's packet)
-    vpn.crypto = stubCrypto(sealed, 200);
+    cr.mtu = 200;
     expect(send(h, '198.19.1.1', 2, { payload: 400, df: true })).toMatchObject({ out: [], drops: { TooBig: 1 } });
     const h2 = mk({ applRoutes: '{ destination: 0.0.0.0/0, target: vgw }' });
     h2.dp.vpn = vpn;
     expect(send(h2, '203.0.113.40', 2)).toMatchObject({ out: [], drops: { NoRoute: 1 }, dropped: 1 });
   });
 });
-
-/** A stand-in ESP engine: "encrypts" by copying the inner packet behind an 8-byte header. */
-function stubCrypto(sealed: number[], mtu = 1400): TunnelCrypto {
-  return {
-    lastTunnel: 0,
-    encrypt(t, inner, off, len, out, outOff) { out.fill(0xee, outOff, outOff + 8); out.set(inner.subarray(off, off + len), outOff + 8); sealed.push(t); return len + 8; },
-    decrypt() { return -1; },
-    innerMtu() { return mtu; },
-    hasOutbound() { return true; },
-  };
-}
 
 describe('inside the VPC: a private gateway between subnets, an appliance on the route', () => {
   const toB = (dst = B, sport = 5000) => udpFrom('app', APP, dst, { sport });
@@ -483,7 +473,7 @@ describe("the gateway's own NACL legs and observers", () => {
   it('one translation event per new session (stage nat, NGW source reassignment), on every path; none without observers', () => {
     const h = mk();
     const vpn = new VpnPath(h.cfg);
-    vpn.crypto = stubCrypto([]);
+    vpn.crypto = standInEsp();
     vpn.tunUp[0] = 1;
     h.dp.vpn = vpn;
     const flows = [udpFrom('app', APP, NET), udpFrom('app', APP, B), udpFrom('app', APP, '198.19.1.1')];

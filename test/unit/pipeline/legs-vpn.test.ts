@@ -15,7 +15,8 @@ import { DropReason } from '../../../src/pipeline/batch.js';
 import { PortRole } from '../../../src/pipeline/dataplane.js';
 import { DxCounter } from '../../../src/vpn/direct-connect.js';
 import { NatCounter } from '../../../src/nat/nat-gateway.js';
-import { VpnPath, type TunnelCrypto } from '../../../src/vpn/vpn-path.js';
+import { VpnPath } from '../../../src/vpn/vpn-path.js';
+import { standInEsp, type StandInEsp } from '../../helpers/stand-in-esp.js';
 import { EspError } from '../../../src/ipsec/esp.js';
 import { instanceMac, routerMac } from '../../../src/lab/names.js';
 import { formatMac, ipToU32 } from '../../../src/wire/addr.js';
@@ -70,27 +71,11 @@ const MAC = (i: string) => instanceMac('t', i), RT = (s: string) => routerMac('t
 const ip = (s: string) => ipToU32(s) | 0;
 const dotted = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 
-interface Engine extends TunnelCrypto { sealed: number[]; inner: Buffer | null; code: number | undefined; mtu: number }
-/** A stand-in ESP engine: encrypt copies the inner packet behind an 8-byte header; decrypt writes `inner` (or returns `code`) as tunnel `lastTunnel`. */
-function engine(): Engine {
-  return {
-    sealed: [], inner: null, code: undefined, mtu: 1400, lastTunnel: 0,
-    encrypt(t, src, off, len, out, outOff) { out.fill(0xee, outOff, outOff + 8); out.set(src.subarray(off, off + len), outOff + 8); this.sealed.push(t); return len + 8; },
-    decrypt(_b, _o, _l, out, outOff) {
-      if (this.code !== undefined) return this.code;
-      out.set(this.inner!, outOff);
-      return this.inner!.length;
-    },
-    innerMtu() { return this.mtu; },
-    hasOutbound() { return true; },
-  };
-}
-
 /** The data plane with both tunnels up (slot 0: site-a, 1: site-b) and, when `dx`, a Direct Connect link for 198.19.0.0/17 on port 8. */
 function setup(o: W = {}, opts: { dx?: boolean } = {}) {
   const h = new Harness(world(o), { security: true, uplink: true, neighbors: [PEER_A, PEER_B] });
   const vpn = new VpnPath(h.cfg);
-  const cr = engine();
+  const cr = standInEsp();
   vpn.crypto = cr;
   vpn.tunUp[0] = vpn.tunUp[1] = 1;
   h.dp.vpn = vpn;
@@ -197,7 +182,7 @@ describe('instance -> VPN gateway', () => {
 });
 
 /** An ESP datagram from a peer to our WAN address, which the stand-in decrypts to `inner` as tunnel `t`. */
-function fromPeer(cr: Engine, inner: Buffer, t = 0): Buffer {
+function fromPeer(cr: StandInEsp, inner: Buffer, t = 0): Buffer {
   cr.inner = inner;
   cr.lastTunnel = t;
   return ethIpv4Udp({ srcMac: PEER_MAC, dstMac: UPLINK, src: t === 0 ? PEER_A : PEER_B, dst: WAN, sport: 4500, dport: 4500, payload: Buffer.alloc(inner.length + 40, 0x33) });

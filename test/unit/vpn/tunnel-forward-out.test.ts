@@ -14,7 +14,7 @@ import { Harness } from '../../helpers/dp-harness.js';
 import { TCP_ACK, TCP_SYN, ethIpv4Tcp, ethIpv4Udp, ipv4Of } from '../../helpers/frames.js';
 import { DropReason } from '../../../src/pipeline/batch.js';
 import { Packet } from '../../../src/pipeline/packet.js';
-import { EspError } from '../../../src/ipsec/esp.js';
+import { standInEsp } from '../../helpers/stand-in-esp.js';
 import { VpnPath } from '../../../src/vpn/vpn-path.js';
 import { instanceMac, routerMac } from '../../../src/lab/names.js';
 
@@ -44,23 +44,12 @@ const APP = '198.18.2.10', FAR = '198.19.1.1';
 function setup(mtu: number, refuse: number[] = []) {
   const h = new Harness(VPN, { security: true, uplink: true, neighbors: ['198.51.100.1'], slotSize: 70_000 });
   const vpn = new VpnPath(h.cfg);
-  const sealed: Buffer[] = [];
-  vpn.crypto = {
-    lastTunnel: 0,
-    encrypt(_t, inner, off, len, out, outOff) {
-      sealed.push(Buffer.from(inner.subarray(off, off + len)));
-      if (refuse.includes(sealed.length)) return EspError.NoSa;
-      out.fill(0xee, outOff, outOff + 8);
-      out.set(inner.subarray(off, off + len), outOff + 8);
-      return len + 8;
-    },
-    decrypt() { return -1; },
-    innerMtu() { return mtu; },
-    hasOutbound() { return true; },
-  };
+  const cr = standInEsp(mtu);
+  cr.refuse = refuse;
+  vpn.crypto = cr;
   vpn.tunUp[0] = 1;
   h.dp.vpn = vpn;
-  return { h, sealed };
+  return { h, sealed: cr.inners };
 }
 
 /** A virtio-net header: gso_type, gso_size. */
