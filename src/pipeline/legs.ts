@@ -486,8 +486,9 @@ export class Legs {
       // Traffic entering the VPC from a VPN meets the subnet's NACL and the ENI's SG.
       const r = this.entering(pkt, -1, R, topo.instSubnet[R], nowMs);
       if (r !== DropReason.None) return r;
-      // A TCP SYN's MSS (clampTcpMss leaves anything else, later fragments too, as it is).
-      clampTcpMss(pkt.buf, pkt.l3Off, pkt.l3Len, this.tunnel.mss(c));
+      // A TCP SYN's MSS (clampTcpMss leaves anything else, later fragments too, as it is). The protocol test
+      // only spares other packets the tunnel's MSS lookup. (Mutant `true` is equivalent for that reason.)
+      if (pkt.proto === PROTO_TCP) clampTcpMss(pkt.buf, pkt.l3Off, pkt.l3Len, this.tunnel.mss(c));
       return this.deliver(b, pkt, R, port);
     }
     // VPN CloudHub: the VGW re-advertises every site's networks to the others.
