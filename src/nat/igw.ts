@@ -103,7 +103,11 @@ export class InternetGateway {
     for (let k = 0; k < 6; k++) buf[ethOff + 6 + k] = this.mac[k];
     const hop = this.nextHop(dst);
     const n = this.neighbors;
-    const slot = n.lookup(hop, nowMs);
+    // Known gap: lookup() reads the table's clock, which only misses and ARP move on, so a neighbour that
+    // nothing else touches is not re-resolved. Passing the batch's time instead makes every frame to it
+    // wait while it is re-resolved (the table holds frames then, where Linux sends to the stale MAC):
+    // 24 % fewer frames sent in the fuzz run. The table needs a stale state first.
+    const slot = n.lookup(hop);
     if (slot >= 0) {
       for (let k = 0; k < 6; k++) buf[ethOff + k] = n.macs[slot * 6 + k];
       this.ports.queue(b, this.port, start, end - start);

@@ -143,7 +143,7 @@ export class TunnelForward {
     // Deferred seal (one native call per batch) when the frame goes straight to tx; a frame that
     // waits for ARP is copied to the pending queue now, so it is sealed now. (Mutant `lookup() > 0`
     // is equivalent on the wire: a peer in neighbour slot 0 would be sealed at once, the same bytes.)
-    const espLen = crypto.encryptDeferred !== undefined && igw.neighbors.lookup(igw.nextHop(vpn.tunPeer[t]), nowMs) >= 0
+    const espLen = crypto.encryptDeferred !== undefined && igw.neighbors.lookup(igw.nextHop(vpn.tunPeer[t])) >= 0
       ? crypto.encryptDeferred(t, src, off, len, out, espOff, b.txCount)
       : crypto.encrypt(t, src, off, len, out, espOff);
     // Stryker disable next-line EqualityOperator: equivalent (espLen <= 0): an ESP packet has at least its header, never 0 bytes

@@ -179,7 +179,7 @@ describe('internet gateway: ARP on the uplink', () => {
     expect(rest.map((f) => [formatMac(f.frame, 0), ipv4Of(f.frame).readUInt16BE(20)])).toEqual([[PEER2, 6002]]);
     expect(h.dp.neighbors.pendingCount).toBe(0);
   });
-  it("a next hop in slot 0 of the neighbour table is used like any other; past its reachable time it is asked for again (by the send's own clock, though nothing else ran), and the reply releases what waited", () => {
+  it("a next hop in slot 0 of the neighbour table is used like any other; past its reachable time it is asked for again, and the reply releases what waited", () => {
     const h = mk();
     const n = h.dp.neighbors;
     const mac = Buffer.from([2, 0, 0, 0, 0, 0x55]);
@@ -194,8 +194,10 @@ describe('internet gateway: ARP on the uplink', () => {
     expect(x).not.toBe('');
     const out = h.run([{ port: h.port('web'), frame: toNet(x) }]);
     expect(out.map((f) => [f.port, isArp(f.frame), formatMac(f.frame, 0)])).toEqual([[h.uplinkPort, false, '02:00:00:00:00:55']]);
-    // Past its reachable and probe time: the next frame asks for it and waits; its reply releases the frame.
+    // Past its reachable and probe time (the table's clock moved on): the next frame asks for it and waits;
+    // its reply releases the frame.
     h.now += NEIGHBOR_REACHABLE_MS + NEIGHBOR_PROBE_MS + 1;
+    expect(n.lookup(ipToU32('198.51.100.200') | 0, h.now)).toBe(-1);
     expect(h.run([{ port: h.port('web'), frame: toNet(x) }]).map((f) => isArp(f.frame))).toEqual([true]);
     const released = h.run([{ port: h.uplinkPort, frame: arpReply({ srcMac: PEER, dstMac: UPLINK, spa: x, tpa: PUB }) }]);
     expect(released.map((f) => [isArp(f.frame), formatMac(f.frame, 0)])).toEqual([[false, PEER]]);
